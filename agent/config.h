@@ -1,0 +1,95 @@
+// Command-line flags and environment: every upstream agent flag (same names, types and
+// defaults) plus ours, parsed and validated before anything starts.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace agent {
+
+using Duration = std::chrono::milliseconds;
+
+struct Config {
+  // Proxy (upstream flags).
+  uint16_t port = 9081;
+  uint16_t componentPort = 8080;
+
+  // Batcher (upstream flags; --max-batchsize and --max-latency are strings upstream).
+  bool enableBatcher = false;
+  int maxBatchSize = 32;
+  int maxLatencyMs = 5000;
+  Duration batcherTimeout{std::chrono::seconds(60)};
+
+  // Puller (upstream flags).
+  bool enablePuller = false;
+  std::string configDir = "/mnt/configs";
+  std::string modelDir = "/mnt/models";
+  int pullerConcurrency = 4;
+  int pullerRetries = 5;
+
+  // Logger (upstream flags).
+  std::string logUrl;
+  int workers = 5;
+  std::string sourceUri;  // defaulted to http://localhost:<port>/ after parsing
+  std::string logMode = "all";
+  std::string logStorePath;
+  std::string logStoreFormat = "json";
+  std::string logMarshallerUrl = "http://localhost:9083/marshal";
+  int logMarshallerPort = 9083;
+  int logBatchSize = 1;
+  Duration logBatchInterval{0};
+  std::string inferenceService;
+  std::string namespace_;
+  std::string endpoint;
+  std::string component;
+  std::vector<std::string> metadataHeaders;
+  std::vector<std::string> metadataAnnotations;  // "key=value" items
+  std::string loggerCaCertFile = "service-ca.crt";
+  std::string loggerCaCertDir = "/etc/tls/logger";
+  bool loggerTlsSkipVerify = false;
+  // Logger (ours).
+  bool logAllResponses = false;
+  size_t logQueueEvents = 10000;
+  size_t logQueueBytes = size_t{64} << 20;
+  Duration logTimeout{std::chrono::seconds(10)};
+  int logRetries = 5;
+
+  // Operations (ours).
+  Duration quietPeriod{std::chrono::seconds(30)};
+  Duration drainTimeout{std::chrono::seconds(30)};
+  std::string unixSocket = "@/kserve/agent.sock";
+  uint16_t metricsPort = 0;  // 0: no metrics listener
+  std::string logLevel = "info";
+  int threads = 1;
+
+  // Limits and timeouts (ours).
+  size_t maxHeaderBytes = 64 * 1024;
+  size_t maxHeaderCount = 100;
+  size_t maxRequestBodyBytes = size_t{1} << 30;
+  size_t maxBufferedBodyBytes = size_t{64} << 20;  // bodies a module reads whole (batcher)
+  size_t maxConnections = 10000;
+  size_t maxUpstreamConnections = 1000;
+  Duration headerTimeout{std::chrono::seconds(60)};
+  Duration idleTimeout{std::chrono::seconds(180)};
+  Duration writeTimeout{std::chrono::seconds(60)};
+  Duration upstreamConnectTimeout{std::chrono::seconds(5)};
+  Duration upstreamTimeout{std::chrono::seconds(300)};
+};
+
+// The outcome of parsing: a config to run with, or an exit code and text to print.
+struct ParseResult {
+  std::optional<Config> config;
+  int exitCode = 0;
+  std::string message;  // for stdout when exitCode == 0 (help, version), else for stderr
+};
+
+// Parses argv and the environment; never exits the process itself.
+ParseResult parseConfig(int argc, const char* const* argv);
+
+// Parses a Go-style duration ("300ms", "5s", "1m30s", "0"); nullopt when malformed.
+std::optional<Duration> parseDuration(std::string_view text);
+
+}  // namespace agent

@@ -1,0 +1,150 @@
+// The module interface: how the batcher, the logger and any later module plug into the request
+// path. Envoy-style: each exchange (one request and its response) passes through the modules in
+// order; every hook returns what the chain should do next. Modules never touch sockets.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "agent/http.h"
+
+struct uv_loop_s;
+namespace prometheus {
+class Registry;
+}
+
+namespace agent {
+
+class Exchange;
+using ExchangePtr = std::shared_ptr<Exchange>;
+
+enum class Action {
+  Continue,  // go on to the next module (the last one forwards to the model server)
+  Buffer,    // the chain collects the whole request body, then calls onRequestBody
+  Handled,   // the module has answered (or holds the exchange and will answer later)
+};
+
+// One request and its response as the modules see it. It lives as long as anyone holds its
+// ExchangePtr; once the client has gone, reply() and the body setters do nothing.
+class Exchange {
+ public:
+  virtual ~Exchange() = default;
+
+  virtual const RequestHead& request() const = 0;
+  // Headers may be edited by a module before the request is forwarded.
+  virtual RequestHead& mutableRequest() = 0;
+  // The client's IP address as text ("127.0.0.1", "::1"; "" for the unix socket).
+  virtual const std::string& clientAddress() const = 0;
+  // The response head, once the response has started (nullptr before).
+  virtual const ResponseHead* response() const = 0;
+  // A unique number for this exchange within the process.
+  virtual uint64_t id() const = 0;
+  // When the request head was complete.
+  virtual std::chrono::system_clock::time_point startTime() const = 0;
+  // True once the client disconnected or the exchange was answered and finished.
+  virtual bool finished() const = 0;
+
+  // Answers the client locally. Allowed once, at any time while the exchange is open (also from
+  // a later loop callback, e.g. when a held batch returns). Modules before the answering one see
+  // the response through their observer hooks.
+  virtual void reply(ResponseHead head, std::string body) = 0;
+
+  // Builds and sends a reply with a Content-Type and body.
+  void replyWith(int status, std::string_view contentType, std::string body,
+                 Headers extraHeaders = {});
+  // A plain-text error reply: "<message>\n", text/plain; charset=utf-8, nosniff (as Go's
+  // http.Error, which upstream clients see).
+  void replyError(int status, std::string_view message);
+};
+
+// What a module may observe, as bits: the chain only calls hooks a module asks for, so modules
+// that watch nothing cost nothing per chunk.
+enum Observe : unsigned {
+  kObserveNone = 0,
+  kObserveRequestData = 1u << 0,
+  kObserveResponse = 1u << 1,  // onResponseHeaders and onResponseData
+  kObserveComplete = 1u << 2,
+};
+
+// A request sent by a module (the batcher's merged call) to the model server.
+struct UpstreamRequest {
+  std::string method = "POST";
+  std::string target;
+  Headers headers;
+  std::string body;
+  std::chrono::milliseconds timeout{0};  // 0: no timeout
+};
+
+// The answer to an UpstreamRequest. status == 0 means no HTTP answer arrived; error says why.
+struct UpstreamResult {
+  int status = 0;
+  Headers headers;
+  std::string body;
+  std::string error;
+};
+
+class UpstreamClient {
+ public:
+  virtual ~UpstreamClient() = default;
+  // Sends the request over the pooled connections; the callback runs once on the loop.
+  virtual void send(UpstreamRequest request, std::function<void(UpstreamResult)> done) = 0;
+};
+
+// What a module gets when it is created: the loop it runs on and the shared services.
+struct ModuleContext {
+  uv_loop_s* loop = nullptr;
+  UpstreamClient* upstream = nullptr;
+  prometheus::Registry* metrics = nullptr;
+  int listenPort = 9081;
+};
+
+class Module {
+ public:
+  virtual ~Module() = default;
+
+  // The observer hooks this module wants called (a combination of Observe bits).
+  virtual unsigned observes() const { return kObserveNone; }
+
+  // The request head is complete. Return Buffer to get the whole body in onRequestBody.
+  virtual Action onRequestHeaders(const ExchangePtr& exchange) {
+    (void)exchange;
+    return Action::Continue;
+  }
+  // After Buffer: the whole request body. Continue forwards `body` (which the module may
+  // replace); Handled means the module answered or holds the exchange.
+  virtual Action onRequestBody(const ExchangePtr& exchange, std::string& body) {
+    (void)exchange;
+    (void)body;
+    return Action::Continue;
+  }
+
+  // Observers (only when asked for in observes()). Chunks are views valid during the call.
+  virtual void onRequestData(Exchange& exchange, std::string_view chunk) {
+    (void)exchange;
+    (void)chunk;
+  }
+  virtual void onResponseHeaders(Exchange& exchange) { (void)exchange; }
+  virtual void onResponseData(Exchange& exchange, std::string_view chunk) {
+    (void)exchange;
+    (void)chunk;
+  }
+  // The exchange is over: the response was sent completely, or the client went away
+  // (then exchange.response() may be null or the body incomplete; `complete` says which).
+  virtual void onComplete(Exchange& exchange, bool complete) {
+    (void)exchange;
+    (void)complete;
+  }
+
+  // The agent is shutting down: finish pending work (flush batches, deliver queued events)
+  // and call `done` once, within `deadline`. The loop keeps running until then.
+  virtual void drain(std::chrono::steady_clock::time_point deadline, std::function<void()> done) {
+    (void)deadline;
+    done();
+  }
+};
+
+}  // namespace agent

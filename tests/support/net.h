@@ -1,0 +1,67 @@
+// Loopback networking helpers for tests: free ports, waiting for listeners, an HTTP client
+// (libcurl, a real client) and raw sockets for byte-exact and hostile exchanges.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace testsupport {
+
+using namespace std::chrono_literals;
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+uint16_t freePort();
+// Polls until something accepts TCP connections on 127.0.0.1:port.
+bool waitForPort(uint16_t port, std::chrono::milliseconds timeout = 10s);
+
+struct HttpResponse {
+  long status = 0;  // 0: no HTTP answer (see error)
+  std::string body;
+  // Header names lower-cased; repeated headers keep their last value.
+  std::map<std::string, std::string> headers;
+  std::string error;
+  std::string header(const std::string& lowerName) const;
+};
+
+struct HttpOptions {
+  std::string method = "GET";
+  std::string body;
+  std::vector<std::string> headers;  // "Name: value"
+  std::chrono::milliseconds timeout = 30s;
+  bool chunkedUpload = false;  // send the body with Transfer-Encoding: chunked
+  std::string unixSocket;      // connect through this socket path (leading '@' for abstract)
+};
+
+HttpResponse httpRequest(const std::string& url, const HttpOptions& options = {});
+
+// A connected TCP client socket, closed on destruction.
+class RawSocket {
+ public:
+  explicit RawSocket(uint16_t port);
+  ~RawSocket();
+  RawSocket(const RawSocket&) = delete;
+  RawSocket& operator=(const RawSocket&) = delete;
+
+  bool connected() const { return fd_ >= 0; }
+  bool send(const std::string& bytes);
+  // Reads what arrives until `predicate(data)` holds, the peer closes, or the timeout passes.
+  std::string readUntil(const std::function<bool(const std::string&)>& predicate,
+                        std::chrono::milliseconds timeout = 10s);
+  // Reads until the peer closes the connection (or the timeout).
+  std::string readAll(std::chrono::milliseconds timeout = 10s);
+  // True when the peer has closed the connection (reads EOF or reset within the timeout).
+  bool closedByPeer(std::chrono::milliseconds timeout = 5s);
+  void close();
+
+ private:
+  int fd_ = -1;
+};
+
+// Counts complete HTTP/1.1 responses in a byte stream (Content-Length or chunked bodies).
+size_t countResponses(const std::string& stream);
+
+}  // namespace testsupport

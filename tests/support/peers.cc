@@ -1,0 +1,73 @@
+#include "tests/support/peers.h"
+
+#include <signal.h>
+
+#include <sstream>
+#include <stdexcept>
+
+namespace testsupport {
+
+ModelServer::ModelServer(std::vector<std::string> extraArgs, uint16_t port)
+    : port_(port != 0 ? port : freePort()) {
+  recordPath_ = makeTempDir("model") + "/requests.jsonl";
+  std::vector<std::string> argv{"/usr/bin/env", "python3",
+                                sourcePath("tests/support/model_server.py"),
+                                "--port",       std::to_string(port_),
+                                "--record",     recordPath_};
+  argv.insert(argv.end(), extraArgs.begin(), extraArgs.end());
+  process_ = std::make_unique<Process>(argv);
+  if (!waitForPort(port_, 15s)) {
+    throw std::runtime_error("model server did not start: " + process_->output());
+  }
+}
+
+std::string ModelServer::url(const std::string& path) const {
+  return "http://127.0.0.1:" + std::to_string(port_) + path;
+}
+
+std::vector<std::string> ModelServer::recordedLines() const {
+  std::vector<std::string> lines;
+  std::istringstream in(readFile(recordPath_));
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
+void ModelServer::stop() {
+  process_->signal(SIGKILL);
+  process_->wait(10s);
+}
+
+Agent::Agent(uint16_t componentPort, std::vector<std::string> extraArgs,
+             std::map<std::string, std::string> env)
+    : port_(freePort()) {
+  std::vector<std::string> argv{builtBinary("kserve-agent"), "--port", std::to_string(port_),
+                                "--component-port", std::to_string(componentPort)};
+  // Tests run several agents at once, so the shared abstract unix socket is opt-in, and a
+  // SIGTERM should not wait the production quiet period unless a test asks for it.
+  bool hasSocket = false;
+  bool hasQuiet = false;
+  for (const auto& a : extraArgs) {
+    hasSocket = hasSocket || a.starts_with("--unix-socket");
+    hasQuiet = hasQuiet || a.starts_with("--quiet-period");
+  }
+  if (!hasSocket) argv.push_back("--unix-socket=");
+  if (!hasQuiet) argv.push_back("--quiet-period=0s");
+  argv.insert(argv.end(), extraArgs.begin(), extraArgs.end());
+  process_ = std::make_unique<Process>(argv, env);
+  if (!waitForPort(port_, 15s)) {
+    throw std::runtime_error("agent did not start: " + process_->output());
+  }
+}
+
+std::string Agent::url(const std::string& path) const {
+  return "http://127.0.0.1:" + std::to_string(port_) + path;
+}
+
+int Agent::terminate(std::chrono::milliseconds timeout) {
+  process_->signal(SIGTERM);
+  return process_->wait(timeout);
+}
+
+}  // namespace testsupport

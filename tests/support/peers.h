@@ -1,0 +1,48 @@
+// The real peers integration tests start: the sample model server (Python, standard library)
+// and the kserve-agent binary itself, each on an ephemeral loopback port.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/support/net.h"
+#include "tests/support/process.h"
+
+namespace testsupport {
+
+// tests/support/model_server.py on a free port, recording every request it receives.
+class ModelServer {
+ public:
+  explicit ModelServer(std::vector<std::string> extraArgs = {}, uint16_t port = 0);
+  uint16_t port() const { return port_; }
+  std::string url(const std::string& path) const;
+  // The requests recorded so far, one JSON object per line.
+  std::vector<std::string> recordedLines() const;
+  void stop();
+  Process& process() { return *process_; }
+
+ private:
+  uint16_t port_;
+  std::string recordPath_;
+  std::unique_ptr<Process> process_;
+};
+
+// kserve-agent with --port and --component-port set, started and listening.
+class Agent {
+ public:
+  Agent(uint16_t componentPort, std::vector<std::string> extraArgs = {},
+        std::map<std::string, std::string> env = {});
+  uint16_t port() const { return port_; }
+  std::string url(const std::string& path) const;
+  Process& process() { return *process_; }
+  // Stops the agent with SIGTERM and returns its exit status (-1 if it did not exit).
+  int terminate(std::chrono::milliseconds timeout = 20s);
+
+ private:
+  uint16_t port_;
+  std::unique_ptr<Process> process_;
+};
+
+}  // namespace testsupport
