@@ -98,3 +98,52 @@ bool isHopByHopHeader(std::string_view name) {
 }
 
 }  // namespace agent
+
+namespace agent {
+
+namespace {
+
+// All values of a header, joined with ", " as one list.
+std::string joinedValues(const Headers& headers, std::string_view name) {
+  std::string out;
+  for (const auto& h : headers) {
+    if (!iequals(h.name, name)) continue;
+    if (!out.empty()) out += ", ";
+    out += h.value;
+  }
+  return out;
+}
+
+std::string forwardedNode(std::string_view node) {
+  std::string text(node);
+  if (text.find(':') != std::string::npos) return "\"[" + text + "]\"";
+  return text;
+}
+
+}  // namespace
+
+void applyForwardedShim(Headers& headers) {
+  if (findHeader(headers, "Forwarded") != nullptr) return;
+  std::string xff = joinedValues(headers, "X-Forwarded-For");
+  const std::string* host = findHeader(headers, "X-Forwarded-Host");
+  const std::string* proto = findHeader(headers, "X-Forwarded-Proto");
+  if (xff.empty() && host == nullptr && proto == nullptr) return;
+
+  std::vector<std::string> nodes;
+  std::string_view rest = xff;
+  while (!rest.empty()) {
+    size_t comma = rest.find(',');
+    std::string_view node = trim(rest.substr(0, comma));
+    if (!node.empty()) nodes.emplace_back(node);
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  std::string value;
+  if (!nodes.empty()) value = "for=" + forwardedNode(nodes[0]);
+  if (host != nullptr) value += (value.empty() ? "" : ";") + std::string("host=") + *host;
+  if (proto != nullptr) value += (value.empty() ? "" : ";") + std::string("proto=") + *proto;
+  for (size_t i = 1; i < nodes.size(); ++i) value += ", for=" + forwardedNode(nodes[i]);
+  headers.push_back({"Forwarded", std::move(value)});
+}
+
+}  // namespace agent

@@ -54,3 +54,12 @@ std::string_view reasonPhrase(int status);
 bool isHopByHopHeader(std::string_view name);
 
 }  // namespace agent
+
+namespace agent {
+
+// Knative's forwarded shim: when no Forwarded header is present but X-Forwarded-For/-Host/
+// -Proto are, synthesise Forwarded from them (for=<node>;host=<h>;proto=<p>, further nodes as
+// ", for=<node>", IPv6 nodes quoted in brackets).
+void applyForwardedShim(Headers& headers);
+
+}  // namespace agent

@@ -1,0 +1,146 @@
+#include "agent/connection.h"
+
+#include <cstring>
+
+namespace agent {
+
+namespace {
+
+// One read buffer per loop thread: data is consumed (or copied) within the read callback.
+constexpr size_t kReadBufferSize = 64 * 1024;
+thread_local char readBuffer[kReadBufferSize];
+
+}  // namespace
+
+struct Connection::WriteRequest {
+  uv_write_t request;
+  Connection* owner;
+  std::string data;
+};
+
+Connection::Connection(uv_loop_t* loop, Kind kind) : loop_(loop), kind_(kind) {
+  if (kind == Kind::Tcp) {
+    uv_tcp_init(loop, &handle_.tcp);
+  } else {
+    uv_pipe_init(loop, &handle_.pipe, 0);
+  }
+  handle_.handle.data = this;
+  uv_timer_init(loop, &timer_);
+  timer_.data = this;
+}
+
+void Connection::startReading() {
+  if (reading_ || closing_) return;
+  if (uv_read_start(stream(), allocCallback, readCallback) == 0) reading_ = true;
+}
+
+void Connection::stopReading() {
+  if (!reading_) return;
+  uv_read_stop(stream());
+  reading_ = false;
+}
+
+void Connection::allocCallback(uv_handle_t*, size_t, uv_buf_t* buffer) {
+  *buffer = uv_buf_init(readBuffer, kReadBufferSize);
+}
+
+void Connection::readCallback(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buffer) {
+  auto* self = static_cast<Connection*>(stream->data);
+  if (nread > 0) {
+    self->onData(buffer->base, static_cast<size_t>(nread));
+  } else if (nread < 0) {
+    self->stopReading();
+    self->onReadEnd(static_cast<int>(nread));
+  }
+}
+
+bool Connection::write(std::string_view data) {
+  uv_buf_t buffer = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
+  return write(&buffer, 1);
+}
+
+bool Connection::write(const uv_buf_t* buffers, unsigned count) {
+  if (closing_) return false;
+  size_t total = 0;
+  for (unsigned i = 0; i < count; ++i) total += buffers[i].len;
+  if (total == 0) return true;
+  size_t written = 0;
+  if (queuedBytes_ == 0) {
+    int rc = uv_try_write(stream(), buffers, count);
+    if (rc >= 0) {
+      written = static_cast<size_t>(rc);
+    } else if (rc != UV_EAGAIN) {
+      failWrite(rc);
+      return false;
+    }
+  }
+  if (written == total) return true;
+  auto* request = new WriteRequest{{}, this, {}};
+  request->data.reserve(total - written);
+  size_t skip = written;
+  for (unsigned i = 0; i < count; ++i) {
+    size_t len = buffers[i].len;
+    if (skip >= len) {
+      skip -= len;
+      continue;
+    }
+    request->data.append(buffers[i].base + skip, len - skip);
+    skip = 0;
+  }
+  request->request.data = request;
+  uv_buf_t rest = uv_buf_init(request->data.data(), static_cast<unsigned>(request->data.size()));
+  int rc = uv_write(&request->request, stream(), &rest, 1, writeCallback);
+  if (rc != 0) {
+    delete request;
+    failWrite(rc);
+    return false;
+  }
+  queuedBytes_ += request->data.size();
+  return true;
+}
+
+void Connection::writeCallback(uv_write_t* req, int status) {
+  auto* request = static_cast<WriteRequest*>(req->data);
+  Connection* self = request->owner;
+  self->queuedBytes_ -= request->data.size();
+  delete request;
+  if (status != 0) {
+    if (status != UV_ECANCELED) self->failWrite(status);
+    return;
+  }
+  if (self->queuedBytes_ == 0 && !self->closing_) self->onWriteDrained();
+}
+
+void Connection::failWrite(int status) {
+  if (closing_) return;
+  close();
+  onWriteFailed(status);
+}
+
+void Connection::armTimer(std::chrono::milliseconds timeout) {
+  if (closing_) return;
+  uv_timer_start(
+      &timer_,
+      [](uv_timer_t* timer) {
+        auto* self = static_cast<Connection*>(timer->data);
+        if (!self->closing_) self->onTimeout();
+      },
+      static_cast<uint64_t>(timeout.count()), 0);
+}
+
+void Connection::cancelTimer() { uv_timer_stop(&timer_); }
+
+void Connection::close() {
+  if (closing_) return;
+  closing_ = true;
+  reading_ = false;
+  uv_close(&handle_.handle, closeCallback);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), closeCallback);
+}
+
+void Connection::closeCallback(uv_handle_t* handle) {
+  auto* self = static_cast<Connection*>(handle->data);
+  if (--self->openHandles_ == 0) self->onClosed();
+}
+
+}  // namespace agent

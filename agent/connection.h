@@ -1,0 +1,84 @@
+// A stream connection on the loop (TCP or unix socket) with one timer: reading, writing with
+// backpressure accounting, and a single close() that frees the object in the close callback.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+namespace agent {
+
+class Connection {
+ public:
+  enum class Kind { Tcp, Pipe };
+
+  Connection(uv_loop_t* loop, Kind kind);
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  uv_loop_t* loop() const { return loop_; }
+  uv_stream_t* stream() { return &handle_.stream; }
+  uv_tcp_t* tcp() { return &handle_.tcp; }
+  uv_pipe_t* pipe() { return &handle_.pipe; }
+  Kind kind() const { return kind_; }
+
+  void startReading();
+  void stopReading();
+  bool isReading() const { return reading_; }
+
+  // Writes the buffers: as much as the socket takes now, the rest copied and queued.
+  // Returns false when the connection is closing or the write failed (then it closes).
+  bool write(const uv_buf_t* buffers, unsigned count);
+  bool write(std::string_view data);
+  // Bytes accepted by write() that the socket has not taken yet.
+  size_t queuedBytes() const { return queuedBytes_; }
+
+  // Arms the connection's single timer (replacing any earlier arming); onTimeout fires once.
+  void armTimer(std::chrono::milliseconds timeout);
+  void cancelTimer();
+
+  // Closes the socket and the timer; onClosed() runs when both are closed. Idempotent.
+  void close();
+  bool closing() const { return closing_; }
+
+ protected:
+  virtual ~Connection() = default;
+
+  // Bytes read; valid only during the call.
+  virtual void onData(const char* data, size_t length) = 0;
+  // The peer closed (UV_EOF) or reading failed; the connection is still open.
+  virtual void onReadEnd(int status) = 0;
+  // The queue of unwritten bytes emptied after having been non-empty.
+  virtual void onWriteDrained() {}
+  // A queued write failed; the connection is closing.
+  virtual void onWriteFailed(int status) { (void)status; }
+  virtual void onTimeout() {}
+  // Both handles are closed: the default frees the object.
+  virtual void onClosed() { delete this; }
+
+ private:
+  struct WriteRequest;
+  static void allocCallback(uv_handle_t* handle, size_t suggested, uv_buf_t* buffer);
+  static void readCallback(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buffer);
+  static void writeCallback(uv_write_t* request, int status);
+  static void closeCallback(uv_handle_t* handle);
+  void failWrite(int status);
+
+  uv_loop_t* loop_;
+  Kind kind_;
+  union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } handle_;
+  uv_timer_t timer_;
+  size_t queuedBytes_ = 0;
+  int openHandles_ = 2;
+  bool reading_ = false;
+  bool closing_ = false;
+};
+
+}  // namespace agent

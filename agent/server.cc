@@ -1,0 +1,1031 @@
+#include "agent/server.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include "agent/parser.h"
+
+namespace agent {
+
+namespace {
+
+// Bytes queued toward one side before the other side stops reading (backpressure).
+constexpr size_t kHighWater = 1 << 20;
+// Pipelined request bytes read ahead while a response is pending.
+constexpr size_t kMaxReadAhead = 64 * 1024;
+// Request body bytes discarded after an early answer before the connection is closed instead.
+constexpr size_t kMaxDiscard = 256 * 1024;
+
+std::atomic<uint64_t> nextExchangeId{1};
+
+enum class Framing { None, Length, Chunked, Close };
+
+bool isIdempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" ||
+         method == "DELETE" || method == "TRACE";
+}
+
+// Removes hop-by-hop headers and those the Connection header names.
+void stripHopByHop(Headers& headers, bool keepUpgrade) {
+  std::vector<std::string> named;
+  for (const auto& h : headers) {
+    if (!iequals(h.name, "Connection")) continue;
+    std::string_view value = h.value;
+    while (!value.empty()) {
+      size_t comma = value.find(',');
+      std::string_view token = value.substr(0, comma);
+      while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+      while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+      if (!token.empty()) named.emplace_back(token);
+      if (comma == std::string_view::npos) break;
+      value.remove_prefix(comma + 1);
+    }
+  }
+  std::string te;
+  if (const std::string* v = findHeader(headers, "TE"); v != nullptr && headerHasToken(*v, "trailers")) {
+    te = "trailers";
+  }
+  std::erase_if(headers, [&](const Header& h) {
+    if (keepUpgrade && (iequals(h.name, "Upgrade") || iequals(h.name, "Connection"))) return false;
+    if (isHopByHopHeader(h.name)) return true;
+    for (const auto& n : named) {
+      if (iequals(h.name, n) && !(keepUpgrade && iequals(n, "Upgrade"))) return true;
+    }
+    return false;
+  });
+  if (!te.empty()) headers.push_back({"TE", te});
+}
+
+std::string peerAddress(uv_tcp_t* tcp) {
+  sockaddr_storage storage{};
+  int length = sizeof storage;
+  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&storage), &length) != 0) return "";
+  char text[INET6_ADDRSTRLEN] = {};
+  if (storage.ss_family == AF_INET) {
+    uv_ip4_name(reinterpret_cast<sockaddr_in*>(&storage), text, sizeof text);
+  } else {
+    uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&storage), text, sizeof text);
+  }
+  std::string address = text;
+  if (address.rfind("::ffff:", 0) == 0 && address.find('.') != std::string::npos) {
+    address.erase(0, 7);
+  }
+  return address;
+}
+
+}  // namespace
+
+class ExchangeImpl;
+
+// One client connection: parses requests, runs one exchange at a time (pipelined requests wait
+// their turn, so answers keep their order), writes responses with the framing they need.
+class ClientConnection final : public Connection, private HttpParser::Delegate {
+ public:
+  ClientConnection(ServerContext& context, Kind kind)
+      : Connection(context.loop, kind),
+        context_(context),
+        parser_(HTTP_REQUEST, *this,
+                ParserLimits{context.config.maxHeaderBytes, context.config.maxHeaderCount}) {
+    ++context_.stats.connectionsOpen;
+    context_.clients.insert(this);
+  }
+
+  void start() {
+    if (kind() == Kind::Tcp) {
+      uv_tcp_nodelay(tcp(), 1);
+      clientAddress_ = peerAddress(tcp());
+    }
+    armIdle();
+    startReading();
+  }
+
+  // Response writing, used by the current exchange.
+  void writeResponseHead(const ResponseHead& head, Framing framing, bool closeAfter);
+  void writeResponseBody(const char* data, size_t length);
+  void endResponse();
+  // The current exchange failed after its response started: the client cannot get a valid
+  // message any more, so the connection closes.
+  void abortResponse() { close(); }
+  // Request-body backpressure from the upstream side.
+  void pauseBody() {
+    bodyPaused_ = true;
+    updateReading();
+  }
+  void resumeBody() {
+    bodyPaused_ = false;
+    updateReading();
+  }
+  void writeContinue() { write("HTTP/1.1 100 Continue\r\n\r\n"); }
+  // After a 101 response: raw bytes in both directions.
+  void startTunnel();
+  void tunnelWrite(const char* data, size_t length) { write(std::string_view(data, length)); }
+  const std::string& clientAddress() const { return clientAddress_; }
+  bool closeAfterExchange() const { return closeAfter_; }
+  void idleClose() {
+    if (!current_ && parser_.idle() && pending_.empty()) close();
+  }
+  bool busy() const { return current_ != nullptr || !parser_.idle(); }
+
+ private:
+  ~ClientConnection() override = default;
+
+  void onData(const char* data, size_t length) override;
+  void onReadEnd(int status) override;
+  void onWriteDrained() override;
+  void onTimeout() override;
+  void onClosed() override;
+  bool onParsedHead() override;
+  void onParsedBody(const char* data, size_t length) override;
+  bool onParsedMessageComplete() override;
+
+  void parse(const char* data, size_t length);
+  void resumeParsing();
+  void finishExchange();
+  void updateReading();
+  void rejectRequest(int status, const std::string& reason);
+  void closeWhenFlushed();
+  void armIdle();
+
+  enum class TimerKind { None, Idle, Header, Write };
+
+  ServerContext& context_;
+  HttpParser parser_;
+  std::shared_ptr<ExchangeImpl> current_;
+  std::string pending_;
+  std::string clientAddress_;
+  Framing framing_ = Framing::None;
+  TimerKind timer_ = TimerKind::None;
+  bool inParse_ = false;
+  bool paused_ = false;
+  bool bodyPaused_ = false;
+  bool requestComplete_ = false;
+  bool responseComplete_ = false;
+  bool closeAfter_ = false;
+  bool closeWhenFlushed_ = false;
+  bool tunnel_ = false;
+  bool upgradeRequest_ = false;
+  size_t discarded_ = 0;
+};
+
+// One request and its response.
+class ExchangeImpl final : public Exchange,
+                           public UpstreamSink,
+                           public std::enable_shared_from_this<ExchangeImpl> {
+ public:
+  ExchangeImpl(ServerContext& context, ClientConnection* client, RequestHead head,
+               bool chunkedBody, std::optional<uint64_t> contentLength, bool upgrade)
+      : context_(context),
+        client_(client),
+        request_(std::move(head)),
+        clientAddress_(client->clientAddress()),
+        id_(nextExchangeId.fetch_add(1, std::memory_order_relaxed)),
+        startTime_(std::chrono::system_clock::now()),
+        startClock_(std::chrono::steady_clock::now()),
+        chunkedBody_(chunkedBody),
+        hasBody_(chunkedBody || contentLength.value_or(0) > 0),
+        upgrade_(upgrade) {
+    ++context_.stats.exchangesInFlight;
+  }
+  ~ExchangeImpl() override = default;
+
+  // Exchange
+  const RequestHead& request() const override { return request_; }
+  RequestHead& mutableRequest() override { return request_; }
+  const std::string& clientAddress() const override { return clientAddress_; }
+  const ResponseHead* response() const override { return responseStarted_ ? &response_ : nullptr; }
+  uint64_t id() const override { return id_; }
+  std::chrono::system_clock::time_point startTime() const override { return startTime_; }
+  bool finished() const override { return done_; }
+  void reply(ResponseHead head, std::string body) override;
+
+  // From the client connection.
+  void begin();
+  void requestBody(const char* data, size_t length);
+  void requestEnd();
+  void clientGone();
+  void clientDrained() {
+    if (upstreamPaused_ && upstream_ != nullptr) {
+      upstreamPaused_ = false;
+      upstream_->resumeResponse();
+    }
+  }
+  void tunnelData(const char* data, size_t length) {
+    if (upstream_ != nullptr) upstream_->send(std::string_view(data, length));
+  }
+  void tunnelClosed() {
+    if (upstream_ != nullptr) {
+      upstream_->abandon();
+      upstream_ = nullptr;
+    }
+    finish(true);
+  }
+  bool upgraded() const { return tunnel_; }
+  // The response was written completely and the request read completely.
+  void completed() { finish(true); }
+
+  // UpstreamSink
+  void onUpstreamReady(UpstreamConnection& connection) override;
+  void onUpstreamHead(ResponseHead& head) override;
+  void onUpstreamBody(const char* data, size_t length) override;
+  void onUpstreamComplete() override;
+  void onUpstreamError(int status, const std::string& reason, bool retryable) override;
+  void onUpstreamDrained() override {
+    if (client_ != nullptr) client_->resumeBody();
+  }
+  void onUpstreamTunnelData(const char* data, size_t length) override {
+    if (client_ != nullptr) client_->tunnelWrite(data, length);
+  }
+  void onUpstreamTunnelClosed() override {
+    upstream_ = nullptr;
+    if (client_ != nullptr) client_->abortResponse();
+  }
+
+ private:
+  enum class Mode { Chain, Buffering, Held, Forwarding, Replied };
+
+  ExchangePtr self() { return shared_from_this(); }
+  void continueChain();
+  void runBodyHook();
+  void startUpstream();
+  void sendRequestStart();
+  void forwardBody(const char* data, size_t length);
+  void endUpstreamRequest();
+  void notifyResponseHead();
+  void notifyResponseData(std::string_view chunk);
+  void finish(bool complete);
+
+  ServerContext& context_;
+  ClientConnection* client_;
+  RequestHead request_;
+  ResponseHead response_;
+  std::string clientAddress_;
+  uint64_t id_;
+  std::chrono::system_clock::time_point startTime_;
+  std::chrono::steady_clock::time_point startClock_;
+  Mode mode_ = Mode::Chain;
+  size_t nextModule_ = 0;
+  size_t activeModule_ = 0;  // modules before this index observe the response
+  size_t reached_ = 0;       // modules that saw the request
+  size_t bufferingModule_ = 0;
+  std::string body_;         // the whole body, when a module buffered it
+  bool bodyBuffered_ = false;
+  std::string pendingBody_;  // streamed body bytes waiting for an upstream connection
+  UpstreamConnection* upstream_ = nullptr;
+  bool waitingUpstream_ = false;
+  bool chunkedBody_;
+  bool hasBody_;
+  bool upgrade_;
+  bool upstreamChunked_ = false;
+  bool requestComplete_ = false;
+  bool responseStarted_ = false;
+  bool upstreamPaused_ = false;
+  bool retried_ = false;
+  bool tunnel_ = false;
+  bool done_ = false;
+  size_t bodyBytes_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// ExchangeImpl
+
+void ExchangeImpl::begin() {
+  if (context_.intercept && context_.intercept(self())) return;
+  applyForwardedShim(request_.headers);
+  continueChain();
+}
+
+void ExchangeImpl::continueChain() {
+  auto& modules = context_.modules;
+  while (nextModule_ < modules.size()) {
+    size_t index = nextModule_++;
+    activeModule_ = index;
+    reached_ = std::max(reached_, index + 1);
+    Action action = modules[index]->onRequestHeaders(self());
+    if (done_ || mode_ == Mode::Replied) return;
+    if (action == Action::Handled) {
+      mode_ = Mode::Held;
+      return;
+    }
+    if (action == Action::Buffer) {
+      bufferingModule_ = index;
+      if (!hasBody_ || requestComplete_) {
+        bodyBuffered_ = true;
+        runBodyHook();
+        return;
+      }
+      mode_ = Mode::Buffering;
+      return;
+    }
+  }
+  startUpstream();
+}
+
+void ExchangeImpl::runBodyHook() {
+  mode_ = Mode::Chain;
+  activeModule_ = bufferingModule_;
+  Action action = context_.modules[bufferingModule_]->onRequestBody(self(), body_);
+  if (done_ || mode_ == Mode::Replied) return;
+  if (action == Action::Continue) {
+    continueChain();
+  } else {
+    mode_ = Mode::Held;
+  }
+}
+
+void ExchangeImpl::requestBody(const char* data, size_t length) {
+  bodyBytes_ += length;
+  if (bodyBytes_ > context_.config.maxRequestBodyBytes && !responseStarted_) {
+    replyError(413, "request body larger than " +
+                        std::to_string(context_.config.maxRequestBodyBytes) + " bytes");
+    return;
+  }
+  std::string_view chunk(data, length);
+  for (size_t index : context_.requestDataObservers) {
+    if (index < reached_) context_.modules[index]->onRequestData(*this, chunk);
+  }
+  switch (mode_) {
+    case Mode::Buffering:
+      if (body_.size() + length > context_.config.maxBufferedBodyBytes) {
+        activeModule_ = bufferingModule_;
+        replyError(413, "request body larger than " +
+                            std::to_string(context_.config.maxBufferedBodyBytes) + " bytes");
+        return;
+      }
+      body_.append(data, length);
+      break;
+    case Mode::Forwarding:
+      forwardBody(data, length);
+      break;
+    default:
+      break;
+  }
+}
+
+void ExchangeImpl::requestEnd() {
+  requestComplete_ = true;
+  if (mode_ == Mode::Buffering) {
+    bodyBuffered_ = true;
+    runBodyHook();
+  } else if (mode_ == Mode::Forwarding && upstream_ != nullptr) {
+    endUpstreamRequest();
+  }
+}
+
+void ExchangeImpl::startUpstream() {
+  mode_ = Mode::Forwarding;
+  activeModule_ = context_.modules.size();
+  upstreamChunked_ = !bodyBuffered_ && chunkedBody_;
+  upstream_ = context_.upstream.open(this, request_.method == "HEAD", upgrade_);
+  if (upstream_ != nullptr) {
+    sendRequestStart();
+  } else {
+    waitingUpstream_ = true;
+    if (client_ != nullptr) client_->pauseBody();
+  }
+}
+
+void ExchangeImpl::onUpstreamReady(UpstreamConnection& connection) {
+  waitingUpstream_ = false;
+  upstream_ = &connection;
+  if (client_ != nullptr) client_->resumeBody();
+  sendRequestStart();
+}
+
+void ExchangeImpl::sendRequestStart() {
+  RequestHead head = request_;
+  stripHopByHop(head.headers, upgrade_);
+  if (bodyBuffered_) {
+    removeHeader(head.headers, "Content-Length");
+    if (hasBody_ || !body_.empty()) {
+      head.headers.push_back({"Content-Length", std::to_string(body_.size())});
+    }
+  } else if (upstreamChunked_) {
+    removeHeader(head.headers, "Content-Length");
+    head.headers.push_back({"Transfer-Encoding", "chunked"});
+  }
+  removeHeader(head.headers, "Expect");
+  if (findHeader(head.headers, "Host") == nullptr) {
+    head.headers.insert(head.headers.begin(),
+                        {"Host", "127.0.0.1:" + std::to_string(context_.upstream.options().port)});
+  }
+  if (!clientAddress_.empty()) {
+    std::string prior;
+    for (const auto& h : head.headers) {
+      if (!iequals(h.name, "X-Forwarded-For")) continue;
+      if (!prior.empty()) prior += ", ";
+      prior += h.value;
+    }
+    setHeader(head.headers, "X-Forwarded-For",
+              prior.empty() ? clientAddress_ : prior + ", " + clientAddress_);
+  }
+  std::string out = serializeRequestHead(head);
+  if (bodyBuffered_) {
+    uv_buf_t buffers[2] = {uv_buf_init(out.data(), static_cast<unsigned>(out.size())),
+                           uv_buf_init(body_.data(), static_cast<unsigned>(body_.size()))};
+    upstream_->send(buffers, 2);
+  } else {
+    upstream_->send(out);
+    if (!pendingBody_.empty()) {
+      std::string pending = std::move(pendingBody_);
+      pendingBody_.clear();
+      forwardBody(pending.data(), pending.size());
+    }
+  }
+  if (requestComplete_ || bodyBuffered_ || upgrade_) endUpstreamRequest();
+}
+
+void ExchangeImpl::forwardBody(const char* data, size_t length) {
+  if (upstream_ == nullptr) {
+    pendingBody_.append(data, length);
+    return;
+  }
+  if (upstreamChunked_) {
+    char sizeLine[24];
+    int n = std::snprintf(sizeLine, sizeof sizeLine, "%zx\r\n", length);
+    uv_buf_t buffers[3] = {uv_buf_init(sizeLine, static_cast<unsigned>(n)),
+                           uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(length)),
+                           uv_buf_init(const_cast<char*>("\r\n"), 2)};
+    upstream_->send(buffers, 3);
+  } else {
+    uv_buf_t buffer = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(length));
+    upstream_->send(&buffer, 1);
+  }
+  if (upstream_->unsentBytes() > kHighWater && client_ != nullptr) client_->pauseBody();
+}
+
+void ExchangeImpl::endUpstreamRequest() {
+  if (upstreamChunked_) upstream_->send("0\r\n\r\n");
+  upstream_->requestComplete();
+}
+
+void ExchangeImpl::onUpstreamHead(ResponseHead& head) {
+  if (client_ == nullptr) return;
+  response_ = std::move(head);
+  responseStarted_ = true;
+  bool switching = response_.status == 101 && upgrade_;
+  stripHopByHop(response_.headers, switching);
+  int status = response_.status;
+  Framing framing;
+  bool closeAfter = client_->closeAfterExchange() || context_.draining;
+  if (switching) {
+    framing = Framing::None;
+  } else if (request_.method == "HEAD" || status == 204 || status == 304 || status < 200) {
+    framing = Framing::None;
+  } else if (findHeader(response_.headers, "Content-Length") != nullptr) {
+    framing = Framing::Length;
+  } else if (request_.versionMinor >= 1) {
+    framing = Framing::Chunked;
+  } else {
+    framing = Framing::Close;
+    closeAfter = true;
+  }
+  if (upgrade_ && !switching) closeAfter = true;
+  client_->writeResponseHead(response_, framing, closeAfter);
+  notifyResponseHead();
+  if (switching && client_ != nullptr) {
+    tunnel_ = true;
+    upstream_->startTunnel();
+    client_->startTunnel();
+  }
+}
+
+void ExchangeImpl::onUpstreamBody(const char* data, size_t length) {
+  if (client_ == nullptr) return;
+  notifyResponseData(std::string_view(data, length));
+  client_->writeResponseBody(data, length);
+  if (client_ != nullptr && client_->queuedBytes() > kHighWater && upstream_ != nullptr) {
+    upstreamPaused_ = true;
+    upstream_->pauseResponse();
+  }
+}
+
+void ExchangeImpl::onUpstreamComplete() {
+  upstream_ = nullptr;
+  if (client_ == nullptr) return;
+  client_->endResponse();
+}
+
+void ExchangeImpl::onUpstreamError(int status, const std::string& reason, bool retryable) {
+  upstream_ = nullptr;
+  if (client_ == nullptr || done_) return;
+  bool bodyReplayable = bodyBuffered_ || !hasBody_;
+  if (retryable && !retried_ && bodyReplayable && isIdempotent(request_.method) && !upgrade_) {
+    // A pooled connection the model server had closed: try once more on a fresh one.
+    retried_ = true;
+    upstream_ = context_.upstream.open(this, request_.method == "HEAD", true);
+    if (upstream_ != nullptr) sendRequestStart();
+    return;
+  }
+  if (!responseStarted_) {
+    spdlog::warn("proxy error for {} {}: {}", request_.method, request_.target, reason);
+    replyError(status, reason);
+  } else {
+    spdlog::warn("proxy error after the response started for {} {}: {}", request_.method,
+                 request_.target, reason);
+    client_->abortResponse();
+  }
+}
+
+void ExchangeImpl::reply(ResponseHead head, std::string body) {
+  if (done_ || responseStarted_ || client_ == nullptr) return;
+  if (upstream_ != nullptr) {
+    upstream_->abandon();
+    upstream_ = nullptr;
+  }
+  if (waitingUpstream_) {
+    context_.upstream.cancelWait(this);
+    waitingUpstream_ = false;
+  }
+  mode_ = Mode::Replied;
+  response_ = std::move(head);
+  responseStarted_ = true;
+  removeHeader(response_.headers, "Transfer-Encoding");
+  bool noBody = request_.method == "HEAD" || response_.status == 204 || response_.status == 304;
+  if (!noBody || !body.empty()) {
+    setHeader(response_.headers, "Content-Length", std::to_string(body.size()));
+  }
+  bool closeAfter = client_->closeAfterExchange() || context_.draining || upgrade_ ||
+                    response_.status == 413 || (!requestComplete_ && hasBody_ && bodyBytes_ > kMaxDiscard);
+  client_->writeResponseHead(response_, noBody ? Framing::None : Framing::Length, closeAfter);
+  notifyResponseHead();
+  if (!noBody && !body.empty()) {
+    notifyResponseData(body);
+    if (client_ != nullptr) client_->writeResponseBody(body.data(), body.size());
+  }
+  if (client_ != nullptr) client_->endResponse();
+}
+
+void ExchangeImpl::notifyResponseHead() {
+  for (size_t index : context_.responseObservers) {
+    if (index < activeModule_) context_.modules[index]->onResponseHeaders(*this);
+  }
+}
+
+void ExchangeImpl::notifyResponseData(std::string_view chunk) {
+  for (size_t index : context_.responseObservers) {
+    if (index < activeModule_) context_.modules[index]->onResponseData(*this, chunk);
+  }
+}
+
+void ExchangeImpl::clientGone() {
+  client_ = nullptr;
+  if (upstream_ != nullptr) {
+    upstream_->abandon();
+    upstream_ = nullptr;
+  }
+  if (waitingUpstream_) {
+    context_.upstream.cancelWait(this);
+    waitingUpstream_ = false;
+  }
+  finish(false);
+}
+
+void ExchangeImpl::finish(bool complete) {
+  if (done_) return;
+  done_ = true;
+  --context_.stats.exchangesInFlight;
+  for (size_t index : context_.completeObservers) {
+    if (index < reached_) context_.modules[index]->onComplete(*this, complete);
+  }
+  if (context_.onExchangeDone) {
+    int status = responseStarted_ ? response_.status : 499;
+    context_.onExchangeDone(*this, complete ? status : 499,
+                            std::chrono::steady_clock::now() - startClock_);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ClientConnection
+
+void ClientConnection::onData(const char* data, size_t length) {
+  if (tunnel_) {
+    if (current_) current_->tunnelData(data, length);
+    return;
+  }
+  if (paused_ || !pending_.empty()) {
+    pending_.append(data, length);
+    updateReading();
+    return;
+  }
+  if (timer_ == TimerKind::Idle) {
+    timer_ = TimerKind::Header;
+    armTimer(context_.config.headerTimeout);
+  }
+  parse(data, length);
+}
+
+void ClientConnection::parse(const char* data, size_t length) {
+  inParse_ = true;
+  HttpParser::Result result = parser_.execute(data, length);
+  inParse_ = false;
+  if (closing()) return;
+  switch (result.status) {
+    case HttpParser::Status::Ok:
+      break;
+    case HttpParser::Status::Paused:
+    case HttpParser::Status::Upgrade:
+      paused_ = true;
+      pending_.append(data + result.consumed, length - result.consumed);
+      if (tunnel_) {
+        // The 101 arrived while parsing: the rest is already tunnel data.
+        paused_ = false;
+        std::string rest = std::move(pending_);
+        pending_.clear();
+        if (current_ && !rest.empty()) current_->tunnelData(rest.data(), rest.size());
+      }
+      break;
+    case HttpParser::Status::Error:
+      rejectRequest(result.errorStatus, result.reason);
+      break;
+  }
+  updateReading();
+}
+
+void ClientConnection::rejectRequest(int status, const std::string& reason) {
+  spdlog::debug("rejecting request from {}: {}", clientAddress_, reason);
+  if (current_) {
+    if (current_->response() == nullptr) {
+      current_->replyError(status, reason);
+    }
+    auto exchange = std::move(current_);
+    exchange->clientGone();
+    close();
+    return;
+  }
+  std::string body = reason + "\n";
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " " +
+                    std::string(reasonPhrase(status)) +
+                    "\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: "
+                    "nosniff\r\nConnection: close\r\nContent-Length: " +
+                    std::to_string(body.size()) + "\r\n\r\n" + body;
+  write(out);
+  closeAfter_ = true;
+  closeWhenFlushed();
+}
+
+bool ClientConnection::onParsedHead() {
+  cancelTimer();
+  timer_ = TimerKind::None;
+  requestComplete_ = false;
+  responseComplete_ = false;
+  framing_ = Framing::None;
+  discarded_ = 0;
+  RequestHead head = std::move(parser_.request());
+  upgradeRequest_ = parser_.upgrade();
+  if (context_.draining) closeAfter_ = true;
+  bool expectsContinue = false;
+  if (const std::string* expect = findHeader(head.headers, "Expect"); expect != nullptr) {
+    expectsContinue = iequals(*expect, "100-continue") && head.versionMinor >= 1;
+  }
+  bool chunked = parser_.chunked();
+  std::optional<uint64_t> length = parser_.contentLength();
+  current_ = std::make_shared<ExchangeImpl>(context_, this, std::move(head), chunked, length,
+                                            upgradeRequest_);
+  if (expectsContinue && (chunked || length.value_or(0) > 0)) writeContinue();
+  auto exchange = current_;
+  exchange->begin();
+  return false;
+}
+
+void ClientConnection::onParsedBody(const char* data, size_t length) {
+  if (!current_) return;
+  if (responseComplete_) {
+    // Answered early: the rest of the body is read and dropped, up to a bound.
+    discarded_ += length;
+    if (discarded_ > kMaxDiscard) closeAfter_ = true;
+    return;
+  }
+  auto exchange = current_;
+  exchange->requestBody(data, length);
+}
+
+bool ClientConnection::onParsedMessageComplete() {
+  if (!parser_.keepAlive()) closeAfter_ = true;
+  requestComplete_ = true;
+  if (current_ && !responseComplete_) {
+    auto exchange = current_;
+    exchange->requestEnd();
+  }
+  if (closing()) return true;
+  if (responseComplete_ && !upgradeRequest_) {
+    finishExchange();
+    return closeAfter_;
+  }
+  return true;
+}
+
+void ClientConnection::writeResponseHead(const ResponseHead& head, Framing framing,
+                                         bool closeAfter) {
+  if (closeAfter) closeAfter_ = true;
+  framing_ = framing;
+  std::string out;
+  out.reserve(128 + head.headers.size() * 48);
+  out += "HTTP/1.1 ";
+  out += std::to_string(head.status);
+  out += ' ';
+  out += head.reason.empty() ? reasonPhrase(head.status) : std::string_view(head.reason);
+  out += "\r\n";
+  for (const auto& h : head.headers) {
+    out += h.name;
+    out += ": ";
+    out += h.value;
+    out += "\r\n";
+  }
+  if (framing == Framing::Chunked) out += "Transfer-Encoding: chunked\r\n";
+  if (closeAfter_ && head.status != 101) out += "Connection: close\r\n";
+  out += "\r\n";
+  write(out);
+  if (queuedBytes() > 0 && timer_ != TimerKind::Write) {
+    timer_ = TimerKind::Write;
+    armTimer(context_.config.writeTimeout);
+  }
+}
+
+void ClientConnection::writeResponseBody(const char* data, size_t length) {
+  if (length == 0) return;
+  if (framing_ == Framing::Chunked) {
+    char sizeLine[24];
+    int n = std::snprintf(sizeLine, sizeof sizeLine, "%zx\r\n", length);
+    uv_buf_t buffers[3] = {uv_buf_init(sizeLine, static_cast<unsigned>(n)),
+                           uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(length)),
+                           uv_buf_init(const_cast<char*>("\r\n"), 2)};
+    write(buffers, 3);
+  } else if (framing_ != Framing::None) {
+    write(std::string_view(data, length));
+  }
+  if (queuedBytes() > 0 && timer_ != TimerKind::Write) {
+    timer_ = TimerKind::Write;
+    armTimer(context_.config.writeTimeout);
+  }
+}
+
+void ClientConnection::endResponse() {
+  if (framing_ == Framing::Chunked) write("0\r\n\r\n");
+  responseComplete_ = true;
+  if (requestComplete_ && !inParse_ && !upgradeRequest_) {
+    finishExchange();
+    if (!closing()) resumeParsing();
+  } else if (upgradeRequest_ && current_ && !current_->upgraded()) {
+    // The model server refused the upgrade: the connection ends with this response.
+    closeAfter_ = true;
+    finishExchange();
+  }
+}
+
+void ClientConnection::finishExchange() {
+  std::shared_ptr<ExchangeImpl> exchange = std::move(current_);
+  current_.reset();
+  if (exchange) exchange->completed();
+  if (closeAfter_) {
+    closeWhenFlushed();
+    return;
+  }
+  armIdle();
+}
+
+void ClientConnection::resumeParsing() {
+  if (!paused_) {
+    updateReading();
+    return;
+  }
+  paused_ = false;
+  parser_.resume();
+  std::string data = std::move(pending_);
+  pending_.clear();
+  if (!data.empty()) {
+    if (timer_ == TimerKind::Idle) {
+      timer_ = TimerKind::Header;
+      armTimer(context_.config.headerTimeout);
+    }
+    parse(data.data(), data.size());
+  } else {
+    updateReading();
+  }
+}
+
+void ClientConnection::updateReading() {
+  if (closing()) return;
+  bool want = !bodyPaused_ && !closeWhenFlushed_ && pending_.size() < kMaxReadAhead;
+  if (want) {
+    startReading();
+  } else {
+    stopReading();
+  }
+}
+
+void ClientConnection::startTunnel() {
+  tunnel_ = true;
+  cancelTimer();
+  timer_ = TimerKind::None;
+  paused_ = false;
+  std::string rest = std::move(pending_);
+  pending_.clear();
+  if (current_ && !rest.empty()) current_->tunnelData(rest.data(), rest.size());
+  updateReading();
+}
+
+void ClientConnection::closeWhenFlushed() {
+  closeWhenFlushed_ = true;
+  stopReading();
+  if (queuedBytes() == 0) close();
+}
+
+void ClientConnection::armIdle() {
+  timer_ = TimerKind::Idle;
+  armTimer(context_.config.idleTimeout);
+}
+
+void ClientConnection::onReadEnd(int status) {
+  (void)status;
+  if (tunnel_ && current_) {
+    auto exchange = std::move(current_);
+    exchange->tunnelClosed();
+  }
+  close();
+}
+
+void ClientConnection::onWriteDrained() {
+  if (closeWhenFlushed_) {
+    close();
+    return;
+  }
+  if (timer_ == TimerKind::Write) {
+    cancelTimer();
+    timer_ = TimerKind::None;
+    if (!current_) armIdle();
+  }
+  if (current_) current_->clientDrained();
+}
+
+void ClientConnection::onTimeout() {
+  switch (timer_) {
+    case TimerKind::Header:
+      spdlog::debug("request head from {} not complete in time", clientAddress_);
+      rejectRequest(408, "request head not received in time");
+      break;
+    case TimerKind::Write:
+      spdlog::debug("client {} stopped reading its response", clientAddress_);
+      close();
+      break;
+    default:
+      close();
+      break;
+  }
+}
+
+void ClientConnection::onClosed() {
+  if (current_) {
+    auto exchange = std::move(current_);
+    exchange->clientGone();
+  }
+  --context_.stats.connectionsOpen;
+  context_.clients.erase(this);
+  delete this;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ServerContext and Listener
+
+ServerContext::ServerContext(const Config& cfg, uv_loop_t* l, UpstreamPool& pool)
+    : config(cfg), loop(l), upstream(pool) {}
+
+void ServerContext::setModules(std::vector<Module*> list) {
+  modules = std::move(list);
+  requestDataObservers.clear();
+  responseObservers.clear();
+  completeObservers.clear();
+  for (size_t i = 0; i < modules.size(); ++i) {
+    unsigned observes = modules[i]->observes();
+    if ((observes & kObserveRequestData) != 0) requestDataObservers.push_back(i);
+    if ((observes & kObserveResponse) != 0) responseObservers.push_back(i);
+    if ((observes & kObserveComplete) != 0) completeObservers.push_back(i);
+  }
+}
+
+Listener::Listener(ServerContext& context) : context_(context) {}
+
+Listener::~Listener() { close(); }
+
+int Listener::listenTcp(uint16_t port, bool reusePort) {
+  auto* handle = new uv_tcp_t;
+  uv_tcp_init_ex(context_.loop, handle, AF_INET6);
+  handle->data = this;
+  sockaddr_in6 addr6{};
+  uv_ip6_addr("::", port, &addr6);
+  int fd = -1;
+  uv_fileno(reinterpret_cast<uv_handle_t*>(handle), &fd);
+  if (reusePort) {
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  }
+  int rc = uv_tcp_bind(handle, reinterpret_cast<const sockaddr*>(&addr6), 0);
+  if (rc != 0) {
+    // No IPv6 on this host: fall back to IPv4 only.
+    uv_close(reinterpret_cast<uv_handle_t*>(handle),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    handle = new uv_tcp_t;
+    uv_tcp_init_ex(context_.loop, handle, AF_INET);
+    handle->data = this;
+    uv_fileno(reinterpret_cast<uv_handle_t*>(handle), &fd);
+    if (reusePort) {
+      int one = 1;
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    }
+    sockaddr_in addr4{};
+    uv_ip4_addr("0.0.0.0", port, &addr4);
+    rc = uv_tcp_bind(handle, reinterpret_cast<const sockaddr*>(&addr4), 0);
+  }
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(handle), 1024, onConnection);
+  handles_.push_back(reinterpret_cast<uv_stream_t*>(handle));
+  return rc;
+}
+
+int Listener::listenUnix(const std::string& path) {
+  auto* handle = new uv_pipe_t;
+  uv_pipe_init(context_.loop, handle, 0);
+  handle->data = this;
+  handles_.push_back(reinterpret_cast<uv_stream_t*>(handle));
+  unix_ = true;
+  int rc = 0;
+  if (!path.empty() && path[0] == '@') {
+    // Linux abstract namespace: a leading NUL byte, no file.
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    size_t length = std::min(path.size() - 1, sizeof(addr.sun_path) - 2);
+    std::memcpy(addr.sun_path + 1, path.data() + 1, length);
+    socklen_t addrLength = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + length);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), addrLength) != 0) {
+      rc = -errno;
+      ::close(fd);
+      return rc;
+    }
+    rc = uv_pipe_open(handle, fd);
+  } else {
+    rc = uv_pipe_bind(handle, path.c_str());
+  }
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(handle), 1024, onConnection);
+  return rc;
+}
+
+void Listener::close() {
+  for (auto* handle : handles_) {
+    auto* h = reinterpret_cast<uv_handle_t*>(handle);
+    if (uv_is_closing(h)) continue;
+    bool isPipe = h->type == UV_NAMED_PIPE;
+    if (isPipe) {
+      uv_close(h, [](uv_handle_t* x) { delete reinterpret_cast<uv_pipe_t*>(x); });
+    } else {
+      uv_close(h, [](uv_handle_t* x) { delete reinterpret_cast<uv_tcp_t*>(x); });
+    }
+  }
+  handles_.clear();
+}
+
+void Listener::onConnection(uv_stream_t* server, int status) {
+  if (status != 0) return;
+  static_cast<Listener*>(server->data)->accept(server);
+}
+
+void Listener::accept(uv_stream_t* server) {
+  bool isPipe = reinterpret_cast<uv_handle_t*>(server)->type == UV_NAMED_PIPE;
+  auto* connection = new ClientConnection(
+      context_, isPipe ? Connection::Kind::Pipe : Connection::Kind::Tcp);
+  if (uv_accept(server, connection->stream()) != 0) {
+    connection->close();
+    return;
+  }
+  ++context_.stats.connectionsAccepted;
+  if (context_.stats.connectionsOpen > context_.config.maxConnections) {
+    ++context_.stats.connectionsRejected;
+    connection->close();
+    return;
+  }
+  connection->start();
+}
+
+}  // namespace agent
+
+namespace agent {
+
+size_t closeIdleClients(ServerContext& context) {
+  std::vector<Connection*> clients(context.clients.begin(), context.clients.end());
+  size_t busy = 0;
+  for (Connection* connection : clients) {
+    auto* client = static_cast<ClientConnection*>(connection);
+    if (client->busy()) {
+      ++busy;
+    } else {
+      client->idleClose();
+    }
+  }
+  return busy;
+}
+
+}  // namespace agent

@@ -1,0 +1,83 @@
+// The client side: listeners (TCP and unix socket), client connections with keep-alive and
+// pipelining, and the exchanges that carry each request through the module chain to the
+// model server and its response back.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "agent/config.h"
+#include "agent/module.h"
+#include "agent/upstream.h"
+
+namespace agent {
+
+class ClientConnection;
+
+// Counters the server keeps; metrics read them.
+struct ServerStats {
+  uint64_t connectionsAccepted = 0;
+  uint64_t connectionsRejected = 0;
+  size_t connectionsOpen = 0;
+  size_t exchangesInFlight = 0;
+};
+
+// Everything a client connection needs, shared by all connections of one loop.
+struct ServerContext {
+  ServerContext(const Config& config, uv_loop_t* loop, UpstreamPool& upstream);
+
+  // Sets the module chain, in order; computes which modules observe what.
+  void setModules(std::vector<Module*> modules);
+
+  const Config& config;
+  uv_loop_t* loop;
+  UpstreamPool& upstream;
+  std::vector<Module*> modules;
+  std::vector<size_t> requestDataObservers;
+  std::vector<size_t> responseObservers;
+  std::vector<size_t> completeObservers;
+  // Runs first for every request (probes, drain); returns true when it answered.
+  std::function<bool(const ExchangePtr&)> intercept;
+  // Called when an exchange's response is complete or the client went away.
+  std::function<void(const Exchange&, int status, std::chrono::steady_clock::duration)>
+      onExchangeDone;
+  ServerStats stats;
+  std::unordered_set<Connection*> clients;  // open client connections
+  bool draining = false;  // stop keep-alive: answer with Connection: close
+};
+
+// A listening socket (TCP or unix) whose connections share one ServerContext.
+class Listener {
+ public:
+  explicit Listener(ServerContext& context);
+  ~Listener();
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  // Listens on 0.0.0.0:port (IPv4 and IPv6 when available). `reusePort` for several loops.
+  int listenTcp(uint16_t port, bool reusePort);
+  // Listens on a unix socket path; a leading '@' names an abstract socket.
+  int listenUnix(const std::string& path);
+  // Stops accepting; open connections carry on.
+  void close();
+
+ private:
+  static void onConnection(uv_stream_t* server, int status);
+  void accept(uv_stream_t* server);
+
+  ServerContext& context_;
+  std::vector<uv_stream_t*> handles_;
+  bool unix_ = false;
+};
+
+// Closes idle keep-alive client connections of this loop (used by drain); returns how many
+// connections are still busy.
+size_t closeIdleClients(ServerContext& context);
+
+}  // namespace agent
