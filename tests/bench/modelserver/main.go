@@ -1,0 +1,47 @@
+// A model server with a fixed cost per call, for the batching benchmark: every POST waits
+// -delay (one call at a time with -serial, as on a single accelerator), then answers
+// {"predictions": <instances>} for a body {"instances": [...]}. Other requests get a small JSON.
+// Usage: modelserver -listen 127.0.0.1:PORT [-delay 20ms] [-serial]
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"io"
+	"log"
+	"net/http"
+	"sync"
+	"time"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:8080", "address to listen on")
+	delay := flag.Duration("delay", 20*time.Millisecond, "fixed cost of one call")
+	serial := flag.Bool("serial", true, "serve one call at a time")
+	flag.Parse()
+
+	var device sync.Mutex
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method != http.MethodPost {
+			io.WriteString(w, `{"status":"ok"}`)
+			return
+		}
+		var request struct {
+			Instances json.RawMessage `json:"instances"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&request); err != nil || request.Instances == nil {
+			http.Error(w, `{"error":"expected {\"instances\": [...]}"}`, http.StatusBadRequest)
+			return
+		}
+		if *serial {
+			device.Lock()
+		}
+		time.Sleep(*delay)
+		if *serial {
+			device.Unlock()
+		}
+		w.Write(append(append([]byte(`{"predictions":`), request.Instances...), '}'))
+	})
+	log.Fatal(http.ListenAndServe(*listen, nil))
+}
