@@ -193,6 +193,8 @@ class App {
 }  // namespace
 
 int runAgent(const Config& config) {
+  // A peer that vanished must surface as EPIPE on the write, not kill the process.
+  signal(SIGPIPE, SIG_IGN);
   configureLogging(config);
   App app(config);
   return app.run();

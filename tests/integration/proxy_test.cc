@@ -1,0 +1,294 @@
+// The proxy core against a real HTTP model server: bodies, framing, keep-alive, pipelining,
+// status and headers, failures of the model server and of clients.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <random>
+#include <thread>
+
+#include "tests/support/peers.h"
+
+using namespace testsupport;
+using nlohmann::json;
+
+namespace {
+
+std::string randomBytes(size_t size, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::string out(size, '\0');
+  for (auto& c : out) c = static_cast<char>(rng() & 0xff);
+  return out;
+}
+
+json lastRecorded(const ModelServer& model) {
+  auto lines = model.recordedLines();
+  REQUIRE(!lines.empty());
+  return json::parse(lines.back());
+}
+
+std::string recordedHeader(const json& entry, const std::string& name) {
+  for (const auto& h : entry["headers"]) {
+    std::string key = h[0];
+    if (key.size() == name.size() &&
+        std::equal(key.begin(), key.end(), name.begin(),
+                   [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
+      return h[1];
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("bodies of 0 B, 1 KiB and 10 MiB arrive byte-exact in both directions", "[proxy]") {
+  ModelServer model;
+  Agent agent(model.port());
+  for (size_t size : {size_t{0}, size_t{1024}, size_t{10} << 20}) {
+    std::string body = randomBytes(size, static_cast<unsigned>(size));
+    HttpResponse post = httpRequest(
+        agent.url("/echo"), {.method = "POST", .body = body,
+                             .headers = {"Content-Type: application/octet-stream"}});
+    INFO("size " << size);
+    CHECK(post.status == 200);
+    CHECK(post.body.size() == size);
+    CHECK(post.body == body);
+
+    HttpResponse get = httpRequest(agent.url("/echo?size=" + std::to_string(size)));
+    CHECK(get.status == 200);
+    CHECK(get.body.size() == size);
+    std::string pattern;
+    for (size_t i = 0; i < size; ++i) pattern += static_cast<char>(i % 256);
+    CHECK(get.body == pattern);
+  }
+}
+
+TEST_CASE("chunked request and chunked response bodies stream through", "[proxy]") {
+  ModelServer model;
+  Agent agent(model.port());
+  std::string body = randomBytes(3 << 20, 7);
+  HttpResponse r = httpRequest(agent.url("/echo?chunked=1"),
+                               {.method = "POST", .body = body, .chunkedUpload = true});
+  CHECK(r.status == 200);
+  CHECK(r.header("transfer-encoding") == "chunked");
+  CHECK(r.body == body);
+  json entry = lastRecorded(model);
+  CHECK(recordedHeader(entry, "Transfer-Encoding") == "chunked");
+}
+
+TEST_CASE("keep-alive: many requests share one upstream connection", "[proxy]") {
+  ModelServer model;
+  Agent agent(model.port());
+  for (int i = 0; i < 50; ++i) {
+    HttpResponse r = httpRequest(agent.url("/item/" + std::to_string(i)));
+    REQUIRE(r.status == 200);
+  }
+  HttpResponse direct = httpRequest(agent.url("/stats"));
+  json stats = json::parse(direct.body);
+  CHECK(stats["requests"].get<int>() == 51);
+  CHECK(stats["connections"].get<int>() == 1);
+}
+
+TEST_CASE("pipelined requests are answered in order on one client connection", "[proxy]") {
+  ModelServer model;
+  Agent agent(model.port());
+  RawSocket socket(agent.port());
+  REQUIRE(socket.connected());
+  std::string requests;
+  for (int i = 0; i < 5; ++i) {
+    std::string body = "request-" + std::to_string(i);
+    // The first answer is slow, so the later ones would overtake it if order were not kept.
+    std::string delay = i == 0 ? "&delay_ms=200" : "";
+    requests += "POST /echo?n=" + std::to_string(i) + delay +
+                " HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: " +
+                std::to_string(body.size()) + "\r\n\r\n" + body;
+  }
+  REQUIRE(socket.send(requests));
+  std::string stream = socket.readUntil([](const std::string& s) { return countResponses(s) == 5; });
+  REQUIRE(countResponses(stream) == 5);
+  size_t last = 0;
+  for (int i = 0; i < 5; ++i) {
+    size_t at = stream.find("request-" + std::to_string(i));
+    REQUIRE(at != std::string::npos);
+    CHECK(at >= last);
+    last = at;
+  }
+}
+
+TEST_CASE("status codes and end-to-end headers pass through; hop-by-hop headers do not",
+          "[proxy]") {
+  ModelServer model;
+  Agent agent(model.port());
+  for (int status : {200, 201, 202, 400, 404, 418, 500, 503}) {
+    HttpResponse r =
+        httpRequest(agent.url("/echo?status=" + std::to_string(status) + "&header=X-Model:yes"),
+                    {.method = "POST", .body = "x", .headers = {"Content-Type: text/plain"}});
+    CHECK(r.status == status);
+    CHECK(r.header("x-model") == "yes");
+  }
+  HttpResponse r = httpRequest(
+      agent.url("/headers"),
+      {.headers = {"X-Custom: kept", "Connection: X-Secret", "X-Secret: dropped",
+                   "Keep-Alive: timeout=5", "Authorization: Bearer abc"}});
+  CHECK(r.status == 200);
+  json entry = lastRecorded(model);
+  CHECK(recordedHeader(entry, "X-Custom") == "kept");
+  CHECK(recordedHeader(entry, "Authorization") == "Bearer abc");
+  CHECK(recordedHeader(entry, "X-Secret").empty());
+  CHECK(recordedHeader(entry, "Keep-Alive").empty());
+  CHECK(recordedHeader(entry, "Host") == "127.0.0.1:" + std::to_string(agent.port()));
+}
+
+TEST_CASE("X-Forwarded-For is appended and a Forwarded header synthesised", "[proxy]") {
+  ModelServer model;
+  Agent agent(model.port());
+  httpRequest(agent.url("/a"));
+  CHECK(recordedHeader(lastRecorded(model), "X-Forwarded-For") == "127.0.0.1");
+  httpRequest(agent.url("/b"), {.headers = {"X-Forwarded-For: 10.1.2.3, 2001:db8::1",
+                                            "X-Forwarded-Proto: https"}});
+  json entry = lastRecorded(model);
+  CHECK(recordedHeader(entry, "X-Forwarded-For") == "10.1.2.3, 2001:db8::1, 127.0.0.1");
+  CHECK(recordedHeader(entry, "Forwarded") == "for=10.1.2.3;proto=https, for=\"[2001:db8::1]\"");
+}
+
+TEST_CASE("HEAD, 204 and 304 responses carry no body and keep the connection usable",
+          "[proxy]") {
+  ModelServer model;
+  Agent agent(model.port());
+  RawSocket socket(agent.port());
+  REQUIRE(socket.send("HEAD /echo?size=5000 HTTP/1.1\r\nHost: x\r\n\r\n"
+                      "GET /echo?status=204 HTTP/1.1\r\nHost: x\r\n\r\n"
+                      "GET /echo?status=304 HTTP/1.1\r\nHost: x\r\n\r\n"
+                      "GET /echo?size=3 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string stream = socket.readUntil([](const std::string& s) {
+    return s.find("HTTP/1.1 200", s.find("304")) != std::string::npos &&
+           s.size() >= 3 && s.find("\r\n\r\n", s.rfind("HTTP/1.1 200")) + 7 <= s.size();
+  });
+  CHECK(stream.find("HTTP/1.1 200 OK\r\n") == 0);
+  CHECK_THAT(stream, Catch::Contains("Content-Length: 5000"));
+  CHECK_THAT(stream, Catch::Contains("HTTP/1.1 204"));
+  CHECK_THAT(stream, Catch::Contains("HTTP/1.1 304"));
+  std::string tail = stream.substr(stream.rfind("HTTP/1.1 200"));
+  CHECK(tail.substr(tail.find("\r\n\r\n") + 4) == std::string("\x00\x01\x02", 3));
+}
+
+TEST_CASE("502 with the cause when the model server is down, recovery when it is back",
+          "[proxy]") {
+  uint16_t modelPort = freePort();
+  Agent agent(modelPort);
+  HttpResponse down = httpRequest(agent.url("/v1/models/m"));
+  CHECK(down.status == 502);
+  CHECK_THAT(down.body, Catch::Contains("connection refused"));
+  CHECK(down.header("content-type") == "text/plain; charset=utf-8");
+
+  ModelServer model({}, modelPort);
+  HttpResponse up = httpRequest(agent.url("/v1/models/m"));
+  CHECK(up.status == 200);
+
+  model.stop();
+  HttpResponse again = httpRequest(agent.url("/v1/models/m"));
+  CHECK(again.status == 502);
+  ModelServer back({}, modelPort);
+  CHECK(httpRequest(agent.url("/v1/models/m")).status == 200);
+}
+
+TEST_CASE("a model server that resets mid-response closes the client connection", "[proxy]") {
+  ModelServer model;
+  Agent agent(model.port());
+  RawSocket socket(agent.port());
+  REQUIRE(socket.send("GET /reset HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string got = socket.readAll(5s);
+  CHECK_THAT(got, Catch::StartsWith("HTTP/1.1 200"));
+  CHECK(got.size() < 1000);  // the promised 100000 bytes never came: the client sees it end
+  CHECK(httpRequest(agent.url("/ok")).status == 200);
+}
+
+TEST_CASE("a client that disconnects mid-response leaves the agent healthy", "[proxy]") {
+  ModelServer model;
+  Agent agent(model.port());
+  for (int i = 0; i < 5; ++i) {
+    RawSocket socket(agent.port());
+    REQUIRE(socket.send("GET /echo?size=50000000 HTTP/1.1\r\nHost: x\r\n\r\n"));
+    std::string part = socket.readUntil([](const std::string& s) { return s.size() > 100000; });
+    CHECK(part.size() > 100000);
+    socket.close();
+  }
+  // The model server's aborted exchanges do not poison the pool: fresh requests succeed.
+  for (int i = 0; i < 10; ++i) {
+    HttpResponse r = httpRequest(agent.url("/echo?size=1000"));
+    REQUIRE(r.status == 200);
+    CHECK(r.body.size() == 1000);
+  }
+  CHECK(agent.process().running());
+}
+
+TEST_CASE("a client that disconnects while waiting cancels the upstream request", "[proxy]") {
+  ModelServer model;
+  Agent agent(model.port());
+  {
+    RawSocket socket(agent.port());
+    REQUIRE(socket.send("GET /echo?delay_ms=1500 HTTP/1.1\r\nHost: x\r\n\r\n"));
+    std::this_thread::sleep_for(200ms);
+  }
+  HttpResponse r = httpRequest(agent.url("/after"));
+  CHECK(r.status == 200);
+  CHECK(agent.process().running());
+}
+
+TEST_CASE("Expect: 100-continue gets an interim answer before the body is sent", "[proxy]") {
+  ModelServer model;
+  Agent agent(model.port());
+  RawSocket socket(agent.port());
+  REQUIRE(socket.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                      "Content-Length: 5\r\nExpect: 100-continue\r\n\r\n"));
+  std::string interim = socket.readUntil(
+      [](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; }, 5s);
+  CHECK(interim == "HTTP/1.1 100 Continue\r\n\r\n");
+  REQUIRE(socket.send("hello"));
+  std::string answer = socket.readUntil([](const std::string& s) { return countResponses(s) == 1; });
+  CHECK_THAT(answer, Catch::StartsWith("HTTP/1.1 200"));
+  CHECK_THAT(answer, Catch::EndsWith("hello"));
+}
+
+TEST_CASE("Upgrade requests are tunnelled after 101 Switching Protocols", "[proxy]") {
+  ModelServer model;
+  Agent agent(model.port());
+  RawSocket socket(agent.port());
+  REQUIRE(socket.send("GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                      "Upgrade: echo\r\n\r\n"));
+  std::string head = socket.readUntil(
+      [](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; });
+  CHECK_THAT(head, Catch::StartsWith("HTTP/1.1 101"));
+  CHECK_THAT(head, Catch::Contains("Upgrade: echo"));
+  REQUIRE(socket.send("ping over the tunnel"));
+  std::string echoed = socket.readUntil(
+      [](const std::string& s) { return s.find("tunnel") != std::string::npos; });
+  CHECK(echoed == "ping over the tunnel");
+}
+
+TEST_CASE("server-sent events are relayed as they are produced", "[proxy]") {
+  ModelServer model;
+  Agent agent(model.port());
+  RawSocket socket(agent.port());
+  REQUIRE(socket.send("GET /sse?n=3&interval_ms=700 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto start = std::chrono::steady_clock::now();
+  std::string first = socket.readUntil(
+      [](const std::string& s) { return s.find("event 0") != std::string::npos; });
+  auto firstAt = std::chrono::steady_clock::now() - start;
+  CHECK_THAT(first, Catch::Contains("text/event-stream"));
+  // The stream takes over two seconds; the first event must not wait for its end.
+  CHECK(firstAt < 1500ms);
+  std::string rest = socket.readUntil(
+      [](const std::string& s) { return s.find("0\r\n\r\n") != std::string::npos; });
+  CHECK_THAT(first + rest, Catch::Contains("event 2"));
+}
+
+TEST_CASE("HTTP/1.0 clients get close-delimited answers", "[proxy]") {
+  ModelServer model;
+  Agent agent(model.port());
+  RawSocket socket(agent.port());
+  REQUIRE(socket.send("GET /echo?size=10&chunked=1 HTTP/1.0\r\n\r\n"));
+  std::string all = socket.readAll(5s);
+  CHECK_THAT(all, Catch::StartsWith("HTTP/1.1 200"));
+  CHECK(all.find("chunked") == std::string::npos);
+  CHECK(all.substr(all.find("\r\n\r\n") + 4).size() == 10);
+}
