@@ -1,0 +1,24 @@
+// Safe unpacking of model archives (tar, tar.gz/bz2/xz, zip) with libarchive.
+#pragma once
+
+#include <filesystem>
+#include <string_view>
+
+#include "puller/storage/storage.h"
+
+namespace storage {
+
+// True for names ending in .tar, .tar.gz, .tgz or .zip (any case).
+bool isArchiveName(std::string_view name);
+// True for the Content-Types upstream treats as archives (zip, tar, gzip).
+bool isArchiveContentType(std::string_view contentType);
+
+// Extracts `archive` into `destination` and removes the archive. Entries go to a staging folder
+// inside the destination first and are moved into place only when the whole archive was read: an
+// entry with an absolute path or "..", a link pointing outside the tree, or a device/fifo refuses
+// the archive and leaves nothing behind. Files are written 0644 (0755 when executable), folders
+// 0755.
+Status extractArchive(const std::filesystem::path& archive,
+                      const std::filesystem::path& destination);
+
+}  // namespace storage

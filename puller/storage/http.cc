@@ -1,0 +1,69 @@
+// Generic http(s) downloads: one GET of the whole URI, headers from the `<host>-headers`
+// environment variable (a JSON object), redirects followed. An archive (by Content-Type or by
+// file name) is unpacked; anything else is saved under the last segment of the URL path.
+#include <nlohmann/json.hpp>
+
+#include "puller/storage/archive.h"
+#include "puller/storage/providers.h"
+#include "puller/storage/util.h"
+
+namespace storage {
+
+Status downloadHttp(const std::string& uri, const fs::path& destination,
+                    const DownloadOptions& options, Downloaded& out) {
+  size_t authorityStart = uri.find("://") + 3;
+  size_t authorityEnd = uri.find_first_of("/?#", authorityStart);
+  std::string authority = uri.substr(authorityStart, authorityEnd - authorityStart);
+  authority = authority.substr(authority.rfind('@') + 1);
+  std::string host = authority.front() == '[' ? authority.substr(0, authority.find(']') + 1)
+                                              : authority.substr(0, authority.find(':'));
+  std::string path =
+      authorityEnd == std::string::npos || uri[authorityEnd] != '/'
+          ? ""
+          : uri.substr(authorityEnd, uri.find_first_of("?#", authorityEnd) - authorityEnd);
+  std::string fileName = path.substr(path.rfind('/') + 1);
+  auto relative = safeRelativePath(fileName);
+  if (!relative) return Status::failure("no file name in the URI path", true);
+
+  HttpRequest request;
+  request.url = uri.substr(0, uri.find('#'));
+  request.cancel = options.cancel;
+  request.followRedirects = true;
+  applyDefaultTls(request);
+  std::string headersVariable = host + "-headers";
+  std::string headersJson = env(headersVariable.c_str());
+  if (!headersJson.empty()) {
+    nlohmann::json headers = nlohmann::json::parse(headersJson, nullptr, false);
+    if (!headers.is_object()) {
+      return Status::failure("environment variable " + headersVariable +
+                             " is not a JSON object of strings");
+    }
+    for (const auto& [name, value] : headers.items()) {
+      if (!value.is_string()) {
+        return Status::failure("environment variable " + headersVariable +
+                               " is not a JSON object of strings");
+      }
+      request.headers.push_back(name + ": " + value.get<std::string>());
+    }
+  }
+
+  fs::path file;
+  Status status = prepareFile(destination, *relative, file);
+  if (!status.ok) return status;
+  HttpResponse response = httpFetchToFile(request, file.string());
+  if (!response.error.empty()) return Status::failure(response.error);
+  if (!response.ok()) {
+    std::string text = "returned a " + std::to_string(response.status) + " response code";
+    if (response.status == 401 || response.status == 403) {
+      text += " (access denied; check the " + headersVariable + " variable)";
+    } else if (response.status == 404) {
+      text += " (not found)";
+    }
+    return Status::failure(text);
+  }
+  out.files.push_back(*relative);
+  out.archiveByContentType = isArchiveContentType(response.contentType);
+  return Status::success();
+}
+
+}  // namespace storage

@@ -1,0 +1,164 @@
+#include "puller/storage/http_client.h"
+
+#include <curl/curl.h>
+
+#include <cstdio>
+#include <memory>
+#include <mutex>
+
+#include "puller/storage/storage.h"
+
+namespace storage {
+namespace {
+
+constexpr size_t kMaxMemoryBody = size_t{64} << 20;
+constexpr size_t kMaxErrorBody = size_t{64} << 10;
+
+struct Transfer {
+  CURL* curl = nullptr;
+  const HttpRequest* request = nullptr;
+  HttpResponse* response = nullptr;
+  std::string path;  // empty: keep the body in memory
+  FILE* file = nullptr;
+  bool tooLarge = false;
+  bool fileError = false;
+};
+
+void initCurlOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+size_t onWrite(char* data, size_t size, size_t count, void* userdata) {
+  auto* transfer = static_cast<Transfer*>(userdata);
+  size_t length = size * count;
+  long status = 0;
+  curl_easy_getinfo(transfer->curl, CURLINFO_RESPONSE_CODE, &status);
+  bool toFile = !transfer->path.empty() && status >= 200 && status < 300;
+  if (toFile) {
+    if (transfer->file == nullptr) {
+      transfer->file = std::fopen(transfer->path.c_str(), "wb");
+      if (transfer->file == nullptr) {
+        transfer->fileError = true;
+        return 0;
+      }
+    }
+    if (std::fwrite(data, 1, length, transfer->file) != length) {
+      transfer->fileError = true;
+      return 0;
+    }
+    transfer->response->bytes += length;
+    return length;
+  }
+  std::string& body = transfer->response->body;
+  size_t limit = transfer->path.empty() ? kMaxMemoryBody : kMaxErrorBody;
+  if (body.size() + length > limit) {
+    if (transfer->path.empty()) {
+      transfer->tooLarge = true;
+      return 0;
+    }
+    body.append(data, limit - body.size());  // error bodies are only read for their start
+    return length;
+  }
+  body.append(data, length);
+  return length;
+}
+
+int onProgress(void* userdata, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* transfer = static_cast<Transfer*>(userdata);
+  const auto* cancel = transfer->request->cancel;
+  return cancel != nullptr && cancel->load() ? 1 : 0;
+}
+
+HttpResponse perform(const HttpRequest& request, const std::string& path) {
+  initCurlOnce();
+  HttpResponse response;
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
+  if (!curl) {
+    response.error = "cannot create a curl handle";
+    return response;
+  }
+  Transfer transfer{curl.get(), &request, &response, path, nullptr, false, false};
+  curl_slist* headers = nullptr;
+  for (const auto& header : request.headers)
+    headers = curl_slist_append(headers, header.c_str());
+  // libcurl would add "Expect: 100-continue" to larger bodies, which costs a round trip.
+  headers = curl_slist_append(headers, "Expect:");
+  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headerList(headers,
+                                                                         curl_slist_free_all);
+  CURL* h = curl.get();
+  curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headerList.get());
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, onWrite);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &transfer);
+  curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, onProgress);
+  curl_easy_setopt(h, CURLOPT_XFERINFODATA, &transfer);
+  curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(request.connectTimeout.count()));
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, static_cast<long>(request.stallTimeout.count()));
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, request.followRedirects ? 1L : 0L);
+  curl_easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, request.verifyTls ? 1L : 0L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, request.verifyTls ? 2L : 0L);
+  if (!request.caFile.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, request.caFile.c_str());
+  if (request.method == "GET") {
+    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+  } else if (request.method == "HEAD") {
+    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+  } else {
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.body.data());
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+  }
+
+  CURLcode code = curl_easy_perform(h);
+  if (transfer.file != nullptr && std::fclose(transfer.file) != 0) transfer.fileError = true;
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response.status);
+  char* contentType = nullptr;
+  curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &contentType);
+  if (contentType != nullptr) response.contentType = contentType;
+  // A successful download of an empty object never calls onWrite; the file must still exist.
+  if (code == CURLE_OK && !path.empty() && response.status >= 200 && response.status < 300 &&
+      response.bytes == 0) {
+    FILE* empty = std::fopen(path.c_str(), "wb");
+    if (empty == nullptr || std::fclose(empty) != 0) transfer.fileError = true;
+  }
+  if (code != CURLE_OK || transfer.fileError) {
+    if (transfer.fileError) {
+      response.error = "cannot write " + path;
+    } else if (transfer.tooLarge) {
+      response.error = "response body larger than 64 MiB";
+    } else if (code == CURLE_ABORTED_BY_CALLBACK) {
+      response.error = "cancelled";
+      response.cancelled = true;
+    } else {
+      response.error = curl_easy_strerror(code);
+    }
+    // A transfer that broke after the answer started is a transport failure as a whole.
+    response.status = 0;
+  }
+  return response;
+}
+
+}  // namespace
+
+HttpResponse httpFetch(const HttpRequest& request) {
+  return perform(request, "");
+}
+
+HttpResponse httpFetchToFile(const HttpRequest& request, const std::string& path) {
+  return perform(request, path);
+}
+
+std::string describeFailure(const HttpRequest& request, const HttpResponse& response) {
+  std::string what = request.method + " " + redactUri(request.url) + ": ";
+  if (!response.error.empty()) return what + response.error;
+  return what + "HTTP " + std::to_string(response.status);
+}
+
+}  // namespace storage

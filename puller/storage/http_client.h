@@ -1,0 +1,49 @@
+// Blocking HTTP for the storage providers and the puller's load/unload calls: one libcurl easy
+// handle per request, bodies either kept in memory (listings, tokens; capped) or streamed to a
+// file (objects; bounded memory whatever the size). Headers and bodies are never logged.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace storage {
+
+struct HttpRequest {
+  std::string method = "GET";
+  std::string url;
+  std::vector<std::string> headers;  // "Name: value"
+  std::string body;
+  bool verifyTls = true;
+  std::string caFile;  // PEM bundle; "" means the system store
+  bool followRedirects = false;
+  std::chrono::milliseconds connectTimeout{std::chrono::seconds(15)};
+  // Whole-transfer limit; zero means none, so large objects are bounded by the stall limit only.
+  std::chrono::milliseconds timeout{0};
+  // A transfer slower than 1 KiB/s for this long is aborted.
+  std::chrono::seconds stallTimeout{60};
+  const std::atomic<bool>* cancel = nullptr;  // aborts the transfer when it becomes true
+};
+
+struct HttpResponse {
+  long status = 0;    // 0 when no HTTP answer arrived (see error)
+  std::string error;  // transport error text, "" when an answer arrived
+  std::string body;   // in-memory body, or the start of an error body for file downloads
+  std::string contentType;
+  uint64_t bytes = 0;  // bytes written to the file for file downloads
+  bool cancelled = false;
+  bool ok() const { return error.empty() && status >= 200 && status < 300; }
+};
+
+// Performs the request and keeps the body in memory (up to 64 MiB, then fails).
+HttpResponse httpFetch(const HttpRequest& request);
+// Performs the request; a 2xx body is streamed into `path` (created or truncated), any other
+// body is kept (its first 64 KiB) in the response for error messages.
+HttpResponse httpFetchToFile(const HttpRequest& request, const std::string& path);
+
+// "METHOD url: cause" for a failed response, with the URL's query and credentials removed.
+std::string describeFailure(const HttpRequest& request, const HttpResponse& response);
+
+}  // namespace storage

@@ -1,0 +1,18 @@
+// Runs independent transfers (the files of one model) on a few threads.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+
+#include "puller/storage/storage.h"
+
+namespace storage {
+
+// Calls work(i) for i in [0, count) on up to `concurrency` threads. The first failure stops
+// the remaining items from starting and is returned.
+Status runParallel(size_t count, size_t concurrency, const std::function<Status(size_t)>& work);
+
+// Files per model downloaded at once (S3_MAX_FILE_CONCURRENCY in the Python initializer).
+inline constexpr size_t kFileConcurrency = 4;
+
+}  // namespace storage

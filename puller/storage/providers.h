@@ -1,0 +1,68 @@
+// Internal interface between the dispatcher (storage.cc) and the per-scheme providers.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "puller/storage/http_client.h"
+#include "puller/storage/storage.h"
+
+namespace storage {
+
+namespace fs = std::filesystem;
+
+// What a provider leaves in the destination: the relative paths of the files it wrote, and
+// whether a single file should be unpacked (the dispatcher decides by name when unset).
+struct Downloaded {
+  std::vector<fs::path> files;
+  bool archiveByContentType = false;
+  bool mayUnpack = true;  // false for sources that never unpack (Hugging Face snapshots)
+};
+
+// An object in a bucket listing.
+struct ListedObject {
+  std::string key;
+  uint64_t size = 0;
+};
+
+// An object to fetch and where it goes, relative to the destination.
+struct SelectedObject {
+  std::string key;
+  fs::path relative;
+};
+
+// Chooses what to download from a listing under `prefix`: a key equal to the prefix is a single
+// object (saved under its base name); otherwise keys below the prefix at a '/' boundary keep their
+// structure. Folder placeholders ("x/", or an object that is also a parent of others) are skipped.
+// Fails when a key would land outside the destination.
+Status selectObjects(const std::vector<ListedObject>& listing, const std::string& prefix,
+                     std::vector<SelectedObject>& selected);
+
+// Splits "bucket/some/prefix" (the part after "s3://" or "gs://").
+void splitBucket(std::string_view rest, std::string& bucket, std::string& prefix);
+
+// The CA bundle and TLS verification shared by the generic schemes (SSL_CERT_FILE and
+// REQUESTS_CA_BUNDLE, as the Python initializer's requests library reads them).
+void applyDefaultTls(HttpRequest& request);
+
+Status downloadS3(const std::string& uri, const fs::path& destination,
+                  const DownloadOptions& options, Downloaded& out);
+Status downloadGcs(const std::string& uri, const fs::path& destination,
+                   const DownloadOptions& options, Downloaded& out);
+Status downloadAzure(const std::string& uri, const fs::path& destination,
+                     const DownloadOptions& options, Downloaded& out);
+Status downloadHttp(const std::string& uri, const fs::path& destination,
+                    const DownloadOptions& options, Downloaded& out);
+Status downloadHuggingFace(const std::string& uri, const fs::path& destination,
+                           const DownloadOptions& options, Downloaded& out);
+Status downloadLocal(const std::string& uri, const fs::path& destination,
+                     const DownloadOptions& options, Downloaded& out);
+
+bool isAzureBlobUri(std::string_view uri);
+
+// Creates the parent folders of destination/relative and returns the full path.
+Status prepareFile(const fs::path& destination, const fs::path& relative, fs::path& full);
+
+}  // namespace storage

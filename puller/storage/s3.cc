@@ -1,0 +1,179 @@
+#include "puller/storage/s3.h"
+
+#include <ctime>
+
+#include "puller/storage/parallel.h"
+#include "puller/storage/providers.h"
+#include "puller/storage/util.h"
+
+namespace storage {
+namespace {
+
+constexpr const char* kEmptyHash =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+std::string amzDateNow() {
+  std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y%m%dT%H%M%SZ", &utc);
+  return buffer;
+}
+
+class S3Client {
+ public:
+  S3Client(S3Config config, std::string bucket, const std::atomic<bool>* cancel)
+      : config_(std::move(config)), bucket_(std::move(bucket)), cancel_(cancel) {}
+
+  // A signed request for the bucket (empty key) or an object.
+  HttpRequest request(const std::string& key,
+                      const std::vector<std::pair<std::string, std::string>>& query) const {
+    std::string host = config_.host;
+    std::string path = config_.basePath;
+    if (config_.pathStyle) {
+      path += "/" + percentEncode(bucket_, false);
+      if (!key.empty()) path += "/" + percentEncode(key, true);
+    } else {
+      host = bucket_ + "." + host;
+      path += "/" + percentEncode(key, true);
+    }
+    std::string queryText = sigv4::canonicalQuery(query);
+    HttpRequest http;
+    http.url = config_.scheme + "://" + host + path + (queryText.empty() ? "" : "?" + queryText);
+    http.verifyTls = config_.verifyTls;
+    http.caFile = config_.caFile;
+    http.cancel = cancel_;
+    http.headers.push_back("Host: " + host);
+    if (config_.anonymous) return http;
+
+    sigv4::Request signing;
+    signing.method = "GET";
+    signing.canonicalUri = path;
+    signing.query = query;
+    signing.payloadHash = kEmptyHash;
+    std::string date = amzDateNow();
+    signing.headers["host"] = host;
+    signing.headers["x-amz-content-sha256"] = kEmptyHash;
+    signing.headers["x-amz-date"] = date;
+    if (!config_.credentials.sessionToken.empty()) {
+      signing.headers["x-amz-security-token"] = config_.credentials.sessionToken;
+    }
+    for (const auto& [name, value] : signing.headers) {
+      if (name != "host") http.headers.push_back(name + ": " + value);
+    }
+    http.headers.push_back("Authorization: " + sigv4::authorization(signing, config_.credentials,
+                                                                    config_.region, "s3", date));
+    return http;
+  }
+
+  const std::string& bucket() const { return bucket_; }
+
+ private:
+  S3Config config_;
+  std::string bucket_;
+  const std::atomic<bool>* cancel_;
+};
+
+std::string s3ErrorText(const HttpRequest& request, const HttpResponse& response) {
+  if (!response.error.empty()) return describeFailure(request, response);
+  std::string code = xmlFirst(response.body, "Code");
+  std::string message = xmlFirst(response.body, "Message");
+  std::string text = code.empty() ? "HTTP " + std::to_string(response.status)
+                                  : code + (message.empty() ? "" : ": " + message) + " (HTTP " +
+                                        std::to_string(response.status) + ")";
+  return text;
+}
+
+}  // namespace
+
+S3Config s3ConfigFromEnv() {
+  S3Config config;
+  config.region = envFirst({"AWS_REGION", "AWS_DEFAULT_REGION"});
+  if (config.region.empty()) config.region = "us-east-1";
+  bool useHttps = envBool("S3_USE_HTTPS", true);
+  std::string endpoint = env("AWS_ENDPOINT_URL");
+  if (endpoint.empty()) endpoint = env("S3_ENDPOINT");
+  bool custom = !endpoint.empty();
+  if (custom) {
+    size_t scheme = endpoint.find("://");
+    if (scheme != std::string::npos) {
+      config.scheme = toLower(endpoint.substr(0, scheme));
+      endpoint = endpoint.substr(scheme + 3);
+    } else {
+      config.scheme = useHttps ? "https" : "http";
+    }
+    size_t slash = endpoint.find('/');
+    config.host = endpoint.substr(0, slash);
+    if (slash != std::string::npos) {
+      config.basePath = endpoint.substr(slash);
+      while (!config.basePath.empty() && config.basePath.back() == '/')
+        config.basePath.pop_back();
+    }
+  } else {
+    config.host = config.region == "us-east-1" ? "s3.amazonaws.com"
+                                               : "s3." + config.region + ".amazonaws.com";
+  }
+  config.pathStyle = !envBool("S3_USER_VIRTUAL_BUCKET", !custom);
+  config.credentials.accessKeyId = env("AWS_ACCESS_KEY_ID");
+  config.credentials.secretAccessKey = env("AWS_SECRET_ACCESS_KEY");
+  config.credentials.sessionToken = env("AWS_SESSION_TOKEN");
+  config.anonymous = envBool("awsAnonymousCredential", false) ||
+                     config.credentials.accessKeyId.empty() ||
+                     config.credentials.secretAccessKey.empty();
+  config.verifyTls = envBool("S3_VERIFY_SSL", true);
+  config.caFile = env("AWS_CA_BUNDLE");
+  return config;
+}
+
+Status downloadS3(const std::string& uri, const fs::path& destination,
+                  const DownloadOptions& options, Downloaded& out) {
+  std::string bucket;
+  std::string prefix;
+  splitBucket(std::string_view(uri).substr(5), bucket, prefix);
+  if (bucket.empty()) return Status::failure("no bucket in the URI", true);
+  S3Client client(s3ConfigFromEnv(), bucket, options.cancel);
+
+  std::vector<ListedObject> listing;
+  std::string token;
+  do {
+    std::vector<std::pair<std::string, std::string>> query{{"list-type", "2"}, {"prefix", prefix}};
+    if (!token.empty()) query.emplace_back("continuation-token", token);
+    HttpRequest request = client.request("", query);
+    HttpResponse response = httpFetch(request);
+    if (!response.ok()) {
+      return Status::failure("unable to list objects: " + s3ErrorText(request, response));
+    }
+    for (const auto& contents : xmlElements(response.body, "Contents")) {
+      listing.push_back({xmlFirst(contents, "Key"),
+                         std::strtoull(xmlFirst(contents, "Size").c_str(), nullptr, 10)});
+    }
+    token = xmlFirst(response.body, "IsTruncated") == "true"
+                ? xmlFirst(response.body, "NextContinuationToken")
+                : "";
+  } while (!token.empty());
+
+  std::vector<SelectedObject> selected;
+  Status status = selectObjects(listing, prefix, selected);
+  if (!status.ok) return status;
+  if (selected.empty()) return Status::failure("has no objects or does not exist");
+
+  status = runParallel(selected.size(), kFileConcurrency, [&](size_t i) {
+    fs::path file;
+    Status prepared = prepareFile(destination, selected[i].relative, file);
+    if (!prepared.ok) return prepared;
+    HttpRequest request = client.request(selected[i].key, {});
+    HttpResponse response = httpFetchToFile(request, file.string());
+    if (!response.ok()) {
+      return Status::failure("failed to download " + selected[i].key + ": " +
+                             s3ErrorText(request, response));
+    }
+    return Status::success();
+  });
+  if (!status.ok) return status;
+  for (const auto& object : selected)
+    out.files.push_back(object.relative);
+  return Status::success();
+}
+
+}  // namespace storage

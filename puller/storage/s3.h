@@ -1,0 +1,30 @@
+// S3 (and S3-compatible stores) configured from the environment of the KServe initializers.
+#pragma once
+
+#include <string>
+
+#include "puller/storage/sigv4.h"
+
+namespace storage {
+
+struct S3Config {
+  std::string scheme = "https";
+  std::string host;      // endpoint authority, host[:port]
+  std::string basePath;  // path of a custom endpoint URL, usually ""
+  bool pathStyle = false;
+  std::string region = "us-east-1";
+  bool anonymous = false;
+  sigv4::Credentials credentials;
+  bool verifyTls = true;
+  std::string caFile;
+};
+
+// Endpoint: AWS_ENDPOINT_URL, else S3_ENDPOINT with S3_USE_HTTPS (default 1), else AWS for the
+// region (AWS_REGION, AWS_DEFAULT_REGION, default us-east-1). Path style for custom endpoints
+// (as boto3), virtual-hosted for AWS; S3_USER_VIRTUAL_BUCKET=true/false forces either. Keys from
+// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN; unsigned requests when
+// awsAnonymousCredential=true or no key is set. S3_VERIFY_SSL=0/false disables verification;
+// AWS_CA_BUNDLE names a CA file.
+S3Config s3ConfigFromEnv();
+
+}  // namespace storage

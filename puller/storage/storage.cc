@@ -1,0 +1,146 @@
+#include "puller/storage/storage.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <set>
+#include <system_error>
+
+#include "puller/storage/archive.h"
+#include "puller/storage/providers.h"
+#include "puller/storage/util.h"
+
+namespace storage {
+
+std::string redactUri(std::string_view uri) {
+  std::string out(uri);
+  size_t query = out.find_first_of("?#");
+  if (query != std::string::npos) {
+    out = out.substr(0, query) + (out[query] == '?' ? "?<redacted>" : "");
+  }
+  size_t scheme = out.find("://");
+  if (scheme != std::string::npos) {
+    size_t authorityEnd = out.find('/', scheme + 3);
+    size_t at = out.rfind('@', authorityEnd == std::string::npos ? out.size() : authorityEnd);
+    if (at != std::string::npos && at > scheme) out.erase(scheme + 3, at - scheme - 2);
+  }
+  return out;
+}
+
+void splitBucket(std::string_view rest, std::string& bucket, std::string& prefix) {
+  size_t slash = rest.find('/');
+  bucket = std::string(rest.substr(0, slash));
+  prefix = slash == std::string_view::npos ? "" : std::string(rest.substr(slash + 1));
+}
+
+Status selectObjects(const std::vector<ListedObject>& listing, const std::string& prefix,
+                     std::vector<SelectedObject>& selected) {
+  selected.clear();
+  if (!prefix.empty() && prefix.back() != '/') {
+    for (const auto& object : listing) {
+      if (object.key == prefix) {
+        std::string base = prefix.substr(prefix.rfind('/') + 1);
+        selected.push_back({object.key, base});
+        return Status::success();
+      }
+    }
+  }
+  std::set<std::string> parents;
+  std::vector<SelectedObject> candidates;
+  for (const auto& object : listing) {
+    const std::string& key = object.key;
+    if (key.empty() || key.back() == '/') continue;
+    std::string relative;
+    if (prefix.empty() || prefix.back() == '/') {
+      if (!key.starts_with(prefix)) continue;
+      relative = key.substr(prefix.size());
+    } else {
+      // "models/m1" selects "models/m1/..." but not "models/m10/...".
+      if (!key.starts_with(prefix + "/")) continue;
+      relative = key.substr(prefix.size() + 1);
+    }
+    auto safe = safeRelativePath(relative);
+    if (!safe) {
+      return Status::failure("object \"" + key + "\" would be written outside the destination");
+    }
+    for (fs::path parent = safe->parent_path(); !parent.empty(); parent = parent.parent_path()) {
+      parents.insert(parent.generic_string());
+    }
+    candidates.push_back({key, *safe});
+  }
+  for (auto& candidate : candidates) {
+    if (!parents.contains(candidate.relative.generic_string())) {
+      selected.push_back(std::move(candidate));
+    }
+  }
+  return Status::success();
+}
+
+void applyDefaultTls(HttpRequest& request) {
+  request.caFile = envFirst({"REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"});
+}
+
+Status prepareFile(const fs::path& destination, const fs::path& relative, fs::path& full) {
+  full = destination / relative;
+  std::error_code ec;
+  fs::create_directories(full.parent_path(), ec);
+  if (ec)
+    return Status::failure("cannot create " + full.parent_path().string() + ": " + ec.message());
+  if (fs::is_directory(full, ec)) {
+    return Status::failure("cannot write " + full.string() + ": a folder has that name");
+  }
+  return Status::success();
+}
+
+bool isAzureBlobUri(std::string_view uri) {
+  if (!uri.starts_with("https://")) return false;
+  std::string_view rest = uri.substr(8);
+  std::string_view host = rest.substr(0, rest.find_first_of("/?"));
+  return host.ends_with(".blob.core.windows.net") || host.ends_with(".blob.storage.azure.net");
+}
+
+Status download(const std::string& uri, const std::string& destinationText,
+                const DownloadOptions& options) {
+  std::string safeUri = redactUri(uri);
+  if (uri.empty()) return Status::failure("there is no storageUri supplied", true);
+  fs::path destination = destinationText;
+  std::error_code ec;
+  fs::create_directories(destination, ec);
+  if (ec) {
+    return Status::failure("cannot create " + destination.string() + ": " + ec.message());
+  }
+
+  Downloaded downloaded;
+  Status status;
+  if (uri.starts_with("s3://")) {
+    status = downloadS3(uri, destination, options, downloaded);
+  } else if (uri.starts_with("gs://")) {
+    status = downloadGcs(uri, destination, options, downloaded);
+  } else if (isAzureBlobUri(uri)) {
+    status = downloadAzure(uri, destination, options, downloaded);
+  } else if (uri.starts_with("http://") || uri.starts_with("https://")) {
+    status = downloadHttp(uri, destination, options, downloaded);
+  } else if (uri.starts_with("hf://")) {
+    status = downloadHuggingFace(uri, destination, options, downloaded);
+  } else if (uri.starts_with("pvc://") || uri.starts_with("file://") || uri.starts_with("/") ||
+             uri.find("://") == std::string::npos) {
+    status = downloadLocal(uri, destination, options, downloaded);
+  } else {
+    return Status::failure(safeUri + ": protocol not supported", true);
+  }
+  if (!status.ok) return Status::failure(safeUri + ": " + status.message, status.permanent);
+
+  if (downloaded.files.size() == 1 && downloaded.mayUnpack &&
+      (downloaded.archiveByContentType || isArchiveName(downloaded.files.front().string()))) {
+    status = extractArchive(destination / downloaded.files.front(), destination);
+    if (!status.ok) {
+      fs::remove(destination / downloaded.files.front(), ec);
+      return Status::failure(safeUri + ": " + status.message);
+    }
+  }
+  spdlog::debug("storage: downloaded {} ({} files) into {}", safeUri, downloaded.files.size(),
+                destination.string());
+  return Status::success();
+}
+
+}  // namespace storage

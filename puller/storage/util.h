@@ -1,0 +1,45 @@
+// Small helpers shared by the storage providers: environment, encodings, hashes and signatures
+// (OpenSSL), a minimal XML reader for S3 and Azure listings, and safe relative paths.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace storage {
+
+// The value of an environment variable ("" when unset).
+std::string env(const char* name);
+// The first of several variables that is set and non-empty.
+std::string envFirst(std::initializer_list<const char*> names);
+// "1", "true", "yes" (any case) → true; "0", "false", "no" → false; anything else → fallback.
+bool envBool(const char* name, bool fallback);
+
+std::string toLower(std::string_view text);
+std::string trim(std::string_view text);
+
+// RFC 3986 percent-encoding of everything but unreserved characters; '/' kept when asked.
+std::string percentEncode(std::string_view text, bool keepSlash);
+std::string formEncode(const std::vector<std::pair<std::string, std::string>>& fields);
+
+std::string hex(std::string_view bytes);
+std::string sha256(std::string_view data);                            // raw digest
+std::string sha256Hex(std::string_view data);                         // lower-case hex digest
+std::string hmacSha256(std::string_view key, std::string_view data);  // raw MAC
+std::string base64Encode(std::string_view bytes);
+std::optional<std::string> base64Decode(std::string_view text);
+std::string base64UrlEncode(std::string_view bytes);  // no padding (JWT)
+// RSASSA-PKCS1-v1_5 with SHA-256 using a PEM private key; nullopt when the key is unusable.
+std::optional<std::string> rs256Sign(const std::string& pemKey, std::string_view data);
+
+// The text of every <tag>...</tag> element in document order, entities decoded. Enough for the
+// flat listings S3 and Azure return; not a general XML parser.
+std::vector<std::string> xmlElements(std::string_view xml, std::string_view tag);
+std::string xmlFirst(std::string_view xml, std::string_view tag);
+
+// A relative path that stays inside its base: no absolute path, no "..", no empty result.
+std::optional<std::filesystem::path> safeRelativePath(std::string_view relative);
+
+}  // namespace storage

@@ -1,0 +1,34 @@
+// storage-initializer SRC DEST [SRC DEST ...]: downloads each source into its destination with
+// the puller's storage library, in order, as the KServe storage-initializer image does.
+// Exit 0 when every pair succeeded; 1 with one line naming the URI and the cause otherwise;
+// 1 with usage text for a wrong argument count (as upstream's initializer-entrypoint).
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <string>
+
+#include "puller/storage/storage.h"
+
+int main(int argc, char** argv) {
+  if (argc < 3 || (argc - 1) % 2 != 0) {
+    std::fprintf(stderr,
+                 "usage: storage-initializer SRC_URI DEST_PATH [SRC_URI DEST_PATH ...]\n"
+                 "Downloads each SRC_URI (s3://, gs://, https://<account>.blob.core.windows.net/,"
+                 " http(s)://, hf://, pvc://, file:// or a local path) into DEST_PATH.\n");
+    return 1;
+  }
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %l storage-initializer: %v");
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string source = argv[i];
+    std::string destination = argv[i + 1];
+    spdlog::info("downloading {} to {}", storage::redactUri(source), destination);
+    storage::Status status = storage::download(source, destination);
+    if (!status.ok) {
+      std::fprintf(stderr, "storage-initializer: failed to download %s: %s\n",
+                   storage::redactUri(source).c_str(), status.message.c_str());
+      return 1;
+    }
+    spdlog::info("downloaded {} to {}", storage::redactUri(source), destination);
+  }
+  return 0;
+}
