@@ -1,0 +1,45 @@
+// The certificates trusted for https sinks: the system roots plus the custom CA file
+// (--logger-ca-cert-dir/--logger-ca-cert-file), read once and again whenever the file changes.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace logger {
+
+inline constexpr const char* kSystemCaBundle = "/etc/ssl/certs/ca-certificates.crt";
+
+class CaBundle {
+ public:
+  explicit CaBundle(std::string customPath, std::string systemPath = kSystemCaBundle);
+
+  // The PEM roots to hand to curl: the system bundle followed by the custom file; null when the
+  // custom file is missing or holds no certificate (curl then uses its default store). The file
+  // is looked at no more than once per second; a change of inode, size or modification time
+  // (a ConfigMap update swaps a symlink) reloads it.
+  std::shared_ptr<const std::string> current(std::chrono::steady_clock::time_point now);
+
+  const std::string& customPath() const { return customPath_; }
+
+ private:
+  struct FileStamp {
+    ino_t inode = 0;
+    off_t size = 0;
+    long long mtimeNanos = 0;
+    bool operator==(const FileStamp&) const = default;
+  };
+
+  void reload(const std::optional<FileStamp>& stamp);
+
+  std::string customPath_;
+  std::string systemPath_;
+  std::optional<std::chrono::steady_clock::time_point> lastCheck_;
+  std::optional<FileStamp> stamp_;
+  std::shared_ptr<const std::string> bundle_;
+};
+
+}  // namespace logger

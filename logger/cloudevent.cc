@@ -1,0 +1,302 @@
+#include "logger/cloudevent.h"
+
+#include <sys/random.h>
+
+#include <array>
+#include <cstdint>
+#include <ctime>
+
+namespace logger {
+
+namespace {
+
+constexpr char kHexDigits[] = "0123456789abcdef";
+
+// RFC 9110 token characters, the set Go accepts in a canonicalisable header name.
+bool isTokenChar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  switch (c) {
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+
+char toLower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+char toUpper(char c) {
+  return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+}
+
+std::string_view trimSpace(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
+  return s;
+}
+
+void appendUnicodeEscape(std::string& out, uint32_t codePoint) {
+  out += "\\u";
+  for (int shift = 12; shift >= 0; shift -= 4)
+    out += kHexDigits[(codePoint >> shift) & 0xF];
+}
+
+// Length of the valid UTF-8 sequence starting at text[i] and its code point; 0 when invalid.
+size_t decodeUtf8(std::string_view text, size_t i, uint32_t& codePoint) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+  unsigned char lead = byte(i);
+  size_t length = 0;
+  uint32_t minimum = 0;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+    codePoint = lead & 0x1Fu;
+    minimum = 0x80;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    codePoint = lead & 0x0Fu;
+    minimum = 0x800;
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    codePoint = lead & 0x07u;
+    minimum = 0x10000;
+  } else {
+    return 0;
+  }
+  if (i + length > text.size()) return 0;
+  for (size_t k = 1; k < length; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+    codePoint = (codePoint << 6) | (byte(i + k) & 0x3Fu);
+  }
+  if (codePoint < minimum || codePoint > 0x10FFFF || (codePoint >= 0xD800 && codePoint <= 0xDFFF)) {
+    return 0;
+  }
+  return length;
+}
+
+std::string formatDateTime(std::time_t seconds) {
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  std::array<char, 32> buffer{};
+  size_t n = std::strftime(buffer.data(), buffer.size(), "%Y-%m-%dT%H:%M:%S", &utc);
+  return std::string(buffer.data(), n);
+}
+
+}  // namespace
+
+agent::Headers buildHeaders(const Record& record, const EventAttributes& attributes,
+                            std::chrono::system_clock::time_point recordedTime) {
+  agent::Headers headers;
+  headers.reserve(14);
+  headers.push_back({"Ce-Specversion", "1.0"});
+  headers.push_back({"Ce-Id", record.id});
+  headers.push_back({"Ce-Source", attributes.source});
+  headers.push_back(
+      {"Ce-Type", std::string(record.kind == EventKind::Request ? kRequestType : kResponseType)});
+  headers.push_back({"Ce-Time", formatRfc3339Nano(record.time)});
+  if (record.contentType) headers.push_back({"Content-Type", *record.contentType});
+  headers.push_back({"Ce-Recordedtime", formatRfc3339Nano(recordedTime)});
+  headers.push_back({"Ce-Inferenceservicename", attributes.inferenceService});
+  headers.push_back({"Ce-Namespace", attributes.namespace_});
+  headers.push_back({"Ce-Component", attributes.component});
+  headers.push_back({"Ce-Endpoint", attributes.endpoint});
+  headers.push_back({"Ce-Metadata", metadataJson(record.metadata)});
+  if (!attributes.annotationsJson.empty()) {
+    headers.push_back({"Ce-Annotations", attributes.annotationsJson});
+  }
+  if (record.statusCode) headers.push_back({"Ce-Statuscode", std::to_string(*record.statusCode)});
+  return headers;
+}
+
+std::string formatRfc3339Nano(std::chrono::system_clock::time_point time) {
+  using namespace std::chrono;
+  auto sinceEpoch = duration_cast<nanoseconds>(time.time_since_epoch());
+  auto seconds = floor<std::chrono::seconds>(sinceEpoch);
+  auto nanos = static_cast<long long>((sinceEpoch - seconds).count());
+  std::string out = formatDateTime(static_cast<std::time_t>(seconds.count()));
+  if (nanos != 0) {
+    std::array<char, 9> digits{};
+    for (int i = 8; i >= 0; --i) {
+      digits[static_cast<size_t>(i)] = static_cast<char>('0' + nanos % 10);
+      nanos /= 10;
+    }
+    size_t length = digits.size();
+    while (length > 0 && digits[length - 1] == '0')
+      --length;
+    out += '.';
+    out.append(digits.data(), length);
+  }
+  out += 'Z';
+  return out;
+}
+
+std::string newUuidV4() {
+  std::array<unsigned char, 16> bytes{};
+  size_t filled = 0;
+  while (filled < bytes.size()) {
+    ssize_t n = getrandom(bytes.data() + filled, bytes.size() - filled, 0);
+    // getrandom only fails before the kernel's pool is initialised or on EINTR; retrying is the
+    // only sensible answer for an id generator.
+    if (n > 0) filled += static_cast<size_t>(n);
+  }
+  bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0F) | 0x40);
+  bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3F) | 0x80);
+  std::string out;
+  out.reserve(36);
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+    out += kHexDigits[bytes[i] >> 4];
+    out += kHexDigits[bytes[i] & 0x0F];
+  }
+  return out;
+}
+
+std::string canonicalHeaderKey(std::string_view name) {
+  for (char c : name) {
+    if (!isTokenChar(c)) return std::string(name);
+  }
+  std::string out(name);
+  bool upper = true;
+  for (char& c : out) {
+    c = upper ? toUpper(c) : toLower(c);
+    upper = c == '-';
+  }
+  return out;
+}
+
+std::string jsonString(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  out += '"';
+  for (size_t i = 0; i < text.size();) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      switch (c) {
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
+        case '<':
+        case '>':
+        case '&':
+          appendUnicodeEscape(out, c);
+          break;
+        default:
+          if (c < 0x20) {
+            appendUnicodeEscape(out, c);
+          } else {
+            out += static_cast<char>(c);
+          }
+      }
+      ++i;
+      continue;
+    }
+    uint32_t codePoint = 0;
+    size_t length = decodeUtf8(text, i, codePoint);
+    if (length == 0) {
+      out += "\\ufffd";
+      ++i;
+    } else if (codePoint == 0x2028 || codePoint == 0x2029) {
+      appendUnicodeEscape(out, codePoint);
+      i += length;
+    } else {
+      out.append(text.substr(i, length));
+      i += length;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string metadataJson(const Metadata& metadata) {
+  std::string out = "{";
+  for (const auto& [name, values] : metadata) {
+    if (out.size() > 1) out += ',';
+    out += jsonString(name);
+    out += ":[";
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (i > 0) out += ',';
+      out += jsonString(values[i]);
+    }
+    out += ']';
+  }
+  out += '}';
+  return out;
+}
+
+std::string annotationsJson(const std::vector<std::string>& items) {
+  std::map<std::string, std::string> annotations;
+  for (const auto& item : items) {
+    size_t equals = item.find('=');
+    if (equals == std::string::npos) continue;
+    annotations[item.substr(0, equals)] = item.substr(equals + 1);
+  }
+  if (annotations.empty()) return "";
+  std::string out = "{";
+  for (const auto& [key, value] : annotations) {
+    if (out.size() > 1) out += ',';
+    out += jsonString(key);
+    out += ':';
+    out += jsonString(value);
+  }
+  out += '}';
+  return out;
+}
+
+Metadata collectMetadata(const agent::Headers& requestHeaders,
+                         const std::vector<std::string>& metadataHeaders) {
+  Metadata metadata;
+  for (const auto& header : requestHeaders) {
+    for (const auto& wanted : metadataHeaders) {
+      if (agent::iequals(header.name, wanted)) {
+        metadata[canonicalHeaderKey(header.name)].push_back(header.value);
+        break;
+      }
+    }
+  }
+  return metadata;
+}
+
+std::string eventId(const agent::Headers& requestHeaders) {
+  const std::string* incoming = agent::findHeader(requestHeaders, "Ce-Id");
+  if (incoming != nullptr) {
+    std::string_view id = trimSpace(*incoming);
+    if (!id.empty()) return std::string(id);
+  }
+  return newUuidV4();
+}
+
+}  // namespace logger

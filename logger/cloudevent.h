@@ -1,0 +1,82 @@
+// CloudEvents 1.0 binary-mode headers for inference logs, exactly as the upstream agent sends
+// them (spec/upstream-logger.md §3), and the pure helpers they need: RFC 3339 times, UUIDv4,
+// Go-style header canonicalisation and JSON encoding.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/http.h"
+
+namespace logger {
+
+inline constexpr std::string_view kRequestType = "org.kubeflow.serving.inference.request";
+inline constexpr std::string_view kResponseType = "org.kubeflow.serving.inference.response";
+
+enum class EventKind { Request, Response };
+
+// Header name (Go-canonical) -> every value it had, in arrival order. Sorted by name, as Go's
+// encoding/json writes map keys.
+using Metadata = std::map<std::string, std::vector<std::string>>;
+
+// The per-event part of a CloudEvent: what the module saw for one side of an exchange.
+struct Record {
+  EventKind kind = EventKind::Request;
+  std::string id;
+  std::chrono::system_clock::time_point time;  // request arrival or response completion
+  std::optional<std::string> contentType;      // no Content-Type header when absent
+  Metadata metadata;
+  std::optional<int> statusCode;  // the statuscode extension (--log-all-responses)
+};
+
+// The per-process part: attributes from flags, the same on every event.
+struct EventAttributes {
+  std::string source;
+  std::string inferenceService;
+  std::string namespace_;
+  std::string component;
+  std::string endpoint;
+  std::string annotationsJson;  // "" when there are no annotations (no header is sent then)
+};
+
+// The HTTP headers of the binary-mode event for `record`, recorded at `recordedTime`, in the
+// Go-canonical casing upstream puts on the wire (Ce-Id, Ce-Inferenceservicename, ...).
+agent::Headers buildHeaders(const Record& record, const EventAttributes& attributes,
+                            std::chrono::system_clock::time_point recordedTime);
+
+// Go's time.RFC3339Nano in UTC: "2024-05-01T12:00:00.1234Z" (fraction trimmed of trailing
+// zeros and left out when zero).
+std::string formatRfc3339Nano(std::chrono::system_clock::time_point time);
+
+// A random (version 4, RFC 9562) UUID in lowercase: "0009174a-24a8-4603-b098-09c8799950e9".
+std::string newUuidV4();
+
+// Go's http.CanonicalHeaderKey: "x-request-id" -> "X-Request-Id". Names with characters that
+// are not valid in a header token are returned unchanged, as Go does.
+std::string canonicalHeaderKey(std::string_view name);
+
+// A JSON string literal as Go's encoding/json writes it: <, > and & as \u003c, \u003e, \u0026,
+// U+2028/U+2029 escaped, invalid UTF-8 replaced by U+FFFD.
+std::string jsonString(std::string_view text);
+
+// {"Name":["v1","v2"],...}; "{}" when empty.
+std::string metadataJson(const Metadata& metadata);
+
+// {"key":"value",...} from "key=value" items split at the first '='; a later item wins over an
+// earlier one with the same key. "" when there are no items (then no Ce-Annotations header).
+std::string annotationsJson(const std::vector<std::string>& items);
+
+// The metadata of a request: for each configured header name, matched case-insensitively (a fix
+// over upstream's exact match on Go-canonical names), every value the request carries, keyed by
+// the Go-canonical name as upstream emits it.
+Metadata collectMetadata(const agent::Headers& requestHeaders,
+                         const std::vector<std::string>& metadataHeaders);
+
+// The id both events share: the request's Ce-Id when it has a non-blank one, else a new UUIDv4.
+std::string eventId(const agent::Headers& requestHeaders);
+
+}  // namespace logger

@@ -1,0 +1,309 @@
+#include "logger/dispatcher.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <random>
+#include <utility>
+
+namespace logger {
+
+namespace {
+
+// Drops are reported in one warning line at most this often (the counters see every one).
+constexpr std::chrono::seconds kDropReportInterval{1};
+
+double unitRandom() {
+  thread_local std::mt19937 generator{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(generator);
+}
+
+}  // namespace
+
+bool ByteBudget::tryReserve(size_t bytes) {
+  if (bytes > limit_ - used_) return false;
+  used_ += bytes;
+  if (gauge_ != nullptr) gauge_->Increment(static_cast<double>(bytes));
+  return true;
+}
+
+void ByteBudget::release(size_t bytes) {
+  bytes = std::min(bytes, used_);
+  used_ -= bytes;
+  if (gauge_ != nullptr) gauge_->Decrement(static_cast<double>(bytes));
+}
+
+ByteLease::ByteLease(ByteLease&& other) noexcept
+    : budget_(std::move(other.budget_)), bytes_(std::exchange(other.bytes_, 0)) {}
+
+ByteLease& ByteLease::operator=(ByteLease&& other) noexcept {
+  if (this != &other) {
+    reset();
+    budget_ = std::move(other.budget_);
+    bytes_ = std::exchange(other.bytes_, 0);
+  }
+  return *this;
+}
+
+bool ByteLease::grow(size_t bytes) {
+  if (!budget_ || !budget_->tryReserve(bytes)) return false;
+  bytes_ += bytes;
+  return true;
+}
+
+void ByteLease::reset() {
+  if (budget_ && bytes_ > 0) budget_->release(bytes_);
+  bytes_ = 0;
+}
+
+std::string_view dropReasonName(DropReason reason) {
+  switch (reason) {
+    case DropReason::QueueFull:
+      return "queue_full";
+    case DropReason::TooLarge:
+      return "too_large";
+    case DropReason::Rejected:
+      return "rejected";
+    case DropReason::Failed:
+      return "failed";
+    case DropReason::Shutdown:
+      return "shutdown";
+  }
+  return "unknown";
+}
+
+std::chrono::milliseconds backoffDelay(int retry, std::chrono::milliseconds base,
+                                       std::chrono::milliseconds cap, double unitRandom) {
+  auto delay = base;
+  for (int i = 1; i < retry && delay < cap; ++i)
+    delay *= 2;
+  delay = std::min(delay, cap);
+  auto half = delay / 2;
+  return half + std::chrono::milliseconds(
+                    static_cast<long long>(static_cast<double>(half.count()) * unitRandom));
+}
+
+bool isRetryable(long status) {
+  return status == 0 || status == 408 || status == 429 || status >= 500;
+}
+
+Dispatcher::Dispatcher(uv_loop_s* loop, DispatcherOptions options, prometheus::Registry* metrics)
+    : options_(std::move(options)),
+      caBundle_(options_.caCertPath),
+      drainTimer_(loop),
+      client_(loop, HttpClient::Options{.maxConnectionsPerHost = options_.workers,
+                                        .maxResponseBytes = 4096,
+                                        .userAgent = options_.userAgent}) {
+  if (metrics != nullptr) {
+    metrics_.sent = &prometheus::BuildCounter()
+                         .Name("kserve_agent_logger_events_sent_total")
+                         .Help("CloudEvents the sink accepted")
+                         .Register(*metrics)
+                         .Add({});
+    metrics_.retried = &prometheus::BuildCounter()
+                            .Name("kserve_agent_logger_events_retried_total")
+                            .Help("CloudEvent deliveries attempted again after a failure")
+                            .Register(*metrics)
+                            .Add({});
+    metrics_.dropped = &prometheus::BuildCounter()
+                            .Name("kserve_agent_logger_events_dropped_total")
+                            .Help("CloudEvents given up, by reason")
+                            .Register(*metrics);
+    metrics_.depth = &prometheus::BuildGauge()
+                          .Name("kserve_agent_logger_queue_events")
+                          .Help("CloudEvents queued or being delivered")
+                          .Register(*metrics)
+                          .Add({});
+    metrics_.bytes = &prometheus::BuildGauge()
+                          .Name("kserve_agent_logger_queue_bytes")
+                          .Help("Payload bytes held by the logger, captured or queued")
+                          .Register(*metrics)
+                          .Add({});
+  }
+  budget_ = std::make_shared<ByteBudget>(options_.maxBytes, metrics_.bytes);
+  int workers = std::max(options_.workers, 1);
+  workers_.reserve(static_cast<size_t>(workers));
+  for (int i = 0; i < workers; ++i)
+    workers_.push_back(std::make_unique<Worker>(loop));
+}
+
+Dispatcher::~Dispatcher() {
+  if (metrics_.depth != nullptr) metrics_.depth->Decrement(static_cast<double>(stats_.depth));
+  reportDrops(true);
+}
+
+bool Dispatcher::enqueue(Event event) {
+  if (stopped_) {
+    drop(DropReason::Shutdown, event.id);
+    return false;
+  }
+  if (pending_.size() + busyWorkers_ >= options_.maxEvents) {
+    drop(DropReason::QueueFull, event.id);
+    return false;
+  }
+  pending_.push_back(std::move(event));
+  updateDepth();
+  pump();
+  return true;
+}
+
+void Dispatcher::countDrop(DropReason reason, std::string_view id) {
+  drop(reason, id);
+}
+
+void Dispatcher::drain(std::chrono::steady_clock::time_point deadline, std::function<void()> done) {
+  draining_ = true;
+  drainDone_ = std::move(done);
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  drainTimer_.start(std::max(left, std::chrono::milliseconds(0)), [this] {
+    abandonAll();
+    finishDrainIfIdle();
+  });
+  finishDrainIfIdle();
+}
+
+DispatcherStats Dispatcher::stats() const {
+  return stats_;
+}
+
+void Dispatcher::pump() {
+  for (auto& worker : workers_) {
+    if (pending_.empty()) break;
+    if (worker->event) continue;
+    worker->event = std::move(pending_.front());
+    pending_.pop_front();
+    worker->attempt = 0;
+    ++busyWorkers_;
+    deliver(*worker);
+  }
+}
+
+void Dispatcher::deliver(Worker& worker) {
+  ++worker.attempt;
+  HttpRequest request;
+  request.url = options_.url;
+  request.headers = worker.event->headers;
+  request.body = worker.event->body;
+  request.timeout = options_.timeout;
+  request.skipTlsVerify = options_.skipTlsVerify;
+  if (options_.url.starts_with("https:")) {
+    request.caBundle = caBundle_.current(std::chrono::steady_clock::now());
+  }
+  Worker* target = &worker;
+  worker.transfer = client_.send(std::move(request), [this, target](HttpResult result) {
+    onResult(*target, std::move(result));
+  });
+  if (worker.transfer == 0) {
+    drop(DropReason::Failed, worker.event->id);
+    finish(worker);
+  }
+}
+
+void Dispatcher::onResult(Worker& worker, HttpResult result) {
+  worker.transfer = 0;
+  const std::string& id = worker.event->id;
+  if (result.status >= 200 && result.status < 300) {
+    ++stats_.sent;
+    if (metrics_.sent != nullptr) metrics_.sent->Increment();
+    spdlog::debug("logger: event {} delivered ({})", id, result.status);
+    finish(worker);
+    return;
+  }
+  std::string why = result.status == 0 ? result.error : "status " + std::to_string(result.status);
+  if (!isRetryable(result.status)) {
+    spdlog::warn("logger: the sink rejected event {}: {}", id, why);
+    drop(DropReason::Rejected, id);
+    finish(worker);
+    return;
+  }
+  if (worker.attempt >= options_.attempts || stopped_) {
+    spdlog::debug("logger: giving up event {} after {} attempts: {}", id, worker.attempt, why);
+    drop(DropReason::Failed, id);
+    finish(worker);
+    return;
+  }
+  ++stats_.retried;
+  if (metrics_.retried != nullptr) metrics_.retried->Increment();
+  auto delay =
+      backoffDelay(worker.attempt, options_.backoffBase, options_.backoffCap, unitRandom());
+  spdlog::debug("logger: event {} attempt {} failed ({}); retrying in {} ms", id, worker.attempt,
+                why, delay.count());
+  Worker* target = &worker;
+  worker.backoff.start(delay, [this, target] { deliver(*target); });
+}
+
+void Dispatcher::finish(Worker& worker) {
+  worker.event.reset();
+  worker.transfer = 0;
+  --busyWorkers_;
+  updateDepth();
+  pump();
+  finishDrainIfIdle();
+}
+
+void Dispatcher::drop(DropReason reason, std::string_view id) {
+  ++stats_.dropped;
+  ++stats_.droppedBy[reason];
+  ++unreportedDrops_[reason];
+  if (metrics_.dropped != nullptr) {
+    metrics_.dropped->Add({{"reason", std::string(dropReasonName(reason))}}).Increment();
+  }
+  spdlog::debug("logger: dropped event {} ({})", id, dropReasonName(reason));
+  reportDrops(false);
+}
+
+void Dispatcher::reportDrops(bool force) {
+  if (unreportedDrops_.empty()) return;
+  auto now = std::chrono::steady_clock::now();
+  if (!force && lastDropReport_ && now - *lastDropReport_ < kDropReportInterval) return;
+  std::string reasons;
+  uint64_t count = 0;
+  for (const auto& [reason, n] : unreportedDrops_) {
+    if (!reasons.empty()) reasons += ", ";
+    reasons += std::string(dropReasonName(reason)) + "=" + std::to_string(n);
+    count += n;
+  }
+  spdlog::warn("logger: dropped {} event(s) ({}); {} dropped in total", count, reasons,
+               stats_.dropped);
+  unreportedDrops_.clear();
+  lastDropReport_ = now;
+}
+
+void Dispatcher::updateDepth() {
+  size_t depth = pending_.size() + busyWorkers_;
+  if (metrics_.depth != nullptr) {
+    metrics_.depth->Increment(static_cast<double>(depth) - static_cast<double>(stats_.depth));
+  }
+  stats_.depth = depth;
+}
+
+void Dispatcher::finishDrainIfIdle() {
+  if (!draining_ || stopped_ || pending_.size() + busyWorkers_ > 0) return;
+  stopped_ = true;
+  drainTimer_.stop();
+  reportDrops(true);
+  spdlog::info("logger: drained; {} event(s) sent, {} dropped", stats_.sent, stats_.dropped);
+  if (auto done = std::exchange(drainDone_, nullptr)) done();
+}
+
+void Dispatcher::abandonAll() {
+  for (auto& worker : workers_) {
+    if (!worker->event) continue;
+    if (worker->transfer != 0) client_.cancel(worker->transfer);
+    worker->backoff.stop();
+    drop(DropReason::Shutdown, worker->event->id);
+    worker->event.reset();
+    worker->transfer = 0;
+  }
+  busyWorkers_ = 0;
+  for (const auto& event : pending_)
+    drop(DropReason::Shutdown, event.id);
+  pending_.clear();
+  updateDepth();
+}
+
+}  // namespace logger

@@ -1,0 +1,188 @@
+// Delivery of logged events to the sink: a bounded queue (events and bytes) feeding a fixed set of
+// workers that POST through the loop's HTTP client, with a timeout and bounded retries with
+// exponential backoff. Nothing here ever blocks or delays the request path: when a bound is hit
+// the event is dropped and counted.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/http.h"
+#include "logger/ca_bundle.h"
+#include "logger/cloudevent.h"
+#include "logger/http_client.h"
+#include "logger/timer.h"
+
+struct uv_loop_s;
+namespace prometheus {
+class Counter;
+class Gauge;
+class Registry;
+template <typename T>
+class Family;
+}  // namespace prometheus
+
+namespace logger {
+
+// Body bytes the logger holds, captured or queued, across all exchanges: one budget
+// (--log-queue-bytes) so that memory stays bounded however many exchanges are in flight.
+class ByteBudget {
+ public:
+  explicit ByteBudget(size_t limit, prometheus::Gauge* gauge = nullptr)
+      : limit_(limit), gauge_(gauge) {}
+  bool tryReserve(size_t bytes);
+  void release(size_t bytes);
+  size_t used() const { return used_; }
+  size_t limit() const { return limit_; }
+
+ private:
+  size_t limit_;
+  size_t used_ = 0;
+  prometheus::Gauge* gauge_;
+};
+
+// A share of a ByteBudget, released when the lease is reset or destroyed. Move-only.
+class ByteLease {
+ public:
+  ByteLease() = default;
+  explicit ByteLease(std::shared_ptr<ByteBudget> budget) : budget_(std::move(budget)) {}
+  ~ByteLease() { reset(); }
+  ByteLease(ByteLease&& other) noexcept;
+  ByteLease& operator=(ByteLease&& other) noexcept;
+  ByteLease(const ByteLease&) = delete;
+  ByteLease& operator=(const ByteLease&) = delete;
+
+  // Reserves `bytes` more; false (and nothing reserved) when the budget has no room.
+  bool grow(size_t bytes);
+  void reset();
+  size_t bytes() const { return bytes_; }
+
+ private:
+  std::shared_ptr<ByteBudget> budget_;
+  size_t bytes_ = 0;
+};
+
+// One CloudEvent ready to POST.
+struct Event {
+  std::string id;
+  EventKind kind = EventKind::Request;
+  agent::Headers headers;
+  std::shared_ptr<const std::string> body;
+  ByteLease lease;  // the body's share of the byte budget
+};
+
+enum class DropReason {
+  QueueFull,  // the event or byte bound was reached
+  TooLarge,   // one body alone exceeds the byte bound
+  Rejected,   // the sink answered 4xx (not retried)
+  Failed,     // every attempt failed (connection errors, timeouts, 5xx)
+  Shutdown,   // still queued when the drain deadline passed
+};
+std::string_view dropReasonName(DropReason reason);
+
+// The wait before retry number `retry` (1 for the first retry): base * 2^(retry-1), capped at
+// `cap`, then spread over [d/2, d) by `unitRandom` in [0, 1) so that agents do not retry in step.
+std::chrono::milliseconds backoffDelay(int retry, std::chrono::milliseconds base,
+                                       std::chrono::milliseconds cap, double unitRandom);
+
+// Status codes worth another attempt: no answer at all, 408, 429 and 5xx.
+bool isRetryable(long status);
+
+struct DispatcherOptions {
+  std::string url;
+  int workers = 5;           // concurrent deliveries, each owning its event through its retries
+  size_t maxEvents = 10000;  // events queued or being delivered
+  size_t maxBytes = size_t{64} << 20;
+  std::chrono::milliseconds timeout{std::chrono::seconds(10)};
+  int attempts = 5;  // deliveries per event, the first included
+  std::chrono::milliseconds backoffBase{200};
+  std::chrono::milliseconds backoffCap{std::chrono::seconds(10)};
+  std::string caCertPath;  // custom CA bundle for https sinks
+  bool skipTlsVerify = false;
+  std::string userAgent = "kserve-agent";
+};
+
+struct DispatcherStats {
+  uint64_t sent = 0;
+  uint64_t retried = 0;
+  uint64_t dropped = 0;
+  std::map<DropReason, uint64_t> droppedBy;
+  size_t depth = 0;  // events queued or being delivered
+};
+
+class Dispatcher {
+ public:
+  // `metrics` may be null.
+  Dispatcher(uv_loop_s* loop, DispatcherOptions options, prometheus::Registry* metrics);
+  ~Dispatcher();
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
+  // The byte budget captures reserve from before their event exists.
+  const std::shared_ptr<ByteBudget>& budget() const { return budget_; }
+
+  // Takes an event for delivery; false when it was dropped (queue full, or drained already).
+  bool enqueue(Event event);
+  // Counts an event that could not even be built (its body outgrew the budget).
+  void countDrop(DropReason reason, std::string_view id);
+
+  // Delivers what is queued and calls `done` once: when the queue is empty, or at `deadline`,
+  // when what is left is abandoned and counted. Events offered afterwards are dropped.
+  void drain(std::chrono::steady_clock::time_point deadline, std::function<void()> done);
+
+  DispatcherStats stats() const;
+
+ private:
+  struct Worker {
+    explicit Worker(uv_loop_s* loop) : backoff(loop) {}
+    std::optional<Event> event;
+    int attempt = 0;
+    uint64_t transfer = 0;
+    Timer backoff;
+  };
+  struct Metrics {
+    prometheus::Counter* sent = nullptr;
+    prometheus::Counter* retried = nullptr;
+    prometheus::Family<prometheus::Counter>* dropped = nullptr;
+    prometheus::Gauge* depth = nullptr;
+    prometheus::Gauge* bytes = nullptr;
+  };
+
+  void pump();
+  void deliver(Worker& worker);
+  void onResult(Worker& worker, HttpResult result);
+  void finish(Worker& worker);
+  void drop(DropReason reason, std::string_view id);
+  void reportDrops(bool force);
+  void updateDepth();
+  void finishDrainIfIdle();
+  void abandonAll();
+
+  DispatcherOptions options_;
+  Metrics metrics_;
+  std::shared_ptr<ByteBudget> budget_;
+  CaBundle caBundle_;
+  std::deque<Event> pending_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  size_t busyWorkers_ = 0;
+  DispatcherStats stats_;
+  std::map<DropReason, uint64_t> unreportedDrops_;
+  std::optional<std::chrono::steady_clock::time_point> lastDropReport_;
+  Timer drainTimer_;
+  std::function<void()> drainDone_;
+  bool draining_ = false;
+  bool stopped_ = false;
+  // Declared last so that it is destroyed first: in-flight transfers are cancelled before the
+  // workers their callbacks point at go away.
+  HttpClient client_;
+};
+
+}  // namespace logger

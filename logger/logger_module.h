@@ -1,0 +1,71 @@
+// The logger module itself, exposed for the unit tests; the agent creates it with makeLogger.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "agent/module.h"
+#include "logger/cloudevent.h"
+#include "logger/dispatcher.h"
+#include "logger/logger.h"
+#include "logger/timer.h"
+
+namespace logger {
+
+class LoggerModule : public agent::Module {
+ public:
+  LoggerModule(const agent::ModuleContext& context, const Options& options);
+
+  unsigned observes() const override;
+  agent::Action onRequestHeaders(const agent::ExchangePtr& exchange) override;
+  void onRequestData(agent::Exchange& exchange, std::string_view chunk) override;
+  void onResponseHeaders(agent::Exchange& exchange) override;
+  void onResponseData(agent::Exchange& exchange, std::string_view chunk) override;
+  void onComplete(agent::Exchange& exchange, bool complete) override;
+  // Waits for the exchanges in flight to complete, then for their events to be delivered.
+  void drain(std::chrono::steady_clock::time_point deadline, std::function<void()> done) override;
+
+  DispatcherStats stats() const { return dispatcher_.stats(); }
+  // Exchanges whose bodies are being captured.
+  size_t openCaptures() const { return captures_.size(); }
+
+ private:
+  // One body being copied, within its share of the byte budget.
+  struct Body {
+    std::string data;
+    ByteLease lease;
+    std::optional<DropReason> overflow;  // why the body cannot be logged
+  };
+  struct Capture {
+    std::string id;
+    std::chrono::system_clock::time_point requestTime;
+    std::optional<std::string> requestContentType;
+    Metadata metadata;
+    Body request;
+    bool captureResponse = false;
+    Body response;
+  };
+
+  void expect(Body& body, const agent::Headers& headers);
+  void append(Body& body, std::string_view chunk);
+  void emit(Record record, Body body);
+  void startDispatcherDrain();
+
+  bool logRequests_;
+  bool logResponses_;
+  bool logAllResponses_;
+  std::vector<std::string> metadataHeaders_;
+  size_t maxBodyBytes_;
+  EventAttributes attributes_;
+  Dispatcher dispatcher_;
+  std::unordered_map<uint64_t, Capture> captures_;
+  Timer drainTimer_;
+  std::optional<std::chrono::steady_clock::time_point> drainDeadline_;
+  std::function<void()> drainDone_;
+};
+
+}  // namespace logger

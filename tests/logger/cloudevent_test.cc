@@ -1,0 +1,134 @@
+#include "logger/cloudevent.h"
+
+#include <catch2/catch.hpp>
+#include <regex>
+#include <set>
+
+using namespace std::chrono;
+using logger::EventKind;
+
+namespace {
+
+system_clock::time_point at(long long seconds, long long nanos = 0) {
+  return system_clock::time_point(
+      duration_cast<system_clock::duration>(std::chrono::seconds(seconds) + nanoseconds(nanos)));
+}
+
+std::string headerValue(const agent::Headers& headers, const std::string& name) {
+  const std::string* value = agent::findHeader(headers, name);
+  return value == nullptr ? "<absent>" : *value;
+}
+
+}  // namespace
+
+TEST_CASE("RFC 3339 times are UTC with trailing zeros of the fraction trimmed", "[logger]") {
+  CHECK(logger::formatRfc3339Nano(at(0)) == "1970-01-01T00:00:00Z");
+  CHECK(logger::formatRfc3339Nano(at(1714564800, 123456789)) == "2024-05-01T12:00:00.123456789Z");
+  CHECK(logger::formatRfc3339Nano(at(1714564800, 120000000)) == "2024-05-01T12:00:00.12Z");
+  CHECK(logger::formatRfc3339Nano(at(1714564800, 1000)) == "2024-05-01T12:00:00.000001Z");
+  CHECK(logger::formatRfc3339Nano(at(951782400)) == "2000-02-29T00:00:00Z");
+}
+
+TEST_CASE("UUIDv4 ids are lowercase, versioned and unique", "[logger]") {
+  std::regex shape("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$");
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    std::string id = logger::newUuidV4();
+    REQUIRE(std::regex_match(id, shape));
+    seen.insert(id);
+  }
+  CHECK(seen.size() == 1000);
+}
+
+TEST_CASE("Header names are canonicalised as Go does", "[logger]") {
+  CHECK(logger::canonicalHeaderKey("x-request-id") == "X-Request-Id");
+  CHECK(logger::canonicalHeaderKey("FOO") == "Foo");
+  CHECK(logger::canonicalHeaderKey("x-b3-traceid") == "X-B3-Traceid");
+  CHECK(logger::canonicalHeaderKey("bad name") == "bad name");
+}
+
+TEST_CASE("JSON strings are escaped as Go's encoding/json does", "[logger]") {
+  CHECK(logger::jsonString("plain") == "\"plain\"");
+  CHECK(logger::jsonString("<a&b>") == "\"\\u003ca\\u0026b\\u003e\"");
+  CHECK(logger::jsonString("q\"b\\") == "\"q\\\"b\\\\\"");
+  CHECK(logger::jsonString("\n\t\x01") == "\"\\n\\t\\u0001\"");
+  CHECK(logger::jsonString("caf\xc3\xa9") == "\"caf\xc3\xa9\"");
+  CHECK(logger::jsonString("bad\xff") == "\"bad\\ufffd\"");
+  CHECK(logger::jsonString("\xe2\x80\xa8") == "\"\\u2028\"");
+}
+
+TEST_CASE("Metadata is JSON with sorted keys and every value", "[logger]") {
+  CHECK(logger::metadataJson({}) == "{}");
+  logger::Metadata metadata{{"X-Request-Id", {"a", "b"}}, {"Foo", {"bar"}}};
+  CHECK(logger::metadataJson(metadata) == R"({"Foo":["bar"],"X-Request-Id":["a","b"]})");
+}
+
+TEST_CASE("Annotations split at the first '=' and are absent when none", "[logger]") {
+  CHECK(logger::annotationsJson({}).empty());
+  CHECK(logger::annotationsJson({"b=2", "a=x=y", "b=3"}) == R"({"a":"x=y","b":"3"})");
+  CHECK(logger::annotationsJson({"empty="}) == R"({"empty":""})");
+}
+
+TEST_CASE("Metadata headers match case-insensitively and keep Go-canonical names", "[logger]") {
+  agent::Headers request{
+      {"x-request-id", "r1"}, {"Foo", "bar"}, {"X-Request-ID", "r2"}, {"Other", "no"}};
+  auto metadata = logger::collectMetadata(request, {"X-Request-Id", "foo", "Missing"});
+  CHECK(logger::metadataJson(metadata) == R"({"Foo":["bar"],"X-Request-Id":["r1","r2"]})");
+  CHECK(logger::collectMetadata(request, {}).empty());
+}
+
+TEST_CASE("The event id comes from Ce-Id, else a new UUID", "[logger]") {
+  CHECK(logger::eventId({{"ce-id", " abc-123 "}}) == "abc-123");
+  std::string generated = logger::eventId({{"Ce-Id", "   "}});
+  CHECK(generated.size() == 36);
+  CHECK(logger::eventId({}) != logger::eventId({}));
+}
+
+TEST_CASE("Request event headers are upstream's, in Go casing", "[logger]") {
+  logger::Record record;
+  record.kind = EventKind::Request;
+  record.id = "id-1";
+  record.time = at(1714564800, 5);
+  record.contentType = "application/json";
+  record.metadata = {{"Foo", {"bar"}}};
+  logger::EventAttributes attributes{
+      "http://localhost:9081/", "isvc", "ns", "predictor", "default", ""};
+  auto headers = logger::buildHeaders(record, attributes, at(1714564801));
+  agent::Headers expected{{"Ce-Specversion", "1.0"},
+                          {"Ce-Id", "id-1"},
+                          {"Ce-Source", "http://localhost:9081/"},
+                          {"Ce-Type", "org.kubeflow.serving.inference.request"},
+                          {"Ce-Time", "2024-05-01T12:00:00.000000005Z"},
+                          {"Content-Type", "application/json"},
+                          {"Ce-Recordedtime", "2024-05-01T12:00:01Z"},
+                          {"Ce-Inferenceservicename", "isvc"},
+                          {"Ce-Namespace", "ns"},
+                          {"Ce-Component", "predictor"},
+                          {"Ce-Endpoint", "default"},
+                          {"Ce-Metadata", R"({"Foo":["bar"]})"}};
+  REQUIRE(headers.size() == expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    CHECK(headers[i].name == expected[i].name);
+    CHECK(headers[i].value == expected[i].value);
+  }
+}
+
+TEST_CASE("Optional event headers appear only when they have a value", "[logger]") {
+  logger::Record record;
+  record.kind = EventKind::Response;
+  record.id = "id-2";
+  logger::EventAttributes attributes{"src", "", "", "", "", ""};
+  auto plain = logger::buildHeaders(record, attributes, system_clock::now());
+  CHECK(headerValue(plain, "Ce-Type") == "org.kubeflow.serving.inference.response");
+  CHECK(headerValue(plain, "Content-Type") == "<absent>");
+  CHECK(headerValue(plain, "Ce-Annotations") == "<absent>");
+  CHECK(headerValue(plain, "Ce-Statuscode") == "<absent>");
+  CHECK(headerValue(plain, "Ce-Metadata") == "{}");
+  CHECK(headerValue(plain, "Ce-Namespace").empty());
+
+  record.statusCode = 503;
+  attributes.annotationsJson = logger::annotationsJson({"team=ml"});
+  auto full = logger::buildHeaders(record, attributes, system_clock::now());
+  CHECK(headerValue(full, "Ce-Statuscode") == "503");
+  CHECK(headerValue(full, "Ce-Annotations") == R"({"team":"ml"})");
+}

@@ -1,0 +1,93 @@
+// Shared pieces of the logger tests: the CloudEvents sink (tests/support/ce_sink.js) as a
+// child process, a libuv loop that tests drive until a condition holds, and a test CA.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "tests/support/net.h"
+#include "tests/support/process.h"
+
+struct uv_loop_s;
+
+namespace logtest {
+
+using namespace std::chrono_literals;
+
+struct SinkOptions {
+  int failFirst = 0;
+  int failStatus = 503;
+  int delayMs = 0;
+  std::string tlsKey;
+  std::string tlsCert;
+  uint16_t port = 0;  // 0: a free port
+};
+
+SinkOptions failingFirst(int count, int status = 503);
+SinkOptions delayed(int milliseconds);
+SinkOptions onPort(uint16_t port);
+SinkOptions withTls(const std::string& key, const std::string& cert);
+
+// The CloudEvents consumer, recording one JSON line per accepted event.
+class Sink {
+ public:
+  explicit Sink(SinkOptions options = {});
+  uint16_t port() const { return port_; }
+  std::string url(const std::string& path = "/") const;
+  // The events recorded so far, in arrival order.
+  std::vector<nlohmann::json> events() const;
+  // Polls until at least `count` events were recorded (or the timeout); returns them.
+  std::vector<nlohmann::json> waitForEvents(size_t count,
+                                            std::chrono::milliseconds timeout = 20s) const;
+  testsupport::Process& process() { return *process_; }
+  void stop();
+
+ private:
+  uint16_t port_;
+  bool tls_;
+  std::string outPath_;
+  std::unique_ptr<testsupport::Process> process_;
+};
+
+// A private libuv loop for in-process tests. The destructor checks nothing is left open.
+class Loop {
+ public:
+  Loop();
+  ~Loop();
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+  uv_loop_s* get() { return loop_.get(); }
+  // Runs the loop until `done()` holds or the timeout passes; returns done().
+  bool runUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout = 20s);
+  // Runs the loop for a while.
+  void runFor(std::chrono::milliseconds duration);
+  // Runs pending close callbacks and closes the loop; true when nothing was left open.
+  bool close();
+
+ private:
+  std::unique_ptr<uv_loop_s> loop_;
+  bool closed_ = false;
+};
+
+// A CA and a server certificate for 127.0.0.1 made with the openssl command, in `dir`.
+struct TestPki {
+  std::string caCert;
+  std::string serverKey;
+  std::string serverCert;
+};
+TestPki makeTestPki(const std::string& dir);
+
+// The exact bytes of the body an event carried.
+std::string eventBody(const nlohmann::json& event);
+// A raw header of a recorded event ("" when absent).
+std::string eventHeader(const nlohmann::json& event, const std::string& lowerName);
+bool hasEventHeader(const nlohmann::json& event, const std::string& lowerName);
+
+// Bytes 0..255 repeated, as the model server's /echo?size= produces.
+std::string patternBytes(size_t size);
+
+}  // namespace logtest
