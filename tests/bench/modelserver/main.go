@@ -1,16 +1,19 @@
 // A model server with a fixed cost per call, for the batching benchmark: every POST waits
 // -delay (one call at a time with -serial, as on a single accelerator), then answers
-// {"predictions": <instances>} for a body {"instances": [...]}. Other requests get a small JSON.
+// {"predictions": <instances>} for a body {"instances": [...]}. GET /stats reports the calls and
+// instances served so far, so the harness can tell the batch size; other GETs get a small JSON.
 // Usage: modelserver -listen 127.0.0.1:PORT [-delay 20ms] [-serial]
 package main
 
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +24,11 @@ func main() {
 	flag.Parse()
 
 	var device sync.Mutex
+	var calls, instances atomic.Int64
+	http.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"calls":%d,"instances":%d}`, calls.Load(), instances.Load())
+	})
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if r.Method != http.MethodPost {
@@ -28,7 +36,7 @@ func main() {
 			return
 		}
 		var request struct {
-			Instances json.RawMessage `json:"instances"`
+			Instances []json.RawMessage `json:"instances"`
 		}
 		if err := json.NewDecoder(r.Body).Decode(&request); err != nil || request.Instances == nil {
 			http.Error(w, `{"error":"expected {\"instances\": [...]}"}`, http.StatusBadRequest)
@@ -41,7 +49,10 @@ func main() {
 		if *serial {
 			device.Unlock()
 		}
-		w.Write(append(append([]byte(`{"predictions":`), request.Instances...), '}'))
+		calls.Add(1)
+		instances.Add(int64(len(request.Instances)))
+		predictions, _ := json.Marshal(request.Instances)
+		w.Write(append(append([]byte(`{"predictions":`), predictions...), '}'))
 	})
 	log.Fatal(http.ListenAndServe(*listen, nil))
 }
