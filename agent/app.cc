@@ -5,11 +5,17 @@
 #include <spdlog/spdlog.h>
 #include <uv.h>
 
+#include <cstdlib>
 #include <memory>
 #include <prometheus/registry.h>
 
+#include "agent/metrics.h"
+#include "agent/probe.h"
 #include "agent/server.h"
 #include "agent/upstream.h"
+#include "batcher/batcher.h"
+#include "logger/logger.h"
+#include "puller/puller.h"
 
 namespace agent {
 
@@ -17,7 +23,7 @@ namespace {
 
 void configureLogging(const Config& config) {
   auto logger = spdlog::stderr_logger_st("kserve-agent");
-  // One line per event: time, level, message (JSON-friendly fields are in the message).
+  // One line per event, in JSON, as structured log collectors expect.
   logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","msg":"%v"})",
                       spdlog::pattern_time_type::utc);
   logger->set_level(spdlog::level::from_str(config.logLevel));
@@ -25,23 +31,52 @@ void configureLogging(const Config& config) {
   spdlog::set_default_logger(logger);
 }
 
-// The agent on one loop: listeners, upstream pool, module chain, signals and the drain
-// sequence (quiet period, stop accepting, finish in-flight exchanges, flush modules, exit).
+struct Loop {
+  Loop() { uv_loop_init(&loop); }
+  ~Loop() {
+    // Whatever is still open is closed here and its close callbacks run, so the loop closes.
+    uv_walk(
+        &loop,
+        [](uv_handle_t* handle, void*) {
+          if (!uv_is_closing(handle)) uv_close(handle, nullptr);
+        },
+        nullptr);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+  }
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+  uv_loop_t loop;
+};
+
+// The agent on one loop: listeners, upstream pool, module chain, probes, metrics, signals and
+// the drain sequence (quiet period, stop accepting, finish in-flight exchanges, flush modules).
 class App {
  public:
-  explicit App(const Config& config)
+  App(const Config& config, ReadinessSpec readiness)
       : config_(config),
         pool_(&loop_.loop,
               UpstreamOptions{config.componentPort, config.maxUpstreamConnections,
                               config.upstreamConnectTimeout, config.upstreamTimeout}),
         context_(config, &loop_.loop, pool_),
+        prober_(&loop_.loop, std::move(readiness)),
+        probes_(prober_),
         tcp_(context_),
-        unix_(context_) {}
+        unix_(context_),
+        metricsContext_(config, &loop_.loop, pool_),
+        metricsListener_(metricsContext_) {}
 
   int run() {
-    context_.setModules({});
-    context_.intercept = [this](const ExchangePtr& exchange) { return intercept(exchange); };
-    context_.onExchangeDone = [this](const Exchange&, int, std::chrono::steady_clock::duration) {
+    if (!buildModules()) return 2;
+    context_.intercept = [this](const ExchangePtr& exchange) {
+      if (probes_.intercept(exchange)) return true;
+      // Every ordinary request during the quiet period restarts it (as Knative's drainer).
+      if (stage_ == Stage::Quiet) restartQuietTimer();
+      return false;
+    };
+    context_.onExchangeDone = [this](const Exchange&, int status,
+                                     std::chrono::steady_clock::duration elapsed) {
+      if (proxyMetrics_) proxyMetrics_->observe(status, elapsed);
       if (stage_ == Stage::Finishing) advanceDrain();
     };
     int rc = tcp_.listenTcp(config_.port, config_.threads > 1);
@@ -55,29 +90,70 @@ class App {
         spdlog::warn("cannot listen on unix socket {}: {}", config_.unixSocket, uv_strerror(rc));
       }
     }
-    setupSignals();
+    if (config_.metricsPort != 0 && !startMetrics()) return 1;
     uv_timer_init(&loop_.loop, &drainTimer_);
     drainTimer_.data = this;
+    setupSignals();
     spdlog::info("kserve-agent listening on port {}, forwarding to 127.0.0.1:{}", config_.port,
                  config_.componentPort);
     uv_run(&loop_.loop, UV_RUN_DEFAULT);
+    shutdown();
     spdlog::info("Shutdown complete, exiting...");
-    return exitCode_;
-  }
-
-  ~App() {
-    tcp_.close();
-    unix_.close();
-    pool_.closeIdle();
+    return 0;
   }
 
  private:
   enum class Stage { Serving, Quiet, Finishing, Done };
 
-  bool intercept(const ExchangePtr& exchange) {
-    (void)exchange;
-    if (stage_ == Stage::Quiet) restartQuietTimer();
-    return false;
+  bool buildModules() {
+    ModuleContext moduleContext{&loop_.loop, &pool_, registry_.get(), config_.port};
+    std::vector<Module*> chain;
+    // Upstream's order: the logger sees each caller's request and the batcher's reply to it.
+    if (!config_.logUrl.empty()) {
+      logger_ = logger::makeLogger(moduleContext, logger::optionsFrom(config_));
+      if (logger_ == nullptr) return false;
+      chain.push_back(logger_.get());
+    }
+    if (config_.enableBatcher) {
+      batcher_ = batcher::makeBatcher(
+          moduleContext, batcher::Options{config_.maxBatchSize, config_.maxLatencyMs,
+                                          config_.batcherTimeout, config_.maxBufferedBodyBytes});
+      chain.push_back(batcher_.get());
+    }
+    context_.setModules(std::move(chain));
+    if (config_.enablePuller) {
+      puller::Options options;
+      options.configDir = config_.configDir;
+      options.modelDir = config_.modelDir;
+      options.componentPort = config_.componentPort;
+      options.concurrency = config_.pullerConcurrency;
+      options.retries = config_.pullerRetries;
+      puller_ = std::make_unique<puller::Puller>(options);
+      puller_->start();
+      // As upstream, the agent is ready only once the initial models are in place.
+      prober_.setGate([this] { return puller_->initialModelsReady(); });
+    }
+    return true;
+  }
+
+  bool startMetrics() {
+    proxyMetrics_ = std::make_unique<ProxyMetrics>(*registry_);
+    metricsContext_.intercept = [this](const ExchangePtr& exchange) {
+      if (exchange->request().path() != "/metrics") {
+        exchange->replyError(404, "not found: metrics are at /metrics");
+        return true;
+      }
+      proxyMetrics_->sample(context_.stats, pool_);
+      exchange->replyWith(200, "text/plain; version=0.0.4; charset=utf-8",
+                          renderMetrics(*registry_));
+      return true;
+    };
+    int rc = metricsListener_.listenTcp(config_.metricsPort, false);
+    if (rc != 0) {
+      spdlog::error("cannot listen on metrics port {}: {}", config_.metricsPort, uv_strerror(rc));
+      return false;
+    }
+    return true;
   }
 
   void setupSignals() {
@@ -98,6 +174,7 @@ class App {
     spdlog::info("received signal {}: failing probes, waiting {} ms without new requests",
                  signum, config_.quietPeriod.count());
     stage_ = Stage::Quiet;
+    probes_.setDraining();
     restartQuietTimer();
   }
 
@@ -152,33 +229,44 @@ class App {
   void stop() {
     if (stage_ == Stage::Done) return;
     stage_ = Stage::Done;
-    uv_timer_stop(&drainTimer_);
-    pool_.closeIdle();
     uv_stop(&loop_.loop);
   }
 
-  struct Loop {
-    Loop() { uv_loop_init(&loop); }
-    ~Loop() {
-      // Close whatever is left and let the close callbacks run, so the loop closes cleanly.
-      uv_walk(
-          &loop,
-          [](uv_handle_t* handle, void*) {
-            if (!uv_is_closing(handle)) uv_close(handle, nullptr);
-          },
-          nullptr);
-      uv_run(&loop, UV_RUN_DEFAULT);
-      uv_loop_close(&loop);
+  // Closes every handle the app owns and lets their close callbacks run.
+  void shutdown() {
+    tcp_.close();
+    unix_.close();
+    metricsListener_.close();
+    std::vector<Connection*> clients(context_.clients.begin(), context_.clients.end());
+    for (Connection* client : clients) client->close();
+    pool_.closeIdle();
+    for (uv_handle_t* handle : {reinterpret_cast<uv_handle_t*>(&sigterm_),
+                                reinterpret_cast<uv_handle_t*>(&sigint_),
+                                reinterpret_cast<uv_handle_t*>(&drainTimer_)}) {
+      if (uv_is_active(handle) || uv_has_ref(handle)) uv_close(handle, nullptr);
     }
-    uv_loop_t loop;
-  };
+    if (puller_) puller_->stop();
+    context_.setModules({});
+    batcher_.reset();
+    logger_.reset();
+    uv_run(&loop_.loop, UV_RUN_DEFAULT);
+  }
 
   Loop loop_;
   const Config& config_;
+  std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
   UpstreamPool pool_;
   ServerContext context_;
+  ReadinessProber prober_;
+  ProbeHandler probes_;
   Listener tcp_;
   Listener unix_;
+  ServerContext metricsContext_;
+  Listener metricsListener_;
+  std::unique_ptr<ProxyMetrics> proxyMetrics_;
+  std::unique_ptr<Module> logger_;
+  std::unique_ptr<Module> batcher_;
+  std::unique_ptr<puller::Puller> puller_;
   uv_signal_t sigterm_;
   uv_signal_t sigint_;
   uv_timer_t drainTimer_;
@@ -187,7 +275,6 @@ class App {
   bool moduleDraining_ = false;
   bool inAdvance_ = false;
   std::chrono::steady_clock::time_point deadline_;
-  int exitCode_ = 0;
 };
 
 }  // namespace
@@ -196,7 +283,16 @@ int runAgent(const Config& config) {
   // A peer that vanished must surface as EPIPE on the write, not kill the process.
   signal(SIGPIPE, SIG_IGN);
   configureLogging(config);
-  App app(config);
+  const char* multi = std::getenv("ENABLE_MULTI_CONTAINER_PROBES");
+  std::string error;
+  auto readiness = parseReadiness(std::getenv("SERVING_READINESS_PROBE"),
+                                  multi != nullptr && std::string_view(multi) == "true",
+                                  config.componentPort, error);
+  if (!readiness) {
+    std::fprintf(stderr, "kserve-agent: invalid SERVING_READINESS_PROBE: %s\n", error.c_str());
+    return 2;
+  }
+  App app(config, std::move(*readiness));
   return app.run();
 }
 

@@ -16,11 +16,19 @@ namespace {
 const std::set<std::string, std::less<>> kBoolFlags = {
     "--enable-batcher", "--enable-puller", "--logger-tls-skip-verify", "--log-all-responses"};
 
-// Joins "--bool-flag true|false" into "--bool-flag=true|false" (DECISIONS §1).
+// Joins "--bool-flag true|false" into "--bool-flag=true|false" (DECISIONS §1), and splits
+// "--name=" into "--name" "" (CLI11 would otherwise take the next argument's value).
 std::vector<std::string> normaliseArgs(int argc, const char* const* argv) {
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
+    if (arg.size() > 3 && arg.starts_with("--") && arg.back() == '=' &&
+        arg.find('=') == arg.size() - 1) {
+      arg.pop_back();
+      args.push_back(std::move(arg));
+      args.emplace_back();
+      continue;
+    }
     if (kBoolFlags.contains(arg) && i + 1 < argc) {
       std::string next = argv[i + 1];
       if (next == "true" || next == "false") {

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <cstdio>
 #include <sstream>
 #include <stdexcept>
 
@@ -65,7 +66,15 @@ std::string Agent::url(const std::string& path) const {
   return "http://127.0.0.1:" + std::to_string(port_) + path;
 }
 
+Agent::~Agent() {
+  if (!terminated_ && !process_->running()) {
+    std::fprintf(stderr, "kserve-agent exited on its own; its output:\n%s\n",
+                 process_->output().c_str());
+  }
+}
+
 int Agent::terminate(std::chrono::milliseconds timeout) {
+  terminated_ = true;
   process_->signal(SIGTERM);
   return process_->wait(timeout);
 }

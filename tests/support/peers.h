@@ -39,9 +39,14 @@ class Agent {
   Process& process() { return *process_; }
   // Stops the agent with SIGTERM and returns its exit status (-1 if it did not exit).
   int terminate(std::chrono::milliseconds timeout = 20s);
+  // Prints the agent's output when it died on its own (a crash or sanitizer report).
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
 
  private:
   uint16_t port_;
+  bool terminated_ = false;
   std::unique_ptr<Process> process_;
 };
 

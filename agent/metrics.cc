@@ -1,0 +1,70 @@
+#include "agent/metrics.h"
+
+#include <prometheus/text_serializer.h>
+
+#include <sstream>
+
+namespace agent {
+
+ProxyMetrics::ProxyMetrics(prometheus::Registry& registry)
+    : requests_(prometheus::BuildCounter()
+                    .Name("kserve_agent_requests_total")
+                    .Help("Requests answered, by HTTP status (499: client went away)")
+                    .Register(registry)),
+      latency_(prometheus::BuildHistogram()
+                   .Name("kserve_agent_request_duration_seconds")
+                   .Help("Time from request head to the end of the response")
+                   .Register(registry)
+                   .Add({}, prometheus::Histogram::BucketBoundaries{
+                                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                0.5, 1, 2.5, 5, 10, 30, 60})),
+      clientConnections_(prometheus::BuildGauge()
+                             .Name("kserve_agent_client_connections")
+                             .Help("Open client connections")
+                             .Register(registry)
+                             .Add({})),
+      inFlight_(prometheus::BuildGauge()
+                    .Name("kserve_agent_requests_in_flight")
+                    .Help("Exchanges not yet finished")
+                    .Register(registry)
+                    .Add({})),
+      upstreamOpen_(prometheus::BuildGauge()
+                        .Name("kserve_agent_upstream_connections")
+                        .Help("Open connections to the model server")
+                        .Register(registry)
+                        .Add({})),
+      upstreamIdle_(prometheus::BuildGauge()
+                        .Name("kserve_agent_upstream_idle_connections")
+                        .Help("Idle pooled connections to the model server")
+                        .Register(registry)
+                        .Add({})),
+      upstreamCreated_(prometheus::BuildGauge()
+                           .Name("kserve_agent_upstream_connections_created")
+                           .Help("Connections opened to the model server since start")
+                           .Register(registry)
+                           .Add({})) {}
+
+void ProxyMetrics::observe(int status, std::chrono::steady_clock::duration elapsed) {
+  size_t index = status > 0 && status < 600 ? static_cast<size_t>(status) : 0;
+  if (byStatus_[index] == nullptr) {
+    byStatus_[index] = &requests_.Add({{"code", std::to_string(index)}});
+  }
+  byStatus_[index]->Increment();
+  latency_.Observe(std::chrono::duration<double>(elapsed).count());
+}
+
+void ProxyMetrics::sample(const ServerStats& stats, const UpstreamPool& pool) {
+  clientConnections_.Set(static_cast<double>(stats.connectionsOpen));
+  inFlight_.Set(static_cast<double>(stats.exchangesInFlight));
+  upstreamOpen_.Set(static_cast<double>(pool.openConnections()));
+  upstreamIdle_.Set(static_cast<double>(pool.idleConnections()));
+  upstreamCreated_.Set(static_cast<double>(pool.connectionsCreated()));
+}
+
+std::string renderMetrics(prometheus::Registry& registry) {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, registry.Collect());
+  return out.str();
+}
+
+}  // namespace agent

@@ -1,0 +1,78 @@
+// Readiness and the Knative probe answers the agent gives in front of the model server
+// (upstream-batcher-proxy.md §B.4, §B.4a, §B.5): kubelet and activator probes, network probes,
+// and the drain state that fails them after SIGTERM.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/module.h"
+
+namespace agent {
+
+// One probe of a SERVING_READINESS_PROBE value (a Kubernetes corev1.Probe).
+struct ProbeSpec {
+  enum class Kind { Tcp, Http, Grpc, Exec, None };
+  Kind kind = Kind::Tcp;
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;
+  std::string path = "/";
+  std::string scheme = "HTTP";
+  std::vector<Header> headers;
+  int timeoutSeconds = 0;
+  int periodSeconds = 10;
+  int successThreshold = 1;
+};
+
+// Parses SERVING_READINESS_PROBE. An absent variable probes TCP on the component port; an
+// empty one is always ready; with multiContainer the value is a JSON array of probes.
+struct ReadinessSpec {
+  bool alwaysReady = false;
+  std::vector<ProbeSpec> probes;
+};
+std::optional<ReadinessSpec> parseReadiness(const char* value, bool multiContainer,
+                                            uint16_t componentPort, std::string& error);
+
+// Runs the readiness probes on the loop. Concurrent checks join the one in flight.
+class ReadinessProber {
+ public:
+  ReadinessProber(uv_loop_t* loop, ReadinessSpec spec);
+  ReadinessProber(const ReadinessProber&) = delete;
+  ReadinessProber& operator=(const ReadinessProber&) = delete;
+
+  void check(std::function<void(bool)> done);
+  // An extra condition that must hold (e.g. the puller's initial models are in place).
+  void setGate(std::function<bool()> gate) { gate_ = std::move(gate); }
+
+ private:
+  void runRound();
+  void finishRound(bool ready);
+
+  uv_loop_t* loop_;
+  ReadinessSpec spec_;
+  std::function<bool()> gate_;
+  std::vector<std::function<void(bool)>> waiters_;
+  bool inFlight_ = false;
+  int consecutiveSuccesses_ = 0;
+  std::chrono::steady_clock::time_point aggressiveDeadline_;
+};
+
+// Answers probes; returns true when the request was a probe (answered now or shortly).
+class ProbeHandler {
+ public:
+  explicit ProbeHandler(ReadinessProber& prober) : prober_(prober) {}
+  bool intercept(const ExchangePtr& exchange);
+  void setDraining() { draining_ = true; }
+  bool draining() const { return draining_; }
+
+ private:
+  ReadinessProber& prober_;
+  bool draining_ = false;
+};
+
+}  // namespace agent
