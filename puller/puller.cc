@@ -204,7 +204,7 @@ struct Puller::Impl {
         ready.push_back(name);
         wake.notify_one();
       }
-      if (op.onStartup && --startupPending == 0) markInitialReady();
+      if (op.onStartup && --startupPending == 0 && !stopping) markInitialReady();
     }
   }
 

@@ -1,0 +1,380 @@
+// The puller end to end: kubelet-style ConfigMap swaps, in-place edits, the model server's
+// load/unload calls in order, many models at start, restart recovery, retries, and a crash in
+// the middle of a download.
+#include <signal.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "puller/model_config.h"
+#include "puller/puller.h"
+#include "tests/puller/storage_peers.h"
+#include "tests/support/peers.h"
+#include "tests/support/process.h"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Writes models.json exactly as the kubelet's atomic writer updates a ConfigMap volume:
+// ..<timestamp>/models.json, symlink ..data_tmp → it, rename over ..data, and the user-visible
+// models.json → ..data/models.json; the previous timestamped folder is then deleted.
+class ConfigMapWriter {
+ public:
+  explicit ConfigMapWriter(std::string dir) : dir_(std::move(dir)) {}
+
+  void write(const std::string& content) {
+    std::string stamp = "..2024_01_01_00_00_00." + std::to_string(++generation_);
+    fs::create_directories(dir_ + "/" + stamp);
+    testsupport::writeFile(dir_ + "/" + stamp + "/models.json", content);
+    fs::create_symlink(stamp, dir_ + "/..data_tmp");
+    fs::rename(dir_ + "/..data_tmp", dir_ + "/..data");
+    if (!fs::is_symlink(dir_ + "/models.json")) {
+      fs::create_symlink("..data/models.json", dir_ + "/models.json");
+    }
+    if (!previous_.empty()) fs::remove_all(dir_ + "/" + previous_);
+    previous_ = stamp;
+  }
+
+ private:
+  std::string dir_;
+  std::string previous_;
+  int generation_ = 0;
+};
+
+std::string modelsJson(const std::vector<std::pair<std::string, std::string>>& models) {
+  nlohmann::json json = nlohmann::json::array();
+  for (const auto& [name, uri] : models) {
+    json.push_back(
+        {{"modelName", name},
+         {"modelSpec", {{"storageUri", uri}, {"framework", "sklearn"}, {"memory", "1Mi"}}}});
+  }
+  return json.dump();
+}
+
+bool waitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 30s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return condition();
+}
+
+// "load m1", "unload m2", ... in the order the model server received them.
+std::vector<std::string> repositoryCalls(const testsupport::ModelServer& server) {
+  std::vector<std::string> calls;
+  for (const auto& line : server.recordedLines()) {
+    std::string path = nlohmann::json::parse(line)["path"];
+    const std::string prefix = "/v2/repository/models/";
+    if (!path.starts_with(prefix)) continue;
+    std::string rest = path.substr(prefix.size());
+    size_t slash = rest.rfind('/');
+    calls.push_back(rest.substr(slash + 1) + " " + rest.substr(0, slash));
+  }
+  return calls;
+}
+
+size_t count(const std::vector<std::string>& calls, const std::string& call) {
+  return static_cast<size_t>(std::count(calls.begin(), calls.end(), call));
+}
+
+size_t indexOf(const std::vector<std::string>& calls, const std::string& call, size_t from = 0) {
+  auto it = std::find(calls.begin() + static_cast<std::ptrdiff_t>(from), calls.end(), call);
+  return static_cast<size_t>(it - calls.begin());
+}
+
+// A source folder for model `name` with one file holding `content`.
+std::string makeSource(const std::string& root, const std::string& name,
+                       const std::string& content) {
+  std::string dir = root + "/" + name;
+  fs::create_directories(dir);
+  testsupport::writeFile(dir + "/model.bin", content);
+  return dir;
+}
+
+bool hasMarker(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.path().filename().string().starts_with("SUCCESS.")) return true;
+  }
+  return false;
+}
+
+struct Fixture {
+  std::string root = testsupport::makeTempDir("puller");
+  std::string configDir = root + "/configs";
+  std::string modelDir = root + "/models";
+  std::string sources = root + "/sources";
+  testsupport::ModelServer server;
+  ConfigMapWriter writer{configDir};
+
+  Fixture() { fs::create_directories(configDir); }
+
+  puller::Options options(int concurrency = 4) const {
+    puller::Options o;
+    o.configDir = configDir;
+    o.modelDir = modelDir;
+    o.componentPort = server.port();
+    o.concurrency = concurrency;
+    o.retries = 2;
+    o.retryBackoff = 20ms;
+    o.serverTimeout = 10s;
+    return o;
+  }
+};
+
+// Captures the puller's log lines for the scope.
+class LogCapture {
+ public:
+  LogCapture() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(stream_)) {
+    spdlog::default_logger()->sinks().push_back(sink_);
+  }
+  ~LogCapture() {
+    auto& sinks = spdlog::default_logger()->sinks();
+    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+  }
+  std::string text() {
+    spdlog::default_logger()->flush();
+    return stream_.str();
+  }
+
+ private:
+  std::ostringstream stream_;
+  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+};
+
+}  // namespace
+
+TEST_CASE("ConfigMap swaps add, replace and remove models, with load/unload in order", "[puller]") {
+  Fixture f;
+  std::string m1 = makeSource(f.sources, "m1", "one");
+  std::string m2 = makeSource(f.sources, "m2", "two");
+  std::string m2v2 = makeSource(f.sources, "m2-v2", "two, second version");
+  std::string m3 = makeSource(f.sources, "m3", "three");
+  f.writer.write(modelsJson({{"m1", m1}, {"m2", m2}}));
+  puller::Puller puller(f.options());
+  puller.start();
+  REQUIRE(waitFor([&] { return puller.initialModelsReady(); }));
+  CHECK(testsupport::readFile(f.modelDir + "/m1/model.bin") == "one");
+  CHECK(hasMarker(f.modelDir + "/m2"));
+  auto calls = repositoryCalls(f.server);
+  CHECK(count(calls, "load m1") == 1);
+  CHECK(count(calls, "load m2") == 1);
+
+  f.writer.write(modelsJson({{"m2", m2v2}, {"m3", m3}}));
+  REQUIRE(waitFor([&] {
+    auto c = repositoryCalls(f.server);
+    return count(c, "unload m1") == 1 && count(c, "load m2") == 2 && count(c, "load m3") == 1;
+  }));
+  calls = repositoryCalls(f.server);
+  size_t unload = indexOf(calls, "unload m2");
+  CHECK(unload < calls.size());
+  CHECK(indexOf(calls, "load m2", unload) < calls.size());  // reloaded after the unload
+  CHECK_FALSE(fs::exists(f.modelDir + "/m1"));
+  CHECK(testsupport::readFile(f.modelDir + "/m2/model.bin") == "two, second version");
+  CHECK(testsupport::readFile(f.modelDir + "/m3/model.bin") == "three");
+
+  // The same content again changes nothing (upstream reloaded m2 on every sync).
+  f.writer.write(modelsJson({{"m2", m2v2}, {"m3", m3}}));
+  f.writer.write(modelsJson({{"m3", m3}}));
+  REQUIRE(waitFor([&] { return count(repositoryCalls(f.server), "unload m2") == 2; }));
+  std::this_thread::sleep_for(200ms);
+  calls = repositoryCalls(f.server);
+  CHECK(count(calls, "load m2") == 2);
+  CHECK(count(calls, "load m3") == 1);
+  CHECK_FALSE(fs::exists(f.modelDir + "/m2"));
+}
+
+TEST_CASE("An in-place edit of models.json is applied", "[puller]") {
+  Fixture f;
+  std::string m1 = makeSource(f.sources, "m1", "one");
+  testsupport::writeFile(f.configDir + "/models.json", "[]");
+  puller::Puller puller(f.options());
+  puller.start();
+  REQUIRE(waitFor([&] { return puller.initialModelsReady(); }));
+  testsupport::writeFile(f.configDir + "/models.json", modelsJson({{"m1", m1}}));
+  REQUIRE(waitFor([&] { return count(repositoryCalls(f.server), "load m1") == 1; }));
+  CHECK(testsupport::readFile(f.modelDir + "/m1/model.bin") == "one");
+}
+
+TEST_CASE("A bad models.json keeps the current models and says why", "[puller]") {
+  Fixture f;
+  LogCapture log;
+  std::string m1 = makeSource(f.sources, "m1", "one");
+  std::string m2 = makeSource(f.sources, "m2", "two");
+  f.writer.write(modelsJson({{"m1", m1}}));
+  puller::Puller puller(f.options());
+  puller.start();
+  REQUIRE(waitFor([&] { return puller.initialModelsReady(); }));
+  f.writer.write("[{\"modelName\": \"m1\"");
+  REQUIRE(waitFor([&] { return log.text().find("not valid JSON") != std::string::npos; }));
+  CHECK_THAT(log.text(), Catch::Contains("keeping the current models"));
+  f.writer.write(modelsJson({{"m1", m1}, {"m2", m2}}));
+  REQUIRE(waitFor([&] { return count(repositoryCalls(f.server), "load m2") == 1; }));
+  auto calls = repositoryCalls(f.server);
+  CHECK(count(calls, "unload m1") == 0);
+  CHECK(count(calls, "load m1") == 1);
+}
+
+TEST_CASE("150 models at start are all in place before the puller reports ready", "[puller]") {
+  Fixture f;
+  std::vector<std::pair<std::string, std::string>> models;
+  for (int i = 0; i < 150; ++i) {
+    std::string name = "model-" + std::to_string(i);
+    models.emplace_back(name, makeSource(f.sources, name, name));
+  }
+  f.writer.write(modelsJson(models));
+  puller::Puller puller(f.options(8));
+  puller.start();
+  REQUIRE(waitFor([&] { return puller.initialModelsReady(); }, 120s));
+  // Ready means every model is on disk and its load call was answered.
+  for (const auto& [name, uri] : models) {
+    CHECK(hasMarker(f.modelDir + "/" + name));
+  }
+  auto calls = repositoryCalls(f.server);
+  CHECK(calls.size() == 150);
+  CHECK(count(calls, "load model-149") == 1);
+}
+
+TEST_CASE("A restart recovers from the markers without downloading again", "[puller]") {
+  Fixture f;
+  std::string m1 = makeSource(f.sources, "m1", "one");
+  f.writer.write(modelsJson({{"m1", m1}}));
+  {
+    puller::Puller puller(f.options());
+    puller.start();
+    REQUIRE(waitFor([&] { return puller.initialModelsReady(); }));
+  }
+  REQUIRE(count(repositoryCalls(f.server), "load m1") == 1);
+  // With the source gone, any download attempt would fail; recovery must not need one.
+  fs::remove_all(f.sources);
+  LogCapture log;
+  puller::Puller restarted(f.options());
+  restarted.start();
+  REQUIRE(waitFor([&] { return restarted.initialModelsReady(); }));
+  std::this_thread::sleep_for(200ms);
+  CHECK_THAT(log.text(), Catch::Contains("model m1: recovered"));
+  CHECK_THAT(log.text(), !Catch::Contains("m1: downloading"));
+  CHECK(testsupport::readFile(f.modelDir + "/m1/model.bin") == "one");
+  CHECK(repositoryCalls(f.server).size() == 1);
+}
+
+TEST_CASE("A recovered model that is no longer listed is removed at start", "[puller]") {
+  Fixture f;
+  std::string m1 = makeSource(f.sources, "m1", "one");
+  f.writer.write(modelsJson({{"m1", m1}}));
+  {
+    puller::Puller puller(f.options());
+    puller.start();
+    REQUIRE(waitFor([&] { return puller.initialModelsReady(); }));
+  }
+  f.writer.write("[]");
+  puller::Puller restarted(f.options());
+  restarted.start();
+  // Upstream waited forever here (its startup barrier counted the Remove but never finished it).
+  REQUIRE(waitFor([&] { return restarted.initialModelsReady(); }));
+  CHECK_FALSE(fs::exists(f.modelDir + "/m1"));
+  CHECK(count(repositoryCalls(f.server), "unload m1") == 1);
+}
+
+TEST_CASE("A failing download is retried, logged with model and cause, and never loaded",
+          "[puller]") {
+  Fixture f;
+  LogCapture log;
+  std::string good = makeSource(f.sources, "good", "ok");
+  f.writer.write(modelsJson({{"good", good}, {"bad", f.sources + "/does-not-exist"}}));
+  puller::Puller puller(f.options());
+  puller.start();
+  REQUIRE(waitFor([&] { return puller.initialModelsReady(); }));
+  std::string text = log.text();
+  CHECK_THAT(text, Catch::Contains("model bad: download failed (attempt 1 of 3)") &&
+                       Catch::Contains("no such file or folder"));
+  CHECK_THAT(text, Catch::Contains("model bad: download failed, giving up"));
+  auto calls = repositoryCalls(f.server);
+  CHECK(count(calls, "load good") == 1);
+  CHECK(count(calls, "load bad") == 0);
+  CHECK_FALSE(fs::exists(f.modelDir + "/bad"));
+  CHECK(storagetest::listEntries(f.modelDir) ==
+        std::set<std::string>{"good", "good/model.bin",
+                              "good/" + puller::ModelSpec{good, "sklearn", "1Mi"}.markerName()});
+}
+
+TEST_CASE("A failing load is retried with backoff", "[puller]") {
+  std::string root = testsupport::makeTempDir("puller");
+  testsupport::ModelServer server({"--repo-status", "503"});
+  std::string source = makeSource(root + "/sources", "m1", "one");
+  fs::create_directories(root + "/configs");
+  testsupport::writeFile(root + "/configs/models.json", modelsJson({{"m1", source}}));
+  puller::Options options;
+  options.configDir = root + "/configs";
+  options.modelDir = root + "/models";
+  options.componentPort = server.port();
+  options.retries = 3;
+  options.retryBackoff = 10ms;
+  puller::Puller puller(options);
+  puller.start();
+  REQUIRE(waitFor([&] { return puller.initialModelsReady(); }));
+  CHECK(count(repositoryCalls(server), "load m1") == 4);
+}
+
+TEST_CASE("A crash in the middle of a download leaves no SUCCESS marker", "[puller]") {
+  storagetest::Nginx nginx;
+  fs::create_directories(nginx.root() + "/slow");
+  storagetest::writePatternFile(nginx.root() + "/slow/model.bin", 3 << 20);  // ~6 s at 512k/s
+  Fixture f;
+  f.writer.write(modelsJson({{"m1", nginx.url("/slow/model.bin")}}));
+  {
+    testsupport::Process runner(
+        {PULLER_RUNNER, f.configDir, f.modelDir, std::to_string(f.server.port())});
+    // Wait until bytes are arriving in the temporary folder, then kill without warning.
+    REQUIRE(waitFor([&] {
+      for (const auto& file : storagetest::listFiles(f.modelDir)) {
+        if (file.starts_with(".m1.tmp-") && fs::file_size(f.modelDir + "/" + file) > 0) return true;
+      }
+      return false;
+    }));
+    runner.signal(SIGKILL);
+    runner.wait(10s);
+  }
+  CHECK_FALSE(fs::exists(f.modelDir + "/m1"));
+  for (const auto& file : storagetest::listFiles(f.modelDir)) {
+    CHECK_FALSE(fs::path(file).filename().string().starts_with("SUCCESS."));
+  }
+  CHECK(repositoryCalls(f.server).empty());
+
+  // The next start cleans the leftovers and downloads again (fast this time).
+  fs::create_directories(nginx.root() + "/fast");
+  fs::copy_file(nginx.root() + "/slow/model.bin", nginx.root() + "/fast/model.bin");
+  f.writer.write(modelsJson({{"m1", nginx.url("/fast/model.bin")}}));
+  puller::Puller puller(f.options());
+  puller.start();
+  REQUIRE(waitFor([&] { return puller.initialModelsReady(); }));
+  CHECK(hasMarker(f.modelDir + "/m1"));
+  CHECK(fs::file_size(f.modelDir + "/m1/model.bin") == 3 << 20);
+  for (const auto& entry : storagetest::listEntries(f.modelDir)) {
+    CHECK_FALSE(entry.starts_with("."));
+  }
+}
+
+TEST_CASE("Stopping during a slow download returns promptly", "[puller]") {
+  storagetest::Nginx nginx;
+  fs::create_directories(nginx.root() + "/slow");
+  storagetest::writePatternFile(nginx.root() + "/slow/model.bin", 8 << 20);
+  Fixture f;
+  f.writer.write(modelsJson({{"m1", nginx.url("/slow/model.bin")}}));
+  puller::Puller puller(f.options());
+  puller.start();
+  REQUIRE(waitFor([&] { return !storagetest::listFiles(f.modelDir).empty(); }));
+  auto begin = std::chrono::steady_clock::now();
+  puller.stop();
+  CHECK(std::chrono::steady_clock::now() - begin < 3s);
+  CHECK_FALSE(puller.initialModelsReady());
+  CHECK(storagetest::listEntries(f.modelDir).empty());
+}

@@ -1,0 +1,311 @@
+#include "tests/puller/storage_peers.h"
+
+#include <curl/curl.h>
+#include <stdlib.h>
+
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <stdexcept>
+
+#include "puller/storage/azure.h"
+#include "puller/storage/sigv4.h"
+#include "puller/storage/util.h"
+#include "tests/support/net.h"
+
+namespace storagetest {
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+ScopedEnv::ScopedEnv(std::map<std::string, std::optional<std::string>> values) {
+  for (const auto& [name, value] : values) {
+    const char* old = std::getenv(name.c_str());
+    saved_[name] = old != nullptr ? std::optional<std::string>(old) : std::nullopt;
+    if (value) {
+      ::setenv(name.c_str(), value->c_str(), 1);
+    } else {
+      ::unsetenv(name.c_str());
+    }
+  }
+}
+
+ScopedEnv::~ScopedEnv() {
+  for (const auto& [name, value] : saved_) {
+    if (value) {
+      ::setenv(name.c_str(), value->c_str(), 1);
+    } else {
+      ::unsetenv(name.c_str());
+    }
+  }
+}
+
+std::set<std::string> listFiles(const std::string& root) {
+  std::set<std::string> files;
+  std::error_code ec;
+  for (const auto& entry : fs::recursive_directory_iterator(root, ec)) {
+    if (entry.is_regular_file() && !entry.is_symlink()) {
+      files.insert(fs::relative(entry.path(), root).generic_string());
+    }
+  }
+  return files;
+}
+
+std::set<std::string> listEntries(const std::string& root) {
+  std::set<std::string> entries;
+  std::error_code ec;
+  for (const auto& entry : fs::recursive_directory_iterator(root, ec)) {
+    entries.insert(fs::relative(entry.path(), root).generic_string());
+  }
+  return entries;
+}
+
+void writePatternFile(const std::string& path, uint64_t size) {
+  std::string block(1 << 20, '\0');
+  for (size_t i = 0; i < block.size(); ++i)
+    block[i] = static_cast<char>((i * 31 + 7) & 0xFF);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  for (uint64_t written = 0; written < size;) {
+    uint64_t n = std::min<uint64_t>(block.size(), size - written);
+    out.write(block.data(), static_cast<std::streamsize>(n));
+    written += n;
+  }
+}
+
+std::string archiveFixtures() {
+  static std::once_flag once;
+  static std::string dir;
+  std::call_once(once, [] {
+    dir = testsupport::makeTempDir("archives");
+    testsupport::Process maker({"/usr/bin/env", "python3",
+                                testsupport::sourcePath("tests/support/storage_make_archives.py"),
+                                dir});
+    if (maker.wait(30s) != 0) throw std::runtime_error("archive fixtures: " + maker.output());
+  });
+  return dir;
+}
+
+std::pair<std::string, std::string> selfSignedCertificate() {
+  static std::once_flag once;
+  static std::pair<std::string, std::string> paths;
+  std::call_once(once, [] {
+    std::string dir = testsupport::makeTempDir("cert");
+    paths = {dir + "/cert.pem", dir + "/key.pem"};
+    testsupport::Process openssl({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048",
+                                  "-nodes", "-subj", "/CN=127.0.0.1", "-addext",
+                                  "subjectAltName=IP:127.0.0.1", "-days", "2", "-keyout",
+                                  paths.second, "-out", paths.first});
+    if (openssl.wait(30s) != 0) throw std::runtime_error("openssl: " + openssl.output());
+  });
+  return paths;
+}
+
+long httpPut(const std::string& url, const std::map<std::string, std::string>& headers,
+             const std::string& bodyOrPath, bool isPath) {
+  CURL* curl = curl_easy_init();
+  curl_slist* list = nullptr;
+  for (const auto& [name, value] : headers) {
+    list = curl_slist_append(list, (name + ": " + value).c_str());
+  }
+  list = curl_slist_append(list, "Expect:");
+  FILE* file = nullptr;
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+  curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+  if (isPath) {
+    file = std::fopen(bodyOrPath.c_str(), "rb");
+    curl_easy_setopt(curl, CURLOPT_READDATA, file);
+    curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE,
+                     static_cast<curl_off_t>(fs::file_size(bodyOrPath)));
+  } else {
+    file = fmemopen(const_cast<char*>(bodyOrPath.data()), bodyOrPath.size(), "rb");
+    curl_easy_setopt(curl, CURLOPT_READDATA, file);
+    curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(bodyOrPath.size()));
+  }
+  curl_easy_setopt(
+      curl, CURLOPT_WRITEFUNCTION,
+      +[](char*, size_t size, size_t count, void*) { return size * count; });
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L);
+  long status = 0;
+  if (curl_easy_perform(curl) == CURLE_OK) {
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  }
+  if (file != nullptr) std::fclose(file);
+  curl_slist_free_all(list);
+  curl_easy_cleanup(curl);
+  return status;
+}
+
+namespace {
+
+std::string nodeBin(const std::string& name) {
+  return testsupport::sourcePath("tests/support/node_modules/.bin/" + name);
+}
+
+std::string amzDate() {
+  std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y%m%dT%H%M%SZ", &utc);
+  return buffer;
+}
+
+}  // namespace
+
+S3rver::S3rver(const std::string& bucket) : bucket_(bucket), port_(testsupport::freePort()) {
+  std::string dir = testsupport::makeTempDir("s3rver");
+  process_ = std::make_unique<testsupport::Process>(std::vector<std::string>{
+      nodeBin("s3rver"), "--directory", dir, "--address", "127.0.0.1", "--port",
+      std::to_string(port_), "--silent", "--configure-bucket", bucket});
+  if (!testsupport::waitForPort(port_, 20s)) {
+    throw std::runtime_error("s3rver did not start: " + process_->output());
+  }
+}
+
+void S3rver::put(const std::string& key, const std::string& content, bool isPath) {
+  std::string host = "127.0.0.1:" + std::to_string(port_);
+  std::string path = "/" + bucket_ + "/" + storage::percentEncode(key, true);
+  storage::sigv4::Request request;
+  request.method = "PUT";
+  request.canonicalUri = path;
+  request.payloadHash = "UNSIGNED-PAYLOAD";
+  std::string date = amzDate();
+  request.headers = {
+      {"host", host}, {"x-amz-content-sha256", "UNSIGNED-PAYLOAD"}, {"x-amz-date", date}};
+  std::string authorization =
+      storage::sigv4::authorization(request, {kAccessKey, kSecretKey, ""}, "us-east-1", "s3", date);
+  long status = httpPut("http://" + host + path,
+                        {{"x-amz-content-sha256", "UNSIGNED-PAYLOAD"},
+                         {"x-amz-date", date},
+                         {"Authorization", authorization}},
+                        content, isPath);
+  if (status != 200) throw std::runtime_error("s3rver PUT " + key + ": " + std::to_string(status));
+}
+
+std::map<std::string, std::optional<std::string>> S3rver::env() const {
+  return {{"AWS_ENDPOINT_URL", endpoint()},        {"AWS_ACCESS_KEY_ID", kAccessKey},
+          {"AWS_SECRET_ACCESS_KEY", kSecretKey},   {"AWS_REGION", "us-east-1"},
+          {"S3_ENDPOINT", std::nullopt},           {"S3_USER_VIRTUAL_BUCKET", std::nullopt},
+          {"awsAnonymousCredential", std::nullopt}};
+}
+
+Azurite::Azurite() : port_(testsupport::freePort()) {
+  std::string dir = testsupport::makeTempDir("azurite");
+  process_ = std::make_unique<testsupport::Process>(std::vector<std::string>{
+      nodeBin("azurite-blob"), "--blobHost", "127.0.0.1", "--blobPort", std::to_string(port_),
+      "--location", dir, "--silent", "--skipApiVersionCheck", "--disableTelemetry"});
+  if (!testsupport::waitForPort(port_, 30s)) {
+    throw std::runtime_error("azurite did not start: " + process_->output());
+  }
+}
+
+std::string Azurite::endpoint() const {
+  return "http://127.0.0.1:" + std::to_string(port_) + "/" + kAccount;
+}
+
+namespace {
+
+long azurePut(uint16_t port, const std::string& path,
+              std::vector<std::pair<std::string, std::string>> query,
+              std::map<std::string, std::string> headers, const std::string& content, bool isPath) {
+  uint64_t length = isPath ? fs::file_size(content) : content.size();
+  headers["x-ms-date"] = storage::azure::httpDateNow();
+  headers["x-ms-version"] = storage::azure::kApiVersion;
+  std::map<std::string, std::string> signedHeaders = headers;
+  signedHeaders["content-length"] = std::to_string(length);
+  headers["Authorization"] = storage::azure::sharedKeyAuthorization(
+      Azurite::kAccount, Azurite::kKey, "PUT", path, query, signedHeaders);
+  std::string queryText = storage::formEncode(query);
+  return httpPut("http://127.0.0.1:" + std::to_string(port) + path +
+                     (queryText.empty() ? "" : "?" + queryText),
+                 headers, content, isPath);
+}
+
+}  // namespace
+
+void Azurite::createContainer(const std::string& container) {
+  long status = azurePut(port_, "/" + std::string(kAccount) + "/" + container,
+                         {{"restype", "container"}}, {}, "", false);
+  if (status != 201)
+    throw std::runtime_error("azurite create container: " + std::to_string(status));
+}
+
+void Azurite::put(const std::string& container, const std::string& blob, const std::string& content,
+                  bool isPath) {
+  long status = azurePut(
+      port_,
+      "/" + std::string(kAccount) + "/" + container + "/" + storage::percentEncode(blob, true), {},
+      {{"x-ms-blob-type", "BlockBlob"}}, content, isPath);
+  if (status != 201)
+    throw std::runtime_error("azurite put " + blob + ": " + std::to_string(status));
+}
+
+Nginx::Nginx() : httpPort_(testsupport::freePort()), httpsPort_(testsupport::freePort()) {
+  std::string prefix = testsupport::makeTempDir("nginx");
+  root_ = prefix + "/www";
+  fs::create_directories(root_);
+  auto [cert, key] = selfSignedCertificate();
+  cert_ = cert;
+  std::string conf =
+      testsupport::readFile(testsupport::sourcePath("tests/support/storage_nginx.conf.in"));
+  auto replace = [&](const std::string& from, const std::string& to) {
+    for (size_t pos; (pos = conf.find(from)) != std::string::npos;)
+      conf.replace(pos, from.size(), to);
+  };
+  replace("@PREFIX@", prefix);
+  replace("@ROOT@", root_);
+  replace("@HTTP_PORT@", std::to_string(httpPort_));
+  replace("@HTTPS_PORT@", std::to_string(httpsPort_));
+  replace("@CERT@", cert);
+  replace("@KEY@", key);
+  testsupport::writeFile(prefix + "/nginx.conf", conf);
+  process_ = std::make_unique<testsupport::Process>(
+      std::vector<std::string>{"/usr/sbin/nginx", "-p", prefix, "-c", prefix + "/nginx.conf"});
+  if (!testsupport::waitForPort(httpPort_, 15s) || !testsupport::waitForPort(httpsPort_, 15s)) {
+    throw std::runtime_error("nginx did not start: " + process_->output());
+  }
+}
+
+std::string Nginx::url(const std::string& path) const {
+  return "http://127.0.0.1:" + std::to_string(httpPort_) + path;
+}
+
+std::string Nginx::httpsUrl(const std::string& path) const {
+  return "https://127.0.0.1:" + std::to_string(httpsPort_) + path;
+}
+
+FakeGcs::FakeGcs(std::vector<std::string> extraArgs)
+    : port_(testsupport::freePort()), root_(testsupport::makeTempDir("gcs")) {
+  std::vector<std::string> argv{"/usr/bin/env",
+                                "python3",
+                                testsupport::sourcePath("tests/support/storage_fake_gcs.py"),
+                                "--port",
+                                std::to_string(port_),
+                                "--root",
+                                root_};
+  argv.insert(argv.end(), extraArgs.begin(), extraArgs.end());
+  process_ = std::make_unique<testsupport::Process>(argv);
+  if (!testsupport::waitForPort(port_, 15s)) {
+    throw std::runtime_error("fake GCS did not start: " + process_->output());
+  }
+}
+
+FakeHf::FakeHf(std::vector<std::string> extraArgs)
+    : port_(testsupport::freePort()), root_(testsupport::makeTempDir("hf")) {
+  std::vector<std::string> argv{"/usr/bin/env",
+                                "python3",
+                                testsupport::sourcePath("tests/support/storage_fake_hf.py"),
+                                "--port",
+                                std::to_string(port_),
+                                "--root",
+                                root_};
+  argv.insert(argv.end(), extraArgs.begin(), extraArgs.end());
+  process_ = std::make_unique<testsupport::Process>(argv);
+  if (!testsupport::waitForPort(port_, 15s)) {
+    throw std::runtime_error("fake HF did not start: " + process_->output());
+  }
+}
+
+}  // namespace storagetest

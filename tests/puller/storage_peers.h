@@ -1,0 +1,125 @@
+// Real storage servers on loopback for the storage and puller tests: s3rver (S3), azurite
+// (Azure Blob), nginx (http/https), and the fakes of GCS and the Hugging Face Hub.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "tests/support/process.h"
+
+namespace storagetest {
+
+// Sets (or unsets, with nullopt) environment variables for the scope of a test.
+class ScopedEnv {
+ public:
+  explicit ScopedEnv(std::map<std::string, std::optional<std::string>> values);
+  ~ScopedEnv();
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::map<std::string, std::optional<std::string>> saved_;
+};
+
+// Every regular file below `root`, as relative paths with '/'.
+std::set<std::string> listFiles(const std::string& root);
+// Everything below `root` (files, folders, links), as relative paths.
+std::set<std::string> listEntries(const std::string& root);
+// Writes `size` bytes of a fixed pattern to `path`.
+void writePatternFile(const std::string& path, uint64_t size);
+// The archive fixtures of tests/support/storage_make_archives.py, made once per run.
+std::string archiveFixtures();
+// A self-signed certificate for 127.0.0.1, made once per run: {cert, key} paths.
+std::pair<std::string, std::string> selfSignedCertificate();
+
+// HTTP PUT of a file or a string (libcurl), for uploading fixtures; returns the status.
+long httpPut(const std::string& url, const std::map<std::string, std::string>& headers,
+             const std::string& bodyOrPath, bool isPath);
+
+class S3rver {
+ public:
+  static constexpr const char* kAccessKey = "S3RVER";
+  static constexpr const char* kSecretKey = "S3RVER";
+  explicit S3rver(const std::string& bucket = "models");
+  uint16_t port() const { return port_; }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  // Uploads with a SigV4 signature (path style).
+  void put(const std::string& key, const std::string& content, bool isPath = false);
+  // The environment that points the storage library here with the right keys.
+  std::map<std::string, std::optional<std::string>> env() const;
+
+ private:
+  std::string bucket_;
+  uint16_t port_;
+  std::unique_ptr<testsupport::Process> process_;
+};
+
+class Azurite {
+ public:
+  static constexpr const char* kAccount = "devstoreaccount1";
+  static constexpr const char* kKey =
+      "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+  Azurite();
+  uint16_t port() const { return port_; }
+  std::string endpoint() const;  // http://127.0.0.1:<port>/devstoreaccount1
+  void createContainer(const std::string& container);
+  void put(const std::string& container, const std::string& blob, const std::string& content,
+           bool isPath = false);
+
+ private:
+  uint16_t port_;
+  std::unique_ptr<testsupport::Process> process_;
+};
+
+// nginx serving `root()` on http and https.
+class Nginx {
+ public:
+  Nginx();
+  uint16_t httpPort() const { return httpPort_; }
+  uint16_t httpsPort() const { return httpsPort_; }
+  const std::string& root() const { return root_; }
+  std::string url(const std::string& path) const;
+  std::string httpsUrl(const std::string& path) const;
+  const std::string& caFile() const { return cert_; }
+
+ private:
+  uint16_t httpPort_;
+  uint16_t httpsPort_;
+  std::string root_;
+  std::string cert_;
+  std::unique_ptr<testsupport::Process> process_;
+};
+
+// tests/support/storage_fake_gcs.py; objects are files below root()/<bucket>/.
+class FakeGcs {
+ public:
+  explicit FakeGcs(std::vector<std::string> extraArgs = {});
+  uint16_t port() const { return port_; }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  const std::string& root() const { return root_; }
+
+ private:
+  uint16_t port_;
+  std::string root_;
+  std::unique_ptr<testsupport::Process> process_;
+};
+
+// tests/support/storage_fake_hf.py; repositories are folders root()/<owner>/<model>/.
+class FakeHf {
+ public:
+  explicit FakeHf(std::vector<std::string> extraArgs = {});
+  uint16_t port() const { return port_; }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  const std::string& root() const { return root_; }
+
+ private:
+  uint16_t port_;
+  std::string root_;
+  std::unique_ptr<testsupport::Process> process_;
+};
+
+}  // namespace storagetest
