@@ -1,0 +1,328 @@
+// The batcher in the real kserve-agent binary, in front of the recording model server: what the
+// model receives, what every caller gets back, and every outcome of the merged call.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <map>
+#include <regex>
+#include <thread>
+
+#include "tests/support/peers.h"
+
+using namespace testsupport;
+using nlohmann::json;
+
+namespace {
+
+const std::string kUuid = "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$";
+
+HttpResponse post(const Agent& agent, const std::string& path, const std::string& body) {
+  return httpRequest(agent.url(path), {.method = "POST",
+                                       .body = body,
+                                       .headers = {"Content-Type: application/json"},
+                                       .timeout = 30s});
+}
+
+// Posts every body concurrently, each from its own thread; answers in the same order.
+std::vector<HttpResponse> postAll(
+    const Agent& agent, const std::vector<std::pair<std::string, std::string>>& requests) {
+  std::vector<HttpResponse> responses(requests.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    threads.emplace_back(
+        [&, i] { responses[i] = post(agent, requests[i].first, requests[i].second); });
+  }
+  for (auto& thread : threads)
+    thread.join();
+  return responses;
+}
+
+struct Recorded {
+  std::string path;
+  std::string body;
+  std::map<std::string, std::string> headers;  // lower-case names
+};
+
+std::string base64Decode(const std::string& text) {
+  static const std::string kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  uint32_t buffer = 0;
+  int bits = 0;
+  for (char c : text) {
+    const auto index = kAlphabet.find(c);
+    if (index == std::string::npos) continue;
+    buffer = (buffer << 6) | static_cast<uint32_t>(index);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((buffer >> bits) & 0xff);
+    }
+  }
+  return out;
+}
+
+// The model calls whose path contains `part`.
+std::vector<Recorded> modelCalls(const ModelServer& model, const std::string& part) {
+  std::vector<Recorded> calls;
+  for (const auto& line : model.recordedLines()) {
+    json entry = json::parse(line);
+    std::string path = entry["path"];
+    if (path.find(part) == std::string::npos) continue;
+    Recorded call{path, base64Decode(entry["body_b64"]), {}};
+    for (const auto& header : entry["headers"]) {
+      std::string name = header[0];
+      for (auto& c : name)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      call.headers[name] = header[1];
+    }
+    calls.push_back(std::move(call));
+  }
+  return calls;
+}
+
+std::vector<std::string> batcherArgs(const std::string& size, const std::string& latency,
+                                     std::vector<std::string> extra = {}) {
+  std::vector<std::string> args{"--enable-batcher", "--max-batchsize", size, "--max-latency",
+                                latency};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+}  // namespace
+
+TEST_CASE("8 concurrent requests with N=4 make 2 model calls of 4 and each caller gets its own",
+          "[batcher]") {
+  ModelServer model;
+  Agent agent(model.port(), batcherArgs("4", "10000"));
+  std::vector<std::pair<std::string, std::string>> requests;
+  for (int i = 0; i < 8; ++i) {
+    requests.emplace_back("/v1/models/m:predict", R"({"instances":[[)" + std::to_string(i) + "," +
+                                                      std::to_string(i * i) + "]]}");
+  }
+  auto responses = postAll(agent, requests);
+
+  auto calls = modelCalls(model, ":predict");
+  REQUIRE(calls.size() == 2);
+  for (const auto& call : calls) {
+    CHECK(call.path == "/v1/models/m:predict");
+    CHECK(json::parse(call.body)["instances"].size() == 4);
+    CHECK(call.headers.at("content-type") == "application/json");
+  }
+  std::map<std::string, int> batchSizes;
+  for (int i = 0; i < 8; ++i) {
+    const auto& response = responses[static_cast<size_t>(i)];
+    INFO(i << ": " << response.body << response.error);
+    REQUIRE(response.status == 200);
+    CHECK(response.header("content-type") == "application/json");
+    json reply = json::parse(response.body);
+    CHECK(reply["message"] == "");
+    CHECK(reply["predictions"] == json::array({json::array({i, i * i})}));
+    batchSizes[reply["batchId"]]++;
+    CHECK(response.body.starts_with(R"({"message":"","batchId":")"));
+  }
+  CHECK(batchSizes.size() == 2);
+  for (const auto& [id, count] : batchSizes) {
+    CHECK(std::regex_match(id, std::regex(kUuid)));
+    CHECK(count == 4);
+  }
+}
+
+TEST_CASE("a lone request is answered after the latency bound", "[batcher]") {
+  ModelServer model;
+  Agent agent(model.port(), batcherArgs("32", "200"));
+  auto start = std::chrono::steady_clock::now();
+  auto response = post(agent, "/v1/models/m:predict", R"({"instances":[1]})");
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  CHECK(response.status == 200);
+  CHECK(json::parse(response.body)["predictions"] == json::array({1}));
+  CHECK(elapsed >= 200ms);
+  CHECK(elapsed < 2s);
+}
+
+TEST_CASE("different models never share a batch", "[batcher]") {
+  ModelServer model;
+  Agent agent(model.port(), batcherArgs("4", "500"));
+  auto responses = postAll(agent, {{"/v1/models/a:predict", R"({"instances":["a1"]})"},
+                                   {"/v1/models/b:predict", R"({"instances":["b1"]})"},
+                                   {"/v1/models/a:predict", R"({"instances":["a2"]})"},
+                                   {"/v1/models/b:predict", R"({"instances":["b2"]})"}});
+  auto calls = modelCalls(model, ":predict");
+  REQUIRE(calls.size() == 2);
+  for (const auto& call : calls) {
+    std::string name = call.path == "/v1/models/a:predict" ? "a" : "b";
+    json instances = json::parse(call.body)["instances"];
+    INFO(call.path << " " << call.body);
+    CHECK(instances.size() == 2);
+    for (const auto& instance : instances)
+      CHECK(instance.get<std::string>().substr(0, 1) == name);
+  }
+  CHECK(json::parse(responses[0].body)["predictions"] == json::array({"a1"}));
+  CHECK(json::parse(responses[1].body)["predictions"] == json::array({"b1"}));
+  CHECK(json::parse(responses[2].body)["predictions"] == json::array({"a2"}));
+  CHECK(json::parse(responses[3].body)["predictions"] == json::array({"b2"}));
+}
+
+TEST_CASE("numbers and key order come back byte-identical", "[batcher]") {
+  ModelServer model;
+  Agent agent(model.port(), batcherArgs("1", "1000"));
+  const std::string instances =
+      R"(12345678901234567890,1.10,1e400,-0.0,1E-7,100000000000000000000000000001,)"
+      R"({"b":1,"a":[2.50,"\u00e9<"]})";
+  auto response = post(agent, "/v1/models/m:predict", "{\"instances\":[" + instances + "]}");
+  REQUIRE(response.status == 200);
+  auto calls = modelCalls(model, ":predict");
+  REQUIRE(calls.size() == 1);
+  CHECK(calls[0].body == "{\"instances\":[" + instances + "]}");
+  CHECK(response.body.ends_with(",\"predictions\":[" + instances + "]}"));
+}
+
+TEST_CASE("malformed bodies get upstream's 400 texts", "[batcher]") {
+  ModelServer model;
+  Agent agent(model.port(), batcherArgs("1", "1000"));
+  auto bad = post(agent, "/v1/models/m:predict", "{not json");
+  CHECK(bad.status == 400);
+  CHECK(bad.body == "can't Unmarshal body\n");
+  CHECK(bad.header("content-type") == "text/plain; charset=utf-8");
+  CHECK(bad.header("x-content-type-options") == "nosniff");
+  auto empty = post(agent, "/v1/models/m:predict", R"({"instances":[]})");
+  CHECK(empty.status == 400);
+  CHECK(empty.body == "no instances in the request\n");
+  CHECK(modelCalls(model, ":predict").empty());
+}
+
+TEST_CASE("a model error reaches every caller as the message", "[batcher]") {
+  ModelServer model({"--predict", "error"});
+  Agent agent(model.port(), batcherArgs("2", "5000"));
+  auto responses = postAll(agent, {{"/v1/models/m:predict", R"({"instances":[1]})"},
+                                   {"/v1/models/m:predict", R"({"instances":[2]})"}});
+  for (const auto& response : responses) {
+    CHECK(response.status == 200);
+    CHECK(response.body ==
+          R"({"message":"{\"error\":\"model failed\"}","batchId":"","predictions":null})");
+  }
+}
+
+TEST_CASE("an undecodable model answer gives Go's error text and the batch id", "[batcher]") {
+  ModelServer model({"--predict", "garbage"});
+  Agent agent(model.port(), batcherArgs("2", "5000"));
+  auto responses = postAll(agent, {{"/v1/models/m:predict", R"({"instances":[1]})"},
+                                   {"/v1/models/m:predict", R"({"instances":[2]})"}});
+  for (const auto& response : responses) {
+    REQUIRE(response.status == 200);
+    json reply = json::parse(response.body);
+    CHECK(reply["message"] == "invalid character 'x' looking for beginning of value");
+    CHECK(std::regex_match(reply["batchId"].get<std::string>(), std::regex(kUuid)));
+    CHECK(reply["predictions"].is_null());
+  }
+  CHECK(responses[0].body == responses[1].body);
+}
+
+TEST_CASE("a wrong prediction count answers every caller with the mismatch text", "[batcher]") {
+  ModelServer model({"--predict", "mismatch"});
+  Agent agent(model.port(), batcherArgs("2", "5000"));
+  auto responses = postAll(agent, {{"/v1/models/m:predict", R"({"instances":[1]})"},
+                                   {"/v1/models/m:predict", R"({"instances":[2]})"}});
+  for (const auto& response : responses) {
+    REQUIRE(response.status == 200);
+    json reply = json::parse(response.body);
+    CHECK(reply["message"] == "size of prediction is not equal to the size of instances");
+    CHECK(std::regex_match(reply["batchId"].get<std::string>(), std::regex(kUuid)));
+    CHECK(reply["predictions"].is_null());
+  }
+}
+
+TEST_CASE("a model server that is down gives the transport error as the message", "[batcher]") {
+  Agent agent(freePort(), batcherArgs("1", "1000"));
+  auto response = post(agent, "/v1/models/m:predict", R"({"instances":[1]})");
+  REQUIRE(response.status == 200);
+  json reply = json::parse(response.body);
+  CHECK_FALSE(reply["message"].get<std::string>().empty());
+  CHECK(reply["batchId"] == "");
+  CHECK(reply["predictions"].is_null());
+}
+
+TEST_CASE("a model that hangs is cut by the timeout and every caller is answered", "[batcher]") {
+  ModelServer model({"--predict", "hang"});
+  Agent agent(model.port(), batcherArgs("2", "5000", {"--batcher-timeout", "500ms"}));
+  auto start = std::chrono::steady_clock::now();
+  auto responses = postAll(agent, {{"/v1/models/m:predict", R"({"instances":[1]})"},
+                                   {"/v1/models/m:predict", R"({"instances":[2]})"}});
+  CHECK(std::chrono::steady_clock::now() - start < 10s);
+  for (const auto& response : responses) {
+    REQUIRE(response.status == 200);
+    json reply = json::parse(response.body);
+    CHECK_THAT(reply["message"].get<std::string>(), Catch::Contains("timed out"));
+    CHECK(reply["predictions"].is_null());
+  }
+  // The agent is still serving.
+  auto again = post(agent, "/v1/models/m:predict", R"({"instances":[1,2]})");
+  CHECK(again.status == 200);
+}
+
+TEST_CASE("v2 requests are merged along the first dimension and split back", "[batcher]") {
+  ModelServer model;
+  Agent agent(model.port(), batcherArgs("3", "5000"));
+  auto responses = postAll(
+      agent,
+      {{"/v2/models/m/infer",
+        R"({"id":"one","inputs":[{"name":"x","shape":[1,2],"datatype":"INT64","data":[1,2]}]})"},
+       {"/v2/models/m/infer",
+        R"({"id":"two","inputs":[{"name":"x","shape":[2,2],"datatype":"INT64","data":[[3,4],[5,6]]}]})"}});
+  auto calls = modelCalls(model, "/infer");
+  REQUIRE(calls.size() == 1);
+  json merged = json::parse(calls[0].body);
+  CHECK(merged["inputs"][0]["shape"] == json::array({3, 2}));
+  for (const auto& response : responses) {
+    INFO(response.body);
+    REQUIRE(response.status == 200);
+    CHECK(response.header("content-type") == "application/json");
+  }
+  json one = json::parse(responses[0].body);
+  json two = json::parse(responses[1].body);
+  CHECK(one["id"] == "one");
+  CHECK(two["id"] == "two");
+  CHECK(one["model_name"] == "m");
+  CHECK(one["outputs"][0]["name"] == "out_x");
+  CHECK(one["outputs"][0]["shape"] == json::array({1, 2}));
+  CHECK(two["outputs"][0]["shape"] == json::array({2, 2}));
+  CHECK(one["outputs"][0]["data"] == json::array({1, 2}));
+  CHECK(two["outputs"][0]["data"] == json::array({3, 4, 5, 6}));
+}
+
+TEST_CASE("v2 requests that cannot be merged pass through unbatched", "[batcher]") {
+  ModelServer model;
+  Agent agent(model.port(), batcherArgs("32", "5000"));
+  auto start = std::chrono::steady_clock::now();
+  auto response = post(agent, "/v2/models/m/infer",
+                       R"({"inputs":[{"name":"x","shape":[2],"datatype":"INT64","data":[1]}]})");
+  CHECK(std::chrono::steady_clock::now() - start < 4s);
+  CHECK(response.status == 200);
+  auto calls = modelCalls(model, "/infer");
+  REQUIRE(calls.size() == 1);
+  CHECK(calls[0].body == R"({"inputs":[{"name":"x","shape":[2],"datatype":"INT64","data":[1]}]})");
+}
+
+TEST_CASE("shutdown flushes a pending batch before the agent exits", "[batcher]") {
+  ModelServer model;
+  Agent agent(model.port(), batcherArgs("32", "60000"));
+  HttpResponse response;
+  std::thread caller(
+      [&] { response = post(agent, "/v1/models/m:predict", R"({"instances":[7]})"); });
+  std::this_thread::sleep_for(300ms);
+  CHECK(modelCalls(model, ":predict").empty());
+  CHECK(agent.terminate(20s) == 0);
+  caller.join();
+  REQUIRE(response.status == 200);
+  CHECK(json::parse(response.body)["predictions"] == json::array({7}));
+}
+
+TEST_CASE("batched bodies above the buffered-body limit get 413", "[batcher]") {
+  ModelServer model;
+  Agent agent(model.port(), batcherArgs("1", "1000", {"--max-buffered-body-bytes", "100"}));
+  auto response =
+      post(agent, "/v1/models/m:predict", R"({"instances":[")" + std::string(200, 'a') + R"("]})");
+  CHECK(response.status == 413);
+  CHECK(modelCalls(model, ":predict").empty());
+}
