@@ -29,6 +29,7 @@ HttpParser::HttpParser(llhttp_type_t type, Delegate& delegate, ParserLimits limi
 bool HttpParser::chunked() const { return (parser_.flags & F_CHUNKED) != 0; }
 
 HttpParser::Result HttpParser::execute(const char* data, size_t length) {
+  valueSpans_ = 0;
   return resultFor(llhttp_execute(&parser_, data, length), data, length);
 }
 
@@ -57,6 +58,9 @@ HttpParser::Result HttpParser::resultFor(llhttp_errno_t error, const char* data,
   if (headerLimitHit_) {
     result.errorStatus = 431;
     result.reason = "request header fields too large";
+  } else if (obsFold_) {
+    result.errorStatus = 400;
+    result.reason = "malformed HTTP message: obsolete header line folding";
   } else {
     result.errorStatus = 400;
     const char* reason = llhttp_get_error_reason(&parser_);
@@ -111,6 +115,12 @@ int HttpParser::onHeaderField(llhttp_t* p, const char* at, size_t length) {
 int HttpParser::onHeaderValue(llhttp_t* p, const char* at, size_t length) {
   HttpParser& s = self(p);
   if (!s.addHeaderBytes(length)) return -1;
+  // llhttp reports a folded value (obs-fold, RFC 9112 §5.2) as a second span of the same value
+  // within one buffer; a proxy must reject it rather than forward an ambiguous header.
+  if (++s.valueSpans_ > 1) {
+    s.obsFold_ = true;
+    return -1;
+  }
   s.value_.append(at, length);
   return 0;
 }
@@ -133,6 +143,7 @@ int HttpParser::onHeaderValueComplete(llhttp_t* p) {
   headers.push_back({std::move(s.field_), std::move(s.value_)});
   s.field_.clear();
   s.value_.clear();
+  s.valueSpans_ = 0;
   return 0;
 }
 

@@ -89,6 +89,8 @@ class HttpParser {
   bool inValue_ = false;
   size_t headerBytes_ = 0;
   bool headerLimitHit_ = false;
+  bool obsFold_ = false;
+  int valueSpans_ = 0;
   std::optional<uint64_t> contentLength_;
   bool inMessage_ = false;
 };

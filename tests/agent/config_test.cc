@@ -1,0 +1,98 @@
+#include "agent/config.h"
+
+#include <catch2/catch.hpp>
+
+using namespace agent;
+using namespace std::chrono_literals;
+
+namespace {
+
+ParseResult parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "kserve-agent");
+  std::vector<const char*> argv;
+  for (const auto& a : args) argv.push_back(a.c_str());
+  return parseConfig(static_cast<int>(argv.size()), argv.data());
+}
+
+}  // namespace
+
+TEST_CASE("defaults match the upstream agent", "[agent][config]") {
+  auto result = parse({});
+  REQUIRE(result.config);
+  const Config& c = *result.config;
+  CHECK(c.port == 9081);
+  CHECK(c.componentPort == 8080);
+  CHECK_FALSE(c.enableBatcher);
+  CHECK(c.maxBatchSize == 32);
+  CHECK(c.maxLatencyMs == 5000);
+  CHECK(c.configDir == "/mnt/configs");
+  CHECK(c.modelDir == "/mnt/models");
+  CHECK(c.workers == 5);
+  CHECK(c.logMode == "all");
+  CHECK(c.sourceUri == "http://localhost:9081/");
+  CHECK(c.loggerCaCertFile == "service-ca.crt");
+  CHECK(c.logMarshallerUrl == "http://localhost:9083/marshal");
+  CHECK(c.quietPeriod == 30s);
+  CHECK(c.unixSocket == "@/kserve/agent.sock");
+}
+
+TEST_CASE("both flag forms, bool values as separate words, lists", "[agent][config]") {
+  auto result = parse({"--port=9000", "--component-port", "7000", "--enable-batcher",
+                       "--logger-tls-skip-verify", "false", "--metadata-headers", "A,B",
+                       "--metadata-headers=C", "--metadata-annotations", "k=v=w,x=y",
+                       "--source-uri=", "--max-latency", "7"});
+  REQUIRE(result.config);
+  const Config& c = *result.config;
+  CHECK(c.port == 9000);
+  CHECK(c.componentPort == 7000);
+  CHECK(c.enableBatcher);
+  CHECK_FALSE(c.loggerTlsSkipVerify);
+  CHECK(c.metadataHeaders == std::vector<std::string>{"A", "B", "C"});
+  CHECK(c.metadataAnnotations == std::vector<std::string>{"k=v=w", "x=y"});
+  CHECK(c.sourceUri == "http://localhost:9000/");
+  CHECK(c.maxLatencyMs == 7);
+  CHECK(parse({"--logger-tls-skip-verify", "true"}).config->loggerTlsSkipVerify);
+  CHECK(parse({"--logger-tls-skip-verify=true"}).config->loggerTlsSkipVerify);
+}
+
+TEST_CASE("bad values exit 2 with the flag named", "[agent][config]") {
+  for (auto args : std::vector<std::vector<std::string>>{
+           {"--port", "0"},
+           {"--max-batchsize", "-1"},
+           {"--max-latency", "1.5"},
+           {"--workers", "-3"},
+           {"--log-mode", "some"},
+           {"--log-batch-interval", "soon"},
+           {"--threads", "0"},
+           {"--unknown"},
+       }) {
+    auto result = parse(args);
+    INFO(args[0]);
+    CHECK_FALSE(result.config);
+    CHECK(result.exitCode == 2);
+    CHECK_THAT(result.message, Catch::Contains(args[0]));
+  }
+}
+
+TEST_CASE("help and version print and exit 0", "[agent][config]") {
+  auto help = parse({"--help"});
+  CHECK_FALSE(help.config);
+  CHECK(help.exitCode == 0);
+  CHECK_THAT(help.message, Catch::Contains("--max-batchsize"));
+  auto version = parse({"--version"});
+  CHECK(version.exitCode == 0);
+  CHECK_THAT(version.message, Catch::Contains("kserve-agent"));
+}
+
+TEST_CASE("Go-style durations", "[agent][config]") {
+  CHECK(parseDuration("0") == 0ms);
+  CHECK(parseDuration("300ms") == 300ms);
+  CHECK(parseDuration("5s") == 5000ms);
+  CHECK(parseDuration("1m30s") == 90000ms);
+  CHECK(parseDuration("1.5h") == 5400000ms);
+  CHECK_FALSE(parseDuration(""));
+  CHECK_FALSE(parseDuration("5"));
+  CHECK_FALSE(parseDuration("5 s"));
+  CHECK_FALSE(parseDuration("s"));
+  CHECK_FALSE(parseDuration("3parsecs"));
+}

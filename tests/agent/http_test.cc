@@ -1,0 +1,75 @@
+#include "agent/http.h"
+
+#include <catch2/catch.hpp>
+
+using namespace agent;
+
+TEST_CASE("header lookup is case-insensitive and set/remove replace every copy", "[agent][http]") {
+  Headers headers = {{"Content-Type", "a"}, {"X-Dup", "1"}, {"x-dup", "2"}};
+  REQUIRE(findHeader(headers, "content-type") != nullptr);
+  CHECK(*findHeader(headers, "CONTENT-TYPE") == "a");
+  CHECK(findHeader(headers, "missing") == nullptr);
+  setHeader(headers, "X-DUP", "3");
+  CHECK(headers.size() == 2);
+  CHECK(*findHeader(headers, "x-dup") == "3");
+  CHECK(removeHeader(headers, "content-type") == 1);
+  CHECK(headers.size() == 1);
+}
+
+TEST_CASE("header tokens match within comma lists", "[agent][http]") {
+  CHECK(headerHasToken("keep-alive, Upgrade", "upgrade"));
+  CHECK(headerHasToken(" trailers ", "trailers"));
+  CHECK_FALSE(headerHasToken("upgrades", "upgrade"));
+  CHECK_FALSE(headerHasToken("", "x"));
+}
+
+TEST_CASE("hop-by-hop header names", "[agent][http]") {
+  for (const char* name : {"Connection", "keep-alive", "Proxy-Connection", "TE", "Trailer",
+                           "Transfer-Encoding", "Upgrade", "Proxy-Authorization"}) {
+    CHECK(isHopByHopHeader(name));
+  }
+  for (const char* name : {"Content-Length", "Authorization", "Host", "Ce-Id"}) {
+    CHECK_FALSE(isHopByHopHeader(name));
+  }
+}
+
+TEST_CASE("request path drops the query", "[agent][http]") {
+  RequestHead head;
+  head.target = "/v1/models/m:predict?x=1";
+  CHECK(head.path() == "/v1/models/m:predict");
+  head.target = "/plain";
+  CHECK(head.path() == "/plain");
+}
+
+TEST_CASE("forwarded shim synthesises Forwarded from X-Forwarded-*", "[agent][http]") {
+  SECTION("for, host and proto with an IPv6 node") {
+    Headers h = {{"X-Forwarded-For", "1.2.3.4, ::1"},
+                 {"X-Forwarded-Host", "example.com"},
+                 {"X-Forwarded-Proto", "https"}};
+    applyForwardedShim(h);
+    CHECK(*findHeader(h, "Forwarded") ==
+          "for=1.2.3.4;host=example.com;proto=https, for=\"[::1]\"");
+  }
+  SECTION("only proto") {
+    Headers h = {{"X-Forwarded-Proto", "http"}};
+    applyForwardedShim(h);
+    CHECK(*findHeader(h, "Forwarded") == "proto=http");
+  }
+  SECTION("an existing Forwarded header is kept") {
+    Headers h = {{"Forwarded", "for=x"}, {"X-Forwarded-For", "1.1.1.1"}};
+    applyForwardedShim(h);
+    CHECK(h.size() == 2);
+    CHECK(*findHeader(h, "Forwarded") == "for=x");
+  }
+  SECTION("nothing to derive from") {
+    Headers h = {{"Host", "x"}};
+    applyForwardedShim(h);
+    CHECK(findHeader(h, "Forwarded") == nullptr);
+  }
+}
+
+TEST_CASE("reason phrases", "[agent][http]") {
+  CHECK(reasonPhrase(200) == "OK");
+  CHECK(reasonPhrase(431) == "Request Header Fields Too Large");
+  CHECK(reasonPhrase(799) == "Unknown");
+}

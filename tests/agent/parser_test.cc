@@ -1,0 +1,146 @@
+#include "agent/parser.h"
+
+#include <catch2/catch.hpp>
+#include <cstring>
+
+using namespace agent;
+
+namespace {
+
+// Records what the parser reports.
+struct Recorder : HttpParser::Delegate {
+  std::vector<RequestHead> requests;
+  std::vector<ResponseHead> responses;
+  std::string body;
+  int completed = 0;
+  bool pauseAfterMessage = false;
+  bool noBody = false;
+  HttpParser* parser = nullptr;
+
+  bool onParsedHead() override {
+    requests.push_back(parser->request());
+    responses.push_back(parser->response());
+    return noBody;
+  }
+  void onParsedBody(const char* data, size_t length) override { body.append(data, length); }
+  bool onParsedMessageComplete() override {
+    ++completed;
+    return pauseAfterMessage;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a request split at every byte parses the same", "[agent][parser]") {
+  std::string wire =
+      "POST /v1/models/m:predict?q=1 HTTP/1.1\r\nHost: h\r\nX-Long: abcdefghij\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+  for (size_t split = 1; split < wire.size(); ++split) {
+    Recorder r;
+    HttpParser parser(HTTP_REQUEST, r);
+    r.parser = &parser;
+    auto first = parser.execute(wire.data(), split);
+    auto second = parser.execute(wire.data() + split, wire.size() - split);
+    INFO("split at " << split);
+    REQUIRE(first.status == HttpParser::Status::Ok);
+    REQUIRE(second.status == HttpParser::Status::Ok);
+    REQUIRE(r.requests.size() == 1);
+    CHECK(r.requests[0].method == "POST");
+    CHECK(r.requests[0].target == "/v1/models/m:predict?q=1");
+    CHECK(r.requests[0].headers.size() == 3);
+    CHECK(*findHeader(r.requests[0].headers, "x-long") == "abcdefghij");
+    CHECK(r.body == "hello world");
+    CHECK(r.completed == 1);
+  }
+}
+
+TEST_CASE("pausing after a message leaves pipelined bytes unconsumed", "[agent][parser]") {
+  std::string wire = "GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+  Recorder r;
+  r.pauseAfterMessage = true;
+  HttpParser parser(HTTP_REQUEST, r);
+  r.parser = &parser;
+  auto result = parser.execute(wire.data(), wire.size());
+  REQUIRE(result.status == HttpParser::Status::Paused);
+  CHECK(result.consumed == wire.find("GET /b"));
+  parser.resume();
+  auto rest = parser.execute(wire.data() + result.consumed, wire.size() - result.consumed);
+  CHECK(rest.status == HttpParser::Status::Paused);
+  REQUIRE(r.requests.size() == 2);
+  CHECK(r.requests[1].target == "/b");
+}
+
+TEST_CASE("request smuggling forms are errors", "[agent][parser]") {
+  const char* cases[] = {
+      "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+      "GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n",
+      "GET / HTTP/1.1\nHost: h\n\n",
+      "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+      "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
+  };
+  for (const char* wire : cases) {
+    Recorder r;
+    HttpParser parser(HTTP_REQUEST, r);
+    r.parser = &parser;
+    auto result = parser.execute(wire, std::strlen(wire));
+    INFO(wire);
+    CHECK(result.status == HttpParser::Status::Error);
+    CHECK(result.errorStatus == 400);
+  }
+}
+
+TEST_CASE("header limits answer 431", "[agent][parser]") {
+  Recorder r;
+  HttpParser parser(HTTP_REQUEST, r, ParserLimits{100, 3});
+  r.parser = &parser;
+  std::string tooMany = "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n";
+  auto result = parser.execute(tooMany.data(), tooMany.size());
+  CHECK(result.status == HttpParser::Status::Error);
+  CHECK(result.errorStatus == 431);
+
+  Recorder r2;
+  HttpParser parser2(HTTP_REQUEST, r2, ParserLimits{100, 100});
+  r2.parser = &parser2;
+  std::string tooBig = "GET / HTTP/1.1\r\nA: " + std::string(200, 'x') + "\r\n\r\n";
+  result = parser2.execute(tooBig.data(), tooBig.size());
+  CHECK(result.status == HttpParser::Status::Error);
+  CHECK(result.errorStatus == 431);
+}
+
+TEST_CASE("responses: content length, close-delimited bodies, HEAD answers", "[agent][parser]") {
+  SECTION("close-delimited body ends with finish()") {
+    Recorder r;
+    HttpParser parser(HTTP_RESPONSE, r);
+    r.parser = &parser;
+    std::string wire = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nsome bytes";
+    CHECK(parser.execute(wire.data(), wire.size()).status == HttpParser::Status::Ok);
+    CHECK(r.completed == 0);
+    CHECK(parser.finish().status == HttpParser::Status::Ok);
+    CHECK(r.completed == 1);
+    CHECK(r.body == "some bytes");
+    CHECK_FALSE(parser.keepAlive());
+  }
+  SECTION("a HEAD answer has no body whatever its Content-Length") {
+    Recorder r;
+    r.noBody = true;
+    HttpParser parser(HTTP_RESPONSE, r);
+    r.parser = &parser;
+    std::string wire = "HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n";
+    CHECK(parser.execute(wire.data(), wire.size()).status == HttpParser::Status::Ok);
+    CHECK(r.completed == 2);
+    CHECK(r.responses[0].status == 200);
+    CHECK(parser.contentLength().value_or(0) == 0);
+  }
+}
+
+TEST_CASE("upgrade requests stop at the head", "[agent][parser]") {
+  Recorder r;
+  HttpParser parser(HTTP_REQUEST, r);
+  r.parser = &parser;
+  std::string wire = "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nRAW";
+  auto result = parser.execute(wire.data(), wire.size());
+  CHECK(result.status == HttpParser::Status::Upgrade);
+  CHECK(wire.substr(result.consumed) == "RAW");
+  CHECK(parser.upgrade());
+}
