@@ -29,7 +29,6 @@ constexpr int kDefaultMaxBatchSize = 32;
 constexpr int kDefaultMaxLatencyMs = 5000;
 
 constexpr std::string_view kJson = "application/json";
-constexpr std::string_view kBodyTooLarge = "request body too large";
 constexpr std::string_view kShutDown = "the agent shut down before the model answered";
 
 enum class Protocol { V1, V2 };
@@ -252,7 +251,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
     const bool tooLarge = length && *length > options_.maxBodyBytes;
     if (isV1Path(path)) {
       if (!tooLarge) return agent::Action::Buffer;
-      exchange->replyError(413, kBodyTooLarge);
+      exchange->replyError(413, bodyTooLarge());
       return agent::Action::Handled;
     }
     // v2 requests the batcher cannot hold pass through untouched (and stream).
@@ -269,7 +268,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
     caller.exchange = exchange;
     if (isV1Path(path)) {
       if (body.size() > options_.maxBodyBytes) {
-        exchange->replyError(413, kBodyTooLarge);
+        exchange->replyError(413, bodyTooLarge());
         return agent::Action::Handled;
       }
       v1::RequestParse parsed = v1::parseRequest(body);
@@ -310,6 +309,11 @@ class Engine : public std::enable_shared_from_this<Engine> {
   }
 
  private:
+  // Worded as the core's own buffering limit, which applies the same bound.
+  std::string bodyTooLarge() const {
+    return "request body larger than " + std::to_string(options_.maxBodyBytes) + " bytes";
+  }
+
   void enqueue(Protocol protocol, std::string key, Caller caller) {
     auto& batch = pending_[key];
     if (!batch) {

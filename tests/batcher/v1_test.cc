@@ -37,7 +37,8 @@ TEST_CASE("v1 bodies Go cannot unmarshal get upstream's 400 text", "[batcher]") 
        {"", "not json", "[1,2]", "\"instances\"", "42", "true", "{\"instances\":5}",
         "{\"instances\":{}}", "{\"instances\":\"a\"}", "{\"instances\":[1,]}",
         "{\"instances\":[1]} trailing", "{\"instances\":[1],\"x\":tru}",
-        "{\"instances\":[1],\"instances\":5}", "{\"instances\":5,\"instances\":[1]}", "nul"}) {
+        "{\"instances\":[1],\"instances\":5}", "{\"instances\":5,\"instances\":[1]}", "nul",
+        "\xef\xbb\xbf{\"instances\":[1]}"}) {
     INFO(body);
     CHECK(v1::parseRequest(body).error == v1::kCantUnmarshal);
   }
