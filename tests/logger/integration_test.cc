@@ -52,6 +52,13 @@ std::vector<std::string> withLogger(const Sink& sink, std::vector<std::string> e
   return args;
 }
 
+// The value of one sample in Prometheus text format (-1 when absent).
+double metricValue(const std::string& text, const std::string& sample) {
+  size_t at = text.find("\n" + sample + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + sample.size() + 2));
+}
+
 std::string sinkUrlOnPort(uint16_t port) {
   return "http://127.0.0.1:" + std::to_string(port) + "/";
 }
@@ -280,8 +287,9 @@ TEST_CASE("Agent: a slow sink never delays the client", "[logger][integration]")
 TEST_CASE("Agent: a full queue drops events, counts them and says so", "[logger][integration]") {
   ModelServer model;
   Sink sink(logtest::delayed(1000));
+  uint16_t metricsPort = testsupport::freePort();
   Agent agent(model.port(), withLogger(sink, {"--workers", "1", "--log-queue-events", "2",
-                                              "--log-timeout", "10s"}));
+                                              "--metrics-port", std::to_string(metricsPort)}));
   for (int i = 0; i < 10; ++i)
     REQUIRE(post(agent, "/echo", "x", "text/plain").status == 200);
   auto deadline = std::chrono::steady_clock::now() + 10s;
@@ -290,6 +298,18 @@ TEST_CASE("Agent: a full queue drops events, counts them and says so", "[logger]
     std::this_thread::sleep_for(50ms);
   }
   CHECK_THAT(agent.process().output(), Catch::Contains("queue_full="));
+  sink.waitForEvents(2, 10s);
+  HttpResponse metrics =
+      testsupport::httpRequest("http://127.0.0.1:" + std::to_string(metricsPort) + "/metrics");
+  REQUIRE(metrics.status == 200);
+  double dropped =
+      metricValue(metrics.body, "kserve_agent_logger_events_dropped_total{reason=\"queue_full\"}");
+  double sent = metricValue(metrics.body, "kserve_agent_logger_events_sent_total");
+  double held = metricValue(metrics.body, "kserve_agent_logger_queue_events");
+  CHECK(dropped >= 1);
+  CHECK(held <= 2);
+  // Every one of the 20 events is accounted for: sent, still held, or dropped.
+  CHECK(dropped + sent + held == 20);
 }
 
 TEST_CASE("Agent: SIGTERM delivers the queued events before exiting", "[logger][integration]") {
