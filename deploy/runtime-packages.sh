@@ -12,33 +12,48 @@ if [ $# -eq 0 ]; then
   exit 2
 fi
 
-# Prints the package owning a file, trying the /usr-merged twin of the path too (bookworm keeps
-# some libraries under /lib and others under /usr/lib, and ldd may name either).
-owner() {
-  local path=$1 real candidate
-  real=$(readlink -f "$path")
-  for candidate in "$path" "$real" "/usr$path" "/usr$real" "${path#/usr}" "${real#/usr}"; do
-    if dpkg -S "$candidate" >/dev/null 2>&1; then
-      dpkg -S "$candidate" | head -n 1 | cut -d: -f1
-      return 0
-    fi
-  done
-  echo "runtime-packages: no Debian package owns $path" >&2
-  return 1
-}
-
+# The resolved path of every directly linked library, one per line.
+libraries=()
 for binary in "$@"; do
   if [ ! -x "$binary" ]; then
     echo "runtime-packages: $binary is not an executable" >&2
     exit 1
   fi
   resolved=$(ldd "$binary")
-  readelf -d "$binary" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | while read -r library; do
+  for library in $(readelf -d "$binary" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
     path=$(awk -v lib="$library" '$1 == lib && $2 == "=>" { print $3 }' <<<"$resolved")
     if [ -z "$path" ] || [ "$path" = "not" ]; then
-      echo "runtime-packages: $binary: $library is not found by ldd" >&2
+      echo "runtime-packages: $binary: ldd does not find $library" >&2
       exit 1
     fi
-    owner "$path"
+    libraries+=("$path")
   done
+done
+
+# dpkg knows each file under the name its package ships it as: /lib/... or /usr/lib/..., the
+# symlink or its target. Ask once about every spelling and keep what dpkg answers.
+candidates=()
+for path in "${libraries[@]}"; do
+  real=$(readlink -f "$path")
+  candidates+=("$path" "$real" "/usr$path" "/usr$real" "${path#/usr}" "${real#/usr}")
+done
+declare -A owner
+while IFS= read -r line; do
+  owner["${line#*: }"]=${line%%:*}
+done < <(dpkg -S "${candidates[@]}" 2>/dev/null || true)
+
+for path in "${libraries[@]}"; do
+  real=$(readlink -f "$path")
+  found=
+  for candidate in "$path" "$real" "/usr$path" "/usr$real" "${path#/usr}" "${real#/usr}"; do
+    if [ -n "${owner[$candidate]:-}" ]; then
+      found=${owner[$candidate]}
+      break
+    fi
+  done
+  if [ -z "$found" ]; then
+    echo "runtime-packages: no Debian package owns $path" >&2
+    exit 1
+  fi
+  echo "$found"
 done | sort -u

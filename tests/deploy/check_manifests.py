@@ -333,6 +333,8 @@ def main():
     parser.add_argument("--storage-initializer", required=True,
                         help="the built storage-initializer")
     args = parser.parse_args()
+    args.agent = os.path.abspath(args.agent)
+    args.storage_initializer = os.path.abspath(args.storage_initializer)
     problems = Problems()
     flags = agent_flags(args.agent)
 
