@@ -139,10 +139,19 @@ void applyForwardedShim(Headers& headers) {
     rest.remove_prefix(comma + 1);
   }
   std::string value;
-  if (!nodes.empty()) value = "for=" + forwardedNode(nodes[0]);
-  if (host != nullptr) value += (value.empty() ? "" : ";") + std::string("host=") + *host;
-  if (proto != nullptr) value += (value.empty() ? "" : ";") + std::string("proto=") + *proto;
-  for (size_t i = 1; i < nodes.size(); ++i) value += ", for=" + forwardedNode(nodes[i]);
+  auto addPair = [&value](std::string_view key, std::string_view pairValue) {
+    if (!value.empty()) value += ';';
+    value += key;
+    value += '=';
+    value += pairValue;
+  };
+  if (!nodes.empty()) addPair("for", forwardedNode(nodes[0]));
+  if (host != nullptr) addPair("host", *host);
+  if (proto != nullptr) addPair("proto", *proto);
+  for (size_t i = 1; i < nodes.size(); ++i) {
+    value += ", for=";
+    value += forwardedNode(nodes[i]);
+  }
   headers.push_back({"Forwarded", std::move(value)});
 }
 
