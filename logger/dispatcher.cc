@@ -145,7 +145,6 @@ bool Dispatcher::enqueue(Event event) {
     return false;
   }
   pending_.push_back(std::move(event));
-  updateDepth();
   pump();
   return true;
 }
@@ -172,17 +171,20 @@ DispatcherStats Dispatcher::stats() const {
 
 void Dispatcher::pump() {
   for (auto& worker : workers_) {
-    if (pending_.empty()) break;
-    if (worker->event) continue;
-    worker->event = std::move(pending_.front());
-    pending_.pop_front();
-    worker->attempt = 0;
-    ++busyWorkers_;
-    deliver(*worker);
+    while (!worker->event && !pending_.empty()) {
+      worker->event = std::move(pending_.front());
+      pending_.pop_front();
+      worker->attempt = 0;
+      ++busyWorkers_;
+      // A request curl refuses to set up is dropped here, in a loop rather than by recursion.
+      if (!deliver(*worker)) release(*worker);
+    }
   }
+  updateDepth();
+  finishDrainIfIdle();
 }
 
-void Dispatcher::deliver(Worker& worker) {
+bool Dispatcher::deliver(Worker& worker) {
   ++worker.attempt;
   HttpRequest request;
   request.url = options_.url;
@@ -197,10 +199,9 @@ void Dispatcher::deliver(Worker& worker) {
   worker.transfer = client_.send(std::move(request), [this, target](HttpResult result) {
     onResult(*target, std::move(result));
   });
-  if (worker.transfer == 0) {
-    drop(DropReason::Failed, worker.event->id);
-    finish(worker);
-  }
+  if (worker.transfer != 0) return true;
+  drop(DropReason::Failed, worker.event->id);
+  return false;
 }
 
 void Dispatcher::onResult(Worker& worker, HttpResult result) {
@@ -233,16 +234,20 @@ void Dispatcher::onResult(Worker& worker, HttpResult result) {
   spdlog::debug("logger: event {} attempt {} failed ({}); retrying in {} ms", id, worker.attempt,
                 why, delay.count());
   Worker* target = &worker;
-  worker.backoff.start(delay, [this, target] { deliver(*target); });
+  worker.backoff.start(delay, [this, target] {
+    if (!deliver(*target)) finish(*target);
+  });
 }
 
 void Dispatcher::finish(Worker& worker) {
+  release(worker);
+  pump();
+}
+
+void Dispatcher::release(Worker& worker) {
   worker.event.reset();
   worker.transfer = 0;
   --busyWorkers_;
-  updateDepth();
-  pump();
-  finishDrainIfIdle();
 }
 
 void Dispatcher::drop(DropReason reason, std::string_view id) {

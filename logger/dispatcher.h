@@ -157,9 +157,12 @@ class Dispatcher {
   };
 
   void pump();
-  void deliver(Worker& worker);
+  // Starts the worker's next attempt; false (event dropped) when curl refused the request.
+  bool deliver(Worker& worker);
   void onResult(Worker& worker, HttpResult result);
+  // The worker is done with its event: frees it and hands it the next one.
   void finish(Worker& worker);
+  void release(Worker& worker);
   void drop(DropReason reason, std::string_view id);
   void reportDrops(bool force);
   void updateDepth();
