@@ -133,6 +133,18 @@ TEST_CASE("Agent: a new UUIDv4 id when the client sends no Ce-Id; content type o
   CHECK((*pair.response)["datacontenttype"] == "text/csv");
 }
 
+TEST_CASE("Agent: events reuse one kept-alive connection to the sink", "[logger][integration]") {
+  ModelServer model;
+  Sink sink;
+  Agent agent(model.port(), withLogger(sink, {"--workers", "1"}));
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(post(agent, "/echo", "x", "text/plain").status == 200);
+  auto events = sink.waitForEvents(6);
+  REQUIRE(events.size() == 6);
+  for (const auto& event : events)
+    CHECK(event["remotePort"] == events[0]["remotePort"]);
+}
+
 TEST_CASE("Agent: --log-mode request and response log one side only", "[logger][integration]") {
   ModelServer model;
   for (std::string mode : {"request", "response"}) {
