@@ -214,6 +214,21 @@ TEST_CASE("Agent: non-200 responses are logged only with --log-all-responses",
   CHECK(plainEvents[0]["type"] == kRequestType);
 }
 
+TEST_CASE("Agent: the agent's own 502 is logged with --log-all-responses",
+          "[logger][integration]") {
+  Sink sink;
+  Agent agent(testsupport::freePort(), withLogger(sink, {"--log-all-responses"}));
+  HttpResponse r = post(agent, "/v1/models/m:predict", "{}", "application/json", {"Ce-Id: down"});
+  REQUIRE(r.status == 502);
+  auto events = sink.waitForEvents(2);
+  auto pairs = byId(events);
+  REQUIRE(pairs["down"].request != nullptr);
+  REQUIRE(pairs["down"].response != nullptr);
+  CHECK((*pairs["down"].response)["extensions"]["statuscode"] == "502");
+  CHECK(logtest::eventBody(*pairs["down"].response) == r.body);
+  CHECK((*pairs["down"].response)["datacontenttype"] == r.header("content-type"));
+}
+
 TEST_CASE("Agent: kubelet probes are not logged", "[logger][integration]") {
   ModelServer model;
   Sink sink;
