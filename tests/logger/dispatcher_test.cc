@@ -37,7 +37,8 @@ logger::DispatcherOptions optionsFor(const std::string& url) {
 
 }  // namespace
 
-TEST_CASE("Backoff doubles from the base up to the cap, with jitter in [d/2, d)", "[logger]") {
+TEST_CASE("Backoff doubles from the base up to the cap, with jitter between half and all of it",
+          "[logger]") {
   using logger::backoffDelay;
   CHECK(backoffDelay(1, 100ms, 10s, 0.0) == 50ms);
   CHECK(backoffDelay(1, 100ms, 10s, 0.999) == 99ms);

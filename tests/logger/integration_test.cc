@@ -113,7 +113,7 @@ TEST_CASE("Agent: request and response events share an id and carry the exact bo
   }
 }
 
-TEST_CASE("Agent: a new UUIDv4 id when the client sends no Ce-Id; content type of the response",
+TEST_CASE("Agent: a new UUIDv4 id without Ce-Id, and the response content type",
           "[logger][integration]") {
   ModelServer model;
   Sink sink;
@@ -261,7 +261,7 @@ TEST_CASE("Agent: responses are logged when the batcher answers", "[logger][inte
   CHECK((*pairs["batched"].response)["datacontenttype"] == "application/json");
 }
 
-TEST_CASE("Agent: a sink that is down changes nothing for clients; events arrive once it is up",
+TEST_CASE("Agent: a sink that is down changes nothing for clients, events arrive once it is up",
           "[logger][integration]") {
   ModelServer model;
   uint16_t sinkPort = testsupport::freePort();

@@ -235,7 +235,7 @@ TEST_CASE("Kubelet probes are not logged", "[logger]") {
   CHECK(loop.close());
 }
 
-TEST_CASE("Metadata headers match any case; annotations are sent; Ce-Id is reused", "[logger]") {
+TEST_CASE("Metadata headers match any case, annotations are sent, Ce-Id is reused", "[logger]") {
   Sink sink;
   Loop loop;
   {
@@ -264,7 +264,7 @@ TEST_CASE("Metadata headers match any case; annotations are sent; Ce-Id is reuse
   CHECK(loop.close());
 }
 
-TEST_CASE("A body larger than the byte bound is dropped and counted; the other is sent",
+TEST_CASE("A body larger than the byte bound is dropped and counted, the other is sent",
           "[logger]") {
   Sink sink;
   Loop loop;
