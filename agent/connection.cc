@@ -1,6 +1,7 @@
 #include "agent/connection.h"
 
 #include <cstring>
+#include <vector>
 
 namespace agent {
 
@@ -9,6 +10,13 @@ namespace {
 // One read buffer per loop thread: data is consumed (or copied) within the read callback.
 constexpr size_t kReadBufferSize = 64 * 1024;
 thread_local char readBuffer[kReadBufferSize];
+
+// Small writes made while a read callback runs are gathered per connection and sent with one
+// system call when the callback returns: a proxied request or response then costs one write
+// (head and body together) instead of one per piece.
+constexpr size_t kCorkLimit = 16 * 1024;
+thread_local int readDepth = 0;
+thread_local std::vector<Connection*> corked;
 
 }  // namespace
 
@@ -46,11 +54,29 @@ void Connection::allocCallback(uv_handle_t*, size_t, uv_buf_t* buffer) {
 
 void Connection::readCallback(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buffer) {
   auto* self = static_cast<Connection*>(stream->data);
+  ++readDepth;
   if (nread > 0) {
     self->onData(buffer->base, static_cast<size_t>(nread));
   } else if (nread < 0) {
     self->stopReading();
     self->onReadEnd(static_cast<int>(nread));
+  }
+  if (--readDepth == 0) flushCorked();
+}
+
+void Connection::flushCorked() {
+  // Connections are freed only in close callbacks, which never run inside a read callback, so
+  // every pointer here is still valid.
+  std::vector<Connection*> pending;
+  pending.swap(corked);
+  for (Connection* connection : pending) {
+    if (connection->cork_.empty() || connection->closing_) continue;
+    std::string data = std::move(connection->cork_);
+    connection->cork_.clear();
+    uv_buf_t buffer = uv_buf_init(data.data(), static_cast<unsigned>(data.size()));
+    if (connection->writeNow(&buffer, 1) && connection->queuedBytes_ == 0) {
+      connection->onWriteDrained();
+    }
   }
 }
 
@@ -64,6 +90,27 @@ bool Connection::write(const uv_buf_t* buffers, unsigned count) {
   size_t total = 0;
   for (unsigned i = 0; i < count; ++i) total += buffers[i].len;
   if (total == 0) return true;
+  if (readDepth > 0 && cork_.size() + total <= kCorkLimit) {
+    if (cork_.empty()) corked.push_back(this);
+    for (unsigned i = 0; i < count; ++i) cork_.append(buffers[i].base, buffers[i].len);
+    return true;
+  }
+  if (!cork_.empty()) {
+    // What was gathered goes first, in the same system call as this larger write.
+    std::vector<uv_buf_t> all;
+    all.reserve(count + 1);
+    std::string gathered = std::move(cork_);
+    cork_.clear();
+    all.push_back(uv_buf_init(gathered.data(), static_cast<unsigned>(gathered.size())));
+    all.insert(all.end(), buffers, buffers + count);
+    return writeNow(all.data(), static_cast<unsigned>(all.size()));
+  }
+  return writeNow(buffers, count);
+}
+
+bool Connection::writeNow(const uv_buf_t* buffers, unsigned count) {
+  size_t total = 0;
+  for (unsigned i = 0; i < count; ++i) total += buffers[i].len;
   size_t written = 0;
   if (queuedBytes_ == 0) {
     int rc = uv_try_write(stream(), buffers, count);
@@ -132,6 +179,12 @@ void Connection::cancelTimer() { uv_timer_stop(&timer_); }
 
 void Connection::close() {
   if (closing_) return;
+  if (!cork_.empty()) {
+    // Best effort, as for queued writes: what the socket takes now is sent.
+    uv_buf_t buffer = uv_buf_init(cork_.data(), static_cast<unsigned>(cork_.size()));
+    uv_try_write(stream(), &buffer, 1);
+    cork_.clear();
+  }
   closing_ = true;
   reading_ = false;
   uv_close(&handle_.handle, closeCallback);

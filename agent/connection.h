@@ -32,8 +32,10 @@ class Connection {
   // Returns false when the connection is closing or the write failed (then it closes).
   bool write(const uv_buf_t* buffers, unsigned count);
   bool write(std::string_view data);
-  // Bytes accepted by write() that the socket has not taken yet.
+  // Bytes queued for the socket (not counting small writes gathered in this read callback).
   size_t queuedBytes() const { return queuedBytes_; }
+  // Every byte accepted by write() that the socket has not taken yet.
+  size_t unsentBytes() const { return queuedBytes_ + cork_.size(); }
 
   // Arms the connection's single timer (replacing any earlier arming); onTimeout fires once.
   void armTimer(std::chrono::milliseconds timeout);
@@ -65,6 +67,8 @@ class Connection {
   static void writeCallback(uv_write_t* request, int status);
   static void closeCallback(uv_handle_t* handle);
   void failWrite(int status);
+  bool writeNow(const uv_buf_t* buffers, unsigned count);
+  static void flushCorked();
 
   uv_loop_t* loop_;
   Kind kind_;
@@ -76,6 +80,7 @@ class Connection {
   } handle_;
   uv_timer_t timer_;
   size_t queuedBytes_ = 0;
+  std::string cork_;
   int openHandles_ = 2;
   bool reading_ = false;
   bool closing_ = false;

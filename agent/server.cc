@@ -398,33 +398,85 @@ void ExchangeImpl::onUpstreamReady(UpstreamConnection& connection) {
 }
 
 void ExchangeImpl::sendRequestStart() {
-  RequestHead head = request_;
-  stripHopByHop(head.headers, upgrade_);
-  if (bodyBuffered_) {
-    removeHeader(head.headers, "Content-Length");
-    if (hasBody_ || !body_.empty()) {
-      head.headers.push_back({"Content-Length", std::to_string(body_.size())});
+  // The head is written straight from the client's request, leaving out what is hop-by-hop
+  // (RFC 9110 §7.6.1) or replaced here: framing, Expect (answered by the agent) and
+  // X-Forwarded-For (appended to).
+  std::vector<std::string_view> named;
+  for (const auto& h : request_.headers) {
+    if (!iequals(h.name, "Connection")) continue;
+    std::string_view list = h.value;
+    while (!list.empty()) {
+      size_t comma = list.find(',');
+      std::string_view token = list.substr(0, comma);
+      while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+      while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+      if (!token.empty()) named.push_back(token);
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
     }
-  } else if (upstreamChunked_) {
-    removeHeader(head.headers, "Content-Length");
-    head.headers.push_back({"Transfer-Encoding", "chunked"});
   }
-  removeHeader(head.headers, "Expect");
-  if (findHeader(head.headers, "Host") == nullptr) {
-    head.headers.insert(head.headers.begin(),
-                        {"Host", "127.0.0.1:" + std::to_string(context_.upstream.options().port)});
+  bool replaceLength = bodyBuffered_ || upstreamChunked_;
+  bool hasHost = false;
+  bool teTrailers = false;
+  std::string priorForwardedFor;
+  std::string out;
+  out.reserve(256 + request_.headers.size() * 64);
+  out += request_.method;
+  out += ' ';
+  out += request_.target;
+  out += " HTTP/1.1\r\n";
+  for (const auto& h : request_.headers) {
+    const std::string& name = h.name;
+    if (iequals(name, "X-Forwarded-For")) {
+      if (!priorForwardedFor.empty()) priorForwardedFor += ", ";
+      priorForwardedFor += h.value;
+      continue;
+    }
+    bool upgradeHeader = upgrade_ && (iequals(name, "Upgrade") || iequals(name, "Connection"));
+    if (!upgradeHeader) {
+      if (iequals(name, "TE")) {
+        teTrailers = teTrailers || headerHasToken(h.value, "trailers");
+        continue;
+      }
+      if (isHopByHopHeader(name) || iequals(name, "Expect")) continue;
+      if (replaceLength && iequals(name, "Content-Length")) continue;
+      bool isNamed = false;
+      for (std::string_view token : named) isNamed = isNamed || iequals(name, token);
+      if (isNamed) continue;
+    }
+    hasHost = hasHost || iequals(name, "Host");
+    out += name;
+    out += ": ";
+    out += h.value;
+    out += "\r\n";
+  }
+  if (!hasHost) {
+    out += "Host: 127.0.0.1:";
+    out += std::to_string(context_.upstream.options().port);
+    out += "\r\n";
+  }
+  if (teTrailers) out += "TE: trailers\r\n";
+  if (bodyBuffered_ && (hasBody_ || !body_.empty())) {
+    out += "Content-Length: ";
+    out += std::to_string(body_.size());
+    out += "\r\n";
+  } else if (upstreamChunked_) {
+    out += "Transfer-Encoding: chunked\r\n";
   }
   if (!clientAddress_.empty()) {
-    std::string prior;
-    for (const auto& h : head.headers) {
-      if (!iequals(h.name, "X-Forwarded-For")) continue;
-      if (!prior.empty()) prior += ", ";
-      prior += h.value;
+    out += "X-Forwarded-For: ";
+    if (!priorForwardedFor.empty()) {
+      out += priorForwardedFor;
+      out += ", ";
     }
-    setHeader(head.headers, "X-Forwarded-For",
-              prior.empty() ? clientAddress_ : prior + ", " + clientAddress_);
+    out += clientAddress_;
+    out += "\r\n";
+  } else if (!priorForwardedFor.empty()) {
+    out += "X-Forwarded-For: ";
+    out += priorForwardedFor;
+    out += "\r\n";
   }
-  std::string out = serializeRequestHead(head);
+  out += "\r\n";
   if (bodyBuffered_) {
     uv_buf_t buffers[2] = {uv_buf_init(out.data(), static_cast<unsigned>(out.size())),
                            uv_buf_init(body_.data(), static_cast<unsigned>(body_.size()))};
@@ -456,7 +508,7 @@ void ExchangeImpl::forwardBody(const char* data, size_t length) {
     uv_buf_t buffer = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(length));
     upstream_->send(&buffer, 1);
   }
-  if (upstream_->unsentBytes() > kHighWater && client_ != nullptr) client_->pauseBody();
+  if (upstream_->requestBytesPending() > kHighWater && client_ != nullptr) client_->pauseBody();
 }
 
 void ExchangeImpl::endUpstreamRequest() {
@@ -833,7 +885,7 @@ void ClientConnection::startTunnel() {
 void ClientConnection::closeWhenFlushed() {
   closeWhenFlushed_ = true;
   stopReading();
-  if (queuedBytes() == 0) close();
+  if (unsentBytes() == 0) close();
 }
 
 void ClientConnection::armIdle() {

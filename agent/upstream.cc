@@ -376,7 +376,12 @@ class BufferedCall final : public UpstreamSink {
   }
   void onUpstreamError(int, const std::string& reason, bool retryable) override {
     connection_ = nullptr;
-    if (retryable && !retried_) {
+    // A pooled connection the model server had closed: only a request that is safe to repeat
+    // is sent again, since the model may have seen it.
+    bool idempotent = request_.method == "GET" || request_.method == "HEAD" ||
+                      request_.method == "PUT" || request_.method == "DELETE" ||
+                      request_.method == "OPTIONS";
+    if (retryable && idempotent && !retried_) {
       retried_ = true;
       result_ = {};
       connection_ = pool_.open(this, request_.method == "HEAD", true);

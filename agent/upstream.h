@@ -68,7 +68,7 @@ class UpstreamConnection final : public Connection, private HttpParser::Delegate
   void resumeResponse();
   // After a 101 response: raw bytes in both directions.
   void startTunnel();
-  size_t unsentBytes() const { return queuedBytes() + pendingOut_.size(); }
+  size_t requestBytesPending() const { return unsentBytes() + pendingOut_.size(); }
   bool reused() const { return exchanges_ > 1; }
 
   void connect();

@@ -74,6 +74,8 @@ class Timer {
   Timer& operator=(const Timer&) = delete;
 
   void start(std::chrono::milliseconds delay) {
+    // The loop's clock is cached per iteration; the deadline counts from the real "now".
+    uv_update_time(handle_->loop);
     uv_timer_start(handle_, &Timer::fired,
                    static_cast<uint64_t>(std::max<int64_t>(0, delay.count())), 0);
   }
