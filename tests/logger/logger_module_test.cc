@@ -44,13 +44,14 @@ struct Exchange {
   std::vector<std::string> responseChunks;
   bool complete = true;
   bool responds = true;
+  std::string method = "POST";
 };
 
 // Plays one exchange through the module's hooks as the chain would.
 void play(logger::LoggerModule& module, const Exchange& e) {
   static uint64_t nextId = 1;
   agent::RequestHead head;
-  head.method = "POST";
+  head.method = e.method;
   head.target = "/v1/models/m:predict";
   head.headers = e.requestHeaders;
   auto exchange = std::make_shared<FakeExchange>(nextId++, head);
@@ -292,6 +293,22 @@ TEST_CASE("A body larger than the byte bound is dropped and counted, the other i
       }
     }
     CHECK(sawDropped);
+  }
+  CHECK(loop.close());
+}
+
+TEST_CASE("A HEAD answer's Content-Length does not count against the byte bound", "[logger]") {
+  Sink sink;
+  Loop loop;
+  {
+    logger::Options options = optionsFor(sink);
+    options.logQueueBytes = 1000;
+    logger::LoggerModule module(contextFor(loop), options);
+    play(module, {.requestHeaders = {{"Ce-Id", "head"}},
+                  .responseHeaders = {{"Content-Length", "1000000"}},
+                  .method = "HEAD"});
+    REQUIRE(loop.runUntil([&] { return module.stats().sent == 2; }));
+    CHECK(module.stats().dropped == 0);
   }
   CHECK(loop.close());
 }
