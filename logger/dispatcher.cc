@@ -216,13 +216,14 @@ void Dispatcher::onResult(Worker& worker, HttpResult result) {
   }
   std::string why = result.status == 0 ? result.error : "status " + std::to_string(result.status);
   if (!isRetryable(result.status)) {
-    spdlog::warn("logger: the sink rejected event {}: {}", id, why);
+    lastFailure_ = "the sink rejected event " + id + ": " + why;
     drop(DropReason::Rejected, id);
     finish(worker);
     return;
   }
   if (worker.attempt >= options_.attempts || stopped_) {
-    spdlog::debug("logger: giving up event {} after {} attempts: {}", id, worker.attempt, why);
+    lastFailure_ = "event " + id + " failed " + std::to_string(worker.attempt) +
+                   " attempt(s), the last with " + why;
     drop(DropReason::Failed, id);
     finish(worker);
     return;
@@ -272,9 +273,15 @@ void Dispatcher::reportDrops(bool force) {
     reasons += std::string(dropReasonName(reason)) + "=" + std::to_string(n);
     count += n;
   }
-  spdlog::warn("logger: dropped {} event(s) ({}); {} dropped in total", count, reasons,
-               stats_.dropped);
+  if (lastFailure_.empty()) {
+    spdlog::warn("logger: dropped {} event(s) ({}); {} dropped in total", count, reasons,
+                 stats_.dropped);
+  } else {
+    spdlog::warn("logger: dropped {} event(s) ({}); {} dropped in total; last failure: {}", count,
+                 reasons, stats_.dropped, lastFailure_);
+  }
   unreportedDrops_.clear();
+  lastFailure_.clear();
   lastDropReport_ = now;
 }
 

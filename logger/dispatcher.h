@@ -179,6 +179,7 @@ class Dispatcher {
   DispatcherStats stats_;
   std::map<DropReason, uint64_t> unreportedDrops_;
   std::optional<std::chrono::steady_clock::time_point> lastDropReport_;
+  std::string lastFailure_;  // why the latest delivery was given up, for the next report
   Timer drainTimer_;
   std::function<void()> drainDone_;
   bool draining_ = false;
