@@ -11,6 +11,13 @@ namespace logtest {
 
 namespace {
 
+int run(const std::vector<std::string>& argv) {
+  testsupport::Process process(argv);
+  return process.wait(60s);
+}
+
+}  // namespace
+
 std::string base64Decode(const std::string& text) {
   static const std::string alphabet =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -30,13 +37,6 @@ std::string base64Decode(const std::string& text) {
   }
   return out;
 }
-
-int run(const std::vector<std::string>& argv) {
-  testsupport::Process process(argv);
-  return process.wait(60s);
-}
-
-}  // namespace
 
 SinkOptions failingFirst(int count, int status) {
   SinkOptions options;

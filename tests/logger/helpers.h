@@ -81,6 +81,7 @@ struct TestPki {
 };
 TestPki makeTestPki(const std::string& dir);
 
+std::string base64Decode(const std::string& text);
 // The exact bytes of the body an event carried.
 std::string eventBody(const nlohmann::json& event);
 // A raw header of a recorded event ("" when absent).

@@ -93,6 +93,13 @@ TEST_CASE("Agent: request and response events share an id and carry the exact bo
     REQUIRE(r.body == c.body);
     expected[id] = &c;
   }
+  // The model server received every request byte for byte: the logger only observes.
+  auto received = model.recordedLines();
+  REQUIRE(received.size() == cases.size());
+  for (size_t i = 0; i < cases.size(); ++i) {
+    auto line = nlohmann::json::parse(received[i]);
+    CHECK(logtest::base64Decode(line["body_b64"].get<std::string>()) == cases[i].body);
+  }
   auto events = sink.waitForEvents(2 * cases.size(), 60s);
   REQUIRE(events.size() == 2 * cases.size());
   auto pairs = byId(events);
@@ -227,6 +234,25 @@ TEST_CASE("Agent: the agent's own 502 is logged with --log-all-responses",
   CHECK((*pairs["down"].response)["extensions"]["statuscode"] == "502");
   CHECK(logtest::eventBody(*pairs["down"].response) == r.body);
   CHECK((*pairs["down"].response)["datacontenttype"] == r.header("content-type"));
+}
+
+TEST_CASE("Agent: a streamed response is logged whole once it ends", "[logger][integration]") {
+  ModelServer model;
+  Sink sink;
+  Agent agent(model.port(), withLogger(sink));
+  HttpOptions options;
+  options.headers = {"Ce-Id: stream"};
+  HttpResponse r = testsupport::httpRequest(agent.url("/sse?n=4&interval_ms=30"), options);
+  REQUIRE(r.status == 200);
+  REQUIRE(r.body == "data: event 0\n\ndata: event 1\n\ndata: event 2\n\ndata: event 3\n\n");
+  auto events = sink.waitForEvents(2);
+  auto pairs = byId(events);
+  REQUIRE(pairs["stream"].response != nullptr);
+  CHECK(logtest::eventBody(*pairs["stream"].response) == r.body);
+  CHECK((*pairs["stream"].response)["datacontenttype"] == "text/event-stream");
+  REQUIRE(pairs["stream"].request != nullptr);
+  CHECK(logtest::eventBody(*pairs["stream"].request).empty());
+  CHECK_FALSE(logtest::hasEventHeader(*pairs["stream"].request, "content-type"));
 }
 
 TEST_CASE("Agent: kubelet probes are not logged", "[logger][integration]") {
