@@ -23,8 +23,6 @@ class CaBundle {
   // (a ConfigMap update swaps a symlink) reloads it.
   std::shared_ptr<const std::string> current(std::chrono::steady_clock::time_point now);
 
-  const std::string& customPath() const { return customPath_; }
-
  private:
   struct FileStamp {
     ino_t inode = 0;

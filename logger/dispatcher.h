@@ -41,7 +41,6 @@ class ByteBudget {
   bool tryReserve(size_t bytes);
   void release(size_t bytes);
   size_t used() const { return used_; }
-  size_t limit() const { return limit_; }
 
  private:
   size_t limit_;

@@ -37,8 +37,4 @@ void Timer::stop() {
   state_->fire = nullptr;
 }
 
-bool Timer::active() const {
-  return uv_is_active(reinterpret_cast<const uv_handle_t*>(&state_->handle)) != 0;
-}
-
 }  // namespace logger

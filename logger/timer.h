@@ -19,7 +19,6 @@ class Timer {
   // (Re)arms the timer: `fire` runs once on the loop after `delay`.
   void start(std::chrono::milliseconds delay, std::function<void()> fire);
   void stop();
-  bool active() const;
 
  private:
   struct State;
