@@ -10,12 +10,11 @@
 #include <prometheus/registry.h>
 
 #include "agent/metrics.h"
+#include "agent/plugin.h"
 #include "agent/probe.h"
 #include "agent/server.h"
 #include "agent/upstream.h"
 #include "batcher/batcher.h"
-#include "logger/logger.h"
-#include "puller/puller.h"
 
 namespace agent {
 
@@ -67,7 +66,7 @@ class App {
         metricsListener_(metricsContext_) {}
 
   int run() {
-    if (!buildModules()) return 2;
+    if (!buildModules()) return 1;
     context_.intercept = [this](const ExchangePtr& exchange) {
       if (probes_.intercept(exchange)) return true;
       // Every ordinary request during the quiet period restarts it (as Knative's drainer).
@@ -107,10 +106,19 @@ class App {
 
   bool buildModules() {
     ModuleContext moduleContext{&loop_.loop, &pool_, registry_.get(), config_.port};
+    const ModulePlugin* plugin = nullptr;
+    if (!config_.logUrl.empty() || config_.enablePuller) {
+      std::string error;
+      plugin = loadModulePlugin(error);
+      if (plugin == nullptr) {
+        spdlog::error("the logger and the puller are unavailable: {}", error);
+        return false;
+      }
+    }
     std::vector<Module*> chain;
     // Upstream's order: the logger sees each caller's request and the batcher's reply to it.
     if (!config_.logUrl.empty()) {
-      logger_ = logger::makeLogger(moduleContext, logger::optionsFrom(config_));
+      logger_ = plugin->makeLogger(moduleContext, config_);
       if (logger_ == nullptr) return false;
       chain.push_back(logger_.get());
     }
@@ -122,13 +130,7 @@ class App {
     }
     context_.setModules(std::move(chain));
     if (config_.enablePuller) {
-      puller::Options options;
-      options.configDir = config_.configDir;
-      options.modelDir = config_.modelDir;
-      options.componentPort = config_.componentPort;
-      options.concurrency = config_.pullerConcurrency;
-      options.retries = config_.pullerRetries;
-      puller_ = std::make_unique<puller::Puller>(options);
+      puller_ = plugin->makePuller(config_);
       puller_->start();
       // As upstream, the agent is ready only once the initial models are in place.
       prober_.setGate([this] { return puller_->initialModelsReady(); });
@@ -266,7 +268,7 @@ class App {
   std::unique_ptr<ProxyMetrics> proxyMetrics_;
   std::unique_ptr<Module> logger_;
   std::unique_ptr<Module> batcher_;
-  std::unique_ptr<puller::Puller> puller_;
+  std::unique_ptr<ModelPuller> puller_;
   uv_signal_t sigterm_;
   uv_signal_t sigint_;
   uv_timer_t drainTimer_;

@@ -29,8 +29,70 @@ HttpParser::HttpParser(llhttp_type_t type, Delegate& delegate, ParserLimits limi
 bool HttpParser::chunked() const { return (parser_.flags & F_CHUNKED) != 0; }
 
 HttpParser::Result HttpParser::execute(const char* data, size_t length) {
-  valueSpans_ = 0;
-  return resultFor(llhttp_execute(&parser_, data, length), data, length);
+  if (type_ != HTTP_REQUEST) return resultFor(llhttp_execute(&parser_, data, length), data, length);
+  // Requests: every head is checked by scanHead before llhttp sees it, and llhttp stops after
+  // each message so that the next head's first byte is known.
+  size_t position = 0;
+  while (true) {
+    if (scan_.inHead && !scanHead(data + position, length - position)) {
+      Result result;
+      result.status = Status::Error;
+      result.consumed = position;
+      result.reason = "malformed HTTP message: " + violation_;
+      return result;
+    }
+    llhttp_errno_t error = llhttp_execute(&parser_, data + position, length - position);
+    if (error != HPE_PAUSED || !messageEnded_) {
+      Result result = resultFor(error, data + position, length - position);
+      result.consumed += position;
+      return result;
+    }
+    messageEnded_ = false;
+    position = static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
+    // After an upgrade the rest is tunnel data, not a head.
+    scan_ = HeadScan{};
+    scan_.inHead = parser_.upgrade == 0;
+    if (delegatePaused_) {
+      delegatePaused_ = false;
+      Result result;
+      result.status = parser_.upgrade != 0 ? Status::Upgrade : Status::Paused;
+      result.consumed = position;
+      return result;
+    }
+    llhttp_resume(&parser_);
+    if (position == length) return Result{Status::Ok, length, 400, ""};
+  }
+}
+
+bool HttpParser::scanHead(const char* data, size_t length) {
+  for (size_t i = 0; i < length && scan_.inHead; ++i) {
+    char c = data[i];
+    if (scan_.previousCR && c != '\n') {
+      violation_ = "CR without LF in the head";
+      return false;
+    }
+    if (c == '\r') {
+      scan_.previousCR = true;
+      continue;
+    }
+    if (c == '\n') {
+      if (!scan_.previousCR) {
+        violation_ = "bare LF in the head";
+        return false;
+      }
+      scan_.previousCR = false;
+      if (scan_.lineEmpty && scan_.sawContent) scan_.inHead = false;
+      scan_.lineEmpty = true;
+      continue;
+    }
+    if (scan_.lineEmpty && scan_.sawContent && (c == ' ' || c == '\t')) {
+      violation_ = "obsolete header line folding";
+      return false;
+    }
+    scan_.lineEmpty = false;
+    scan_.sawContent = true;
+  }
+  return true;
 }
 
 HttpParser::Result HttpParser::finish() { return resultFor(llhttp_finish(&parser_), nullptr, 0); }
@@ -58,9 +120,9 @@ HttpParser::Result HttpParser::resultFor(llhttp_errno_t error, const char* data,
   if (headerLimitHit_) {
     result.errorStatus = 431;
     result.reason = "request header fields too large";
-  } else if (obsFold_) {
+  } else if (!violation_.empty()) {
     result.errorStatus = 400;
-    result.reason = "malformed HTTP message: obsolete header line folding";
+    result.reason = "malformed HTTP message: " + violation_;
   } else {
     result.errorStatus = 400;
     const char* reason = llhttp_get_error_reason(&parser_);
@@ -115,18 +177,16 @@ int HttpParser::onHeaderField(llhttp_t* p, const char* at, size_t length) {
 int HttpParser::onHeaderValue(llhttp_t* p, const char* at, size_t length) {
   HttpParser& s = self(p);
   if (!s.addHeaderBytes(length)) return -1;
-  // llhttp reports a folded value (obs-fold, RFC 9112 §5.2) as a second span of the same value
-  // within one buffer; a proxy must reject it rather than forward an ambiguous header.
-  if (++s.valueSpans_ > 1) {
-    s.obsFold_ = true;
-    return -1;
-  }
   s.value_.append(at, length);
   return 0;
 }
 
 int HttpParser::onHeaderValueComplete(llhttp_t* p) {
   HttpParser& s = self(p);
+  if (s.field_.empty()) {
+    s.violation_ = "empty header name";
+    return -1;
+  }
   Headers& headers = s.type_ == HTTP_REQUEST ? s.request_.headers : s.response_.headers;
   if (headers.size() >= s.limits_.maxHeaderCount) {
     s.headerLimitHit_ = true;
@@ -143,7 +203,6 @@ int HttpParser::onHeaderValueComplete(llhttp_t* p) {
   headers.push_back({std::move(s.field_), std::move(s.value_)});
   s.field_.clear();
   s.value_.clear();
-  s.valueSpans_ = 0;
   return 0;
 }
 
@@ -170,7 +229,11 @@ int HttpParser::onMessageComplete(llhttp_t* p) {
   HttpParser& s = self(p);
   s.inMessage_ = false;
   s.headerLimitHit_ = false;
-  return s.delegate_.onParsedMessageComplete() ? HPE_PAUSED : 0;
+  bool pause = s.delegate_.onParsedMessageComplete();
+  if (s.type_ != HTTP_REQUEST) return pause ? HPE_PAUSED : 0;
+  s.messageEnded_ = true;
+  s.delegatePaused_ = pause;
+  return HPE_PAUSED;
 }
 
 }  // namespace agent

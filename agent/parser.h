@@ -89,8 +89,19 @@ class HttpParser {
   bool inValue_ = false;
   size_t headerBytes_ = 0;
   bool headerLimitHit_ = false;
-  bool obsFold_ = false;
-  int valueSpans_ = 0;
+  // The head checks llhttp 8 does not make: bare LF, CR without LF, obs-fold (RFC 9112 §2.2,
+  // §5.2), tracked across reads.
+  struct HeadScan {
+    bool inHead = true;
+    bool sawContent = false;
+    bool lineEmpty = true;
+    bool previousCR = false;
+  };
+  bool scanHead(const char* data, size_t length);
+  HeadScan scan_;
+  std::string violation_;
+  bool messageEnded_ = false;
+  bool delegatePaused_ = false;
   std::optional<uint64_t> contentLength_;
   bool inMessage_ = false;
 };

@@ -24,6 +24,30 @@ constexpr size_t kMaxDiscard = 256 * 1024;
 
 std::atomic<uint64_t> nextExchangeId{1};
 
+// How long a closing connection keeps reading (and dropping) what the client still sends, so
+// that the close does not reset the connection before the client has read the answer.
+constexpr auto kLingerTime = std::chrono::seconds(2);
+constexpr size_t kMaxLingerBytes = 1 << 20;
+
+// Proxy errors come in floods when the model server is down: one line per second at most,
+// with the number of lines left out.
+void warnProxyError(const std::string& text) {
+  thread_local std::chrono::steady_clock::time_point lastLogged;
+  thread_local uint64_t suppressed = 0;
+  auto now = std::chrono::steady_clock::now();
+  if (now - lastLogged < std::chrono::seconds(1)) {
+    ++suppressed;
+    return;
+  }
+  if (suppressed > 0) {
+    spdlog::warn("{} (and {} similar errors in the last second)", text, suppressed);
+  } else {
+    spdlog::warn("{}", text);
+  }
+  lastLogged = now;
+  suppressed = 0;
+}
+
 enum class Framing { None, Length, Chunked, Close };
 
 bool isIdempotent(std::string_view method) {
@@ -152,7 +176,8 @@ class ClientConnection final : public Connection, private HttpParser::Delegate {
   void closeWhenFlushed();
   void armIdle();
 
-  enum class TimerKind { None, Idle, Header, Write };
+  enum class TimerKind { None, Idle, Header, Body, Write, Linger };
+  void lingerClose();
 
   ServerContext& context_;
   HttpParser parser_;
@@ -170,7 +195,9 @@ class ClientConnection final : public Connection, private HttpParser::Delegate {
   bool closeWhenFlushed_ = false;
   bool tunnel_ = false;
   bool upgradeRequest_ = false;
+  bool lingering_ = false;
   size_t discarded_ = 0;
+  uv_shutdown_t shutdown_;
 };
 
 // One request and its response.
@@ -575,11 +602,11 @@ void ExchangeImpl::onUpstreamError(int status, const std::string& reason, bool r
     return;
   }
   if (!responseStarted_) {
-    spdlog::warn("proxy error for {} {}: {}", request_.method, request_.target, reason);
+    warnProxyError("proxy error for " + request_.method + " " + request_.target + ": " + reason);
     replyError(status, reason);
   } else {
-    spdlog::warn("proxy error after the response started for {} {}: {}", request_.method,
-                 request_.target, reason);
+    warnProxyError("proxy error after the response started for " + request_.method + " " +
+                   request_.target + ": " + reason);
     client_->abortResponse();
   }
 }
@@ -656,6 +683,12 @@ void ExchangeImpl::finish(bool complete) {
 // ClientConnection
 
 void ClientConnection::onData(const char* data, size_t length) {
+  if (lingering_) {
+    discarded_ += length;
+    if (discarded_ > kMaxLingerBytes) close();
+    return;
+  }
+  if (timer_ == TimerKind::Body) armTimer(context_.config.headerTimeout);
   if (tunnel_) {
     if (current_) current_->tunnelData(data, length);
     return;
@@ -739,7 +772,13 @@ bool ClientConnection::onParsedHead() {
   std::optional<uint64_t> length = parser_.contentLength();
   current_ = std::make_shared<ExchangeImpl>(context_, this, std::move(head), chunked, length,
                                             upgradeRequest_);
-  if (expectsContinue && (chunked || length.value_or(0) > 0)) writeContinue();
+  bool hasBody = chunked || length.value_or(0) > 0;
+  if (expectsContinue && hasBody) writeContinue();
+  if (hasBody) {
+    // A body that stops arriving must not hold the connection (and a model-server connection).
+    timer_ = TimerKind::Body;
+    armTimer(context_.config.headerTimeout);
+  }
   auto exchange = current_;
   exchange->begin();
   return false;
@@ -758,6 +797,10 @@ void ClientConnection::onParsedBody(const char* data, size_t length) {
 }
 
 bool ClientConnection::onParsedMessageComplete() {
+  if (timer_ == TimerKind::Body) {
+    cancelTimer();
+    timer_ = TimerKind::None;
+  }
   if (!parser_.keepAlive()) closeAfter_ = true;
   requestComplete_ = true;
   if (current_ && !responseComplete_) {
@@ -820,12 +863,16 @@ void ClientConnection::writeResponseBody(const char* data, size_t length) {
 void ClientConnection::endResponse() {
   if (framing_ == Framing::Chunked) write("0\r\n\r\n");
   responseComplete_ = true;
-  if (requestComplete_ && !inParse_ && !upgradeRequest_) {
-    finishExchange();
-    if (!closing()) resumeParsing();
-  } else if (upgradeRequest_ && current_ && !current_->upgraded()) {
+  if (upgradeRequest_ && current_ && !current_->upgraded()) {
     // The model server refused the upgrade: the connection ends with this response.
     closeAfter_ = true;
+    finishExchange();
+  } else if (requestComplete_ && !inParse_ && !upgradeRequest_) {
+    finishExchange();
+    if (!closing()) resumeParsing();
+  } else if (!requestComplete_ && closeAfter_) {
+    // Answered before the request body ended (413, for one): the rest of the body is not
+    // read as HTTP; the connection closes once the answer is out.
     finishExchange();
   }
 }
@@ -863,7 +910,8 @@ void ClientConnection::resumeParsing() {
 
 void ClientConnection::updateReading() {
   if (closing()) return;
-  bool want = !bodyPaused_ && !closeWhenFlushed_ && pending_.size() < kMaxReadAhead;
+  bool want = lingering_ ||
+              (!bodyPaused_ && !closeWhenFlushed_ && pending_.size() < kMaxReadAhead);
   if (want) {
     startReading();
   } else {
@@ -885,7 +933,20 @@ void ClientConnection::startTunnel() {
 void ClientConnection::closeWhenFlushed() {
   closeWhenFlushed_ = true;
   stopReading();
-  if (unsentBytes() == 0) close();
+  if (unsentBytes() == 0) lingerClose();
+}
+
+void ClientConnection::lingerClose() {
+  if (lingering_ || closing()) return;
+  lingering_ = true;
+  discarded_ = 0;
+  if (uv_shutdown(&shutdown_, stream(), [](uv_shutdown_t*, int) {}) != 0) {
+    close();
+    return;
+  }
+  timer_ = TimerKind::Linger;
+  armTimer(kLingerTime);
+  updateReading();
 }
 
 void ClientConnection::armIdle() {
@@ -904,7 +965,7 @@ void ClientConnection::onReadEnd(int status) {
 
 void ClientConnection::onWriteDrained() {
   if (closeWhenFlushed_) {
-    close();
+    lingerClose();
     return;
   }
   if (timer_ == TimerKind::Write) {
@@ -920,6 +981,10 @@ void ClientConnection::onTimeout() {
     case TimerKind::Header:
       spdlog::debug("request head from {} not complete in time", clientAddress_);
       rejectRequest(408, "request head not received in time");
+      break;
+    case TimerKind::Body:
+      spdlog::debug("request body from {} stalled", clientAddress_);
+      rejectRequest(408, "request body not received in time");
       break;
     case TimerKind::Write:
       spdlog::debug("client {} stopped reading its response", clientAddress_);

@@ -144,3 +144,45 @@ TEST_CASE("upgrade requests stop at the head", "[agent][parser]") {
   CHECK(wire.substr(result.consumed) == "RAW");
   CHECK(parser.upgrade());
 }
+
+TEST_CASE("head violations are caught when split across reads", "[agent][parser]") {
+  struct Case {
+    std::string first;
+    std::string second;
+    std::string reason;
+  };
+  std::vector<Case> cases = {
+      {"GET / HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n", " b\r\n\r\n", "folding"},
+      {"GET /x HTTP/1.1\n", "Host: x\r\n\r\n", "bare LF"},
+      {"GET /x HTTP/1.1\r\nHost: x\r\n", "\n", "bare LF"},
+      {"GET /x HTTP/1.1\r", "Host: x\r\n\r\n", "CR without LF"},
+      {"GET / HTTP/1.1\r\nHost: x\r\n", ": x\r\n\r\n", "empty header name"},
+  };
+  for (const auto& c : cases) {
+    Recorder r;
+    HttpParser parser(HTTP_REQUEST, r);
+    r.parser = &parser;
+    auto first = parser.execute(c.first.data(), c.first.size());
+    auto result = first.status == HttpParser::Status::Error
+                      ? first
+                      : parser.execute(c.second.data(), c.second.size());
+    INFO(c.first << "|" << c.second);
+    CHECK(result.status == HttpParser::Status::Error);
+    CHECK(result.errorStatus == 400);
+    CHECK_THAT(result.reason, Catch::Contains(c.reason));
+    CHECK(r.requests.empty());
+  }
+}
+
+TEST_CASE("bodies may hold any bytes; only heads are checked", "[agent][parser]") {
+  std::string wire =
+      "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\n\r\n\n \r\t\nx"
+      "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n\n ";
+  Recorder r;
+  HttpParser parser(HTTP_REQUEST, r);
+  r.parser = &parser;
+  auto result = parser.execute(wire.data(), wire.size());
+  CHECK(result.status == HttpParser::Status::Ok);
+  CHECK(r.completed == 2);
+  CHECK(r.body == "\n \r\t\nx\n ");
+}
