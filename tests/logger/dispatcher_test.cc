@@ -48,7 +48,7 @@ TEST_CASE("Backoff doubles from the base up to the cap, with jitter between half
   CHECK(backoffDelay(1000, 100ms, 10s, 0.999) < 10s);
 }
 
-TEST_CASE("Connection errors, 408, 429 and 5xx are retried; other answers are not", "[logger]") {
+TEST_CASE("Connection errors, 408, 429 and 5xx are retried, other answers are not", "[logger]") {
   CHECK(logger::isRetryable(0));
   CHECK(logger::isRetryable(503));
   CHECK(logger::isRetryable(500));
