@@ -6,8 +6,11 @@
 #include <uv.h>
 
 #include <cstdlib>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <prometheus/registry.h>
+#include <thread>
 
 #include "agent/metrics.h"
 #include "agent/plugin.h"
@@ -21,7 +24,8 @@ namespace agent {
 namespace {
 
 void configureLogging(const Config& config) {
-  auto logger = spdlog::stderr_logger_st("kserve-agent");
+  // Several loops may log at once: the multi-threaded sink.
+  auto logger = spdlog::stderr_logger_mt("kserve-agent");
   // One line per event, in JSON, as structured log collectors expect.
   logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","msg":"%v"})",
                       spdlog::pattern_time_type::utc);
@@ -48,25 +52,60 @@ struct Loop {
   uv_loop_t loop;
 };
 
-// The agent on one loop: listeners, upstream pool, module chain, probes, metrics, signals and
-// the drain sequence (quiet period, stop accepting, finish in-flight exchanges, flush modules).
-class App {
+size_t shareOf(size_t limit, int threads) {
+  return std::max<size_t>(1, (limit + static_cast<size_t>(threads) - 1) / static_cast<size_t>(threads));
+}
+
+// What every loop shares: the flags, the metrics registry and the puller.
+struct Shared {
+  const Config& config;
+  const ModulePlugin* plugin = nullptr;
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::unique_ptr<ProxyMetrics> proxyMetrics;
+  std::unique_ptr<ModelPuller> puller;
+};
+
+// One event loop serving client connections: its listeners (SO_REUSEPORT when there are
+// several loops), upstream pool, module chain and probes, and its drain sequence (quiet period,
+// stop accepting, finish in-flight exchanges, flush modules).
+class Worker {
  public:
-  App(const Config& config, ReadinessSpec readiness)
-      : config_(config),
+  Worker(Shared& shared, int index, ReadinessSpec readiness)
+      : shared_(shared),
+        config_(shared.config),
+        index_(index),
         pool_(&loop_.loop,
-              UpstreamOptions{config.componentPort, config.maxUpstreamConnections,
-                              config.upstreamConnectTimeout, config.upstreamTimeout}),
-        context_(config, &loop_.loop, pool_),
+              UpstreamOptions{config_.componentPort,
+                              shareOf(config_.maxUpstreamConnections, config_.threads),
+                              config_.upstreamConnectTimeout, config_.upstreamTimeout}),
+        context_(config_, &loop_.loop, pool_, shareOf(config_.maxConnections, config_.threads)),
         prober_(&loop_.loop, std::move(readiness)),
         probes_(prober_),
         tcp_(context_),
         unix_(context_),
-        metricsContext_(config, &loop_.loop, pool_),
-        metricsListener_(metricsContext_) {}
+        metricsContext_(config_, &loop_.loop, pool_, 64),
+        metricsListener_(metricsContext_) {
+    uv_timer_init(&loop_.loop, &drainTimer_);
+    drainTimer_.data = this;
+    uv_async_init(&loop_.loop, &wake_, [](uv_async_t* a) {
+      static_cast<Worker*>(a->data)->onWake();
+    });
+    wake_.data = this;
+  }
 
-  int run() {
-    if (!buildModules()) return 1;
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  uv_loop_t* loop() { return &loop_.loop; }
+  ProxyMetrics::LoopFigures figures() const { return {&context_.stats, &pool_}; }
+
+  // Builds the chain and listens; false (with the reason logged) when the agent cannot start.
+  bool start(const std::vector<Worker*>& allWorkers) {
+    if (shared_.puller) {
+      // As upstream, the agent is ready only once the initial models are in place.
+      prober_.setGate([this] { return shared_.puller->initialModelsReady(); });
+    }
+    if (!buildModules()) return false;
     context_.intercept = [this](const ExchangePtr& exchange) {
       if (probes_.intercept(exchange)) return true;
       // Every ordinary request during the quiet period restarts it (as Knative's drainer).
@@ -75,50 +114,54 @@ class App {
     };
     context_.onExchangeDone = [this](const Exchange&, int status,
                                      std::chrono::steady_clock::duration elapsed) {
-      if (proxyMetrics_) proxyMetrics_->observe(status, elapsed);
+      if (shared_.proxyMetrics) shared_.proxyMetrics->observe(status, elapsed);
       if (stage_ == Stage::Finishing) advanceDrain();
     };
     int rc = tcp_.listenTcp(config_.port, config_.threads > 1);
     if (rc != 0) {
       spdlog::error("cannot listen on port {}: {}", config_.port, uv_strerror(rc));
-      return 1;
+      return false;
     }
-    if (!config_.unixSocket.empty()) {
+    // The unix socket and the metrics listener belong to the first loop.
+    if (index_ == 0 && !config_.unixSocket.empty()) {
       rc = unix_.listenUnix(config_.unixSocket);
       if (rc != 0) {
         spdlog::warn("cannot listen on unix socket {}: {}", config_.unixSocket, uv_strerror(rc));
       }
     }
-    if (config_.metricsPort != 0 && !startMetrics()) return 1;
-    uv_timer_init(&loop_.loop, &drainTimer_);
-    drainTimer_.data = this;
-    setupSignals();
-    spdlog::info("kserve-agent listening on port {}, forwarding to 127.0.0.1:{}", config_.port,
-                 config_.componentPort);
+    if (index_ == 0 && config_.metricsPort != 0 && !startMetrics(allWorkers)) return false;
+    return true;
+  }
+
+  // Runs the loop until the drain sequence has finished (or stop()).
+  void run() {
     uv_run(&loop_.loop, UV_RUN_DEFAULT);
     shutdown();
-    spdlog::info("Shutdown complete, exiting...");
-    return 0;
+  }
+
+  // From any thread: begin the drain sequence.
+  void requestDrain() {
+    drainRequested_ = true;
+    uv_async_send(&wake_);
   }
 
  private:
   enum class Stage { Serving, Quiet, Finishing, Done };
 
-  bool buildModules() {
-    ModuleContext moduleContext{&loop_.loop, &pool_, registry_.get(), config_.port};
-    const ModulePlugin* plugin = nullptr;
-    if (!config_.logUrl.empty() || config_.enablePuller) {
-      std::string error;
-      plugin = loadModulePlugin(error);
-      if (plugin == nullptr) {
-        spdlog::error("the logger and the puller are unavailable: {}", error);
-        return false;
-      }
+  void onWake() {
+    if (drainRequested_ && stage_ == Stage::Serving) {
+      stage_ = Stage::Quiet;
+      probes_.setDraining();
+      restartQuietTimer();
     }
+  }
+
+  bool buildModules() {
+    ModuleContext moduleContext{&loop_.loop, &pool_, shared_.registry.get(), config_.port};
     std::vector<Module*> chain;
     // Upstream's order: the logger sees each caller's request and the batcher's reply to it.
     if (!config_.logUrl.empty()) {
-      logger_ = plugin->makeLogger(moduleContext, config_);
+      logger_ = shared_.plugin->makeLogger(moduleContext, config_);
       if (logger_ == nullptr) return false;
       chain.push_back(logger_.get());
     }
@@ -129,25 +172,20 @@ class App {
       chain.push_back(batcher_.get());
     }
     context_.setModules(std::move(chain));
-    if (config_.enablePuller) {
-      puller_ = plugin->makePuller(config_);
-      puller_->start();
-      // As upstream, the agent is ready only once the initial models are in place.
-      prober_.setGate([this] { return puller_->initialModelsReady(); });
-    }
     return true;
   }
 
-  bool startMetrics() {
-    proxyMetrics_ = std::make_unique<ProxyMetrics>(*registry_);
-    metricsContext_.intercept = [this](const ExchangePtr& exchange) {
+  bool startMetrics(const std::vector<Worker*>& workers) {
+    metricsContext_.intercept = [this, workers](const ExchangePtr& exchange) {
       if (exchange->request().path() != "/metrics") {
         exchange->replyError(404, "not found: metrics are at /metrics");
         return true;
       }
-      proxyMetrics_->sample(context_.stats, pool_);
+      std::vector<ProxyMetrics::LoopFigures> figures;
+      for (const Worker* worker : workers) figures.push_back(worker->figures());
+      shared_.proxyMetrics->sample(figures);
       exchange->replyWith(200, "text/plain; version=0.0.4; charset=utf-8",
-                          renderMetrics(*registry_));
+                          renderMetrics(*shared_.registry));
       return true;
     };
     int rc = metricsListener_.listenTcp(config_.metricsPort, false);
@@ -158,31 +196,9 @@ class App {
     return true;
   }
 
-  void setupSignals() {
-    for (auto [handle, signum] : {std::pair{&sigterm_, SIGTERM}, std::pair{&sigint_, SIGINT}}) {
-      uv_signal_init(&loop_.loop, handle);
-      handle->data = this;
-      uv_signal_start(
-          handle, [](uv_signal_t* h, int sig) { static_cast<App*>(h->data)->onSignal(sig); },
-          signum);
-    }
-  }
-
-  void onSignal(int signum) {
-    if (stage_ != Stage::Serving) {
-      spdlog::warn("second signal {}: exiting now", signum);
-      std::_Exit(1);
-    }
-    spdlog::info("received signal {}: failing probes, waiting {} ms without new requests",
-                 signum, config_.quietPeriod.count());
-    stage_ = Stage::Quiet;
-    probes_.setDraining();
-    restartQuietTimer();
-  }
-
   void restartQuietTimer() {
     uv_timer_start(
-        &drainTimer_, [](uv_timer_t* t) { static_cast<App*>(t->data)->startFinishing(); },
+        &drainTimer_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->startFinishing(); },
         static_cast<uint64_t>(config_.quietPeriod.count()), 0);
   }
 
@@ -196,9 +212,9 @@ class App {
     uv_timer_start(
         &drainTimer_,
         [](uv_timer_t* t) {
-          auto* self = static_cast<App*>(t->data);
+          auto* self = static_cast<Worker*>(t->data);
           spdlog::warn("drain timeout: {} exchanges still in flight",
-                       self->context_.stats.exchangesInFlight);
+                       self->context_.stats.exchangesInFlight.load());
           self->stop();
         },
         static_cast<uint64_t>(config_.drainTimeout.count()), 0);
@@ -234,7 +250,7 @@ class App {
     uv_stop(&loop_.loop);
   }
 
-  // Closes every handle the app owns and lets their close callbacks run.
+  // Closes every handle the worker owns and lets their close callbacks run.
   void shutdown() {
     tcp_.close();
     unix_.close();
@@ -242,12 +258,10 @@ class App {
     std::vector<Connection*> clients(context_.clients.begin(), context_.clients.end());
     for (Connection* client : clients) client->close();
     pool_.closeIdle();
-    for (uv_handle_t* handle : {reinterpret_cast<uv_handle_t*>(&sigterm_),
-                                reinterpret_cast<uv_handle_t*>(&sigint_),
-                                reinterpret_cast<uv_handle_t*>(&drainTimer_)}) {
-      if (uv_is_active(handle) || uv_has_ref(handle)) uv_close(handle, nullptr);
+    for (uv_handle_t* handle : {reinterpret_cast<uv_handle_t*>(&drainTimer_),
+                                reinterpret_cast<uv_handle_t*>(&wake_)}) {
+      if (!uv_is_closing(handle)) uv_close(handle, nullptr);
     }
-    if (puller_) puller_->stop();
     context_.setModules({});
     batcher_.reset();
     logger_.reset();
@@ -255,8 +269,9 @@ class App {
   }
 
   Loop loop_;
+  Shared& shared_;
   const Config& config_;
-  std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
+  int index_;
   UpstreamPool pool_;
   ServerContext context_;
   ReadinessProber prober_;
@@ -265,18 +280,100 @@ class App {
   Listener unix_;
   ServerContext metricsContext_;
   Listener metricsListener_;
-  std::unique_ptr<ProxyMetrics> proxyMetrics_;
   std::unique_ptr<Module> logger_;
   std::unique_ptr<Module> batcher_;
-  std::unique_ptr<ModelPuller> puller_;
-  uv_signal_t sigterm_;
-  uv_signal_t sigint_;
   uv_timer_t drainTimer_;
+  uv_async_t wake_;
+  std::atomic<bool> drainRequested_{false};
   Stage stage_ = Stage::Serving;
   size_t nextModule_ = 0;
   bool moduleDraining_ = false;
   bool inAdvance_ = false;
   std::chrono::steady_clock::time_point deadline_;
+};
+
+// The process: loops (the first on the main thread, which also takes the signals), the puller
+// and what the loops share.
+class App {
+ public:
+  explicit App(const Config& config) : shared_{config} {}
+
+  int run(const ReadinessSpec& readiness) {
+    const Config& config = shared_.config;
+    if (!config.logUrl.empty() || config.enablePuller) {
+      std::string error;
+      shared_.plugin = loadModulePlugin(error);
+      if (shared_.plugin == nullptr) {
+        spdlog::error("the logger and the puller are unavailable: {}", error);
+        return 1;
+      }
+    }
+    if (config.metricsPort != 0) {
+      shared_.proxyMetrics = std::make_unique<ProxyMetrics>(*shared_.registry);
+    }
+    if (config.enablePuller) {
+      shared_.puller = shared_.plugin->makePuller(config);
+      shared_.puller->start();
+    }
+    for (int i = 0; i < config.threads; ++i) {
+      workers_.push_back(std::make_unique<Worker>(shared_, i, readiness));
+      pointers_.push_back(workers_.back().get());
+    }
+    for (auto& worker : workers_) {
+      if (!worker->start(pointers_)) return 1;
+    }
+    setupSignals(workers_[0]->loop());
+    spdlog::info("kserve-agent listening on port {} ({} event loop{}), forwarding to 127.0.0.1:{}",
+                 config.port, config.threads, config.threads > 1 ? "s" : "",
+                 config.componentPort);
+    std::vector<std::thread> threads;
+    for (size_t i = 1; i < workers_.size(); ++i) {
+      threads.emplace_back([worker = workers_[i].get()] { worker->run(); });
+    }
+    workers_[0]->run();
+    for (auto& thread : threads) thread.join();
+    closeSignals(workers_[0]->loop());
+    if (shared_.puller) shared_.puller->stop();
+    spdlog::info("Shutdown complete, exiting...");
+    return 0;
+  }
+
+ private:
+  void setupSignals(uv_loop_t* loop) {
+    for (auto [handle, signum] : {std::pair{&sigterm_, SIGTERM}, std::pair{&sigint_, SIGINT}}) {
+      uv_signal_init(loop, handle);
+      handle->data = this;
+      uv_signal_start(
+          handle, [](uv_signal_t* h, int sig) { static_cast<App*>(h->data)->onSignal(sig); },
+          signum);
+      // The signals alone do not keep the first loop running once it has drained.
+      uv_unref(reinterpret_cast<uv_handle_t*>(handle));
+    }
+  }
+
+  void closeSignals(uv_loop_t* loop) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
+    uv_run(loop, UV_RUN_DEFAULT);
+  }
+
+  void onSignal(int signum) {
+    if (signalled_) {
+      spdlog::warn("second signal {}: exiting now", signum);
+      std::_Exit(1);
+    }
+    signalled_ = true;
+    spdlog::info("received signal {}: failing probes, waiting {} ms without new requests",
+                 signum, shared_.config.quietPeriod.count());
+    for (auto& worker : workers_) worker->requestDrain();
+  }
+
+  Shared shared_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<Worker*> pointers_;
+  uv_signal_t sigterm_;
+  uv_signal_t sigint_;
+  bool signalled_ = false;
 };
 
 }  // namespace
@@ -294,8 +391,8 @@ int runAgent(const Config& config) {
     std::fprintf(stderr, "kserve-agent: invalid SERVING_READINESS_PROBE: %s\n", error.c_str());
     return 2;
   }
-  App app(config, std::move(*readiness));
-  return app.run();
+  App app(config);
+  return app.run(*readiness);
 }
 
 }  // namespace agent

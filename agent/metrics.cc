@@ -46,19 +46,30 @@ ProxyMetrics::ProxyMetrics(prometheus::Registry& registry)
 
 void ProxyMetrics::observe(int status, std::chrono::steady_clock::duration elapsed) {
   size_t index = status > 0 && status < 600 ? static_cast<size_t>(status) : 0;
-  if (byStatus_[index] == nullptr) {
-    byStatus_[index] = &requests_.Add({{"code", std::to_string(index)}});
+  prometheus::Counter* counter = byStatus_[index].load(std::memory_order_acquire);
+  if (counter == nullptr) {
+    // Family::Add is thread-safe and returns the same counter for the same labels.
+    counter = &requests_.Add({{"code", std::to_string(index)}});
+    byStatus_[index].store(counter, std::memory_order_release);
   }
-  byStatus_[index]->Increment();
+  counter->Increment();
   latency_.Observe(std::chrono::duration<double>(elapsed).count());
 }
 
-void ProxyMetrics::sample(const ServerStats& stats, const UpstreamPool& pool) {
-  clientConnections_.Set(static_cast<double>(stats.connectionsOpen));
-  inFlight_.Set(static_cast<double>(stats.exchangesInFlight));
-  upstreamOpen_.Set(static_cast<double>(pool.openConnections()));
-  upstreamIdle_.Set(static_cast<double>(pool.idleConnections()));
-  upstreamCreated_.Set(static_cast<double>(pool.connectionsCreated()));
+void ProxyMetrics::sample(const std::vector<LoopFigures>& loops) {
+  double clients = 0, inFlight = 0, open = 0, idle = 0, created = 0;
+  for (const auto& loop : loops) {
+    clients += static_cast<double>(loop.stats->connectionsOpen.load(std::memory_order_relaxed));
+    inFlight += static_cast<double>(loop.stats->exchangesInFlight.load(std::memory_order_relaxed));
+    open += static_cast<double>(loop.pool->openConnections());
+    idle += static_cast<double>(loop.pool->idleConnections());
+    created += static_cast<double>(loop.pool->connectionsCreated());
+  }
+  clientConnections_.Set(clients);
+  inFlight_.Set(inFlight);
+  upstreamOpen_.Set(open);
+  upstreamIdle_.Set(idle);
+  upstreamCreated_.Set(created);
 }
 
 std::string renderMetrics(prometheus::Registry& registry) {

@@ -9,6 +9,8 @@
 #include <prometheus/registry.h>
 
 #include <array>
+#include <atomic>
+#include <vector>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -21,14 +23,18 @@ class ProxyMetrics {
  public:
   explicit ProxyMetrics(prometheus::Registry& registry);
 
-  // One finished exchange (status 499: the client went away first).
+  // One finished exchange (status 499: the client went away first). Any loop's thread.
   void observe(int status, std::chrono::steady_clock::duration elapsed);
-  // Copies the current connection figures into their gauges (at scrape time).
-  void sample(const ServerStats& stats, const UpstreamPool& pool);
+  // Sets the connection gauges to the sums over every loop (at scrape time).
+  struct LoopFigures {
+    const ServerStats* stats;
+    const UpstreamPool* pool;
+  };
+  void sample(const std::vector<LoopFigures>& loops);
 
  private:
   prometheus::Family<prometheus::Counter>& requests_;
-  std::array<prometheus::Counter*, 600> byStatus_{};
+  std::array<std::atomic<prometheus::Counter*>, 600> byStatus_{};
   prometheus::Histogram& latency_;
   prometheus::Gauge& clientConnections_;
   prometheus::Gauge& inFlight_;

@@ -1009,8 +1009,9 @@ void ClientConnection::onClosed() {
 // ---------------------------------------------------------------------------------------------
 // ServerContext and Listener
 
-ServerContext::ServerContext(const Config& cfg, uv_loop_t* l, UpstreamPool& pool)
-    : config(cfg), loop(l), upstream(pool) {}
+ServerContext::ServerContext(const Config& cfg, uv_loop_t* l, UpstreamPool& pool,
+                             size_t connectionLimit)
+    : config(cfg), loop(l), maxConnections(connectionLimit), upstream(pool) {}
 
 void ServerContext::setModules(std::vector<Module*> list) {
   modules = std::move(list);
@@ -1119,7 +1120,7 @@ void Listener::accept(uv_stream_t* server) {
     return;
   }
   ++context_.stats.connectionsAccepted;
-  if (context_.stats.connectionsOpen > context_.config.maxConnections) {
+  if (context_.stats.connectionsOpen > context_.maxConnections) {
     ++context_.stats.connectionsRejected;
     connection->close();
     return;

@@ -5,6 +5,7 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -20,23 +21,25 @@ namespace agent {
 
 class ClientConnection;
 
-// Counters the server keeps; metrics read them.
+// Counters the server keeps; metrics read them from another loop's thread, hence atomics.
 struct ServerStats {
-  uint64_t connectionsAccepted = 0;
-  uint64_t connectionsRejected = 0;
-  size_t connectionsOpen = 0;
-  size_t exchangesInFlight = 0;
+  std::atomic<uint64_t> connectionsAccepted{0};
+  std::atomic<uint64_t> connectionsRejected{0};
+  std::atomic<size_t> connectionsOpen{0};
+  std::atomic<size_t> exchangesInFlight{0};
 };
 
 // Everything a client connection needs, shared by all connections of one loop.
 struct ServerContext {
-  ServerContext(const Config& config, uv_loop_t* loop, UpstreamPool& upstream);
+  ServerContext(const Config& config, uv_loop_t* loop, UpstreamPool& upstream,
+                size_t maxConnections);
 
   // Sets the module chain, in order; computes which modules observe what.
   void setModules(std::vector<Module*> modules);
 
   const Config& config;
   uv_loop_t* loop;
+  size_t maxConnections;  // this loop's share of --max-connections
   UpstreamPool& upstream;
   std::vector<Module*> modules;
   std::vector<size_t> requestDataObservers;

@@ -250,6 +250,7 @@ UpstreamConnection* UpstreamPool::open(UpstreamSink* sink, bool headRequest, boo
     while (!idle_.empty()) {
       UpstreamConnection* connection = idle_.back();
       idle_.pop_back();
+      idleCount_ = idle_.size();
       if (connection->closing()) continue;
       connection->attach(sink, headRequest);
       return connection;
@@ -281,10 +282,12 @@ void UpstreamPool::release(UpstreamConnection* connection) {
   }
   connection->cancelTimer();
   idle_.push_back(connection);
+  idleCount_ = idle_.size();
 }
 
 void UpstreamPool::closed(UpstreamConnection* connection) {
   std::erase(idle_, connection);
+  idleCount_ = idle_.size();
   --open_;
   serveWaiter();
 }
@@ -304,6 +307,7 @@ void UpstreamPool::serveWaiter() {
 void UpstreamPool::closeIdle() {
   std::vector<UpstreamConnection*> idle = std::move(idle_);
   idle_.clear();
+  idleCount_ = 0;
   for (auto* connection : idle) connection->close();
 }
 

@@ -2,6 +2,7 @@
 // each parsing responses with llhttp and handing them to the exchange that owns it for now.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -123,9 +124,10 @@ class UpstreamPool final : public UpstreamClient {
 
   uv_loop_t* loop() const { return loop_; }
   const UpstreamOptions& options() const { return options_; }
-  size_t openConnections() const { return open_; }
-  size_t idleConnections() const { return idle_.size(); }
-  size_t connectionsCreated() const { return created_; }
+  // Read by metrics from another loop's thread.
+  size_t openConnections() const { return open_.load(std::memory_order_relaxed); }
+  size_t idleConnections() const { return idleCount_.load(std::memory_order_relaxed); }
+  size_t connectionsCreated() const { return created_.load(std::memory_order_relaxed); }
 
  private:
   friend class UpstreamConnection;
@@ -141,8 +143,9 @@ class UpstreamPool final : public UpstreamClient {
   UpstreamOptions options_;
   std::vector<UpstreamConnection*> idle_;
   std::deque<Waiter> waiters_;
-  size_t open_ = 0;
-  size_t created_ = 0;
+  std::atomic<size_t> open_{0};
+  std::atomic<size_t> created_{0};
+  std::atomic<size_t> idleCount_{0};
 };
 
 // Serialises a request head for the model server.

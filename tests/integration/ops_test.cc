@@ -222,3 +222,23 @@ TEST_CASE("the metrics endpoint counts requests by code and reports connections"
   CHECK_THAT(metrics.body, Catch::Contains("kserve_agent_upstream_connections 1"));
   CHECK(httpRequest("http://127.0.0.1:" + std::to_string(metricsPort) + "/other").status == 404);
 }
+
+TEST_CASE("several event loops share the port and drain together", "[ops]") {
+  ModelServer model;
+  uint16_t metricsPort = freePort();
+  Agent agent(model.port(), {"--threads", "2", "--metrics-port", std::to_string(metricsPort)},
+              {{"SERVING_READINESS_PROBE", tcpProbe(model.port())}});
+  REQUIRE(waitForPort(metricsPort));
+  std::vector<std::future<long>> answers;
+  for (int i = 0; i < 40; ++i) {
+    answers.push_back(std::async(std::launch::async, [&] {
+      return httpRequest(agent.url("/echo?size=100")).status;
+    }));
+  }
+  for (auto& a : answers) CHECK(a.get() == 200);
+  CHECK(probe(agent).status == 200);
+  HttpResponse metrics =
+      httpRequest("http://127.0.0.1:" + std::to_string(metricsPort) + "/metrics");
+  CHECK_THAT(metrics.body, Catch::Contains("kserve_agent_requests_total{code=\"200\"} 41"));
+  CHECK(agent.terminate(15s) == 0);
+}
