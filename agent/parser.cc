@@ -29,6 +29,13 @@ HttpParser::HttpParser(llhttp_type_t type, Delegate& delegate, ParserLimits limi
 bool HttpParser::chunked() const { return (parser_.flags & F_CHUNKED) != 0; }
 
 HttpParser::Result HttpParser::execute(const char* data, size_t length) {
+  if (!violation_.empty()) {
+    // An error is final, whatever bytes follow.
+    Result result;
+    result.status = Status::Error;
+    result.reason = "malformed HTTP message: " + violation_;
+    return result;
+  }
   if (type_ != HTTP_REQUEST) return resultFor(llhttp_execute(&parser_, data, length), data, length);
   // Requests: every head is checked by scanHead before llhttp sees it, and llhttp stops after
   // each message so that the next head's first byte is known.
