@@ -21,7 +21,11 @@ for binary in "$@"; do
   fi
   resolved=$(ldd "$binary")
   for library in $(readelf -d "$binary" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-    path=$(awk -v lib="$library" '$1 == lib && $2 == "=>" { print $3 }' <<<"$resolved")
+    # "libx.so.1 => /path (addr)", or "/path (addr)" for the dynamic loader.
+    path=$(awk -v lib="$library" '
+      $1 == lib && $2 == "=>" { print $3; exit }
+      { n = split($1, parts, "/"); if (n > 1 && parts[n] == lib) { print $1; exit } }
+    ' <<<"$resolved")
     if [ -z "$path" ] || [ "$path" = "not" ]; then
       echo "runtime-packages: $binary: ldd does not find $library" >&2
       exit 1
