@@ -15,12 +15,14 @@ fi
 # The resolved path of every directly linked library, one per line.
 libraries=()
 for binary in "$@"; do
-  if [ ! -x "$binary" ]; then
-    echo "runtime-packages: $binary is not an executable" >&2
+  if [ ! -f "$binary" ]; then
+    echo "runtime-packages: $binary does not exist" >&2
     exit 1
   fi
   resolved=$(ldd "$binary")
   for library in $(readelf -d "$binary" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+    # The dynamic loader (NEEDED by a binary that calls dlopen) is part of libc6.
+    [[ $library == ld-linux* ]] && continue
     # "libx.so.1 => /path (addr)", or "/path (addr)" for the dynamic loader.
     path=$(awk -v lib="$library" '
       $1 == lib && $2 == "=>" { print $3; exit }

@@ -16,7 +16,7 @@
 - The Dockerfile runs as USER 65532 with ENTRYPOINT kserve-agent, ships storage-initializer, and
   installs exactly the runtime packages deploy/runtime-packages.sh derives from the binaries.
 
-Usage: check_manifests.py DEPLOY_DIR --agent BINARY --storage-initializer BINARY
+Usage: check_manifests.py DEPLOY_DIR --agent BINARY --modules LIBRARY --storage-initializer BINARY
 Exits 0 when everything holds, 1 with one line per problem otherwise.
 """
 import argparse
@@ -307,6 +307,10 @@ def check_dockerfile(path, binaries, problems):
         problems.add(where, 'the final ENTRYPOINT must be ["kserve-agent"]')
     if not any(i.startswith("COPY ") and "storage-initializer" in i for i in instructions):
         problems.add(where, "storage-initializer is not copied into the image")
+    # The agent loads the logger and the puller from this library beside its binary.
+    if not any(i.startswith("COPY ") and "libkserve-agent-modules.so" in i
+               and "/usr/local/bin/" in i for i in instructions):
+        problems.add(where, "libkserve-agent-modules.so is not copied beside kserve-agent")
     if not any(i.startswith("FROM debian:bookworm-slim") for i in instructions):
         problems.add(where, "the runtime stage must be debian:bookworm-slim")
     declared = [shlex.split(i[len("ARG RUNTIME_PACKAGES="):]) for i in instructions
@@ -330,10 +334,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("deploy_dir")
     parser.add_argument("--agent", required=True, help="the built kserve-agent")
+    parser.add_argument("--modules", required=True, help="the built libkserve-agent-modules.so")
     parser.add_argument("--storage-initializer", required=True,
                         help="the built storage-initializer")
     args = parser.parse_args()
     args.agent = os.path.abspath(args.agent)
+    args.modules = os.path.abspath(args.modules)
     args.storage_initializer = os.path.abspath(args.storage_initializer)
     problems = Problems()
     flags = agent_flags(args.agent)
@@ -393,7 +399,7 @@ def main():
         problems.add(args.deploy_dir, "no manifest has an agent container")
 
     check_dockerfile(os.path.join(args.deploy_dir, "Dockerfile"),
-                     [args.agent, args.storage_initializer], problems)
+                     [args.agent, args.modules, args.storage_initializer], problems)
 
     for line in problems.lines:
         print(line)
