@@ -312,7 +312,7 @@ class App {
       shared_.proxyMetrics = std::make_unique<ProxyMetrics>(*shared_.registry);
     }
     if (config.enablePuller) {
-      shared_.puller = shared_.plugin->makePuller(config);
+      shared_.puller = shared_.plugin->makePuller(config, shared_.registry.get());
       shared_.puller->start();
     }
     for (int i = 0; i < config.threads; ++i) {

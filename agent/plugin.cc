@@ -22,13 +22,15 @@ std::unique_ptr<agent::Module> makeLogger(const agent::ModuleContext& context,
   return logger::makeLogger(context, logger::optionsFrom(config));
 }
 
-std::unique_ptr<agent::ModelPuller> makePuller(const agent::Config& config) {
+std::unique_ptr<agent::ModelPuller> makePuller(const agent::Config& config,
+                                               prometheus::Registry* metrics) {
   puller::Options options;
   options.configDir = config.configDir;
   options.modelDir = config.modelDir;
   options.componentPort = config.componentPort;
   options.concurrency = config.pullerConcurrency;
   options.retries = config.pullerRetries;
+  options.metrics = metrics;
   return std::make_unique<PullerAdapter>(std::move(options));
 }
 

@@ -1,5 +1,8 @@
 #include "puller/puller.h"
 
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -31,14 +34,52 @@ enum class CallResult { Done, Retry, Failed };
 
 }  // namespace
 
+// Counters of model operations for the metrics endpoint.
+class OperationMetrics {
+ public:
+  explicit OperationMetrics(prometheus::Registry* registry) {
+    if (registry == nullptr) return;
+    auto& done = prometheus::BuildCounter()
+                     .Name("kserve_agent_puller_operations_total")
+                     .Help("Model operations finished, by operation and outcome")
+                     .Register(*registry);
+    for (const char* operation : {"download", "load", "unload"}) {
+      succeeded_[operation] = &done.Add({{"operation", operation}, {"outcome", "succeeded"}});
+      failed_[operation] = &done.Add({{"operation", operation}, {"outcome", "failed"}});
+    }
+    retried_ = &prometheus::BuildCounter()
+                    .Name("kserve_agent_puller_retries_total")
+                    .Help("Model operation attempts that failed and were retried")
+                    .Register(*registry)
+                    .Add({});
+  }
+  void succeeded(const std::string& operation) { count(succeeded_, operation); }
+  void failed(const std::string& operation) { count(failed_, operation); }
+  void retried() {
+    if (retried_ != nullptr) retried_->Increment();
+  }
+
+ private:
+  static void count(std::map<std::string, prometheus::Counter*>& counters,
+                    const std::string& operation) {
+    auto it = counters.find(operation);
+    if (it != counters.end()) it->second->Increment();
+  }
+  std::map<std::string, prometheus::Counter*> succeeded_;
+  std::map<std::string, prometheus::Counter*> failed_;
+  prometheus::Counter* retried_ = nullptr;
+};
+
 struct Puller::Impl {
-  explicit Impl(Options opts) : options(std::move(opts)), watcher(options.configDir) {
+  explicit Impl(Options opts)
+      : options(std::move(opts)), watcher(options.configDir), metrics(options.metrics) {
     options.concurrency = std::max(options.concurrency, 1);
     options.retries = std::max(options.retries, 0);
   }
 
   Options options;
   ConfigWatcher watcher;
+  OperationMetrics metrics;
   std::thread watchThread;
   std::vector<std::thread> workers;
   bool started = false;
@@ -113,13 +154,16 @@ struct Puller::Impl {
       CallResult result = callServer(name, action, cause);
       if (result == CallResult::Done) {
         spdlog::info("puller: model {}: {} succeeded", name, action);
+        metrics.succeeded(action);
         return true;
       }
       if (stopping) return false;
       if (result == CallResult::Failed || attempt >= options.retries) {
         spdlog::error("puller: model {}: {} failed, giving up: {}", name, action, cause);
+        metrics.failed(action);
         return false;
       }
+      metrics.retried();
       spdlog::warn("puller: model {}: {} failed (attempt {} of {}): {}", name, action, attempt + 1,
                    options.retries + 1, cause);
       if (!backoff(attempt)) return false;
@@ -152,14 +196,17 @@ struct Puller::Impl {
         storage::Status status = downloadOnce(op.name, op.spec);
         if (status.ok) {
           spdlog::info("puller: model {}: downloaded {}", op.name, uri);
+          metrics.succeeded("download");
           break;
         }
         if (stopping) return;
         if (status.permanent || attempt >= options.retries) {
           spdlog::error("puller: model {}: download failed, giving up: {}", op.name,
                         status.message);
+          metrics.failed("download");
           return;
         }
+        metrics.retried();
         spdlog::warn("puller: model {}: download failed (attempt {} of {}): {}", op.name,
                      attempt + 1, options.retries + 1, status.message);
         if (!backoff(attempt)) return;

@@ -14,6 +14,10 @@
 #include <memory>
 #include <string>
 
+namespace prometheus {
+class Registry;
+}
+
 namespace puller {
 
 struct Options {
@@ -25,6 +29,8 @@ struct Options {
   std::chrono::milliseconds retryBackoff{1000};  // first retry delay, doubled per retry
   std::chrono::milliseconds maxRetryBackoff{30000};
   std::chrono::milliseconds serverTimeout{300000};  // one load or unload call
+  // Where the operation counters go (kserve_agent_puller_*); none when null.
+  prometheus::Registry* metrics = nullptr;
 };
 
 class Puller {

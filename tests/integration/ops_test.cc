@@ -242,3 +242,40 @@ TEST_CASE("several event loops share the port and drain together", "[ops]") {
   CHECK_THAT(metrics.body, Catch::Contains("kserve_agent_requests_total{code=\"200\"} 41"));
   CHECK(agent.terminate(15s) == 0);
 }
+
+TEST_CASE("with the puller, probes pass once the initial models are loaded, and metrics count "
+          "the operations",
+          "[ops]") {
+  ModelServer model;
+  std::string source = makeTempDir("model-source");
+  writeFile(source + "/model.bin", "weights");
+  std::string configDir = makeTempDir("configs");
+  std::string modelDir = makeTempDir("models");
+  writeFile(configDir + "/models.json",
+            R"([{"modelName":"m1","modelSpec":{"storageUri":")" + source +
+                R"(","framework":"sklearn","memory":"1Mi"}}])");
+  uint16_t metricsPort = freePort();
+  Agent agent(model.port(),
+              {"--enable-puller", "--config-dir", configDir, "--model-dir", modelDir,
+               "--metrics-port", std::to_string(metricsPort)},
+              {{"SERVING_READINESS_PROBE", tcpProbe(model.port())}});
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  long status = 0;
+  while (std::chrono::steady_clock::now() < deadline && (status = probe(agent).status) != 200) {
+    std::this_thread::sleep_for(50ms);
+  }
+  REQUIRE(status == 200);
+  CHECK(readFile(modelDir + "/m1/model.bin") == "weights");
+  bool loaded = false;
+  for (const auto& line : model.recordedLines()) {
+    loaded = loaded || line.find("/v2/repository/models/m1/load") != std::string::npos;
+  }
+  CHECK(loaded);
+  HttpResponse metrics =
+      httpRequest("http://127.0.0.1:" + std::to_string(metricsPort) + "/metrics");
+  CHECK_THAT(metrics.body, Catch::Contains(
+                               R"(kserve_agent_puller_operations_total{operation="load",outcome="succeeded"} 1)"));
+  CHECK_THAT(metrics.body,
+             Catch::Contains(
+                 R"(kserve_agent_puller_operations_total{operation="download",outcome="succeeded"} 1)"));
+}
