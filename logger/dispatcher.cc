@@ -5,7 +5,10 @@
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
+#include <malloc.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <random>
 #include <utility>
 
@@ -15,13 +18,25 @@ namespace {
 
 // Drops are reported in one warning line at most this often (the counters see every one).
 constexpr std::chrono::seconds kDropReportInterval{1};
+// Once the logger has held this much, freed memory is handed back to the system when the queue
+// empties: glibc keeps it otherwise.
+constexpr size_t kTrimAfterBytes = size_t{8} << 20;
+
+bool proxyConfigured() {
+  // curl's proxy variables for http URLs; with one set, curl delivers as it did.
+  for (const char* name : {"http_proxy", "all_proxy", "ALL_PROXY"}) {
+    const char* value = std::getenv(name);
+    if (value != nullptr && *value != '\0') return true;
+  }
+  return false;
+}
+
+}  // namespace
 
 double unitRandom() {
   thread_local std::mt19937 generator{std::random_device{}()};
   return std::uniform_real_distribution<double>(0.0, 1.0)(generator);
 }
-
-}  // namespace
 
 bool ByteBudget::tryReserve(size_t bytes) {
   if (bytes > limit_ - used_) return false;
@@ -90,9 +105,14 @@ bool isRetryable(long status) {
   return status == 0 || status == 408 || status == 429 || status >= 500;
 }
 
+bool Dispatcher::pipelines(const std::string& url) {
+  return parseHttpUrl(url).has_value() && !proxyConfigured();
+}
+
 Dispatcher::Dispatcher(uv_loop_s* loop, DispatcherOptions options, prometheus::Registry* metrics)
     : options_(std::move(options)),
       caBundle_(options_.caCertPath),
+      retryTimer_(loop),
       drainTimer_(loop),
       client_(loop, HttpClient::Options{.maxConnectionsPerHost = options_.workers,
                                         .maxResponseBytes = 4096,
@@ -124,6 +144,21 @@ Dispatcher::Dispatcher(uv_loop_s* loop, DispatcherOptions options, prometheus::R
                           .Add({});
   }
   budget_ = std::make_shared<ByteBudget>(options_.maxBytes, metrics_.bytes);
+  if (pipelines(options_.url)) {
+    PipelineClient::Options pipeline{.sink = *parseHttpUrl(options_.url),
+                                     .connections = options_.workers,
+                                     .depth = std::max<size_t>(options_.pipelineDepth, 1),
+                                     .timeout = options_.timeout,
+                                     .backoffBase = options_.backoffBase,
+                                     .backoffCap = options_.backoffCap,
+                                     .userAgent = options_.userAgent};
+    pipeline_ = std::make_unique<PipelineClient>(
+        loop, std::move(pipeline), [this] { return take(); },
+        [this](Delivery delivery, PipelineResult result) {
+          onPipelineResult(std::move(delivery), std::move(result));
+        });
+    return;
+  }
   int workers = std::max(options_.workers, 1);
   workers_.reserve(static_cast<size_t>(workers));
   for (int i = 0; i < workers; ++i)
@@ -140,11 +175,12 @@ bool Dispatcher::enqueue(Event event) {
     drop(DropReason::Shutdown, event.id);
     return false;
   }
-  if (pending_.size() + busyWorkers_ >= options_.maxEvents) {
+  if (depthNow() >= options_.maxEvents) {
     drop(DropReason::QueueFull, event.id);
     return false;
   }
-  pending_.push_back(std::move(event));
+  if (budget_->used() > kTrimAfterBytes) trimWhenIdle_ = true;
+  pending_.push_back(Delivery{std::move(event), 0});
   pump();
   return true;
 }
@@ -170,9 +206,14 @@ DispatcherStats Dispatcher::stats() const {
 }
 
 void Dispatcher::pump() {
+  if (pipeline_) {
+    pipeline_->wake();
+    updateDepth();
+    return;
+  }
   for (auto& worker : workers_) {
     while (!worker->event && !pending_.empty()) {
-      worker->event = std::move(pending_.front());
+      worker->event = std::move(pending_.front().event);
       pending_.pop_front();
       worker->attempt = 0;
       ++busyWorkers_;
@@ -228,8 +269,7 @@ void Dispatcher::onResult(Worker& worker, HttpResult result) {
     finish(worker);
     return;
   }
-  ++stats_.retried;
-  if (metrics_.retried != nullptr) metrics_.retried->Increment();
+  countRetry();
   auto delay =
       backoffDelay(worker.attempt, options_.backoffBase, options_.backoffCap, unitRandom());
   spdlog::debug("logger: event {} attempt {} failed ({}); retrying in {} ms", id, worker.attempt,
@@ -238,6 +278,91 @@ void Dispatcher::onResult(Worker& worker, HttpResult result) {
   worker.backoff.start(delay, [this, target] {
     if (!deliver(*target)) finish(*target);
   });
+}
+
+std::optional<Delivery> Dispatcher::take() {
+  if (pending_.empty()) return std::nullopt;
+  Delivery delivery = std::move(pending_.front());
+  pending_.pop_front();
+  ++delivery.attempt;
+  return delivery;
+}
+
+void Dispatcher::onPipelineResult(Delivery delivery, PipelineResult result) {
+  const std::string& id = delivery.event.id;
+  if (result.status >= 200 && result.status < 300) {
+    ++stats_.sent;
+    if (metrics_.sent != nullptr) metrics_.sent->Increment();
+    settled();
+    return;
+  }
+  if (result.unanswered && !stopped_) {
+    // Not an attempt: sent again at once, ahead of the newer events.
+    --delivery.attempt;
+    countRetry();
+    spdlog::debug("logger: event {} unanswered ({}); sending it again", id, result.error);
+    pending_.push_front(std::move(delivery));
+    pipeline_->wake();
+    return;
+  }
+  std::string why = result.status == 0 ? result.error : "status " + std::to_string(result.status);
+  if (!isRetryable(result.status)) {
+    lastFailure_ = "the sink rejected event " + id + ": " + why;
+    drop(DropReason::Rejected, id);
+    settled();
+    return;
+  }
+  if (delivery.attempt >= options_.attempts || stopped_) {
+    lastFailure_ = "event " + id + " failed " + std::to_string(delivery.attempt) +
+                   " attempt(s), the last with " + why;
+    drop(DropReason::Failed, id);
+    settled();
+    return;
+  }
+  countRetry();
+  auto delay =
+      backoffDelay(delivery.attempt, options_.backoffBase, options_.backoffCap, unitRandom());
+  spdlog::debug("logger: event {} attempt {} failed ({}); retrying in {} ms", id, delivery.attempt,
+                why, delay.count());
+  retrying_.emplace(std::chrono::steady_clock::now() + delay, std::move(delivery));
+  armRetryTimer();
+}
+
+void Dispatcher::armRetryTimer() {
+  if (retrying_.empty()) {
+    retryTimer_.stop();
+    return;
+  }
+  auto due = retrying_.begin()->first;
+  auto wait = std::chrono::ceil<std::chrono::milliseconds>(due - std::chrono::steady_clock::now());
+  retryTimer_.start(std::max(wait, std::chrono::milliseconds(0)), [this] {
+    auto now = std::chrono::steady_clock::now();
+    auto end = retrying_.upper_bound(now);
+    // Due retries go ahead of newer events, oldest first.
+    std::vector<Delivery> ready;
+    for (auto it = retrying_.begin(); it != end; ++it)
+      ready.push_back(std::move(it->second));
+    retrying_.erase(retrying_.begin(), end);
+    for (auto it = ready.rbegin(); it != ready.rend(); ++it)
+      pending_.push_front(std::move(*it));
+    armRetryTimer();
+    pump();
+  });
+}
+
+void Dispatcher::countRetry() {
+  ++stats_.retried;
+  if (metrics_.retried != nullptr) metrics_.retried->Increment();
+}
+
+void Dispatcher::settled() {
+  updateDepth();
+  finishDrainIfIdle();
+}
+
+size_t Dispatcher::depthNow() const {
+  return pending_.size() + retrying_.size() + busyWorkers_ +
+         (pipeline_ ? pipeline_->held() : size_t{0});
 }
 
 void Dispatcher::finish(Worker& worker) {
@@ -286,7 +411,11 @@ void Dispatcher::reportDrops(bool force) {
 }
 
 void Dispatcher::updateDepth() {
-  size_t depth = pending_.size() + busyWorkers_;
+  size_t depth = depthNow();
+  if (depth == 0 && trimWhenIdle_) {
+    trimWhenIdle_ = false;
+    malloc_trim(0);
+  }
   if (metrics_.depth != nullptr) {
     metrics_.depth->Increment(static_cast<double>(depth) - static_cast<double>(stats_.depth));
   }
@@ -294,7 +423,7 @@ void Dispatcher::updateDepth() {
 }
 
 void Dispatcher::finishDrainIfIdle() {
-  if (!draining_ || stopped_ || pending_.size() + busyWorkers_ > 0) return;
+  if (!draining_ || stopped_ || depthNow() > 0) return;
   stopped_ = true;
   drainTimer_.stop();
   reportDrops(true);
@@ -312,8 +441,16 @@ void Dispatcher::abandonAll() {
     worker->transfer = 0;
   }
   busyWorkers_ = 0;
-  for (const auto& event : pending_)
-    drop(DropReason::Shutdown, event.id);
+  if (pipeline_) {
+    for (const auto& delivery : pipeline_->abandon())
+      drop(DropReason::Shutdown, delivery.event.id);
+  }
+  for (const auto& [due, delivery] : retrying_)
+    drop(DropReason::Shutdown, delivery.event.id);
+  retrying_.clear();
+  retryTimer_.stop();
+  for (const auto& delivery : pending_)
+    drop(DropReason::Shutdown, delivery.event.id);
   pending_.clear();
   updateDepth();
 }

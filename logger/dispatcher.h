@@ -1,7 +1,7 @@
-// Delivery of logged events to the sink: a bounded queue (events and bytes) feeding a fixed set of
-// workers that POST through the loop's HTTP client, with a timeout and bounded retries with
-// exponential backoff. Nothing here ever blocks or delays the request path: when a bound is hit
-// the event is dropped and counted.
+// Delivery of logged events to the sink: a bounded queue (events and bytes) feeding the pipelined
+// client (http:// sinks) or a fixed set of curl workers (https://), with a timeout and bounded
+// retries with exponential backoff. Nothing here ever blocks or delays the request path: when a
+// bound is hit the event is dropped and counted.
 #pragma once
 
 #include <chrono>
@@ -18,7 +18,9 @@
 #include "agent/http.h"
 #include "logger/ca_bundle.h"
 #include "logger/cloudevent.h"
+#include "logger/event.h"
 #include "logger/http_client.h"
+#include "logger/pipeline.h"
 #include "logger/timer.h"
 
 struct uv_loop_s;
@@ -32,52 +34,6 @@ class Family;
 
 namespace logger {
 
-// Body bytes the logger holds, captured or queued, across all exchanges: one budget
-// (--log-queue-bytes) so that memory stays bounded however many exchanges are in flight.
-class ByteBudget {
- public:
-  explicit ByteBudget(size_t limit, prometheus::Gauge* gauge = nullptr)
-      : limit_(limit), gauge_(gauge) {}
-  bool tryReserve(size_t bytes);
-  void release(size_t bytes);
-  size_t used() const { return used_; }
-
- private:
-  size_t limit_;
-  size_t used_ = 0;
-  prometheus::Gauge* gauge_;
-};
-
-// A share of a ByteBudget, released when the lease is reset or destroyed. Move-only.
-class ByteLease {
- public:
-  ByteLease() = default;
-  explicit ByteLease(std::shared_ptr<ByteBudget> budget) : budget_(std::move(budget)) {}
-  ~ByteLease() { reset(); }
-  ByteLease(ByteLease&& other) noexcept;
-  ByteLease& operator=(ByteLease&& other) noexcept;
-  ByteLease(const ByteLease&) = delete;
-  ByteLease& operator=(const ByteLease&) = delete;
-
-  // Reserves `bytes` more; false (and nothing reserved) when the budget has no room.
-  bool grow(size_t bytes);
-  void reset();
-  size_t bytes() const { return bytes_; }
-
- private:
-  std::shared_ptr<ByteBudget> budget_;
-  size_t bytes_ = 0;
-};
-
-// One CloudEvent ready to POST.
-struct Event {
-  std::string id;
-  EventKind kind = EventKind::Request;
-  agent::Headers headers;
-  std::shared_ptr<const std::string> body;
-  ByteLease lease;  // the body's share of the byte budget
-};
-
 enum class DropReason {
   QueueFull,  // the event or byte bound was reached
   TooLarge,   // one body alone exceeds the byte bound
@@ -87,18 +43,15 @@ enum class DropReason {
 };
 std::string_view dropReasonName(DropReason reason);
 
-// The wait before retry number `retry` (1 for the first retry): base * 2^(retry-1), capped at
-// `cap`, then spread over [d/2, d) by `unitRandom` in [0, 1) so that agents do not retry in step.
-std::chrono::milliseconds backoffDelay(int retry, std::chrono::milliseconds base,
-                                       std::chrono::milliseconds cap, double unitRandom);
-
 // Status codes worth another attempt: no answer at all, 408, 429 and 5xx.
 bool isRetryable(long status);
 
 struct DispatcherOptions {
   std::string url;
-  int workers = 5;           // concurrent deliveries, each owning its event through its retries
-  size_t maxEvents = 10000;  // events queued or being delivered
+  // https: concurrent deliveries, each owning its event through its retries; http: connections
+  int workers = 5;
+  size_t pipelineDepth = 64;  // http: events in flight on one connection
+  size_t maxEvents = 10000;   // events queued or being delivered
   size_t maxBytes = size_t{64} << 20;
   std::chrono::milliseconds timeout{std::chrono::seconds(10)};
   int attempts = 5;  // deliveries per event, the first included
@@ -123,6 +76,8 @@ class Dispatcher {
   Dispatcher(uv_loop_s* loop, DispatcherOptions options, prometheus::Registry* metrics);
   ~Dispatcher();
   Dispatcher(const Dispatcher&) = delete;
+  // True when this URL is delivered by the pipelined client rather than by curl.
+  static bool pipelines(const std::string& url);
   Dispatcher& operator=(const Dispatcher&) = delete;
 
   // The byte budget captures reserve from before their event exists.
@@ -156,6 +111,13 @@ class Dispatcher {
   };
 
   void pump();
+  std::optional<Delivery> take();
+  void onPipelineResult(Delivery delivery, PipelineResult result);
+  void armRetryTimer();
+  void countRetry();
+  // A pipelined delivery is over: depth and drain follow.
+  void settled();
+  size_t depthNow() const;
   // Starts the worker's next attempt; false (event dropped) when curl refused the request.
   bool deliver(Worker& worker);
   void onResult(Worker& worker, HttpResult result);
@@ -172,7 +134,11 @@ class Dispatcher {
   Metrics metrics_;
   std::shared_ptr<ByteBudget> budget_;
   CaBundle caBundle_;
-  std::deque<Event> pending_;
+  std::deque<Delivery> pending_;
+  // Pipelined deliveries waiting for their next attempt, by when it is due.
+  std::multimap<std::chrono::steady_clock::time_point, Delivery> retrying_;
+  Timer retryTimer_;
+  bool trimWhenIdle_ = false;  // a burst held enough memory to give back once the queue empties
   std::vector<std::unique_ptr<Worker>> workers_;
   size_t busyWorkers_ = 0;
   DispatcherStats stats_;
@@ -183,9 +149,10 @@ class Dispatcher {
   std::function<void()> drainDone_;
   bool draining_ = false;
   bool stopped_ = false;
-  // Declared last so that it is destroyed first: in-flight transfers are cancelled before the
-  // workers their callbacks point at go away.
+  // Declared last so that they are destroyed first: deliveries in flight are cancelled before the
+  // workers and queues their callbacks point at go away.
   HttpClient client_;
+  std::unique_ptr<PipelineClient> pipeline_;  // http:// sinks; null for https
 };
 
 }  // namespace logger

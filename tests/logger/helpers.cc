@@ -57,6 +57,12 @@ SinkOptions onPort(uint16_t port) {
   return options;
 }
 
+SinkOptions closingAfter(int answers) {
+  SinkOptions options;
+  options.closeAfter = answers;
+  return options;
+}
+
 SinkOptions withTls(const std::string& key, const std::string& cert) {
   SinkOptions options;
   options.tlsKey = key;
@@ -80,7 +86,9 @@ Sink::Sink(SinkOptions options)
                                 "--fail-status",
                                 std::to_string(options.failStatus),
                                 "--delay-ms",
-                                std::to_string(options.delayMs)};
+                                std::to_string(options.delayMs),
+                                "--close-after",
+                                std::to_string(options.closeAfter)};
   if (tls_) {
     argv.insert(argv.end(), {"--tls-key", options.tlsKey, "--tls-cert", options.tlsCert});
   }

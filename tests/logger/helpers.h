@@ -22,6 +22,7 @@ struct SinkOptions {
   int failFirst = 0;
   int failStatus = 503;
   int delayMs = 0;
+  int closeAfter = 0;  // drop each connection after this many answers on it
   std::string tlsKey;
   std::string tlsCert;
   uint16_t port = 0;  // 0: a free port
@@ -30,6 +31,7 @@ struct SinkOptions {
 SinkOptions failingFirst(int count, int status = 503);
 SinkOptions delayed(int milliseconds);
 SinkOptions onPort(uint16_t port);
+SinkOptions closingAfter(int answers);
 SinkOptions withTls(const std::string& key, const std::string& cert);
 
 // The CloudEvents consumer, recording one JSON line per accepted event.

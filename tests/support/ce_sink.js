@@ -3,10 +3,12 @@
 // the CloudEvents SDK (HTTP.toEvent) and appends one JSON line per accepted event to a file.
 //
 // Usage: node ce_sink.js --port N --out FILE [--fail-first K] [--fail-status 503]
-//                        [--delay-ms D] [--tls-key KEY --tls-cert CERT]
+//                        [--delay-ms D] [--close-after N] [--tls-key KEY --tls-cert CERT]
 //   --fail-first K   answer --fail-status (default 503) to the first K requests (not recorded)
 //   --delay-ms D     wait D ms before answering; an event whose client gave up meanwhile is not
 //                    recorded
+//   --close-after N  drop each connection abruptly once N requests were answered on it (further
+//                    pipelined requests on it stay unanswered, some of them maybe recorded)
 //   --tls-key/--tls-cert   listen on HTTPS with this PEM key and certificate
 //
 // Each line: {seq, id, type, source, specversion, time, datacontenttype, extensions,
@@ -20,10 +22,11 @@ const path = require("path");
 const { HTTP } = require(path.join(__dirname, "node_modules", "cloudevents"));
 
 function parseArgs(argv) {
-  const options = { port: 0, out: "", failFirst: 0, failStatus: 503, delayMs: 0, tlsKey: "", tlsCert: "" };
+  const options = { port: 0, out: "", failFirst: 0, failStatus: 503, delayMs: 0, closeAfter: 0, tlsKey: "", tlsCert: "" };
   const names = {
     "--port": ["port", Number], "--out": ["out", String], "--fail-first": ["failFirst", Number],
     "--fail-status": ["failStatus", Number], "--delay-ms": ["delayMs", Number],
+    "--close-after": ["closeAfter", Number],
     "--tls-key": ["tlsKey", String], "--tls-cert": ["tlsCert", String],
   };
   for (let i = 0; i < argv.length; i += 2) {
@@ -65,6 +68,15 @@ function describe(headers, body, remotePort) {
   return line;
 }
 
+const answeredOn = new WeakMap();
+
+function closeIfDue(socket) {
+  if (!options.closeAfter) return;
+  const answered = (answeredOn.get(socket) || 0) + 1;
+  answeredOn.set(socket, answered);
+  if (answered === options.closeAfter) socket.end(() => socket.destroy());
+}
+
 function handle(req, res) {
   const chunks = [];
   req.on("data", (chunk) => chunks.push(chunk));
@@ -83,6 +95,7 @@ function handle(req, res) {
       }
       res.writeHead(202);
       res.end();
+      closeIfDue(req.socket);
     };
     if (options.delayMs > 0) setTimeout(answer, options.delayMs);
     else answer();

@@ -1,0 +1,69 @@
+// What the logger queues: events ready to POST, and the byte budget their bodies are held in.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "agent/http.h"
+#include "logger/cloudevent.h"
+
+namespace prometheus {
+class Gauge;
+}  // namespace prometheus
+
+namespace logger {
+
+// Body bytes the logger holds, captured or queued, across all exchanges: one budget
+// (--log-queue-bytes) so that memory stays bounded however many exchanges are in flight.
+class ByteBudget {
+ public:
+  explicit ByteBudget(size_t limit, prometheus::Gauge* gauge = nullptr)
+      : limit_(limit), gauge_(gauge) {}
+  bool tryReserve(size_t bytes);
+  void release(size_t bytes);
+  size_t used() const { return used_; }
+
+ private:
+  size_t limit_;
+  size_t used_ = 0;
+  prometheus::Gauge* gauge_;
+};
+
+// A share of a ByteBudget, released when the lease is reset or destroyed. Move-only.
+class ByteLease {
+ public:
+  ByteLease() = default;
+  explicit ByteLease(std::shared_ptr<ByteBudget> budget) : budget_(std::move(budget)) {}
+  ~ByteLease() { reset(); }
+  ByteLease(ByteLease&& other) noexcept;
+  ByteLease& operator=(ByteLease&& other) noexcept;
+  ByteLease(const ByteLease&) = delete;
+  ByteLease& operator=(const ByteLease&) = delete;
+
+  // Reserves `bytes` more; false (and nothing reserved) when the budget has no room.
+  bool grow(size_t bytes);
+  void reset();
+  size_t bytes() const { return bytes_; }
+
+ private:
+  std::shared_ptr<ByteBudget> budget_;
+  size_t bytes_ = 0;
+};
+
+// One CloudEvent ready to POST.
+struct Event {
+  std::string id;
+  EventKind kind = EventKind::Request;
+  agent::Headers headers;
+  std::shared_ptr<const std::string> body;
+  ByteLease lease;  // the body's share of the byte budget
+};
+
+// An event on its way to the sink and the delivery attempts it has used.
+struct Delivery {
+  Event event;
+  int attempt = 0;
+};
+
+}  // namespace logger

@@ -1,0 +1,478 @@
+#include "logger/pipeline.h"
+
+#include <uv.h>
+
+#include <charconv>
+#include <cstring>
+#include <utility>
+
+#include "agent/parser.h"
+
+namespace logger {
+
+namespace {
+
+// Bodies up to this size are copied next to their head; larger ones are written from where they
+// are, as a buffer of their own in the same writev.
+constexpr size_t kInlineBody = 16 * 1024;
+constexpr size_t kReadBufferBytes = 64 * 1024;
+
+std::string uvError(const char* what, int status) {
+  return std::string(what) + ": " + uv_strerror(status);
+}
+
+}  // namespace
+
+std::optional<SinkAddress> parseHttpUrl(std::string_view url) {
+  constexpr std::string_view scheme = "http://";
+  if (url.size() < scheme.size() || !agent::iequals(url.substr(0, scheme.size()), scheme)) {
+    return std::nullopt;
+  }
+  std::string_view rest = url.substr(scheme.size());
+  size_t end = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, end);
+  std::string_view target = end == std::string_view::npos ? "" : rest.substr(end);
+  target = target.substr(0, target.find('#'));
+  if (authority.empty() || authority.find('@') != std::string_view::npos) return std::nullopt;
+
+  SinkAddress address;
+  std::string_view port;
+  if (authority.front() == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    address.host = std::string(authority.substr(1, close - 1));
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty() && after.front() != ':') return std::nullopt;
+    if (!after.empty()) port = after.substr(1);
+  } else {
+    size_t colon = authority.rfind(':');
+    address.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
+  }
+  if (address.host.empty()) return std::nullopt;
+  if (!port.empty()) {
+    unsigned value = 0;
+    auto [next, error] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (error != std::errc() || next != port.data() + port.size() || value == 0 || value > 65535) {
+      return std::nullopt;
+    }
+    address.port = static_cast<uint16_t>(value);
+  }
+  address.authority = std::string(authority);
+  if (target.empty() || target.front() != '/') address.target = "/";
+  address.target += target;
+  return address;
+}
+
+// One socket's lifetime. Freed in its close callback; `owner` is null once the connection has
+// let go of it, so that late connect and write callbacks do nothing.
+struct PipelineClient::Socket {
+  uv_tcp_t tcp{};
+  uv_connect_t connect{};
+  Connection* owner = nullptr;
+};
+
+// A name lookup in flight; freed in its callback, `owner` null when no longer wanted.
+struct Resolve {
+  uv_getaddrinfo_t request{};
+  void* owner = nullptr;
+};
+
+// The buffers of one writev, kept until libuv is done with them.
+struct PipelineClient::WriteBatch {
+  uv_write_t request{};
+  Socket* socket = nullptr;
+  std::vector<std::string> chunks;
+  std::vector<std::shared_ptr<const std::string>> bodies;
+  std::vector<uv_buf_t> buffers;
+};
+
+struct PipelineClient::Connection : agent::HttpParser::Delegate {
+  struct Held {
+    Delivery delivery;
+    uint64_t since = 0;  // uv_now when it was taken: its attempt started then
+  };
+
+  Connection(PipelineClient& owner, uv_loop_s* loop) : client(owner), deadline(loop) {}
+
+  bool busy() const { return socket != nullptr || resolving != nullptr; }
+
+  bool onParsedHead() override { return false; }
+  void onParsedBody(const char*, size_t) override {}
+  bool onParsedMessageComplete() override {
+    completed = true;
+    keepAlive = parser->keepAlive();
+    return true;
+  }
+
+  PipelineClient& client;
+  Socket* socket = nullptr;
+  Resolve* resolving = nullptr;
+  bool open = false;  // connected; before that it holds one event only
+  std::deque<Held> held;
+  size_t written = 0;     // the first `written` held events were handed to the socket
+  uint64_t answered = 0;  // answers on the current socket
+  std::unique_ptr<agent::HttpParser> parser;
+  bool completed = false;  // the parser paused after an answer
+  bool keepAlive = true;
+  Timer deadline;
+  bool deadlineArmed = false;
+};
+
+PipelineClient::PipelineClient(uv_loop_s* loop, Options options, Take take, Done done)
+    : loop_(loop),
+      options_(std::move(options)),
+      take_(std::move(take)),
+      done_(std::move(done)),
+      flushTimer_(loop),
+      redialTimer_(loop),
+      readBuffer_(kReadBufferBytes) {
+  prefix_ = "POST " + options_.sink.target + " HTTP/1.1\r\nHost: " + options_.sink.authority +
+            "\r\nUser-Agent: " + options_.userAgent + "\r\n";
+  sockaddr_storage address{};
+  if (uv_ip4_addr(options_.sink.host.c_str(), options_.sink.port,
+                  reinterpret_cast<sockaddr_in*>(&address)) == 0 ||
+      uv_ip6_addr(options_.sink.host.c_str(), options_.sink.port,
+                  reinterpret_cast<sockaddr_in6*>(&address)) == 0) {
+    literal_ = address;
+  }
+  int connections = std::max(options_.connections, 1);
+  for (int i = 0; i < connections; ++i)
+    connections_.push_back(std::make_unique<Connection>(*this, loop));
+}
+
+PipelineClient::~PipelineClient() {
+  for (auto& connection : connections_)
+    closeSocket(*connection);
+}
+
+void PipelineClient::wake() {
+  if (flushArmed_) return;
+  flushArmed_ = true;
+  flushTimer_.start(std::chrono::milliseconds(0), [this] {
+    flushArmed_ = false;
+    flush();
+  });
+}
+
+std::vector<Delivery> PipelineClient::abandon() {
+  std::vector<Delivery> deliveries;
+  for (auto& connection : connections_) {
+    closeSocket(*connection);
+    for (auto& held : connection->held)
+      deliveries.push_back(std::move(held.delivery));
+    connection->held.clear();
+  }
+  held_ = 0;
+  flushTimer_.stop();
+  flushArmed_ = false;
+  redialTimer_.stop();
+  return deliveries;
+}
+
+void PipelineClient::flush() {
+  uint64_t now = uv_now(loop_);
+  // Open connections are filled first: few connections with long pipelines cost the least.
+  for (auto& connection : connections_) {
+    Connection& c = *connection;
+    if (!c.open) continue;
+    bool wasIdle = c.held.empty();
+    while (c.held.size() < options_.depth) {
+      auto delivery = take_();
+      if (!delivery) break;
+      c.held.push_back({std::move(*delivery), now});
+      ++held_;
+    }
+    if (wasIdle && !c.held.empty()) armDeadline(c);
+    write(c);
+  }
+  // What is left opens more connections, one event each until connected.
+  for (auto& connection : connections_) {
+    Connection& c = *connection;
+    if (c.busy()) continue;
+    if (now < redialNotBefore_) {
+      redialTimer_.start(std::chrono::milliseconds(redialNotBefore_ - now), [this] { wake(); });
+      return;
+    }
+    auto delivery = take_();
+    if (!delivery) return;
+    c.held.push_back({std::move(*delivery), now});
+    ++held_;
+    armDeadline(c);
+    dial(c);
+  }
+}
+
+void PipelineClient::dial(Connection& c) {
+  if (literal_) {
+    connect(c, reinterpret_cast<const sockaddr*>(&*literal_));
+    return;
+  }
+  auto* resolve = new Resolve;
+  resolve->owner = &c;
+  resolve->request.data = resolve;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  std::string port = std::to_string(options_.sink.port);
+  int status = uv_getaddrinfo(
+      loop_, &resolve->request,
+      [](uv_getaddrinfo_t* request, int result, addrinfo* found) {
+        auto* r = static_cast<Resolve*>(request->data);
+        auto* owner = static_cast<Connection*>(r->owner);
+        delete r;
+        if (owner != nullptr) {
+          owner->resolving = nullptr;
+          if (result < 0 || found == nullptr) {
+            owner->client.end(*owner, Ending::Closed,
+                              uvError("cannot resolve the sink's host", result));
+          } else {
+            owner->client.connect(*owner, found->ai_addr);
+          }
+        }
+        uv_freeaddrinfo(found);
+      },
+      options_.sink.host.c_str(), port.c_str(), &hints);
+  if (status < 0) {
+    delete resolve;
+    end(c, Ending::Closed, uvError("cannot resolve the sink's host", status));
+    return;
+  }
+  c.resolving = resolve;
+}
+
+void PipelineClient::connect(Connection& c, const sockaddr* address) {
+  auto* socket = new Socket;
+  socket->owner = &c;
+  socket->tcp.data = socket;
+  socket->connect.data = socket;
+  int status = uv_tcp_init(loop_, &socket->tcp);
+  if (status < 0) {
+    // A handle that failed to initialise was never registered with the loop.
+    delete socket;
+    end(c, Ending::Closed, uvError("cannot create a socket", status));
+    return;
+  }
+  c.socket = socket;
+  ++connectionsOpened_;
+  status = uv_tcp_connect(&socket->connect, &socket->tcp, address,
+                          [](uv_connect_t* request, int result) {
+                            auto* s = static_cast<Socket*>(request->data);
+                            if (s->owner != nullptr)
+                              s->owner->client.onConnected(*s->owner, result);
+                          });
+  if (status < 0) end(c, Ending::Closed, uvError("cannot connect to the sink", status));
+}
+
+void PipelineClient::onConnected(Connection& c, int status) {
+  if (status < 0) {
+    end(c, Ending::Closed, uvError("cannot connect to the sink", status));
+    return;
+  }
+  c.open = true;
+  c.parser = std::make_unique<agent::HttpParser>(HTTP_RESPONSE, c);
+  auto* stream = reinterpret_cast<uv_stream_t*>(&c.socket->tcp);
+  uv_tcp_nodelay(&c.socket->tcp, 1);
+  status = uv_read_start(
+      stream,
+      [](uv_handle_t* handle, size_t, uv_buf_t* buffer) {
+        auto* s = static_cast<Socket*>(handle->data);
+        auto& bytes = s->owner->client.readBuffer_;
+        *buffer = uv_buf_init(bytes.data(), static_cast<unsigned>(bytes.size()));
+      },
+      [](uv_stream_t* handle, ssize_t nread, const uv_buf_t* buffer) {
+        auto* s = static_cast<Socket*>(handle->data);
+        if (s->owner == nullptr || nread == 0) return;
+        Connection& connection = *s->owner;
+        if (nread > 0) {
+          connection.client.onRead(connection, buffer->base, static_cast<size_t>(nread));
+        } else if (nread == UV_EOF) {
+          connection.client.onEof(connection);
+        } else {
+          connection.client.end(connection, Ending::Closed,
+                                uvError("connection to the sink", static_cast<int>(nread)));
+        }
+      });
+  if (status < 0) {
+    end(c, Ending::Closed, uvError("cannot read from the sink", status));
+    return;
+  }
+  write(c);
+  wake();
+}
+
+void PipelineClient::serialize(const Event& event, std::string& out) const {
+  out += prefix_;
+  for (const auto& header : event.headers) {
+    out += header.name;
+    out += header.value.empty() ? ":" : ": ";
+    out += header.value;
+    out += "\r\n";
+  }
+  out += "Content-Length: ";
+  out += std::to_string(event.body ? event.body->size() : 0);
+  out += "\r\n\r\n";
+}
+
+void PipelineClient::write(Connection& c) {
+  if (!c.open || c.written == c.held.size()) return;
+  auto batch = std::make_unique<WriteBatch>();
+  // Pieces in order: a chunk (heads and small bodies) or a large body, by index.
+  std::vector<std::pair<bool, size_t>> pieces;
+  std::string chunk;
+  for (size_t i = c.written; i < c.held.size(); ++i) {
+    const Event& event = c.held[i].delivery.event;
+    serialize(event, chunk);
+    size_t size = event.body ? event.body->size() : 0;
+    if (size <= kInlineBody) {
+      if (size > 0) chunk += *event.body;
+      continue;
+    }
+    batch->chunks.push_back(std::exchange(chunk, {}));
+    pieces.emplace_back(false, batch->chunks.size() - 1);
+    batch->bodies.push_back(event.body);
+    pieces.emplace_back(true, batch->bodies.size() - 1);
+  }
+  if (!chunk.empty()) {
+    batch->chunks.push_back(std::move(chunk));
+    pieces.emplace_back(false, batch->chunks.size() - 1);
+  }
+  for (const auto& [body, index] : pieces) {
+    const std::string& bytes = body ? *batch->bodies[index] : batch->chunks[index];
+    batch->buffers.push_back(
+        uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size())));
+  }
+  c.written = c.held.size();
+  batch->socket = c.socket;
+  batch->request.data = batch.get();
+  int status = uv_write(
+      &batch->request, reinterpret_cast<uv_stream_t*>(&c.socket->tcp), batch->buffers.data(),
+      static_cast<unsigned>(batch->buffers.size()), [](uv_write_t* request, int result) {
+        std::unique_ptr<WriteBatch> done(static_cast<WriteBatch*>(request->data));
+        Connection* owner = done->socket->owner;
+        if (result < 0 && owner != nullptr) {
+          owner->client.end(*owner, Ending::Closed, uvError("cannot write to the sink", result));
+        }
+      });
+  if (status < 0) {
+    end(c, Ending::Closed, uvError("cannot write to the sink", status));
+    return;
+  }
+  batch.release();
+}
+
+void PipelineClient::onRead(Connection& c, const char* data, size_t length) {
+  size_t offset = 0;
+  while (offset < length) {
+    auto result = c.parser->execute(data + offset, length - offset);
+    if (result.status == agent::HttpParser::Status::Error ||
+        result.status == agent::HttpParser::Status::Upgrade) {
+      end(c, Ending::Closed, "malformed answer from the sink: " + result.reason);
+      return;
+    }
+    offset += result.consumed;
+    if (!c.completed) continue;
+    c.completed = false;
+    c.parser->resume();
+    long status = c.parser->response().status;
+    if (status < 200) continue;  // an interim answer
+    if (c.written == 0) {
+      end(c, Ending::Closed, "an answer from the sink to no request");
+      return;
+    }
+    answer(c, status);
+    if (!c.keepAlive) {
+      end(c, Ending::Closed, "the sink closed the connection");
+      return;
+    }
+  }
+  wake();
+}
+
+void PipelineClient::onEof(Connection& c) {
+  // An answer without a length ends with the connection.
+  c.parser->finish();
+  if (c.completed && c.parser->response().status >= 200 && c.written > 0) {
+    answer(c, c.parser->response().status);
+  }
+  end(c, Ending::Closed, "the sink closed the connection");
+}
+
+void PipelineClient::answer(Connection& c, long status) {
+  Delivery delivery = std::move(c.held.front().delivery);
+  c.held.pop_front();
+  --c.written;
+  ++c.answered;
+  --held_;
+  failuresInRow_ = 0;
+  PipelineResult result;
+  result.status = status;
+  done_(std::move(delivery), std::move(result));
+}
+
+void PipelineClient::armDeadline(Connection& c) {
+  if (options_.timeout.count() <= 0 || c.deadlineArmed || c.held.empty()) return;
+  c.deadlineArmed = true;
+  uint64_t due = c.held.front().since + static_cast<uint64_t>(options_.timeout.count());
+  uint64_t now = uv_now(loop_);
+  c.deadline.start(std::chrono::milliseconds(due > now ? due - now : 0), [this, &c] {
+    c.deadlineArmed = false;
+    checkDeadline(c);
+  });
+}
+
+void PipelineClient::checkDeadline(Connection& c) {
+  if (c.held.empty()) return;
+  uint64_t due = c.held.front().since + static_cast<uint64_t>(options_.timeout.count());
+  if (uv_now(loop_) >= due) {
+    end(c, Ending::TimedOut,
+        "no answer from the sink within " + std::to_string(options_.timeout.count()) + " ms");
+    return;
+  }
+  armDeadline(c);
+}
+
+void PipelineClient::end(Connection& c, Ending ending, const std::string& error) {
+  bool partial = c.parser && c.parser->inMessage();
+  uint64_t answered = c.answered;
+  closeSocket(c);
+  std::deque<Connection::Held> held = std::exchange(c.held, {});
+  held_ -= held.size();
+  if (answered == 0 && !held.empty()) {
+    ++failuresInRow_;
+    auto pause =
+        backoffDelay(failuresInRow_, options_.backoffBase, options_.backoffCap, unitRandom());
+    redialNotBefore_ = uv_now(loop_) + static_cast<uint64_t>(pause.count());
+  }
+  for (size_t i = 0; i < held.size(); ++i) {
+    PipelineResult result;
+    result.error = error;
+    result.unanswered = ending == Ending::Closed && answered > 0 && !(i == 0 && partial);
+    done_(std::move(held[i].delivery), std::move(result));
+  }
+  wake();
+}
+
+void PipelineClient::closeSocket(Connection& c) {
+  if (c.resolving != nullptr) {
+    c.resolving->owner = nullptr;
+    c.resolving = nullptr;
+  }
+  if (c.socket != nullptr) {
+    Socket* socket = std::exchange(c.socket, nullptr);
+    socket->owner = nullptr;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&socket->tcp));
+    uv_close(reinterpret_cast<uv_handle_t*>(&socket->tcp),
+             [](uv_handle_t* handle) { delete static_cast<Socket*>(handle->data); });
+  }
+  c.open = false;
+  c.written = 0;
+  c.answered = 0;
+  c.parser.reset();
+  c.completed = false;
+  c.keepAlive = true;
+  c.deadline.stop();
+  c.deadlineArmed = false;
+}
+
+}  // namespace logger

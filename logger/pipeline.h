@@ -1,0 +1,128 @@
+// The delivery path for http:// sinks: an HTTP/1.1 client on the loop that pipelines events over
+// a few kept-alive connections. What was queued during one loop iteration is written with one
+// writev per connection on the next; answers are parsed with llhttp and matched to events in
+// order. Cheaper than a curl transfer per event, which costs several syscalls and allocations.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "logger/event.h"
+#include "logger/timer.h"
+
+struct uv_loop_s;
+
+namespace logger {
+
+// The wait before retry number `retry` (1 for the first retry): base * 2^(retry-1), capped at
+// `cap`, then spread over [d/2, d) by `unitRandom` in [0, 1) so that agents do not retry in step.
+std::chrono::milliseconds backoffDelay(int retry, std::chrono::milliseconds base,
+                                       std::chrono::milliseconds cap, double unitRandom);
+// A uniform random number in [0, 1), for backoffDelay.
+double unitRandom();
+
+// Where an http:// URL points. Only plain URLs: no user info.
+struct SinkAddress {
+  std::string host;  // name or IP literal, without brackets
+  uint16_t port = 80;
+  std::string authority;  // the Host header
+  std::string target;     // origin-form: path and query
+};
+
+// The address of an http:// URL; nullopt for other schemes and for URLs this client leaves to
+// curl (user info, a bad port).
+std::optional<SinkAddress> parseHttpUrl(std::string_view url);
+
+// The outcome of one delivery.
+struct PipelineResult {
+  long status = 0;    // 0: no answer, see error
+  std::string error;  // why there is no answer (refused, reset, timeout, ...)
+  // The sink closed the connection without answering this event after it had answered earlier
+  // ones on it (keep-alive close, Connection: close, a close between answers): the event was
+  // not processed, or its answer was lost; it is sent again at once without spending an attempt.
+  bool unanswered = false;
+};
+
+class PipelineClient {
+ public:
+  struct Options {
+    SinkAddress sink;
+    int connections = 5;
+    size_t depth = 64;  // events in flight on one connection
+    // Bounds the oldest event in flight on a connection (connect included); 0: none.
+    std::chrono::milliseconds timeout{std::chrono::seconds(10)};
+    // After a connection failed without any answer, no new one is opened for this long
+    // (doubling per failure in a row, with jitter), so a sink that is down costs little.
+    std::chrono::milliseconds backoffBase{200};
+    std::chrono::milliseconds backoffCap{std::chrono::seconds(10)};
+    std::string userAgent = "kserve-agent";
+  };
+  // The next delivery to send; nullopt when there is none.
+  using Take = std::function<std::optional<Delivery>()>;
+  // A delivery is over: answered, or failed. May call wake() but not destroy the client.
+  using Done = std::function<void(Delivery, PipelineResult)>;
+
+  PipelineClient(uv_loop_s* loop, Options options, Take take, Done done);
+  // Closes every connection; the deliveries still held are destroyed without callbacks.
+  ~PipelineClient();
+  PipelineClient(const PipelineClient&) = delete;
+  PipelineClient& operator=(const PipelineClient&) = delete;
+
+  // There may be deliveries to take: they are taken and written on the next loop iteration.
+  void wake();
+  // Closes every connection and hands back what they held, without callbacks.
+  std::vector<Delivery> abandon();
+  // Deliveries taken and not done yet.
+  size_t held() const { return held_; }
+  // Connections opened so far (keep-alive keeps this low).
+  uint64_t connectionsOpened() const { return connectionsOpened_; }
+
+ private:
+  struct Connection;
+  struct Socket;
+  struct WriteBatch;
+  enum class Ending { Closed, TimedOut };
+
+  void flush();
+  void dial(Connection& connection);
+  void connect(Connection& connection, const sockaddr* address);
+  void onConnected(Connection& connection, int status);
+  void write(Connection& connection);
+  void onRead(Connection& connection, const char* data, size_t length);
+  void onEof(Connection& connection);
+  // The head event got its answer.
+  void answer(Connection& connection, long status);
+  void armDeadline(Connection& connection);
+  void checkDeadline(Connection& connection);
+  // Closes the connection's socket and settles every delivery it held.
+  void end(Connection& connection, Ending ending, const std::string& error);
+  void closeSocket(Connection& connection);
+  void serialize(const Event& event, std::string& out) const;
+
+  uv_loop_s* loop_;
+  Options options_;
+  Take take_;
+  Done done_;
+  std::string prefix_;  // request line, Host and User-Agent: the same for every event
+  std::vector<std::unique_ptr<Connection>> connections_;
+  Timer flushTimer_;
+  bool flushArmed_ = false;
+  Timer redialTimer_;
+  uint64_t redialNotBefore_ = 0;  // uv_now milliseconds
+  int failuresInRow_ = 0;
+  size_t held_ = 0;
+  uint64_t connectionsOpened_ = 0;
+  std::optional<sockaddr_storage> literal_;  // the sink's address when the URL has an IP
+  std::vector<char> readBuffer_;
+};
+
+}  // namespace logger

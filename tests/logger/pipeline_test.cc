@@ -1,0 +1,230 @@
+#include "logger/pipeline.h"
+
+#include <catch2/catch.hpp>
+#include <map>
+#include <set>
+
+#include "logger/dispatcher.h"
+#include "tests/logger/helpers.h"
+
+using namespace std::chrono_literals;
+using logtest::Loop;
+using logtest::Sink;
+
+namespace {
+
+logger::Event makeEvent(const std::string& id, std::string body) {
+  logger::Record record;
+  record.id = id;
+  record.time = std::chrono::system_clock::now();
+  record.contentType = "application/octet-stream";
+  logger::EventAttributes attributes{"test-source", "isvc", "ns", "predictor", "default", ""};
+  logger::Event event;
+  event.id = id;
+  event.headers = logger::buildHeaders(record, attributes, std::chrono::system_clock::now());
+  event.body = std::make_shared<const std::string>(std::move(body));
+  return event;
+}
+
+// Bodies of every kind: empty, small, with CRLFs and a fake request inside, and larger than
+// what is copied next to the head.
+std::string bodyFor(int i) {
+  switch (i % 5) {
+    case 0:
+      return "";
+    case 1:
+      return R"({"instances":[[)" + std::to_string(i) + "]]}";
+    case 2:
+      return "\r\n\r\nPOST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc" + std::to_string(i);
+    case 3:
+      return logtest::patternBytes(20000 + static_cast<size_t>(i));
+    default:
+      return logtest::patternBytes(70000 + static_cast<size_t>(i));
+  }
+}
+
+logger::DispatcherOptions pipelined(const std::string& url) {
+  logger::DispatcherOptions options;
+  options.url = url;
+  options.workers = 2;
+  options.pipelineDepth = 32;
+  options.timeout = 5s;
+  options.backoffBase = 20ms;
+  options.backoffCap = 200ms;
+  return options;
+}
+
+std::map<std::string, int> countIds(const std::vector<nlohmann::json>& events) {
+  std::map<std::string, int> counts;
+  for (const auto& event : events)
+    ++counts[event["id"].get<std::string>()];
+  return counts;
+}
+
+}  // namespace
+
+TEST_CASE("http URLs are split for the pipelined client, others are left to curl", "[logger]") {
+  auto plain = logger::parseHttpUrl("http://sink.ns.svc:8080/events?x=1#frag");
+  REQUIRE(plain);
+  CHECK(plain->host == "sink.ns.svc");
+  CHECK(plain->port == 8080);
+  CHECK(plain->authority == "sink.ns.svc:8080");
+  CHECK(plain->target == "/events?x=1");
+  auto bare = logger::parseHttpUrl("HTTP://127.0.0.1");
+  REQUIRE(bare);
+  CHECK(bare->port == 80);
+  CHECK(bare->target == "/");
+  auto query = logger::parseHttpUrl("http://h?q");
+  REQUIRE(query);
+  CHECK(query->target == "/?q");
+  auto v6 = logger::parseHttpUrl("http://[::1]:9000/p");
+  REQUIRE(v6);
+  CHECK(v6->host == "::1");
+  CHECK(v6->authority == "[::1]:9000");
+  CHECK_FALSE(logger::parseHttpUrl("https://127.0.0.1/"));
+  CHECK_FALSE(logger::parseHttpUrl("http://user:pw@127.0.0.1/"));
+  CHECK_FALSE(logger::parseHttpUrl("http://127.0.0.1:99999/"));
+  CHECK_FALSE(logger::parseHttpUrl("http://:80/"));
+  CHECK_FALSE(logger::parseHttpUrl("gs://bucket/x"));
+}
+
+TEST_CASE("Pipelining: many events in flight on one connection arrive complete and byte-exact",
+          "[logger]") {
+  Sink sink(logtest::delayed(20));
+  Loop loop;
+  {
+    constexpr int kEvents = 300;
+    std::deque<logger::Delivery> source;
+    for (int i = 0; i < kEvents; ++i)
+      source.push_back({makeEvent("p" + std::to_string(i), bodyFor(i)), 0});
+    std::vector<long> statuses;
+    size_t mostInFlight = 0;
+    logger::PipelineClient* self = nullptr;
+    logger::PipelineClient client(
+        loop.get(),
+        logger::PipelineClient::Options{
+            .sink = *logger::parseHttpUrl(sink.url("/ce")), .connections = 1, .depth = 64},
+        [&]() -> std::optional<logger::Delivery> {
+          if (source.empty()) return std::nullopt;
+          auto delivery = std::move(source.front());
+          source.pop_front();
+          return delivery;
+        },
+        [&](logger::Delivery, logger::PipelineResult result) {
+          mostInFlight = std::max(mostInFlight, self->held() + 1);
+          statuses.push_back(result.status);
+        });
+    self = &client;
+    client.wake();
+    REQUIRE(loop.runUntil([&] { return statuses.size() == kEvents; }));
+    CHECK(statuses == std::vector<long>(kEvents, 202));
+    CHECK(mostInFlight == 64);
+    CHECK(client.connectionsOpened() == 1);
+    CHECK(client.held() == 0);
+    auto events = sink.waitForEvents(kEvents);
+    REQUIRE(events.size() == kEvents);
+    std::set<uint64_t> ports;
+    for (const auto& event : events) {
+      INFO(event.dump().substr(0, 300));
+      CHECK_FALSE(event.contains("error"));
+      int i = std::stoi(event["id"].get<std::string>().substr(1));
+      CHECK(logtest::eventBody(event) == bodyFor(i));
+      CHECK(logtest::eventHeader(event, "content-type") == "application/octet-stream");
+      CHECK(logtest::eventHeader(event, "user-agent") == "kserve-agent");
+      CHECK(event["type"] == "org.kubeflow.serving.inference.request");
+      ports.insert(event["remotePort"].get<uint64_t>());
+    }
+    CHECK(ports.size() == 1);
+    CHECK(countIds(events).size() == kEvents);
+  }
+  CHECK(loop.close());
+}
+
+TEST_CASE("A sink closing connections mid-pipeline loses no event", "[logger]") {
+  Sink sink(logtest::closingAfter(7));
+  Loop loop;
+  {
+    auto options = pipelined(sink.url());
+    options.attempts = 20;
+    logger::Dispatcher dispatcher(loop.get(), options, nullptr);
+    constexpr int kEvents = 200;
+    for (int i = 0; i < kEvents; ++i)
+      REQUIRE(dispatcher.enqueue(makeEvent("c" + std::to_string(i), bodyFor(i))));
+    REQUIRE(loop.runUntil([&] { return dispatcher.stats().sent == kEvents; }, 30s));
+    CHECK(dispatcher.stats().dropped == 0);
+    CHECK(dispatcher.stats().retried > 0);
+    CHECK(dispatcher.stats().depth == 0);
+    auto events = sink.waitForEvents(kEvents);
+    auto counts = countIds(events);
+    CHECK(counts.size() == kEvents);
+    for (int i = 0; i < kEvents; ++i)
+      CHECK(counts["c" + std::to_string(i)] >= 1);
+    // Every copy is whole.
+    for (const auto& event : events) {
+      int i = std::stoi(event["id"].get<std::string>().substr(1));
+      CHECK(logtest::eventBody(event) == bodyFor(i));
+    }
+  }
+  CHECK(loop.close());
+}
+
+TEST_CASE("A sink answering 503 to some pipelined events gets those again", "[logger]") {
+  Sink sink(logtest::failingFirst(10));
+  Loop loop;
+  {
+    logger::Dispatcher dispatcher(loop.get(), pipelined(sink.url()), nullptr);
+    constexpr int kEvents = 60;
+    for (int i = 0; i < kEvents; ++i)
+      dispatcher.enqueue(makeEvent("r" + std::to_string(i), bodyFor(i)));
+    REQUIRE(loop.runUntil([&] { return dispatcher.stats().sent == kEvents; }));
+    CHECK(dispatcher.stats().retried == 10);
+    CHECK(dispatcher.stats().dropped == 0);
+    auto counts = countIds(sink.waitForEvents(kEvents));
+    CHECK(counts.size() == kEvents);
+    for (const auto& [id, count] : counts)
+      CHECK(count == 1);
+  }
+  CHECK(loop.close());
+}
+
+TEST_CASE("A pipelined 4xx is dropped, the other events of the pipeline are sent", "[logger]") {
+  Sink sink(logtest::failingFirst(3, 400));
+  Loop loop;
+  {
+    logger::Dispatcher dispatcher(loop.get(), pipelined(sink.url()), nullptr);
+    for (int i = 0; i < 20; ++i)
+      dispatcher.enqueue(makeEvent("x" + std::to_string(i), "b"));
+    REQUIRE(loop.runUntil([&] { return dispatcher.stats().sent == 17; }));
+    CHECK(dispatcher.stats().droppedBy[logger::DropReason::Rejected] == 3);
+    CHECK(dispatcher.stats().retried == 0);
+    CHECK(dispatcher.stats().depth == 0);
+  }
+  CHECK(loop.close());
+}
+
+TEST_CASE("A pipeline stuck behind a slow answer times out and is sent again", "[logger]") {
+  Sink sink(logtest::delayed(700));
+  Loop loop;
+  {
+    auto options = pipelined(sink.url());
+    options.workers = 1;
+    options.timeout = 300ms;
+    options.attempts = 2;
+    logger::Dispatcher dispatcher(loop.get(), options, nullptr);
+    for (int i = 0; i < 5; ++i)
+      dispatcher.enqueue(makeEvent("t" + std::to_string(i), "b"));
+    REQUIRE(loop.runUntil([&] { return dispatcher.stats().dropped == 5; }, 10s));
+    CHECK(dispatcher.stats().droppedBy[logger::DropReason::Failed] == 5);
+    CHECK(dispatcher.stats().retried == 5);
+    CHECK(dispatcher.stats().depth == 0);
+  }
+  CHECK(loop.close());
+}
+
+TEST_CASE("http sinks are pipelined unless a proxy is configured", "[logger]") {
+  CHECK(logger::Dispatcher::pipelines("http://127.0.0.1:1/"));
+  CHECK_FALSE(logger::Dispatcher::pipelines("https://127.0.0.1:1/"));
+  setenv("http_proxy", "http://127.0.0.1:3128", 1);
+  CHECK_FALSE(logger::Dispatcher::pipelines("http://127.0.0.1:1/"));
+  unsetenv("http_proxy");
+}
