@@ -5,11 +5,11 @@
 #include <spdlog/spdlog.h>
 #include <uv.h>
 
+#include <prometheus/registry.h>
 #include <cstdlib>
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <prometheus/registry.h>
 #include <thread>
 
 #include "agent/metrics.h"
@@ -53,7 +53,8 @@ struct Loop {
 };
 
 size_t shareOf(size_t limit, int threads) {
-  return std::max<size_t>(1, (limit + static_cast<size_t>(threads) - 1) / static_cast<size_t>(threads));
+  return std::max<size_t>(
+      1, (limit + static_cast<size_t>(threads) - 1) / static_cast<size_t>(threads));
 }
 
 // What every loop shares: the flags, the metrics registry and the puller.
@@ -87,9 +88,8 @@ class Worker {
         metricsListener_(metricsContext_) {
     uv_timer_init(&loop_.loop, &drainTimer_);
     drainTimer_.data = this;
-    uv_async_init(&loop_.loop, &wake_, [](uv_async_t* a) {
-      static_cast<Worker*>(a->data)->onWake();
-    });
+    uv_async_init(&loop_.loop, &wake_,
+                  [](uv_async_t* a) { static_cast<Worker*>(a->data)->onWake(); });
     wake_.data = this;
   }
 
@@ -182,7 +182,8 @@ class Worker {
         return true;
       }
       std::vector<ProxyMetrics::LoopFigures> figures;
-      for (const Worker* worker : workers) figures.push_back(worker->figures());
+      for (const Worker* worker : workers)
+        figures.push_back(worker->figures());
       shared_.proxyMetrics->sample(figures);
       exchange->replyWith(200, "text/plain; version=0.0.4; charset=utf-8",
                           renderMetrics(*shared_.registry));
@@ -256,10 +257,11 @@ class Worker {
     unix_.close();
     metricsListener_.close();
     std::vector<Connection*> clients(context_.clients.begin(), context_.clients.end());
-    for (Connection* client : clients) client->close();
+    for (Connection* client : clients)
+      client->close();
     pool_.closeIdle();
-    for (uv_handle_t* handle : {reinterpret_cast<uv_handle_t*>(&drainTimer_),
-                                reinterpret_cast<uv_handle_t*>(&wake_)}) {
+    for (uv_handle_t* handle :
+         {reinterpret_cast<uv_handle_t*>(&drainTimer_), reinterpret_cast<uv_handle_t*>(&wake_)}) {
       if (!uv_is_closing(handle)) uv_close(handle, nullptr);
     }
     context_.setModules({});
@@ -324,14 +326,14 @@ class App {
     }
     setupSignals(workers_[0]->loop());
     spdlog::info("kserve-agent listening on port {} ({} event loop{}), forwarding to 127.0.0.1:{}",
-                 config.port, config.threads, config.threads > 1 ? "s" : "",
-                 config.componentPort);
+                 config.port, config.threads, config.threads > 1 ? "s" : "", config.componentPort);
     std::vector<std::thread> threads;
     for (size_t i = 1; i < workers_.size(); ++i) {
       threads.emplace_back([worker = workers_[i].get()] { worker->run(); });
     }
     workers_[0]->run();
-    for (auto& thread : threads) thread.join();
+    for (auto& thread : threads)
+      thread.join();
     closeSignals(workers_[0]->loop());
     if (shared_.puller) shared_.puller->stop();
     spdlog::info("Shutdown complete, exiting...");
@@ -363,9 +365,10 @@ class App {
       std::_Exit(1);
     }
     signalled_ = true;
-    spdlog::info("received signal {}: failing probes, waiting {} ms without new requests",
-                 signum, shared_.config.quietPeriod.count());
-    for (auto& worker : workers_) worker->requestDrain();
+    spdlog::info("received signal {}: failing probes, waiting {} ms without new requests", signum,
+                 shared_.config.quietPeriod.count());
+    for (auto& worker : workers_)
+      worker->requestDrain();
   }
 
   Shared shared_;

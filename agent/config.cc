@@ -84,8 +84,8 @@ std::vector<std::string> splitList(const std::vector<std::string>& raw) {
     size_t start = 0;
     while (start <= item.size()) {
       size_t comma = item.find(',', start);
-      std::string part = item.substr(start, comma == std::string::npos ? std::string::npos
-                                                                       : comma - start);
+      std::string part =
+          item.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
       if (!part.empty()) out.push_back(part);
       if (comma == std::string::npos) break;
       start = comma + 1;
@@ -102,8 +102,8 @@ std::optional<Duration> parseDuration(std::string_view text) {
   double totalMs = 0;
   while (!text.empty()) {
     size_t numEnd = 0;
-    while (numEnd < text.size() && (std::isdigit(static_cast<unsigned char>(text[numEnd])) ||
-                                    text[numEnd] == '.')) {
+    while (numEnd < text.size() &&
+           (std::isdigit(static_cast<unsigned char>(text[numEnd])) || text[numEnd] == '.')) {
       ++numEnd;
     }
     if (numEnd == 0) return std::nullopt;
@@ -119,13 +119,20 @@ std::optional<Duration> parseDuration(std::string_view text) {
     std::string_view unit = text.substr(0, unitEnd);
     text.remove_prefix(unitEnd);
     double scale = 0;
-    if (unit == "ns") scale = 1e-6;
-    else if (unit == "us" || unit == "µs") scale = 1e-3;
-    else if (unit == "ms") scale = 1;
-    else if (unit == "s") scale = 1000;
-    else if (unit == "m") scale = 60'000;
-    else if (unit == "h") scale = 3'600'000;
-    else return std::nullopt;
+    if (unit == "ns")
+      scale = 1e-6;
+    else if (unit == "us" || unit == "µs")
+      scale = 1e-3;
+    else if (unit == "ms")
+      scale = 1;
+    else if (unit == "s")
+      scale = 1000;
+    else if (unit == "m")
+      scale = 60'000;
+    else if (unit == "h")
+      scale = 3'600'000;
+    else
+      return std::nullopt;
     totalMs += value * scale;
   }
   return Duration{static_cast<long long>(totalMs)};
@@ -175,7 +182,8 @@ ParseResult parseConfig(int argc, const char* const* argv) {
   app.add_option("--log-url", c.logUrl, "CloudEvents sink URL; empty disables the logger")
       ->group("Logger");
   app.add_option("--workers", c.workers, "Concurrent event deliveries")->group("Logger");
-  app.add_option("--source-uri", c.sourceUri, "CloudEvent source (default http://localhost:<port>/)")
+  app.add_option("--source-uri", c.sourceUri,
+                 "CloudEvent source (default http://localhost:<port>/)")
       ->group("Logger");
   app.add_option("--log-mode", c.logMode, "all, request or response")->group("Logger");
   app.add_option("--log-store-path", c.logStorePath, "Blob store path (accepted; not supported)")
@@ -303,7 +311,7 @@ ParseResult parseConfig(int argc, const char* const* argv) {
     }
     if (c.logRetries < 1) throw Failure{"invalid value for --log-retries: must be at least 1"};
     static const std::set<std::string, std::less<>> kLevels = {"trace", "debug", "info",
-                                                              "warn",  "error", "off"};
+                                                               "warn",  "error", "off"};
     if (const char* env = std::getenv("KSA_LOG_LEVEL"); env != nullptr && *env != '\0') {
       c.logLevel = env;
     }

@@ -88,11 +88,13 @@ bool Connection::write(std::string_view data) {
 bool Connection::write(const uv_buf_t* buffers, unsigned count) {
   if (closing_) return false;
   size_t total = 0;
-  for (unsigned i = 0; i < count; ++i) total += buffers[i].len;
+  for (unsigned i = 0; i < count; ++i)
+    total += buffers[i].len;
   if (total == 0) return true;
   if (readDepth > 0 && cork_.size() + total <= kCorkLimit) {
     if (cork_.empty()) corked.push_back(this);
-    for (unsigned i = 0; i < count; ++i) cork_.append(buffers[i].base, buffers[i].len);
+    for (unsigned i = 0; i < count; ++i)
+      cork_.append(buffers[i].base, buffers[i].len);
     return true;
   }
   if (!cork_.empty()) {
@@ -110,7 +112,8 @@ bool Connection::write(const uv_buf_t* buffers, unsigned count) {
 
 bool Connection::writeNow(const uv_buf_t* buffers, unsigned count) {
   size_t total = 0;
-  for (unsigned i = 0; i < count; ++i) total += buffers[i].len;
+  for (unsigned i = 0; i < count; ++i)
+    total += buffers[i].len;
   size_t written = 0;
   if (queuedBytes_ == 0) {
     int rc = uv_try_write(stream(), buffers, count);
@@ -175,7 +178,9 @@ void Connection::armTimer(std::chrono::milliseconds timeout) {
       static_cast<uint64_t>(timeout.count()), 0);
 }
 
-void Connection::cancelTimer() { uv_timer_stop(&timer_); }
+void Connection::cancelTimer() {
+  uv_timer_stop(&timer_);
+}
 
 void Connection::close() {
   if (closing_) return;

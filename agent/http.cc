@@ -7,19 +7,23 @@ namespace agent {
 
 namespace {
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
   return s;
 }
 
 }  // namespace
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return lower(x) == lower(y); });
 }
 
 const std::string* findHeader(const Headers& headers, std::string_view name) {
@@ -38,15 +42,47 @@ size_t removeHeader(Headers& headers, std::string_view name) {
   return std::erase_if(headers, [&](const Header& h) { return iequals(h.name, name); });
 }
 
-bool headerHasToken(std::string_view value, std::string_view token) {
+std::vector<std::string_view> splitList(std::string_view value) {
+  std::vector<std::string_view> items;
   while (!value.empty()) {
     size_t comma = value.find(',');
     std::string_view item = trim(value.substr(0, comma));
-    if (iequals(item, token)) return true;
+    if (!item.empty()) items.push_back(item);
     if (comma == std::string_view::npos) break;
     value.remove_prefix(comma + 1);
   }
+  return items;
+}
+
+bool headerHasToken(std::string_view value, std::string_view token) {
+  for (std::string_view item : splitList(value)) {
+    if (iequals(item, token)) return true;
+  }
   return false;
+}
+
+std::vector<std::string> connectionOptions(const Headers& headers) {
+  std::vector<std::string> names;
+  for (const auto& h : headers) {
+    if (!iequals(h.name, "Connection")) continue;
+    for (std::string_view item : splitList(h.value))
+      names.emplace_back(item);
+  }
+  return names;
+}
+
+void appendHeaderLines(std::string& out, const Headers& headers) {
+  for (const auto& h : headers) {
+    out += h.name;
+    out += ": ";
+    out += h.value;
+    out += "\r\n";
+  }
+}
+
+bool isIdempotentMethod(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" ||
+         method == "DELETE" || method == "TRACE";
 }
 
 std::string_view RequestHead::path() const {
@@ -56,43 +92,79 @@ std::string_view RequestHead::path() const {
 
 std::string_view reasonPhrase(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 417: return "Expectation Failed";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 100:
+      return "Continue";
+    case 101:
+      return "Switching Protocols";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 206:
+      return "Partial Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 304:
+      return "Not Modified";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 411:
+      return "Length Required";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 417:
+      return "Expectation Failed";
+    case 422:
+      return "Unprocessable Content";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Unknown";
   }
 }
 
 bool isHopByHopHeader(std::string_view name) {
-  static constexpr std::array<std::string_view, 9> kHopByHop = {
-      "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
-      "te",         "trailer",    "transfer-encoding", "upgrade"};
+  static constexpr std::array<std::string_view, 9> kHopByHop = {"connection",
+                                                                "keep-alive",
+                                                                "proxy-connection",
+                                                                "proxy-authenticate",
+                                                                "proxy-authorization",
+                                                                "te",
+                                                                "trailer",
+                                                                "transfer-encoding",
+                                                                "upgrade"};
   return std::any_of(kHopByHop.begin(), kHopByHop.end(),
                      [&](std::string_view h) { return iequals(h, name); });
 }
@@ -129,15 +201,7 @@ void applyForwardedShim(Headers& headers) {
   const std::string* proto = findHeader(headers, "X-Forwarded-Proto");
   if (xff.empty() && host == nullptr && proto == nullptr) return;
 
-  std::vector<std::string> nodes;
-  std::string_view rest = xff;
-  while (!rest.empty()) {
-    size_t comma = rest.find(',');
-    std::string_view node = trim(rest.substr(0, comma));
-    if (!node.empty()) nodes.emplace_back(node);
-    if (comma == std::string_view::npos) break;
-    rest.remove_prefix(comma + 1);
-  }
+  std::vector<std::string_view> nodes = splitList(xff);
   std::string value;
   auto addPair = [&value](std::string_view key, std::string_view pairValue) {
     if (!value.empty()) value += ';';

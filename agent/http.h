@@ -27,8 +27,20 @@ void setHeader(Headers& headers, std::string_view name, std::string value);
 // Removes every header with this name; returns how many were removed.
 size_t removeHeader(Headers& headers, std::string_view name);
 
+// The items of a comma-separated header value, trimmed, empty ones left out (views into value).
+std::vector<std::string_view> splitList(std::string_view value);
+
 // True when the comma-separated header value contains the token (case-insensitive).
 bool headerHasToken(std::string_view value, std::string_view token);
+
+// The header names the Connection headers list: hop-by-hop for this message (RFC 9110 §7.6.1).
+std::vector<std::string> connectionOptions(const Headers& headers);
+
+// Appends "Name: value\r\n" for every header.
+void appendHeaderLines(std::string& out, const Headers& headers);
+
+// GET, HEAD, OPTIONS, TRACE, PUT, DELETE: safe to send again (RFC 9110 §9.2.2).
+bool isIdempotentMethod(std::string_view method);
 
 struct RequestHead {
   std::string method;

@@ -15,9 +15,9 @@ ProxyMetrics::ProxyMetrics(prometheus::Registry& registry)
                    .Name("kserve_agent_request_duration_seconds")
                    .Help("Time from request head to the end of the response")
                    .Register(registry)
-                   .Add({}, prometheus::Histogram::BucketBoundaries{
-                                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                0.5, 1, 2.5, 5, 10, 30, 60})),
+                   .Add({}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005,
+                                                                    0.01, 0.025, 0.05, 0.1, 0.25,
+                                                                    0.5, 1, 2.5, 5, 10, 30, 60})),
       clientConnections_(prometheus::BuildGauge()
                              .Name("kserve_agent_client_connections")
                              .Help("Open client connections")

@@ -10,10 +10,10 @@
 
 #include <array>
 #include <atomic>
-#include <vector>
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "agent/server.h"
 

@@ -6,7 +6,9 @@ namespace agent {
 
 namespace {
 
-HttpParser& self(llhttp_t* p) { return *static_cast<HttpParser*>(p->data); }
+HttpParser& self(llhttp_t* p) {
+  return *static_cast<HttpParser*>(p->data);
+}
 
 }  // namespace
 
@@ -26,7 +28,9 @@ HttpParser::HttpParser(llhttp_type_t type, Delegate& delegate, ParserLimits limi
   parser_.data = this;
 }
 
-bool HttpParser::chunked() const { return (parser_.flags & F_CHUNKED) != 0; }
+bool HttpParser::chunked() const {
+  return (parser_.flags & F_CHUNKED) != 0;
+}
 
 HttpParser::Result HttpParser::execute(const char* data, size_t length) {
   if (!violation_.empty()) {
@@ -102,9 +106,13 @@ bool HttpParser::scanHead(const char* data, size_t length) {
   return true;
 }
 
-HttpParser::Result HttpParser::finish() { return resultFor(llhttp_finish(&parser_), nullptr, 0); }
+HttpParser::Result HttpParser::finish() {
+  return resultFor(llhttp_finish(&parser_), nullptr, 0);
+}
 
-void HttpParser::resume() { llhttp_resume(&parser_); }
+void HttpParser::resume() {
+  llhttp_resume(&parser_);
+}
 
 HttpParser::Result HttpParser::resultFor(llhttp_errno_t error, const char* data, size_t length) {
   Result result;

@@ -24,8 +24,7 @@ class ModelPuller {
 struct ModulePlugin {
   // The logger for one loop (nullptr when --log-url is empty).
   std::unique_ptr<Module> (*makeLogger)(const ModuleContext& context, const Config& config);
-  std::unique_ptr<ModelPuller> (*makePuller)(const Config& config,
-                                             prometheus::Registry* metrics);
+  std::unique_ptr<ModelPuller> (*makePuller)(const Config& config, prometheus::Registry* metrics);
 };
 
 // Loads the plugin from the executable's directory (or $KSA_MODULES_DIR); nullptr with `error`

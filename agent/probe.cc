@@ -125,7 +125,8 @@ class Attempt {
     self->request_ = "GET " + self->spec_.path + " HTTP/1.1\r\nHost: " + self->spec_.host + ":" +
                      std::to_string(self->spec_.port) +
                      "\r\nUser-Agent: kube-probe//\r\nConnection: close\r\n";
-    for (const auto& h : self->spec_.headers) self->request_ += h.name + ": " + h.value + "\r\n";
+    for (const auto& h : self->spec_.headers)
+      self->request_ += h.name + ": " + h.value + "\r\n";
     self->request_ += "\r\n";
     uv_buf_t buffer =
         uv_buf_init(self->request_.data(), static_cast<unsigned>(self->request_.size()));
@@ -288,11 +289,11 @@ void ReadinessProber::runRound() {
       continue;
     }
     std::chrono::milliseconds timeout =
-        aggressive ? kAggressiveAttemptTimeout
-                   : (probe.timeoutSeconds > 0
-                          ? std::chrono::milliseconds(probe.timeoutSeconds * 1000)
-                          : std::chrono::duration_cast<std::chrono::milliseconds>(
-                                kDefaultAttemptTimeout));
+        aggressive
+            ? kAggressiveAttemptTimeout
+            : (probe.timeoutSeconds > 0
+                   ? std::chrono::milliseconds(probe.timeoutSeconds * 1000)
+                   : std::chrono::duration_cast<std::chrono::milliseconds>(kDefaultAttemptTimeout));
     new Attempt(loop_, probe, timeout, [round](bool ok) {
       round->ok = round->ok && ok;
       if (--round->pending == 0) round->done(round->ok);
@@ -304,7 +305,8 @@ void ReadinessProber::finishRound(bool ready) {
   inFlight_ = false;
   auto waiters = std::move(waiters_);
   waiters_.clear();
-  for (auto& waiter : waiters) waiter(ready);
+  for (auto& waiter : waiters)
+    waiter(ready);
 }
 
 bool ProbeHandler::intercept(const ExchangePtr& exchange) {
@@ -339,8 +341,8 @@ bool ProbeHandler::intercept(const ExchangePtr& exchange) {
     }
     const std::string* hash = findHeader(request.headers, "K-Network-Hash");
     if (hash == nullptr || hash->empty()) {
-      exchange->replyError(
-          400, "a probe request must contain a non-empty \"K-Network-Hash\" header");
+      exchange->replyError(400,
+                           "a probe request must contain a non-empty \"K-Network-Hash\" header");
       return true;
     }
     exchange->replyWith(200, "", "", {{"K-Network-Hash", *hash}});

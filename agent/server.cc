@@ -50,29 +50,12 @@ void warnProxyError(const std::string& text) {
 
 enum class Framing { None, Length, Chunked, Close };
 
-bool isIdempotent(std::string_view method) {
-  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" ||
-         method == "DELETE" || method == "TRACE";
-}
-
 // Removes hop-by-hop headers and those the Connection header names.
 void stripHopByHop(Headers& headers, bool keepUpgrade) {
-  std::vector<std::string> named;
-  for (const auto& h : headers) {
-    if (!iequals(h.name, "Connection")) continue;
-    std::string_view value = h.value;
-    while (!value.empty()) {
-      size_t comma = value.find(',');
-      std::string_view token = value.substr(0, comma);
-      while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
-      while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
-      if (!token.empty()) named.emplace_back(token);
-      if (comma == std::string_view::npos) break;
-      value.remove_prefix(comma + 1);
-    }
-  }
+  std::vector<std::string> named = connectionOptions(headers);
   std::string te;
-  if (const std::string* v = findHeader(headers, "TE"); v != nullptr && headerHasToken(*v, "trailers")) {
+  if (const std::string* v = findHeader(headers, "TE");
+      v != nullptr && headerHasToken(*v, "trailers")) {
     te = "trailers";
   }
   std::erase_if(headers, [&](const Header& h) {
@@ -205,8 +188,8 @@ class ExchangeImpl final : public Exchange,
                            public UpstreamSink,
                            public std::enable_shared_from_this<ExchangeImpl> {
  public:
-  ExchangeImpl(ServerContext& context, ClientConnection* client, RequestHead head,
-               bool chunkedBody, std::optional<uint64_t> contentLength, bool upgrade)
+  ExchangeImpl(ServerContext& context, ClientConnection* client, RequestHead head, bool chunkedBody,
+               std::optional<uint64_t> contentLength, bool upgrade)
       : context_(context),
         client_(client),
         request_(std::move(head)),
@@ -300,7 +283,7 @@ class ExchangeImpl final : public Exchange,
   size_t activeModule_ = 0;  // modules before this index observe the response
   size_t reached_ = 0;       // modules that saw the request
   size_t bufferingModule_ = 0;
-  std::string body_;         // the whole body, when a module buffered it
+  std::string body_;  // the whole body, when a module buffered it
   bool bodyBuffered_ = false;
   std::string pendingBody_;  // streamed body bytes waiting for an upstream connection
   UpstreamConnection* upstream_ = nullptr;
@@ -428,20 +411,7 @@ void ExchangeImpl::sendRequestStart() {
   // The head is written straight from the client's request, leaving out what is hop-by-hop
   // (RFC 9110 §7.6.1) or replaced here: framing, Expect (answered by the agent) and
   // X-Forwarded-For (appended to).
-  std::vector<std::string_view> named;
-  for (const auto& h : request_.headers) {
-    if (!iequals(h.name, "Connection")) continue;
-    std::string_view list = h.value;
-    while (!list.empty()) {
-      size_t comma = list.find(',');
-      std::string_view token = list.substr(0, comma);
-      while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
-      while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
-      if (!token.empty()) named.push_back(token);
-      if (comma == std::string_view::npos) break;
-      list.remove_prefix(comma + 1);
-    }
-  }
+  std::vector<std::string> named = connectionOptions(request_.headers);
   bool replaceLength = bodyBuffered_ || upstreamChunked_;
   bool hasHost = false;
   bool teTrailers = false;
@@ -468,7 +438,8 @@ void ExchangeImpl::sendRequestStart() {
       if (isHopByHopHeader(name) || iequals(name, "Expect")) continue;
       if (replaceLength && iequals(name, "Content-Length")) continue;
       bool isNamed = false;
-      for (std::string_view token : named) isNamed = isNamed || iequals(name, token);
+      for (const std::string& token : named)
+        isNamed = isNamed || iequals(name, token);
       if (isNamed) continue;
     }
     hasHost = hasHost || iequals(name, "Host");
@@ -594,7 +565,8 @@ void ExchangeImpl::onUpstreamError(int status, const std::string& reason, bool r
   upstream_ = nullptr;
   if (client_ == nullptr || done_) return;
   bool bodyReplayable = bodyBuffered_ || !hasBody_;
-  if (retryable && !retried_ && bodyReplayable && isIdempotent(request_.method) && !upgrade_) {
+  if (retryable && !retried_ && bodyReplayable && isIdempotentMethod(request_.method) &&
+      !upgrade_) {
     // A pooled connection the model server had closed: try once more on a fresh one.
     retried_ = true;
     upstream_ = context_.upstream.open(this, request_.method == "HEAD", true);
@@ -630,7 +602,8 @@ void ExchangeImpl::reply(ResponseHead head, std::string body) {
     setHeader(response_.headers, "Content-Length", std::to_string(body.size()));
   }
   bool closeAfter = client_->closeAfterExchange() || context_.draining || upgrade_ ||
-                    response_.status == 413 || (!requestComplete_ && hasBody_ && bodyBytes_ > kMaxDiscard);
+                    response_.status == 413 ||
+                    (!requestComplete_ && hasBody_ && bodyBytes_ > kMaxDiscard);
   client_->writeResponseHead(response_, noBody ? Framing::None : Framing::Length, closeAfter);
   notifyResponseHead();
   if (!noBody && !body.empty()) {
@@ -744,8 +717,7 @@ void ClientConnection::rejectRequest(int status, const std::string& reason) {
     return;
   }
   std::string body = reason + "\n";
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " " +
-                    std::string(reasonPhrase(status)) +
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reasonPhrase(status)) +
                     "\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: "
                     "nosniff\r\nConnection: close\r\nContent-Length: " +
                     std::to_string(body.size()) + "\r\n\r\n" + body;
@@ -826,12 +798,7 @@ void ClientConnection::writeResponseHead(const ResponseHead& head, Framing frami
   out += ' ';
   out += head.reason.empty() ? reasonPhrase(head.status) : std::string_view(head.reason);
   out += "\r\n";
-  for (const auto& h : head.headers) {
-    out += h.name;
-    out += ": ";
-    out += h.value;
-    out += "\r\n";
-  }
+  appendHeaderLines(out, head.headers);
   if (framing == Framing::Chunked) out += "Transfer-Encoding: chunked\r\n";
   if (closeAfter_ && head.status != 101) out += "Connection: close\r\n";
   out += "\r\n";
@@ -910,8 +877,7 @@ void ClientConnection::resumeParsing() {
 
 void ClientConnection::updateReading() {
   if (closing()) return;
-  bool want = lingering_ ||
-              (!bodyPaused_ && !closeWhenFlushed_ && pending_.size() < kMaxReadAhead);
+  bool want = lingering_ || (!bodyPaused_ && !closeWhenFlushed_ && pending_.size() < kMaxReadAhead);
   if (want) {
     startReading();
   } else {
@@ -1028,7 +994,9 @@ void ServerContext::setModules(std::vector<Module*> list) {
 
 Listener::Listener(ServerContext& context) : context_(context) {}
 
-Listener::~Listener() { close(); }
+Listener::~Listener() {
+  close();
+}
 
 int Listener::listenTcp(uint16_t port, bool reusePort) {
   auto* handle = new uv_tcp_t;
@@ -1113,8 +1081,8 @@ void Listener::onConnection(uv_stream_t* server, int status) {
 
 void Listener::accept(uv_stream_t* server) {
   bool isPipe = reinterpret_cast<uv_handle_t*>(server)->type == UV_NAMED_PIPE;
-  auto* connection = new ClientConnection(
-      context_, isPipe ? Connection::Kind::Pipe : Connection::Kind::Tcp);
+  auto* connection =
+      new ClientConnection(context_, isPipe ? Connection::Kind::Pipe : Connection::Kind::Tcp);
   if (uv_accept(server, connection->stream()) != 0) {
     connection->close();
     return;

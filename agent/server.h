@@ -52,7 +52,7 @@ struct ServerContext {
       onExchangeDone;
   ServerStats stats;
   std::unordered_set<Connection*> clients;  // open client connections
-  bool draining = false;  // stop keep-alive: answer with Connection: close
+  bool draining = false;                    // stop keep-alive: answer with Connection: close
 };
 
 // A listening socket (TCP or unix) whose connections share one ServerContext.

@@ -12,15 +12,6 @@ std::string dialError(uint16_t port, int status) {
   return "dial tcp 127.0.0.1:" + std::to_string(port) + ": connect: " + uv_strerror(status);
 }
 
-void appendHeaders(std::string& out, const Headers& headers) {
-  for (const auto& h : headers) {
-    out += h.name;
-    out += ": ";
-    out += h.value;
-    out += "\r\n";
-  }
-}
-
 }  // namespace
 
 std::string serializeRequestHead(const RequestHead& head) {
@@ -30,7 +21,7 @@ std::string serializeRequestHead(const RequestHead& head) {
   out += ' ';
   out += head.target;
   out += " HTTP/1.1\r\n";
-  appendHeaders(out, head.headers);
+  appendHeaderLines(out, head.headers);
   out += "\r\n";
   return out;
 }
@@ -89,7 +80,8 @@ void UpstreamConnection::send(const uv_buf_t* buffers, unsigned count) {
     Connection::write(buffers, count);
     return;
   }
-  for (unsigned i = 0; i < count; ++i) pendingOut_.append(buffers[i].base, buffers[i].len);
+  for (unsigned i = 0; i < count; ++i)
+    pendingOut_.append(buffers[i].base, buffers[i].len);
 }
 
 void UpstreamConnection::send(std::string_view data) {
@@ -168,9 +160,9 @@ void UpstreamConnection::onReadEnd(int status) {
     close();
     return;
   }
-  fail(502, status == UV_EOF ? "the model server closed the connection"
-                             : std::string("connection to the model server failed: ") +
-                                   uv_strerror(status));
+  fail(502, status == UV_EOF
+                ? "the model server closed the connection"
+                : std::string("connection to the model server failed: ") + uv_strerror(status));
 }
 
 void UpstreamConnection::onWriteDrained() {
@@ -308,7 +300,8 @@ void UpstreamPool::closeIdle() {
   std::vector<UpstreamConnection*> idle = std::move(idle_);
   idle_.clear();
   idleCount_ = 0;
-  for (auto* connection : idle) connection->close();
+  for (auto* connection : idle)
+    connection->close();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -382,10 +375,7 @@ class BufferedCall final : public UpstreamSink {
     connection_ = nullptr;
     // A pooled connection the model server had closed: only a request that is safe to repeat
     // is sent again, since the model may have seen it.
-    bool idempotent = request_.method == "GET" || request_.method == "HEAD" ||
-                      request_.method == "PUT" || request_.method == "DELETE" ||
-                      request_.method == "OPTIONS";
-    if (retryable && idempotent && !retried_) {
+    if (retryable && isIdempotentMethod(request_.method) && !retried_) {
       retried_ = true;
       result_ = {};
       connection_ = pool_.open(this, request_.method == "HEAD", true);

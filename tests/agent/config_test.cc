@@ -10,7 +10,8 @@ namespace {
 ParseResult parse(std::vector<std::string> args) {
   args.insert(args.begin(), "kserve-agent");
   std::vector<const char*> argv;
-  for (const auto& a : args) argv.push_back(a.c_str());
+  for (const auto& a : args)
+    argv.push_back(a.c_str());
   return parseConfig(static_cast<int>(argv.size()), argv.data());
 }
 

@@ -47,8 +47,7 @@ TEST_CASE("forwarded shim synthesises Forwarded from X-Forwarded-*", "[agent][ht
                  {"X-Forwarded-Host", "example.com"},
                  {"X-Forwarded-Proto", "https"}};
     applyForwardedShim(h);
-    CHECK(*findHeader(h, "Forwarded") ==
-          "for=1.2.3.4;host=example.com;proto=https, for=\"[::1]\"");
+    CHECK(*findHeader(h, "Forwarded") == "for=1.2.3.4;host=example.com;proto=https, for=\"[::1]\"");
   }
   SECTION("only proto") {
     Headers h = {{"X-Forwarded-Proto", "http"}};

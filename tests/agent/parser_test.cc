@@ -126,7 +126,8 @@ TEST_CASE("responses: content length, close-delimited bodies, HEAD answers", "[a
     r.noBody = true;
     HttpParser parser(HTTP_RESPONSE, r);
     r.parser = &parser;
-    std::string wire = "HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n";
+    std::string wire =
+        "HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n";
     CHECK(parser.execute(wire.data(), wire.size()).status == HttpParser::Status::Ok);
     CHECK(r.completed == 2);
     CHECK(r.responses[0].status == 200);
@@ -138,7 +139,8 @@ TEST_CASE("upgrade requests stop at the head", "[agent][parser]") {
   Recorder r;
   HttpParser parser(HTTP_REQUEST, r);
   r.parser = &parser;
-  std::string wire = "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nRAW";
+  std::string wire =
+      "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nRAW";
   auto result = parser.execute(wire.data(), wire.size());
   CHECK(result.status == HttpParser::Status::Upgrade);
   CHECK(wire.substr(result.consumed) == "RAW");

@@ -47,8 +47,8 @@ TEST_CASE("probe handlers parse as Kubernetes writes them", "[agent][probe]") {
   REQUIRE(exec);
   CHECK(exec->probes[0].kind == ProbeSpec::Kind::Exec);
 
-  auto multi = parseReadiness(R"([{"tcpSocket":{"port":1}},{"tcpSocket":{"port":2}}])", true,
-                              8080, error);
+  auto multi =
+      parseReadiness(R"([{"tcpSocket":{"port":1}},{"tcpSocket":{"port":2}}])", true, 8080, error);
   REQUIRE(multi);
   CHECK(multi->probes.size() == 2);
 }

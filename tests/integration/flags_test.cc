@@ -55,14 +55,32 @@ TEST_CASE("malformed values exit 2 naming flag and value", "[flags]") {
 TEST_CASE("--help lists every upstream flag with its default, --version prints it", "[flags]") {
   Run help = runAgent({"--help"});
   CHECK(help.status == 0);
-  for (const char* flag :
-       {"--port", "--component-port", "--enable-batcher", "--max-batchsize", "--max-latency",
-        "--enable-puller", "--config-dir", "--model-dir", "--log-url", "--workers",
-        "--source-uri", "--log-mode", "--log-store-path", "--log-store-format",
-        "--log-marshaller-url", "--log-marshaller-port", "--log-batch-size",
-        "--log-batch-interval", "--inference-service", "--namespace", "--endpoint",
-        "--component", "--metadata-headers", "--metadata-annotations", "--logger-ca-cert-file",
-        "--logger-tls-skip-verify"}) {
+  for (const char* flag : {"--port",
+                           "--component-port",
+                           "--enable-batcher",
+                           "--max-batchsize",
+                           "--max-latency",
+                           "--enable-puller",
+                           "--config-dir",
+                           "--model-dir",
+                           "--log-url",
+                           "--workers",
+                           "--source-uri",
+                           "--log-mode",
+                           "--log-store-path",
+                           "--log-store-format",
+                           "--log-marshaller-url",
+                           "--log-marshaller-port",
+                           "--log-batch-size",
+                           "--log-batch-interval",
+                           "--inference-service",
+                           "--namespace",
+                           "--endpoint",
+                           "--component",
+                           "--metadata-headers",
+                           "--metadata-annotations",
+                           "--logger-ca-cert-file",
+                           "--logger-tls-skip-verify"}) {
     CHECK_THAT(help.output, Catch::Contains(flag));
   }
   CHECK_THAT(help.output, Catch::Contains("9081"));
@@ -72,8 +90,7 @@ TEST_CASE("--help lists every upstream flag with its default, --version prints i
   CHECK_THAT(version.output, Catch::Contains("kserve-agent"));
 }
 
-TEST_CASE("a bool flag followed by a literal false is false, as the webhook means it",
-          "[flags]") {
+TEST_CASE("a bool flag followed by a literal false is false, as the webhook means it", "[flags]") {
   ModelServer model;
   // "--logger-tls-skip-verify false" as two words must not leave a stray positional argument.
   Agent agent(model.port(), {"--logger-tls-skip-verify", "false", "--enable-batcher", "false"});

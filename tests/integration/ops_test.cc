@@ -13,8 +13,7 @@ using namespace testsupport;
 
 namespace {
 
-const std::vector<std::string> kKubelet = {"User-Agent: kube-probe/1.30",
-                                           "K-Network-Probe: queue"};
+const std::vector<std::string> kKubelet = {"User-Agent: kube-probe/1.30", "K-Network-Probe: queue"};
 
 HttpResponse probe(const Agent& agent, std::vector<std::string> headers = kKubelet) {
   return httpRequest(agent.url("/"), {.headers = std::move(headers), .timeout = 15s});
@@ -127,7 +126,8 @@ TEST_CASE("concurrent probes share one in-flight check", "[ops]") {
   for (int i = 0; i < 6; ++i) {
     answers.push_back(std::async(std::launch::async, [&] { return probe(agent); }));
   }
-  for (auto& a : answers) CHECK(a.get().status == 200);
+  for (auto& a : answers)
+    CHECK(a.get().status == 200);
   size_t checks = 0;
   for (const auto& line : model.recordedLines()) {
     if (line.find("delay_ms=700") != std::string::npos) ++checks;
@@ -138,25 +138,25 @@ TEST_CASE("concurrent probes share one in-flight check", "[ops]") {
 
 TEST_CASE("a malformed SERVING_READINESS_PROBE exits 2 with a message", "[ops]") {
   for (const char* value : {"{not json", "null", R"({"tcpSocket":{"port":70000}})"}) {
-    Process process({builtBinary("kserve-agent"), "--port", std::to_string(freePort()),
-                     "--unix-socket="},
-                    {{"SERVING_READINESS_PROBE", value}});
+    Process process(
+        {builtBinary("kserve-agent"), "--port", std::to_string(freePort()), "--unix-socket="},
+        {{"SERVING_READINESS_PROBE", value}});
     INFO(value);
     CHECK(process.wait(10s) == 2);
     CHECK_THAT(process.output(), Catch::Contains("SERVING_READINESS_PROBE"));
   }
 }
 
-TEST_CASE("SIGTERM: probes fail, requests are served through the quiet period, in-flight "
-          "requests finish, exit 0",
-          "[ops]") {
+TEST_CASE(
+    "SIGTERM: probes fail, requests are served through the quiet period, in-flight "
+    "requests finish, exit 0",
+    "[ops]") {
   ModelServer model;
   Agent agent(model.port(), {"--quiet-period=1500ms"},
               {{"SERVING_READINESS_PROBE", tcpProbe(model.port())}});
   REQUIRE(probe(agent).status == 200);
-  auto inFlight = std::async(std::launch::async, [&] {
-    return httpRequest(agent.url("/echo?delay_ms=2500&size=100"));
-  });
+  auto inFlight = std::async(
+      std::launch::async, [&] { return httpRequest(agent.url("/echo?delay_ms=2500&size=100")); });
   std::this_thread::sleep_for(300ms);
   agent.process().signal(SIGTERM);
   std::this_thread::sleep_for(200ms);
@@ -197,8 +197,7 @@ TEST_CASE("the unix socket serves the same chain", "[ops]") {
   Agent agent(model.port(), {"--unix-socket=" + name},
               {{"SERVING_READINESS_PROBE", tcpProbe(model.port())}});
   std::this_thread::sleep_for(100ms);
-  HttpResponse proxied =
-      httpRequest("http://localhost/echo?size=64", {.unixSocket = name});
+  HttpResponse proxied = httpRequest("http://localhost/echo?size=64", {.unixSocket = name});
   CHECK(proxied.status == 200);
   CHECK(proxied.body.size() == 64);
   HttpResponse probed = httpRequest("http://localhost/", {.headers = kKubelet, .unixSocket = name});
@@ -211,7 +210,8 @@ TEST_CASE("the metrics endpoint counts requests by code and reports connections"
   uint16_t metricsPort = freePort();
   Agent agent(model.port(), {"--metrics-port", std::to_string(metricsPort)});
   REQUIRE(waitForPort(metricsPort));
-  for (int i = 0; i < 3; ++i) httpRequest(agent.url("/echo"));
+  for (int i = 0; i < 3; ++i)
+    httpRequest(agent.url("/echo"));
   httpRequest(agent.url("/echo?status=404"));
   HttpResponse metrics =
       httpRequest("http://127.0.0.1:" + std::to_string(metricsPort) + "/metrics");
@@ -231,11 +231,11 @@ TEST_CASE("several event loops share the port and drain together", "[ops]") {
   REQUIRE(waitForPort(metricsPort));
   std::vector<std::future<long>> answers;
   for (int i = 0; i < 40; ++i) {
-    answers.push_back(std::async(std::launch::async, [&] {
-      return httpRequest(agent.url("/echo?size=100")).status;
-    }));
+    answers.push_back(std::async(std::launch::async,
+                                 [&] { return httpRequest(agent.url("/echo?size=100")).status; }));
   }
-  for (auto& a : answers) CHECK(a.get() == 200);
+  for (auto& a : answers)
+    CHECK(a.get() == 200);
   CHECK(probe(agent).status == 200);
   HttpResponse metrics =
       httpRequest("http://127.0.0.1:" + std::to_string(metricsPort) + "/metrics");
@@ -243,17 +243,18 @@ TEST_CASE("several event loops share the port and drain together", "[ops]") {
   CHECK(agent.terminate(15s) == 0);
 }
 
-TEST_CASE("with the puller, probes pass once the initial models are loaded, and metrics count "
-          "the operations",
-          "[ops]") {
+TEST_CASE(
+    "with the puller, probes pass once the initial models are loaded, and metrics count "
+    "the operations",
+    "[ops]") {
   ModelServer model;
   std::string source = makeTempDir("model-source");
   writeFile(source + "/model.bin", "weights");
   std::string configDir = makeTempDir("configs");
   std::string modelDir = makeTempDir("models");
-  writeFile(configDir + "/models.json",
-            R"([{"modelName":"m1","modelSpec":{"storageUri":")" + source +
-                R"(","framework":"sklearn","memory":"1Mi"}}])");
+  writeFile(configDir + "/models.json", R"([{"modelName":"m1","modelSpec":{"storageUri":")" +
+                                            source +
+                                            R"(","framework":"sklearn","memory":"1Mi"}}])");
   uint16_t metricsPort = freePort();
   Agent agent(model.port(),
               {"--enable-puller", "--config-dir", configDir, "--model-dir", modelDir,
@@ -273,9 +274,12 @@ TEST_CASE("with the puller, probes pass once the initial models are loaded, and 
   CHECK(loaded);
   HttpResponse metrics =
       httpRequest("http://127.0.0.1:" + std::to_string(metricsPort) + "/metrics");
-  CHECK_THAT(metrics.body, Catch::Contains(
-                               R"(kserve_agent_puller_operations_total{operation="load",outcome="succeeded"} 1)"));
-  CHECK_THAT(metrics.body,
-             Catch::Contains(
-                 R"(kserve_agent_puller_operations_total{operation="download",outcome="succeeded"} 1)"));
+  CHECK_THAT(
+      metrics.body,
+      Catch::Contains(
+          R"(kserve_agent_puller_operations_total{operation="load",outcome="succeeded"} 1)"));
+  CHECK_THAT(
+      metrics.body,
+      Catch::Contains(
+          R"(kserve_agent_puller_operations_total{operation="download",outcome="succeeded"} 1)"));
 }

@@ -16,7 +16,8 @@ namespace {
 std::string randomBytes(size_t size, unsigned seed) {
   std::mt19937 rng(seed);
   std::string out(size, '\0');
-  for (auto& c : out) c = static_cast<char>(rng() & 0xff);
+  for (auto& c : out)
+    c = static_cast<char>(rng() & 0xff);
   return out;
 }
 
@@ -46,8 +47,8 @@ TEST_CASE("bodies of 0 B, 1 KiB and 10 MiB arrive byte-exact in both directions"
   for (size_t size : {size_t{0}, size_t{1024}, size_t{10} << 20}) {
     std::string body = randomBytes(size, static_cast<unsigned>(size));
     HttpResponse post = httpRequest(
-        agent.url("/echo"), {.method = "POST", .body = body,
-                             .headers = {"Content-Type: application/octet-stream"}});
+        agent.url("/echo"),
+        {.method = "POST", .body = body, .headers = {"Content-Type: application/octet-stream"}});
     INFO("size " << size);
     CHECK(post.status == 200);
     CHECK(post.body.size() == size);
@@ -57,7 +58,8 @@ TEST_CASE("bodies of 0 B, 1 KiB and 10 MiB arrive byte-exact in both directions"
     CHECK(get.status == 200);
     CHECK(get.body.size() == size);
     std::string pattern;
-    for (size_t i = 0; i < size; ++i) pattern += static_cast<char>(i % 256);
+    for (size_t i = 0; i < size; ++i)
+      pattern += static_cast<char>(i % 256);
     CHECK(get.body == pattern);
   }
 }
@@ -103,7 +105,8 @@ TEST_CASE("pipelined requests are answered in order on one client connection", "
                 std::to_string(body.size()) + "\r\n\r\n" + body;
   }
   REQUIRE(socket.send(requests));
-  std::string stream = socket.readUntil([](const std::string& s) { return countResponses(s) == 5; });
+  std::string stream =
+      socket.readUntil([](const std::string& s) { return countResponses(s) == 5; });
   REQUIRE(countResponses(stream) == 5);
   size_t last = 0;
   for (int i = 0; i < 5; ++i) {
@@ -125,10 +128,10 @@ TEST_CASE("status codes and end-to-end headers pass through; hop-by-hop headers 
     CHECK(r.status == status);
     CHECK(r.header("x-model") == "yes");
   }
-  HttpResponse r = httpRequest(
-      agent.url("/headers"),
-      {.headers = {"X-Custom: kept", "Connection: X-Secret", "X-Secret: dropped",
-                   "Keep-Alive: timeout=5", "Authorization: Bearer abc"}});
+  HttpResponse r =
+      httpRequest(agent.url("/headers"),
+                  {.headers = {"X-Custom: kept", "Connection: X-Secret", "X-Secret: dropped",
+                               "Keep-Alive: timeout=5", "Authorization: Bearer abc"}});
   CHECK(r.status == 200);
   json entry = lastRecorded(model);
   CHECK(recordedHeader(entry, "X-Custom") == "kept");
@@ -143,25 +146,25 @@ TEST_CASE("X-Forwarded-For is appended and a Forwarded header synthesised", "[pr
   Agent agent(model.port());
   httpRequest(agent.url("/a"));
   CHECK(recordedHeader(lastRecorded(model), "X-Forwarded-For") == "127.0.0.1");
-  httpRequest(agent.url("/b"), {.headers = {"X-Forwarded-For: 10.1.2.3, 2001:db8::1",
-                                            "X-Forwarded-Proto: https"}});
+  httpRequest(agent.url("/b"),
+              {.headers = {"X-Forwarded-For: 10.1.2.3, 2001:db8::1", "X-Forwarded-Proto: https"}});
   json entry = lastRecorded(model);
   CHECK(recordedHeader(entry, "X-Forwarded-For") == "10.1.2.3, 2001:db8::1, 127.0.0.1");
   CHECK(recordedHeader(entry, "Forwarded") == "for=10.1.2.3;proto=https, for=\"[2001:db8::1]\"");
 }
 
-TEST_CASE("HEAD, 204 and 304 responses carry no body and keep the connection usable",
-          "[proxy]") {
+TEST_CASE("HEAD, 204 and 304 responses carry no body and keep the connection usable", "[proxy]") {
   ModelServer model;
   Agent agent(model.port());
   RawSocket socket(agent.port());
-  REQUIRE(socket.send("HEAD /echo?size=5000 HTTP/1.1\r\nHost: x\r\n\r\n"
-                      "GET /echo?status=204 HTTP/1.1\r\nHost: x\r\n\r\n"
-                      "GET /echo?status=304 HTTP/1.1\r\nHost: x\r\n\r\n"
-                      "GET /echo?size=3 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  REQUIRE(
+      socket.send("HEAD /echo?size=5000 HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "GET /echo?status=204 HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "GET /echo?status=304 HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "GET /echo?size=3 HTTP/1.1\r\nHost: x\r\n\r\n"));
   std::string stream = socket.readUntil([](const std::string& s) {
-    return s.find("HTTP/1.1 200", s.find("304")) != std::string::npos &&
-           s.size() >= 3 && s.find("\r\n\r\n", s.rfind("HTTP/1.1 200")) + 7 <= s.size();
+    return s.find("HTTP/1.1 200", s.find("304")) != std::string::npos && s.size() >= 3 &&
+           s.find("\r\n\r\n", s.rfind("HTTP/1.1 200")) + 7 <= s.size();
   });
   CHECK(stream.find("HTTP/1.1 200 OK\r\n") == 0);
   CHECK_THAT(stream, Catch::Contains("Content-Length: 5000"));
@@ -171,8 +174,7 @@ TEST_CASE("HEAD, 204 and 304 responses carry no body and keep the connection usa
   CHECK(tail.substr(tail.find("\r\n\r\n") + 4) == std::string("\x00\x01\x02", 3));
 }
 
-TEST_CASE("502 with the cause when the model server is down, recovery when it is back",
-          "[proxy]") {
+TEST_CASE("502 with the cause when the model server is down, recovery when it is back", "[proxy]") {
   uint16_t modelPort = freePort();
   Agent agent(modelPort);
   HttpResponse down = httpRequest(agent.url("/v1/models/m"));
@@ -238,13 +240,15 @@ TEST_CASE("Expect: 100-continue gets an interim answer before the body is sent",
   ModelServer model;
   Agent agent(model.port());
   RawSocket socket(agent.port());
-  REQUIRE(socket.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
-                      "Content-Length: 5\r\nExpect: 100-continue\r\n\r\n"));
+  REQUIRE(
+      socket.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                  "Content-Length: 5\r\nExpect: 100-continue\r\n\r\n"));
   std::string interim = socket.readUntil(
       [](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; }, 5s);
   CHECK(interim == "HTTP/1.1 100 Continue\r\n\r\n");
   REQUIRE(socket.send("hello"));
-  std::string answer = socket.readUntil([](const std::string& s) { return countResponses(s) == 1; });
+  std::string answer =
+      socket.readUntil([](const std::string& s) { return countResponses(s) == 1; });
   CHECK_THAT(answer, Catch::StartsWith("HTTP/1.1 200"));
   CHECK_THAT(answer, Catch::EndsWith("hello"));
 }
@@ -253,15 +257,16 @@ TEST_CASE("Upgrade requests are tunnelled after 101 Switching Protocols", "[prox
   ModelServer model;
   Agent agent(model.port());
   RawSocket socket(agent.port());
-  REQUIRE(socket.send("GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
-                      "Upgrade: echo\r\n\r\n"));
+  REQUIRE(
+      socket.send("GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                  "Upgrade: echo\r\n\r\n"));
   std::string head = socket.readUntil(
       [](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; });
   CHECK_THAT(head, Catch::StartsWith("HTTP/1.1 101"));
   CHECK_THAT(head, Catch::Contains("Upgrade: echo"));
   REQUIRE(socket.send("ping over the tunnel"));
-  std::string echoed = socket.readUntil(
-      [](const std::string& s) { return s.find("tunnel") != std::string::npos; });
+  std::string echoed =
+      socket.readUntil([](const std::string& s) { return s.find("tunnel") != std::string::npos; });
   CHECK(echoed == "ping over the tunnel");
 }
 
@@ -271,8 +276,8 @@ TEST_CASE("server-sent events are relayed as they are produced", "[proxy]") {
   RawSocket socket(agent.port());
   REQUIRE(socket.send("GET /sse?n=3&interval_ms=700 HTTP/1.1\r\nHost: x\r\n\r\n"));
   auto start = std::chrono::steady_clock::now();
-  std::string first = socket.readUntil(
-      [](const std::string& s) { return s.find("event 0") != std::string::npos; });
+  std::string first =
+      socket.readUntil([](const std::string& s) { return s.find("event 0") != std::string::npos; });
   auto firstAt = std::chrono::steady_clock::now() - start;
   CHECK_THAT(first, Catch::Contains("text/event-stream"));
   // The stream takes over two seconds; the first event must not wait for its end.

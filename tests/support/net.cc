@@ -108,7 +108,8 @@ HttpResponse httpRequest(const std::string& url, const HttpOptions& options) {
   HttpResponse response;
   CURL* curl = curl_easy_init();
   curl_slist* headers = nullptr;
-  for (const auto& h : options.headers) headers = curl_slist_append(headers, h.c_str());
+  for (const auto& h : options.headers)
+    headers = curl_slist_append(headers, h.c_str());
   UploadState upload{&options.body};
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, options.method.c_str());
@@ -154,7 +155,9 @@ HttpResponse httpRequest(const std::string& url, const HttpOptions& options) {
 
 RawSocket::RawSocket(uint16_t port) : fd_(connectTo(port)) {}
 
-RawSocket::~RawSocket() { close(); }
+RawSocket::~RawSocket() {
+  close();
+}
 
 void RawSocket::close() {
   if (fd_ >= 0) ::close(fd_);

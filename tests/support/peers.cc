@@ -11,10 +11,13 @@ namespace testsupport {
 ModelServer::ModelServer(std::vector<std::string> extraArgs, uint16_t port)
     : port_(port != 0 ? port : freePort()) {
   recordPath_ = makeTempDir("model") + "/requests.jsonl";
-  std::vector<std::string> argv{"/usr/bin/env", "python3",
+  std::vector<std::string> argv{"/usr/bin/env",
+                                "python3",
                                 sourcePath("tests/support/model_server.py"),
-                                "--port",       std::to_string(port_),
-                                "--record",     recordPath_};
+                                "--port",
+                                std::to_string(port_),
+                                "--record",
+                                recordPath_};
   argv.insert(argv.end(), extraArgs.begin(), extraArgs.end());
   process_ = std::make_unique<Process>(argv);
   if (!waitForPort(port_, 15s)) {

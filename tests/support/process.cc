@@ -30,7 +30,8 @@ std::mutex tempDirsMutex;
 
 void removeTempDirs() {
   std::error_code ec;
-  for (const auto& dir : tempDirs()) fs::remove_all(dir, ec);
+  for (const auto& dir : tempDirs())
+    fs::remove_all(dir, ec);
 }
 
 }  // namespace
@@ -43,16 +44,20 @@ Process::Process(std::vector<std::string> argv, std::map<std::string, std::strin
     std::string entry(*e);
     std::string key = entry.substr(0, entry.find('='));
     bool dropped = extraEnv.contains(key);
-    for (const auto& u : unsetEnv) dropped = dropped || u == key;
+    for (const auto& u : unsetEnv)
+      dropped = dropped || u == key;
     if (!dropped) env.push_back(entry);
   }
-  for (const auto& [k, v] : extraEnv) env.push_back(k + "=" + v);
+  for (const auto& [k, v] : extraEnv)
+    env.push_back(k + "=" + v);
 
   std::vector<char*> cargv;
-  for (auto& a : argv) cargv.push_back(a.data());
+  for (auto& a : argv)
+    cargv.push_back(a.data());
   cargv.push_back(nullptr);
   std::vector<char*> cenv;
-  for (auto& e : env) cenv.push_back(e.data());
+  for (auto& e : env)
+    cenv.push_back(e.data());
   cenv.push_back(nullptr);
 
   int logFd = ::open(logPath_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -99,9 +104,13 @@ int Process::wait(std::chrono::milliseconds timeout) {
   }
 }
 
-bool Process::running() { return pid_ > 0 && wait(std::chrono::milliseconds(0)) < 0; }
+bool Process::running() {
+  return pid_ > 0 && wait(std::chrono::milliseconds(0)) < 0;
+}
 
-std::string Process::output() const { return readFile(logPath_); }
+std::string Process::output() const {
+  return readFile(logPath_);
+}
 
 std::string builtBinary(const std::string& name) {
   std::string path = std::string(KSA_BINARY_DIR) + "/" + name;
