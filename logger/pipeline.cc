@@ -1,5 +1,6 @@
 #include "logger/pipeline.h"
 
+#include <signal.h>
 #include <uv.h>
 
 #include <charconv>
@@ -16,6 +17,16 @@ namespace {
 // are, as a buffer of their own in the same writev.
 constexpr size_t kInlineBody = 16 * 1024;
 constexpr size_t kReadBufferBytes = 64 * 1024;
+
+// Writing to a connection the sink has closed raises SIGPIPE (libuv writes without
+// MSG_NOSIGNAL). The agent ignores it already; so does any other host of this client, unless it
+// installed a handler of its own.
+void ignoreSigpipe() {
+  struct sigaction current {};
+  if (sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+    signal(SIGPIPE, SIG_IGN);
+  }
+}
 
 std::string uvError(const char* what, int status) {
   return std::string(what) + ": " + uv_strerror(status);
@@ -127,6 +138,7 @@ PipelineClient::PipelineClient(uv_loop_s* loop, Options options, Take take, Done
       flushTimer_(loop),
       redialTimer_(loop),
       readBuffer_(kReadBufferBytes) {
+  ignoreSigpipe();
   prefix_ = "POST " + options_.sink.target + " HTTP/1.1\r\nHost: " + options_.sink.authority +
             "\r\nUser-Agent: " + options_.userAgent + "\r\n";
   sockaddr_storage address{};
