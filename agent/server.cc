@@ -350,7 +350,12 @@ void ExchangeImpl::runBodyHook() {
 
 void ExchangeImpl::requestBody(const char* data, size_t length) {
   bodyBytes_ += length;
-  if (bodyBytes_ > context_.config.maxRequestBodyBytes && !responseStarted_) {
+  if (bodyBytes_ > context_.config.maxRequestBodyBytes) {
+    if (responseStarted_) {
+      // The model server answered already; the rest of the body would go nowhere.
+      if (client_ != nullptr) client_->abortResponse();
+      return;
+    }
     replyError(413, "request body larger than " +
                         std::to_string(context_.config.maxRequestBodyBytes) + " bytes");
     return;
@@ -761,7 +766,11 @@ void ClientConnection::onParsedBody(const char* data, size_t length) {
   if (responseComplete_) {
     // Answered early: the rest of the body is read and dropped, up to a bound.
     discarded_ += length;
-    if (discarded_ > kMaxDiscard) closeAfter_ = true;
+    if (discarded_ > kMaxDiscard) {
+      // Too much to drop politely: the connection ends once the answer is out.
+      closeAfter_ = true;
+      finishExchange();
+    }
     return;
   }
   auto exchange = current_;
