@@ -76,6 +76,11 @@ Agent::~Agent() {
   }
 }
 
+int Agent::waitForExit(std::chrono::milliseconds timeout) {
+  terminated_ = true;
+  return process_->wait(timeout);
+}
+
 int Agent::terminate(std::chrono::milliseconds timeout) {
   terminated_ = true;
   process_->signal(SIGTERM);

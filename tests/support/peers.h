@@ -39,6 +39,8 @@ class Agent {
   Process& process() { return *process_; }
   // Stops the agent with SIGTERM and returns its exit status (-1 if it did not exit).
   int terminate(std::chrono::milliseconds timeout = 20s);
+  // Waits for an exit the agent makes on its own (after a signal already sent); its status.
+  int waitForExit(std::chrono::milliseconds timeout = 20s);
   // Prints the agent's output when it died on its own (a crash or sanitizer report).
   ~Agent();
   Agent(const Agent&) = delete;
