@@ -170,7 +170,9 @@ void UpstreamConnection::onWriteDrained() {
 }
 
 void UpstreamConnection::onWriteFailed(int status) {
-  fail(502, std::string("writing to the model server failed: ") + uv_strerror(status));
+  // A write can fail inside send(), while the exchange is still using this connection: the
+  // failure reaches the exchange from onClosed, never from inside the call that failed.
+  writeFailure_ = std::string("writing to the model server failed: ") + uv_strerror(status);
 }
 
 void UpstreamConnection::onTimeout() {
@@ -190,7 +192,15 @@ void UpstreamConnection::fail(int status, const std::string& reason) {
 }
 
 void UpstreamConnection::onClosed() {
+  UpstreamSink* sink = sink_;
+  bool retryable = reused() && !responseStarted_;
+  sink_ = nullptr;
   pool_.closed(this);
+  if (sink != nullptr) {
+    sink->onUpstreamError(
+        502, writeFailure_.empty() ? "the connection to the model server closed" : writeFailure_,
+        retryable);
+  }
   delete this;
 }
 

@@ -94,6 +94,7 @@ class UpstreamConnection final : public Connection, private HttpParser::Delegate
   UpstreamSink* sink_ = nullptr;
   uv_connect_t connectRequest_;
   std::string pendingOut_;
+  std::string writeFailure_;
   uint64_t exchanges_ = 0;
   bool connected_ = false;
   bool headRequest_ = false;
