@@ -1,13 +1,12 @@
 #include "logger/pipeline.h"
 
+#include <llhttp.h>
 #include <signal.h>
 #include <uv.h>
 
 #include <charconv>
 #include <cstring>
 #include <utility>
-
-#include "agent/parser.h"
 
 namespace logger {
 
@@ -98,7 +97,9 @@ struct PipelineClient::WriteBatch {
   std::vector<uv_buf_t> buffers;
 };
 
-struct PipelineClient::Connection : agent::HttpParser::Delegate {
+// Answers are parsed with bare llhttp: only their status, framing and keep-alive matter, so
+// no header is copied.
+struct PipelineClient::Connection {
   struct Held {
     Delivery delivery;
     uint64_t since = 0;  // uv_now when it was taken: its attempt started then
@@ -108,12 +109,27 @@ struct PipelineClient::Connection : agent::HttpParser::Delegate {
 
   bool busy() const { return socket != nullptr || resolving != nullptr; }
 
-  bool onParsedHead() override { return false; }
-  void onParsedBody(const char*, size_t) override {}
-  bool onParsedMessageComplete() override {
-    completed = true;
-    keepAlive = parser->keepAlive();
-    return true;
+  void startParser() {
+    static const llhttp_settings_t settings = [] {
+      llhttp_settings_t s;
+      llhttp_settings_init(&s);
+      s.on_message_begin = [](llhttp_t* p) {
+        static_cast<Connection*>(p->data)->inMessage = true;
+        return 0;
+      };
+      // Parsing stops after each answer so that it is settled before the next one is read.
+      s.on_message_complete = [](llhttp_t* p) {
+        auto* c = static_cast<Connection*>(p->data);
+        c->inMessage = false;
+        c->status = p->status_code;
+        c->keepAlive = llhttp_should_keep_alive(p) != 0;
+        return static_cast<int>(HPE_PAUSED);
+      };
+      return s;
+    }();
+    llhttp_init(&parser, HTTP_RESPONSE, &settings);
+    parser.data = this;
+    inMessage = false;
   }
 
   PipelineClient& client;
@@ -121,10 +137,11 @@ struct PipelineClient::Connection : agent::HttpParser::Delegate {
   Resolve* resolving = nullptr;
   bool open = false;  // connected; before that it holds one event only
   std::deque<Held> held;
-  size_t written = 0;     // the first `written` held events were handed to the socket
-  uint64_t answered = 0;  // answers on the current socket
-  std::unique_ptr<agent::HttpParser> parser;
-  bool completed = false;  // the parser paused after an answer
+  size_t written = 0;      // the first `written` held events were handed to the socket
+  uint64_t answered = 0;   // answers on the current socket
+  llhttp_t parser{};       // valid while open
+  bool inMessage = false;  // an answer has begun and is not complete
+  long status = 0;         // of the last complete answer
   bool keepAlive = true;
   Timer deadline;
   bool deadlineArmed = false;
@@ -282,7 +299,7 @@ void PipelineClient::onConnected(Connection& c, int status) {
     return;
   }
   c.open = true;
-  c.parser = std::make_unique<agent::HttpParser>(HTTP_RESPONSE, c);
+  c.startParser();
   auto* stream = reinterpret_cast<uv_stream_t*>(&c.socket->tcp);
   uv_tcp_nodelay(&c.socket->tcp, 1);
   status = uv_read_start(
@@ -374,27 +391,30 @@ void PipelineClient::write(Connection& c) {
 }
 
 void PipelineClient::onRead(Connection& c, const char* data, size_t length) {
-  size_t offset = 0;
-  while (offset < length) {
-    auto result = c.parser->execute(data + offset, length - offset);
-    if (result.status == agent::HttpParser::Status::Error ||
-        result.status == agent::HttpParser::Status::Upgrade) {
-      end(c, Ending::Closed, "malformed answer from the sink: " + result.reason);
+  const char* position = data;
+  const char* end = data + length;
+  while (position < end) {
+    llhttp_errno_t error = llhttp_execute(&c.parser, position, static_cast<size_t>(end - position));
+    if (error == HPE_OK) break;
+    if (error != HPE_PAUSED) {
+      const char* reason = llhttp_get_error_reason(&c.parser);
+      this->end(c, Ending::Closed,
+                std::string("malformed answer from the sink: ") +
+                    (error == HPE_PAUSED_UPGRADE ? "an upgrade"
+                     : reason != nullptr         ? reason
+                                                 : llhttp_errno_name(error)));
       return;
     }
-    offset += result.consumed;
-    if (!c.completed) continue;
-    c.completed = false;
-    c.parser->resume();
-    long status = c.parser->response().status;
-    if (status < 200) continue;  // an interim answer
+    position = llhttp_get_error_pos(&c.parser);
+    llhttp_resume(&c.parser);
+    if (c.status < 200) continue;  // an interim answer
     if (c.written == 0) {
-      end(c, Ending::Closed, "an answer from the sink to no request");
+      this->end(c, Ending::Closed, "an answer from the sink to no request");
       return;
     }
-    answer(c, status);
+    answer(c, c.status);
     if (!c.keepAlive) {
-      end(c, Ending::Closed, "the sink closed the connection");
+      this->end(c, Ending::Closed, "the sink closed the connection");
       return;
     }
   }
@@ -403,9 +423,8 @@ void PipelineClient::onRead(Connection& c, const char* data, size_t length) {
 
 void PipelineClient::onEof(Connection& c) {
   // An answer without a length ends with the connection.
-  c.parser->finish();
-  if (c.completed && c.parser->response().status >= 200 && c.written > 0) {
-    answer(c, c.parser->response().status);
+  if (c.inMessage && llhttp_finish(&c.parser) == HPE_PAUSED && c.status >= 200 && c.written > 0) {
+    answer(c, c.status);
   }
   end(c, Ending::Closed, "the sink closed the connection");
 }
@@ -445,7 +464,7 @@ void PipelineClient::checkDeadline(Connection& c) {
 }
 
 void PipelineClient::end(Connection& c, Ending ending, const std::string& error) {
-  bool partial = c.parser && c.parser->inMessage();
+  bool partial = c.open && c.inMessage;
   uint64_t answered = c.answered;
   closeSocket(c);
   std::deque<Connection::Held> held = std::exchange(c.held, {});
@@ -480,8 +499,7 @@ void PipelineClient::closeSocket(Connection& c) {
   c.open = false;
   c.written = 0;
   c.answered = 0;
-  c.parser.reset();
-  c.completed = false;
+  c.inMessage = false;
   c.keepAlive = true;
   c.deadline.stop();
   c.deadlineArmed = false;
