@@ -2,8 +2,10 @@
 
 #include <sys/random.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <ctime>
 
 namespace logger {
@@ -90,13 +92,52 @@ size_t decodeUtf8(std::string_view text, size_t i, uint32_t& codePoint) {
   return length;
 }
 
-std::string formatDateTime(std::time_t seconds) {
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  std::array<char, 32> buffer{};
-  size_t n = std::strftime(buffer.data(), buffer.size(), "%Y-%m-%dT%H:%M:%S", &utc);
-  return std::string(buffer.data(), n);
+// "2024-05-01T12:00:00" for `seconds`; the last second formatted is kept, as events come in
+// bursts within the same second.
+const std::string& formatDateTime(std::time_t seconds) {
+  thread_local std::time_t cachedSeconds = -1;
+  thread_local std::string cached;
+  if (seconds != cachedSeconds) {
+    std::tm utc{};
+    gmtime_r(&seconds, &utc);
+    std::array<char, 32> buffer{};
+    size_t n = std::strftime(buffer.data(), buffer.size(), "%Y-%m-%dT%H:%M:%S", &utc);
+    cached.assign(buffer.data(), n);
+    cachedSeconds = seconds;
+  }
+  return cached;
 }
+
+// Random bytes from the kernel, fetched a few hundred at a time: one getrandom per 32 UUIDs
+// instead of one each.
+class RandomPool {
+ public:
+  void fill(unsigned char* out, size_t length) {
+    while (length > 0) {
+      if (next_ == bytes_.size()) refill();
+      size_t n = std::min(length, bytes_.size() - next_);
+      std::memcpy(out, bytes_.data() + next_, n);
+      next_ += n;
+      out += n;
+      length -= n;
+    }
+  }
+
+ private:
+  void refill() {
+    size_t filled = 0;
+    while (filled < bytes_.size()) {
+      ssize_t n = getrandom(bytes_.data() + filled, bytes_.size() - filled, 0);
+      // getrandom only fails before the kernel's pool is initialised or on EINTR; retrying is
+      // the only sensible answer for an id generator.
+      if (n > 0) filled += static_cast<size_t>(n);
+    }
+    next_ = 0;
+  }
+
+  std::array<unsigned char, 512> bytes_{};
+  size_t next_ = bytes_.size();
+};
 
 }  // namespace
 
@@ -147,14 +188,9 @@ std::string formatRfc3339Nano(std::chrono::system_clock::time_point time) {
 }
 
 std::string newUuidV4() {
+  thread_local RandomPool pool;
   std::array<unsigned char, 16> bytes{};
-  size_t filled = 0;
-  while (filled < bytes.size()) {
-    ssize_t n = getrandom(bytes.data() + filled, bytes.size() - filled, 0);
-    // getrandom only fails before the kernel's pool is initialised or on EINTR; retrying is the
-    // only sensible answer for an id generator.
-    if (n > 0) filled += static_cast<size_t>(n);
-  }
+  pool.fill(bytes.data(), bytes.size());
   bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0F) | 0x40);
   bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3F) | 0x80);
   std::string out;
