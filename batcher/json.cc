@@ -3,6 +3,8 @@
 #include <array>
 #include <cstdint>
 
+#include "agent/encoding.h"
+
 namespace batcher::json {
 
 namespace {
@@ -393,38 +395,6 @@ class GoScanner {
 };
 
 // Decodes one UTF-8 sequence at `text[i]`; returns its length, or 0 when it is invalid.
-size_t utf8Length(std::string_view text, size_t i, uint32_t& rune) {
-  const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[i + k]); };
-  const unsigned char lead = byte(0);
-  size_t length = 0;
-  uint32_t minimum = 0;
-  if (lead < 0x80) {
-    rune = lead;
-    return 1;
-  }
-  if ((lead & 0xe0) == 0xc0) {
-    length = 2;
-    minimum = 0x80;
-    rune = lead & 0x1fu;
-  } else if ((lead & 0xf0) == 0xe0) {
-    length = 3;
-    minimum = 0x800;
-    rune = lead & 0x0fu;
-  } else if ((lead & 0xf8) == 0xf0) {
-    length = 4;
-    minimum = 0x10000;
-    rune = lead & 0x07u;
-  } else {
-    return 0;
-  }
-  if (i + length > text.size()) return 0;
-  for (size_t k = 1; k < length; ++k) {
-    if ((byte(k) & 0xc0) != 0x80) return 0;
-    rune = (rune << 6) | (byte(k) & 0x3fu);
-  }
-  if (rune < minimum || rune > 0x10ffff || (rune >= 0xd800 && rune <= 0xdfff)) return 0;
-  return length;
-}
 
 }  // namespace
 
@@ -605,7 +575,7 @@ bool goFieldMatches(std::string_view key, std::string_view name) {
     // Go folds each rune r to ToUpper(ToLower(r)); these are the non-ASCII runes that land on
     // an ASCII letter.
     uint32_t rune = 0;
-    const size_t length = utf8Length(key, k, rune);
+    const size_t length = agent::utf8Length(key, k, rune);
     char folded = 0;
     if (rune == 0x130 || rune == 0x131) folded = 'i';
     if (rune == 0x17f) folded = 's';
@@ -614,62 +584,6 @@ bool goFieldMatches(std::string_view key, std::string_view name) {
     k += length;
   }
   return k == key.size();
-}
-
-void appendGoString(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  for (size_t i = 0; i < text.size();) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x80) {
-      switch (c) {
-        case '"':
-          out += "\\\"";
-          break;
-        case '\\':
-          out += "\\\\";
-          break;
-        case '\b':
-          out += "\\b";
-          break;
-        case '\f':
-          out += "\\f";
-          break;
-        case '\n':
-          out += "\\n";
-          break;
-        case '\r':
-          out += "\\r";
-          break;
-        case '\t':
-          out += "\\t";
-          break;
-        default:
-          if (c < 0x20 || c == '<' || c == '>' || c == '&') {
-            out += "\\u00";
-            out += kHex[c >> 4];
-            out += kHex[c & 0xf];
-          } else {
-            out += static_cast<char>(c);
-          }
-      }
-      ++i;
-      continue;
-    }
-    uint32_t rune = 0;
-    const size_t length = utf8Length(text, i, rune);
-    if (length == 0) {
-      out += "\\ufffd";
-      ++i;
-    } else if (rune == 0x2028 || rune == 0x2029) {
-      out += rune == 0x2028 ? "\\u2028" : "\\u2029";
-      i += length;
-    } else {
-      out.append(text.substr(i, length));
-      i += length;
-    }
-  }
-  out += '"';
 }
 
 std::string goSyntaxError(std::string_view text) {

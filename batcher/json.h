@@ -68,10 +68,6 @@ std::string_view trim(std::string_view text);
 // for 's' and U+0130 'İ' for 'i'). `name` must be all lower-case ASCII.
 bool goFieldMatches(std::string_view key, std::string_view name);
 
-// Appends `text` as a JSON string the way Go's json.Marshal writes it: HTML-safe escapes for
-// <, > and &, \u2028 and \u2029 escaped, invalid UTF-8 replaced by U+FFFD.
-void appendGoString(std::string& out, std::string_view text);
-
 // The message Go's encoding/json gives for a syntax error in `text` ("unexpected end of JSON
 // input", "invalid character 'x' looking for beginning of value", ...); empty when Go would
 // accept the syntax.

@@ -2,6 +2,7 @@
 
 #include <array>
 
+#include "agent/encoding.h"
 namespace batcher::v1 {
 
 namespace {
@@ -158,7 +159,7 @@ ResponseParse parseResponse(std::string_view body) {
 std::string successBody(std::string_view batchId, const std::vector<std::string_view>& predictions,
                         size_t offset, size_t count) {
   std::string body = "{\"message\":\"\",\"batchId\":";
-  json::appendGoString(body, batchId);
+  agent::appendGoJsonString(body, batchId);
   body += ",\"predictions\":[";
   appendJoined(body, predictions, offset, count);
   body += "]}";
@@ -167,9 +168,9 @@ std::string successBody(std::string_view batchId, const std::vector<std::string_
 
 std::string errorBody(std::string_view message, std::string_view batchId) {
   std::string body = "{\"message\":";
-  json::appendGoString(body, message);
+  agent::appendGoJsonString(body, message);
   body += ",\"batchId\":";
-  json::appendGoString(body, batchId);
+  agent::appendGoJsonString(body, batchId);
   body += ",\"predictions\":null}";
   return body;
 }
@@ -183,17 +184,7 @@ std::string newBatchId(std::mt19937_64& random) {
       word >>= 8;
     }
   }
-  bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0f) | 0x40);  // version 4
-  bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3f) | 0x80);  // RFC 4122 variant
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id;
-  id.reserve(36);
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) id += '-';
-    id += kHex[bytes[i] >> 4];
-    id += kHex[bytes[i] & 0x0f];
-  }
-  return id;
+  return agent::formatUuidV4(bytes);
 }
 
 }  // namespace batcher::v1

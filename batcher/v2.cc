@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "agent/encoding.h"
 #include "batcher/json.h"
 
 namespace batcher::v2 {
@@ -60,7 +61,7 @@ void appendShape(std::string& out, uint64_t rows, const std::vector<uint64_t>& s
 }
 
 void appendKey(std::string& out, std::string_view key) {
-  json::appendGoString(out, key);
+  agent::appendGoJsonString(out, key);
   out += ':';
 }
 
@@ -389,7 +390,7 @@ Split splitResponse(std::string_view body, const std::vector<const Request*>& re
 
 std::string errorBody(std::string_view message) {
   std::string body = "{\"error\":";
-  json::appendGoString(body, message);
+  agent::appendGoJsonString(body, message);
   body += '}';
   return body;
 }

@@ -8,11 +8,11 @@
 #include <cstring>
 #include <ctime>
 
+#include "agent/encoding.h"
+
 namespace logger {
 
 namespace {
-
-constexpr char kHexDigits[] = "0123456789abcdef";
 
 // RFC 9110 token characters, the set Go accepts in a canonicalisable header name.
 bool isTokenChar(char c) {
@@ -52,44 +52,6 @@ std::string_view trimSpace(std::string_view s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
     s.remove_suffix(1);
   return s;
-}
-
-void appendUnicodeEscape(std::string& out, uint32_t codePoint) {
-  out += "\\u";
-  for (int shift = 12; shift >= 0; shift -= 4)
-    out += kHexDigits[(codePoint >> shift) & 0xF];
-}
-
-// Length of the valid UTF-8 sequence starting at text[i] and its code point; 0 when invalid.
-size_t decodeUtf8(std::string_view text, size_t i, uint32_t& codePoint) {
-  auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
-  unsigned char lead = byte(i);
-  size_t length = 0;
-  uint32_t minimum = 0;
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    length = 2;
-    codePoint = lead & 0x1Fu;
-    minimum = 0x80;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    length = 3;
-    codePoint = lead & 0x0Fu;
-    minimum = 0x800;
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    length = 4;
-    codePoint = lead & 0x07u;
-    minimum = 0x10000;
-  } else {
-    return 0;
-  }
-  if (i + length > text.size()) return 0;
-  for (size_t k = 1; k < length; ++k) {
-    if ((byte(i + k) & 0xC0) != 0x80) return 0;
-    codePoint = (codePoint << 6) | (byte(i + k) & 0x3Fu);
-  }
-  if (codePoint < minimum || codePoint > 0x10FFFF || (codePoint >= 0xD800 && codePoint <= 0xDFFF)) {
-    return 0;
-  }
-  return length;
 }
 
 // "2024-05-01T12:00:00" for `seconds`; the last second formatted is kept, as events come in
@@ -191,16 +153,7 @@ std::string newUuidV4() {
   thread_local RandomPool pool;
   std::array<unsigned char, 16> bytes{};
   pool.fill(bytes.data(), bytes.size());
-  bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0F) | 0x40);
-  bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3F) | 0x80);
-  std::string out;
-  out.reserve(36);
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
-    out += kHexDigits[bytes[i] >> 4];
-    out += kHexDigits[bytes[i] & 0x0F];
-  }
-  return out;
+  return agent::formatUuidV4(bytes);
 }
 
 std::string canonicalHeaderKey(std::string_view name) {
@@ -219,61 +172,7 @@ std::string canonicalHeaderKey(std::string_view name) {
 std::string jsonString(std::string_view text) {
   std::string out;
   out.reserve(text.size() + 2);
-  out += '"';
-  for (size_t i = 0; i < text.size();) {
-    auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x80) {
-      switch (c) {
-        case '"':
-          out += "\\\"";
-          break;
-        case '\\':
-          out += "\\\\";
-          break;
-        case '\n':
-          out += "\\n";
-          break;
-        case '\r':
-          out += "\\r";
-          break;
-        case '\t':
-          out += "\\t";
-          break;
-        case '\b':
-          out += "\\b";
-          break;
-        case '\f':
-          out += "\\f";
-          break;
-        case '<':
-        case '>':
-        case '&':
-          appendUnicodeEscape(out, c);
-          break;
-        default:
-          if (c < 0x20) {
-            appendUnicodeEscape(out, c);
-          } else {
-            out += static_cast<char>(c);
-          }
-      }
-      ++i;
-      continue;
-    }
-    uint32_t codePoint = 0;
-    size_t length = decodeUtf8(text, i, codePoint);
-    if (length == 0) {
-      out += "\\ufffd";
-      ++i;
-    } else if (codePoint == 0x2028 || codePoint == 0x2029) {
-      appendUnicodeEscape(out, codePoint);
-      i += length;
-    } else {
-      out.append(text.substr(i, length));
-      i += length;
-    }
-  }
-  out += '"';
+  agent::appendGoJsonString(out, text);
   return out;
 }
 

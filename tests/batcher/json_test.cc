@@ -2,6 +2,7 @@
 // exact-text reading of values.
 #include <catch2/catch.hpp>
 
+#include "agent/encoding.h"
 #include "batcher/json.h"
 
 using namespace batcher;
@@ -25,7 +26,7 @@ simdjson::error_code elementsOf(std::string_view text, std::vector<std::string>&
 
 std::string goString(std::string_view text) {
   std::string out;
-  json::appendGoString(out, text);
+  agent::appendGoJsonString(out, text);
   return out;
 }
 
