@@ -12,7 +12,31 @@ namespace agent {
 
 using Duration = std::chrono::milliseconds;
 
-struct Config {
+// Every setting the payload logger uses (it takes this struct as its options).
+struct LoggerConfig {
+  // Upstream flags.
+  std::string logUrl;
+  int workers = 5;
+  std::string sourceUri;  // defaulted to http://localhost:<port>/ after parsing
+  std::string logMode = "all";
+  std::string inferenceService;
+  std::string namespace_;
+  std::string endpoint;
+  std::string component;
+  std::vector<std::string> metadataHeaders;
+  std::vector<std::string> metadataAnnotations;  // "key=value" items
+  std::string loggerCaCertFile = "service-ca.crt";
+  std::string loggerCaCertDir = "/etc/tls/logger";
+  bool loggerTlsSkipVerify = false;
+  // Ours.
+  bool logAllResponses = false;
+  size_t logQueueEvents = 10000;
+  size_t logQueueBytes = size_t{64} << 20;
+  Duration logTimeout{std::chrono::seconds(10)};
+  int logRetries = 5;  // delivery attempts per event, the first included
+};
+
+struct Config : LoggerConfig {
   // Proxy (upstream flags).
   uint16_t port = 9081;
   uint16_t componentPort = 8080;
@@ -30,32 +54,13 @@ struct Config {
   int pullerConcurrency = 4;
   int pullerRetries = 5;
 
-  // Logger (upstream flags).
-  std::string logUrl;
-  int workers = 5;
-  std::string sourceUri;  // defaulted to http://localhost:<port>/ after parsing
-  std::string logMode = "all";
+  // Logger flags upstream accepts and this agent ignores (the logger's own are in LoggerConfig).
   std::string logStorePath;
   std::string logStoreFormat = "json";
   std::string logMarshallerUrl = "http://localhost:9083/marshal";
   int logMarshallerPort = 9083;
   int logBatchSize = 1;
   Duration logBatchInterval{0};
-  std::string inferenceService;
-  std::string namespace_;
-  std::string endpoint;
-  std::string component;
-  std::vector<std::string> metadataHeaders;
-  std::vector<std::string> metadataAnnotations;  // "key=value" items
-  std::string loggerCaCertFile = "service-ca.crt";
-  std::string loggerCaCertDir = "/etc/tls/logger";
-  bool loggerTlsSkipVerify = false;
-  // Logger (ours).
-  bool logAllResponses = false;
-  size_t logQueueEvents = 10000;
-  size_t logQueueBytes = size_t{64} << 20;
-  Duration logTimeout{std::chrono::seconds(10)};
-  int logRetries = 5;
 
   // Operations (ours).
   Duration quietPeriod{std::chrono::seconds(30)};

@@ -19,7 +19,7 @@ class PullerAdapter final : public agent::ModelPuller {
 
 std::unique_ptr<agent::Module> makeLogger(const agent::ModuleContext& context,
                                           const agent::Config& config) {
-  return logger::makeLogger(context, logger::optionsFrom(config));
+  return logger::makeLogger(context, config);
 }
 
 std::unique_ptr<agent::ModelPuller> makePuller(const agent::Config& config,

@@ -72,29 +72,6 @@ EventAttributes eventAttributes(const agent::ModuleContext& context, const Optio
 
 }  // namespace
 
-Options optionsFrom(const agent::Config& config) {
-  Options o;
-  o.logUrl = config.logUrl;
-  o.workers = config.workers;
-  o.sourceUri = config.sourceUri;
-  o.logMode = config.logMode;
-  o.inferenceService = config.inferenceService;
-  o.namespace_ = config.namespace_;
-  o.endpoint = config.endpoint;
-  o.component = config.component;
-  o.metadataHeaders = config.metadataHeaders;
-  o.metadataAnnotations = config.metadataAnnotations;
-  o.loggerCaCertFile = config.loggerCaCertFile;
-  o.loggerCaCertDir = config.loggerCaCertDir;
-  o.loggerTlsSkipVerify = config.loggerTlsSkipVerify;
-  o.logAllResponses = config.logAllResponses;
-  o.logQueueEvents = config.logQueueEvents;
-  o.logQueueBytes = config.logQueueBytes;
-  o.logTimeout = config.logTimeout;
-  o.logRetries = config.logRetries;
-  return o;
-}
-
 std::unique_ptr<agent::Module> makeLogger(const agent::ModuleContext& context,
                                           const Options& options) {
   if (options.logUrl.empty()) return nullptr;

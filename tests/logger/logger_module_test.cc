@@ -365,7 +365,7 @@ TEST_CASE("Drain waits for open exchanges, then for their events", "[logger]") {
   CHECK(loop.close());
 }
 
-TEST_CASE("makeLogger is off without a URL and maps every flag", "[logger]") {
+TEST_CASE("makeLogger is off without a URL and takes the logger part of the flags", "[logger]") {
   Loop loop;
   agent::ModuleContext context = contextFor(loop);
   CHECK(logger::makeLogger(context, logger::Options{}) == nullptr);
@@ -377,7 +377,7 @@ TEST_CASE("makeLogger is off without a URL and maps every flag", "[logger]") {
   config.logQueueBytes = 123;
   config.logRetries = 9;
   config.loggerTlsSkipVerify = true;
-  auto options = logger::optionsFrom(config);
+  const logger::Options& options = config;
   CHECK(options.logUrl == config.logUrl);
   CHECK(options.workers == 7);
   CHECK(options.logMode == "request");
