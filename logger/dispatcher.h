@@ -50,7 +50,7 @@ struct DispatcherOptions {
   std::string url;
   // https: concurrent deliveries, each owning its event through its retries; http: connections
   int workers = 5;
-  size_t pipelineDepth = 64;  // http: events in flight on one connection
+  size_t pipelineDepth = 1024;  // http: events in flight on one connection
   size_t maxEvents = 10000;   // events queued or being delivered
   size_t maxBytes = size_t{64} << 20;
   std::chrono::milliseconds timeout{std::chrono::seconds(10)};

@@ -57,7 +57,7 @@ class PipelineClient {
   struct Options {
     SinkAddress sink;
     int connections = 5;
-    size_t depth = 64;  // events in flight on one connection
+    size_t depth = 1024;  // events in flight on one connection
     // Bounds the oldest event in flight on a connection (connect included); 0: none.
     std::chrono::milliseconds timeout{std::chrono::seconds(10)};
     // After a connection failed without any answer, no new one is opened for this long
