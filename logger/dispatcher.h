@@ -51,7 +51,7 @@ struct DispatcherOptions {
   // https: concurrent deliveries, each owning its event through its retries; http: connections
   int workers = 5;
   size_t pipelineDepth = 1024;  // http: events in flight on one connection
-  size_t maxEvents = 10000;   // events queued or being delivered
+  size_t maxEvents = 10000;     // events queued or being delivered
   size_t maxBytes = size_t{64} << 20;
   std::chrono::milliseconds timeout{std::chrono::seconds(10)};
   int attempts = 5;  // deliveries per event, the first included
