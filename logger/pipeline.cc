@@ -392,29 +392,30 @@ void PipelineClient::write(Connection& c) {
 
 void PipelineClient::onRead(Connection& c, const char* data, size_t length) {
   const char* position = data;
-  const char* end = data + length;
-  while (position < end) {
-    llhttp_errno_t error = llhttp_execute(&c.parser, position, static_cast<size_t>(end - position));
+  const char* last = data + length;
+  while (position < last) {
+    llhttp_errno_t error =
+        llhttp_execute(&c.parser, position, static_cast<size_t>(last - position));
     if (error == HPE_OK) break;
     if (error != HPE_PAUSED) {
       const char* reason = llhttp_get_error_reason(&c.parser);
-      this->end(c, Ending::Closed,
-                std::string("malformed answer from the sink: ") +
-                    (error == HPE_PAUSED_UPGRADE ? "an upgrade"
-                     : reason != nullptr         ? reason
-                                                 : llhttp_errno_name(error)));
+      end(c, Ending::Closed,
+          std::string("malformed answer from the sink: ") +
+              (error == HPE_PAUSED_UPGRADE ? "an upgrade"
+               : reason != nullptr         ? reason
+                                           : llhttp_errno_name(error)));
       return;
     }
     position = llhttp_get_error_pos(&c.parser);
     llhttp_resume(&c.parser);
     if (c.status < 200) continue;  // an interim answer
     if (c.written == 0) {
-      this->end(c, Ending::Closed, "an answer from the sink to no request");
+      end(c, Ending::Closed, "an answer from the sink to no request");
       return;
     }
     answer(c, c.status);
     if (!c.keepAlive) {
-      this->end(c, Ending::Closed, "the sink closed the connection");
+      end(c, Ending::Closed, "the sink closed the connection");
       return;
     }
   }
@@ -464,7 +465,7 @@ void PipelineClient::checkDeadline(Connection& c) {
 }
 
 void PipelineClient::end(Connection& c, Ending ending, const std::string& error) {
-  bool partial = c.open && c.inMessage;
+  bool partial = c.inMessage;
   uint64_t answered = c.answered;
   closeSocket(c);
   std::deque<Connection::Held> held = std::exchange(c.held, {});
