@@ -161,11 +161,13 @@ class Worker {
     std::vector<Module*> chain;
     // Upstream's order: the logger sees each caller's request and the batcher's reply to it.
     if (!config_.logUrl.empty()) {
+      moduleContext.slot = chain.size();
       logger_ = shared_.plugin->makeLogger(moduleContext, config_);
       if (logger_ == nullptr) return false;
       chain.push_back(logger_.get());
     }
     if (config_.enableBatcher) {
+      moduleContext.slot = chain.size();
       batcher_ = batcher::makeBatcher(
           moduleContext, batcher::Options{config_.maxBatchSize, config_.maxLatencyMs,
                                           config_.batcherTimeout, config_.maxBufferedBodyBytes});

@@ -17,6 +17,12 @@ thread_local char readBuffer[kReadBufferSize];
 constexpr size_t kCorkLimit = 16 * 1024;
 thread_local int readDepth = 0;
 thread_local std::vector<Connection*> corked;
+// What flushCorked works on: swapped with `corked` and with each connection's cork buffer, so
+// that their capacity is reused instead of allocated anew for every write. A connection keeps at
+// most kKeptCorkCapacity of it while idle.
+thread_local std::vector<Connection*> flushing;
+thread_local std::string sending;
+constexpr size_t kKeptCorkCapacity = 4 * 1024;
 
 }  // namespace
 
@@ -67,17 +73,17 @@ void Connection::readCallback(uv_stream_t* stream, ssize_t nread, const uv_buf_t
 void Connection::flushCorked() {
   // Connections are freed only in close callbacks, which never run inside a read callback, so
   // every pointer here is still valid.
-  std::vector<Connection*> pending;
-  pending.swap(corked);
-  for (Connection* connection : pending) {
+  flushing.swap(corked);
+  for (Connection* connection : flushing) {
     if (connection->cork_.empty() || connection->closing_) continue;
-    std::string data = std::move(connection->cork_);
-    connection->cork_.clear();
-    uv_buf_t buffer = uv_buf_init(data.data(), static_cast<unsigned>(data.size()));
-    if (connection->writeNow(&buffer, 1) && connection->queuedBytes_ == 0) {
-      connection->onWriteDrained();
-    }
+    sending.swap(connection->cork_);
+    uv_buf_t buffer = uv_buf_init(sending.data(), static_cast<unsigned>(sending.size()));
+    bool written = connection->writeNow(&buffer, 1);
+    sending.clear();
+    if (sending.capacity() > kKeptCorkCapacity) std::string().swap(sending);
+    if (written && connection->queuedBytes_ == 0) connection->onWriteDrained();
   }
+  flushing.clear();
 }
 
 bool Connection::write(std::string_view data) {

@@ -99,14 +99,14 @@ void appendGoJsonString(std::string& out, std::string_view text) {
 std::string formatUuidV4(std::array<unsigned char, 16> bytes) {
   bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0f) | 0x40);  // version 4
   bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3f) | 0x80);  // RFC 9562 variant
-  std::string out;
-  out.reserve(36);
+  std::array<char, 36> text{};
+  size_t at = 0;
   for (size_t i = 0; i < bytes.size(); ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
-    out += kHex[bytes[i] >> 4];
-    out += kHex[bytes[i] & 0x0f];
+    if (i == 4 || i == 6 || i == 8 || i == 10) text[at++] = '-';
+    text[at++] = kHex[bytes[i] >> 4];
+    text[at++] = kHex[bytes[i] & 0x0f];
   }
-  return out;
+  return std::string(text.data(), text.size());
 }
 
 }  // namespace agent

@@ -11,15 +11,30 @@ char lower(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
-std::string_view trim(std::string_view s) {
+// The capacity a ScratchString hands on; a larger one is freed instead of being kept.
+constexpr size_t kScratchKeep = 16 * 1024;
+thread_local std::string scratchSpare;
+
+}  // namespace
+
+ScratchString::ScratchString() {
+  text_.swap(scratchSpare);
+  text_.clear();
+}
+
+ScratchString::~ScratchString() {
+  if (text_.capacity() <= kScratchKeep && text_.capacity() > scratchSpare.capacity()) {
+    text_.swap(scratchSpare);
+  }
+}
+
+std::string_view trimSpace(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
     s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
     s.remove_suffix(1);
   return s;
 }
-
-}  // namespace
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
@@ -44,29 +59,25 @@ size_t removeHeader(Headers& headers, std::string_view name) {
 
 std::vector<std::string_view> splitList(std::string_view value) {
   std::vector<std::string_view> items;
-  while (!value.empty()) {
-    size_t comma = value.find(',');
-    std::string_view item = trim(value.substr(0, comma));
-    if (!item.empty()) items.push_back(item);
-    if (comma == std::string_view::npos) break;
-    value.remove_prefix(comma + 1);
-  }
+  forEachListItem(value, [&](std::string_view item) {
+    items.push_back(item);
+    return false;
+  });
   return items;
 }
 
 bool headerHasToken(std::string_view value, std::string_view token) {
-  for (std::string_view item : splitList(value)) {
-    if (iequals(item, token)) return true;
-  }
-  return false;
+  return forEachListItem(value, [&](std::string_view item) { return iequals(item, token); });
 }
 
 std::vector<std::string> connectionOptions(const Headers& headers) {
   std::vector<std::string> names;
   for (const auto& h : headers) {
     if (!iequals(h.name, "Connection")) continue;
-    for (std::string_view item : splitList(h.value))
-      names.emplace_back(item);
+    forEachListItem(h.value, [&](std::string_view item) {
+      if (!iequals(item, "keep-alive")) names.emplace_back(item);
+      return false;
+    });
   }
   return names;
 }

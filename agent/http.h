@@ -27,6 +27,23 @@ void setHeader(Headers& headers, std::string_view name, std::string value);
 // Removes every header with this name; returns how many were removed.
 size_t removeHeader(Headers& headers, std::string_view name);
 
+// Space and tab removed from both ends.
+std::string_view trimSpace(std::string_view s);
+
+// Calls `visit` with each item of a comma-separated header value, trimmed, empty ones left out,
+// until it returns true; returns whether it did. Allocates nothing.
+template <typename Visit>
+bool forEachListItem(std::string_view value, Visit visit) {
+  while (!value.empty()) {
+    size_t comma = value.find(',');
+    std::string_view item = trimSpace(value.substr(0, comma));
+    if (!item.empty() && visit(item)) return true;
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
 // The items of a comma-separated header value, trimmed, empty ones left out (views into value).
 std::vector<std::string_view> splitList(std::string_view value);
 
@@ -34,6 +51,8 @@ std::vector<std::string_view> splitList(std::string_view value);
 bool headerHasToken(std::string_view value, std::string_view token);
 
 // The header names the Connection headers list: hop-by-hop for this message (RFC 9110 §7.6.1).
+// "keep-alive" is left out: the header it names is hop-by-hop anyway, and leaving it out spares
+// an allocation on most messages.
 std::vector<std::string> connectionOptions(const Headers& headers);
 
 // Appends "Name: value\r\n" for every header.
@@ -57,6 +76,21 @@ struct ResponseHead {
   std::string reason;
   int versionMinor = 1;
   Headers headers;
+};
+
+// A string to build a message in that reuses the capacity its predecessor on this thread left:
+// once warm, building a head costs no allocation. Nested users each get a string of their own.
+class ScratchString {
+ public:
+  ScratchString();
+  ~ScratchString();
+  ScratchString(const ScratchString&) = delete;
+  ScratchString& operator=(const ScratchString&) = delete;
+  std::string& operator*() { return text_; }
+  std::string* operator->() { return &text_; }
+
+ private:
+  std::string text_;
 };
 
 // The standard reason phrase for a status code ("Unknown" for unregistered codes).

@@ -3,7 +3,9 @@
 // order; every hook returns what the chain should do next. Modules never touch sockets.
 #pragma once
 
+#include <array>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -21,6 +23,15 @@ namespace agent {
 
 class Exchange;
 using ExchangePtr = std::shared_ptr<Exchange>;
+
+// The most modules one chain holds; each has the state slot of its position.
+inline constexpr size_t kMaxModules = 4;
+
+// What a module keeps for one exchange (ModuleContext::slot); destroyed with the exchange.
+class ExchangeState {
+ public:
+  virtual ~ExchangeState() = default;
+};
 
 enum class Action {
   Continue,  // go on to the next module (the last one forwards to the model server)
@@ -47,6 +58,8 @@ class Exchange {
   virtual std::chrono::system_clock::time_point startTime() const = 0;
   // True once the client disconnected or the exchange was answered and finished.
   virtual bool finished() const = 0;
+  // The state the module with this slot keeps for this exchange (empty until it sets one).
+  std::unique_ptr<ExchangeState>& state(size_t slot) { return states_.at(slot); }
 
   // Answers the client locally. Allowed once, at any time while the exchange is open (also from
   // a later loop callback, e.g. when a held batch returns). Modules before the answering one see
@@ -59,6 +72,9 @@ class Exchange {
   // A plain-text error reply: "<message>\n", text/plain; charset=utf-8, nosniff (as Go's
   // http.Error, which upstream clients see).
   void replyError(int status, std::string_view message);
+
+ private:
+  std::array<std::unique_ptr<ExchangeState>, kMaxModules> states_;
 };
 
 // What a module may observe, as bits: the chain only calls hooks a module asks for, so modules
@@ -100,6 +116,7 @@ struct ModuleContext {
   UpstreamClient* upstream = nullptr;
   prometheus::Registry* metrics = nullptr;
   int listenPort = 9081;
+  size_t slot = 0;  // the module's position in the chain: its Exchange::state slot
 };
 
 class Module {

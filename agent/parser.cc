@@ -215,6 +215,8 @@ int HttpParser::onHeaderValueComplete(llhttp_t* p) {
     std::from_chars(s.value_.data(), s.value_.data() + s.value_.size(), value);
     s.contentLength_ = value;
   }
+  // One allocation for a typical head instead of one per doubling.
+  if (headers.empty()) headers.reserve(16);
   headers.push_back({std::move(s.field_), std::move(s.value_)});
   s.field_.clear();
   s.value_.clear();

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <stdexcept>
 
 #include "agent/parser.h"
 
@@ -421,7 +422,8 @@ void ExchangeImpl::sendRequestStart() {
   bool hasHost = false;
   bool teTrailers = false;
   std::string priorForwardedFor;
-  std::string out;
+  ScratchString scratch;
+  std::string& out = *scratch;
   out.reserve(256 + request_.headers.size() * 64);
   out += request_.method;
   out += ' ';
@@ -800,7 +802,8 @@ void ClientConnection::writeResponseHead(const ResponseHead& head, Framing frami
                                          bool closeAfter) {
   if (closeAfter) closeAfter_ = true;
   framing_ = framing;
-  std::string out;
+  ScratchString scratch;
+  std::string& out = *scratch;
   out.reserve(128 + head.headers.size() * 48);
   out += "HTTP/1.1 ";
   out += std::to_string(head.status);
@@ -989,6 +992,7 @@ ServerContext::ServerContext(const Config& cfg, uv_loop_t* l, UpstreamPool& pool
     : config(cfg), loop(l), maxConnections(connectionLimit), upstream(pool) {}
 
 void ServerContext::setModules(std::vector<Module*> list) {
+  if (list.size() > kMaxModules) throw std::invalid_argument("too many modules in one chain");
   modules = std::move(list);
   requestDataObservers.clear();
   responseObservers.clear();

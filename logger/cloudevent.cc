@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cstdint>
 #include <cstring>
 #include <ctime>
@@ -44,14 +45,6 @@ char toLower(char c) {
 }
 char toUpper(char c) {
   return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
-}
-
-std::string_view trimSpace(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
 }
 
 // "2024-05-01T12:00:00" for `seconds`; the last second formatted is kept, as events come in
@@ -101,38 +94,71 @@ class RandomPool {
   size_t next_ = bytes_.size();
 };
 
+// Appends one "Name: value\r\n" line; "Name:\r\n" when the value is empty.
+void appendLine(std::string& out, std::string_view name, std::string_view value) {
+  out += name;
+  out += value.empty() ? ":" : ": ";
+  out += value;
+  out += "\r\n";
+}
+
 }  // namespace
 
-agent::Headers buildHeaders(const Record& record, const EventAttributes& attributes,
-                            std::chrono::system_clock::time_point recordedTime) {
-  agent::Headers headers;
-  headers.reserve(14);
-  headers.push_back({"Ce-Specversion", "1.0"});
-  headers.push_back({"Ce-Id", record.id});
-  headers.push_back({"Ce-Source", attributes.source});
-  headers.push_back(
-      {"Ce-Type", std::string(record.kind == EventKind::Request ? kRequestType : kResponseType)});
-  headers.push_back({"Ce-Time", formatRfc3339Nano(record.time)});
-  if (record.contentType) headers.push_back({"Content-Type", *record.contentType});
-  headers.push_back({"Ce-Recordedtime", formatRfc3339Nano(recordedTime)});
-  headers.push_back({"Ce-Inferenceservicename", attributes.inferenceService});
-  headers.push_back({"Ce-Namespace", attributes.namespace_});
-  headers.push_back({"Ce-Component", attributes.component});
-  headers.push_back({"Ce-Endpoint", attributes.endpoint});
-  headers.push_back({"Ce-Metadata", metadataJson(record.metadata)});
+EventFormat::EventFormat(const EventAttributes& attributes) {
+  appendLine(source_, "Ce-Source", attributes.source);
+  appendLine(attributes_, "Ce-Inferenceservicename", attributes.inferenceService);
+  appendLine(attributes_, "Ce-Namespace", attributes.namespace_);
+  appendLine(attributes_, "Ce-Component", attributes.component);
+  appendLine(attributes_, "Ce-Endpoint", attributes.endpoint);
   if (!attributes.annotationsJson.empty()) {
-    headers.push_back({"Ce-Annotations", attributes.annotationsJson});
+    appendLine(annotations_, "Ce-Annotations", attributes.annotationsJson);
   }
-  if (record.statusCode) headers.push_back({"Ce-Statuscode", std::to_string(*record.statusCode)});
+}
+
+void EventFormat::appendHeaders(const Record& record, std::string& out) const {
+  out += "Ce-Specversion: 1.0\r\n";
+  appendLine(out, "Ce-Id", record.id);
+  out += source_;
+  appendLine(out, "Ce-Type", record.kind == EventKind::Request ? kRequestType : kResponseType);
+  out += "Ce-Time: ";
+  appendRfc3339Nano(out, record.time);
+  out += "\r\n";
+  if (!record.contentType.empty()) appendLine(out, "Content-Type", record.contentType);
+  out += "Ce-Recordedtime: ";
+  appendRfc3339Nano(out, record.recorded);
+  out += "\r\n";
+  out += attributes_;
+  appendLine(out, "Ce-Metadata", record.metadataJson);
+  out += annotations_;
+  if (record.statusCode) {
+    char digits[16];
+    auto [end, error] = std::to_chars(digits, digits + sizeof digits, *record.statusCode);
+    appendLine(out, "Ce-Statuscode", std::string_view(digits, static_cast<size_t>(end - digits)));
+  }
+}
+
+agent::Headers EventFormat::headers(const Record& record) const {
+  std::string lines;
+  appendHeaders(record, lines);
+  agent::Headers headers;
+  std::string_view rest = lines;
+  while (!rest.empty()) {
+    size_t end = rest.find("\r\n");
+    std::string_view line = rest.substr(0, end);
+    size_t colon = line.find(':');
+    headers.push_back({std::string(line.substr(0, colon)),
+                       std::string(agent::trimSpace(line.substr(colon + 1)))});
+    rest.remove_prefix(end + 2);
+  }
   return headers;
 }
 
-std::string formatRfc3339Nano(std::chrono::system_clock::time_point time) {
+void appendRfc3339Nano(std::string& out, std::chrono::system_clock::time_point time) {
   using namespace std::chrono;
   auto sinceEpoch = duration_cast<nanoseconds>(time.time_since_epoch());
   auto seconds = floor<std::chrono::seconds>(sinceEpoch);
   auto nanos = static_cast<long long>((sinceEpoch - seconds).count());
-  std::string out = formatDateTime(static_cast<std::time_t>(seconds.count()));
+  out += formatDateTime(static_cast<std::time_t>(seconds.count()));
   if (nanos != 0) {
     std::array<char, 9> digits{};
     for (int i = 8; i >= 0; --i) {
@@ -146,7 +172,6 @@ std::string formatRfc3339Nano(std::chrono::system_clock::time_point time) {
     out.append(digits.data(), length);
   }
   out += 'Z';
-  return out;
 }
 
 std::string newUuidV4() {
@@ -228,7 +253,7 @@ Metadata collectMetadata(const agent::Headers& requestHeaders,
 std::string eventId(const agent::Headers& requestHeaders) {
   const std::string* incoming = agent::findHeader(requestHeaders, "Ce-Id");
   if (incoming != nullptr) {
-    std::string_view id = trimSpace(*incoming);
+    std::string_view id = agent::trimSpace(*incoming);
     if (!id.empty()) return std::string(id);
   }
   return newUuidV4();

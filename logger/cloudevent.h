@@ -27,10 +27,11 @@ using Metadata = std::map<std::string, std::vector<std::string>>;
 struct Record {
   EventKind kind = EventKind::Request;
   std::string id;
-  std::chrono::system_clock::time_point time;  // request arrival or response completion
-  std::optional<std::string> contentType;      // no Content-Type header when absent
-  Metadata metadata;
-  std::optional<int> statusCode;  // the statuscode extension (--log-all-responses)
+  std::chrono::system_clock::time_point time;      // request arrival or response completion
+  std::chrono::system_clock::time_point recorded;  // when the event was made (Ce-Recordedtime)
+  std::string contentType;                         // no Content-Type header when empty
+  std::string metadataJson = "{}";                 // see metadataJson()
+  std::optional<int> statusCode;                   // the statuscode extension (--log-all-responses)
 };
 
 // The per-process part: attributes from flags, the same on every event.
@@ -43,14 +44,28 @@ struct EventAttributes {
   std::string annotationsJson;  // "" when there are no annotations (no header is sent then)
 };
 
-// The HTTP headers of the binary-mode event for `record`, recorded at `recordedTime`, in the
-// Go-canonical casing upstream puts on the wire (Ce-Id, Ce-Inferenceservicename, ...).
-agent::Headers buildHeaders(const Record& record, const EventAttributes& attributes,
-                            std::chrono::system_clock::time_point recordedTime);
+// The HTTP headers of binary-mode events, in the Go-canonical casing upstream puts on the wire
+// (Ce-Id, Ce-Inferenceservicename, ...). The lines that are the same on every event are
+// serialised once, so writing an event's headers is a few appends.
+class EventFormat {
+ public:
+  explicit EventFormat(const EventAttributes& attributes);
 
-// Go's time.RFC3339Nano in UTC: "2024-05-01T12:00:00.1234Z" (fraction trimmed of trailing
-// zeros and left out when zero).
-std::string formatRfc3339Nano(std::chrono::system_clock::time_point time);
+  // Appends the headers of `record`, one "Name: value\r\n" line each ("Name:\r\n" when the
+  // value is empty).
+  void appendHeaders(const Record& record, std::string& out) const;
+  // The same headers as a list, in the same order.
+  agent::Headers headers(const Record& record) const;
+
+ private:
+  std::string source_;       // Ce-Source line
+  std::string attributes_;   // Ce-Inferenceservicename ... Ce-Endpoint lines
+  std::string annotations_;  // Ce-Annotations line, or ""
+};
+
+// Appends Go's time.RFC3339Nano form of `time` in UTC: "2024-05-01T12:00:00.1234Z" (fraction
+// trimmed of trailing zeros and left out when zero).
+void appendRfc3339Nano(std::string& out, std::chrono::system_clock::time_point time);
 
 // A random (version 4, RFC 9562) UUID in lowercase: "0009174a-24a8-4603-b098-09c8799950e9".
 std::string newUuidV4();
@@ -63,7 +78,7 @@ std::string canonicalHeaderKey(std::string_view name);
 // U+2028/U+2029 escaped, invalid UTF-8 replaced by U+FFFD.
 std::string jsonString(std::string_view text);
 
-// {"Name":["v1","v2"],...}; "{}" when empty.
+// The Ce-Metadata value: {"Name":["v1","v2"],...}; "{}" when empty.
 std::string metadataJson(const Metadata& metadata);
 
 // {"key":"value",...} from "key=value" items split at the first '='; a later item wins over an

@@ -111,6 +111,7 @@ bool Dispatcher::pipelines(const std::string& url) {
 
 Dispatcher::Dispatcher(uv_loop_s* loop, DispatcherOptions options, prometheus::Registry* metrics)
     : options_(std::move(options)),
+      format_(options_.attributes),
       caBundle_(options_.caCertPath),
       retryTimer_(loop),
       drainTimer_(loop),
@@ -151,7 +152,8 @@ Dispatcher::Dispatcher(uv_loop_s* loop, DispatcherOptions options, prometheus::R
                                      .timeout = options_.timeout,
                                      .backoffBase = options_.backoffBase,
                                      .backoffCap = options_.backoffCap,
-                                     .userAgent = options_.userAgent};
+                                     .userAgent = options_.userAgent,
+                                     .attributes = options_.attributes};
     pipeline_ = std::make_unique<PipelineClient>(
         loop, std::move(pipeline), [this] { return take(); },
         [this](Delivery delivery, PipelineResult result) {
@@ -172,11 +174,11 @@ Dispatcher::~Dispatcher() {
 
 bool Dispatcher::enqueue(Event event) {
   if (stopped_) {
-    drop(DropReason::Shutdown, event.id);
+    drop(DropReason::Shutdown, event.record.id);
     return false;
   }
   if (depthNow() >= options_.maxEvents) {
-    drop(DropReason::QueueFull, event.id);
+    drop(DropReason::QueueFull, event.record.id);
     return false;
   }
   if (budget_->used() > kTrimAfterBytes) trimWhenIdle_ = true;
@@ -229,7 +231,7 @@ bool Dispatcher::deliver(Worker& worker) {
   ++worker.attempt;
   HttpRequest request;
   request.url = options_.url;
-  request.headers = worker.event->headers;
+  request.headers = format_.headers(worker.event->record);
   request.body = worker.event->body;
   request.timeout = options_.timeout;
   request.skipTlsVerify = options_.skipTlsVerify;
@@ -241,13 +243,13 @@ bool Dispatcher::deliver(Worker& worker) {
     onResult(*target, std::move(result));
   });
   if (worker.transfer != 0) return true;
-  drop(DropReason::Failed, worker.event->id);
+  drop(DropReason::Failed, worker.event->record.id);
   return false;
 }
 
 void Dispatcher::onResult(Worker& worker, HttpResult result) {
   worker.transfer = 0;
-  const std::string& id = worker.event->id;
+  const std::string& id = worker.event->record.id;
   if (result.status >= 200 && result.status < 300) {
     ++stats_.sent;
     if (metrics_.sent != nullptr) metrics_.sent->Increment();
@@ -289,7 +291,7 @@ std::optional<Delivery> Dispatcher::take() {
 }
 
 void Dispatcher::onPipelineResult(Delivery delivery, PipelineResult result) {
-  const std::string& id = delivery.event.id;
+  const std::string& id = delivery.event.record.id;
   if (result.status >= 200 && result.status < 300) {
     ++stats_.sent;
     if (metrics_.sent != nullptr) metrics_.sent->Increment();
@@ -436,21 +438,21 @@ void Dispatcher::abandonAll() {
     if (!worker->event) continue;
     if (worker->transfer != 0) client_.cancel(worker->transfer);
     worker->backoff.stop();
-    drop(DropReason::Shutdown, worker->event->id);
+    drop(DropReason::Shutdown, worker->event->record.id);
     worker->event.reset();
     worker->transfer = 0;
   }
   busyWorkers_ = 0;
   if (pipeline_) {
     for (const auto& delivery : pipeline_->abandon())
-      drop(DropReason::Shutdown, delivery.event.id);
+      drop(DropReason::Shutdown, delivery.event.record.id);
   }
   for (const auto& [due, delivery] : retrying_)
-    drop(DropReason::Shutdown, delivery.event.id);
+    drop(DropReason::Shutdown, delivery.event.record.id);
   retrying_.clear();
   retryTimer_.stop();
   for (const auto& delivery : pending_)
-    drop(DropReason::Shutdown, delivery.event.id);
+    drop(DropReason::Shutdown, delivery.event.record.id);
   pending_.clear();
   updateDepth();
 }

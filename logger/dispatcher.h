@@ -60,6 +60,7 @@ struct DispatcherOptions {
   std::string caCertPath;  // custom CA bundle for https sinks
   bool skipTlsVerify = false;
   std::string userAgent = "kserve-agent";
+  EventAttributes attributes;  // the per-process part of every event
 };
 
 struct DispatcherStats {
@@ -131,6 +132,7 @@ class Dispatcher {
   void abandonAll();
 
   DispatcherOptions options_;
+  EventFormat format_;
   Metrics metrics_;
   std::shared_ptr<ByteBudget> budget_;
   CaBundle caBundle_;

@@ -5,7 +5,6 @@
 #include <memory>
 #include <string>
 
-#include "agent/http.h"
 #include "logger/cloudevent.h"
 
 namespace prometheus {
@@ -51,11 +50,9 @@ class ByteLease {
   size_t bytes_ = 0;
 };
 
-// One CloudEvent ready to POST.
+// One CloudEvent ready to POST; its headers are written from the record when it is sent.
 struct Event {
-  std::string id;
-  EventKind kind = EventKind::Request;
-  agent::Headers headers;
+  Record record;
   std::shared_ptr<const std::string> body;
   ByteLease lease;  // the body's share of the byte budget
 };

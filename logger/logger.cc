@@ -14,21 +14,10 @@ namespace {
 
 constexpr std::string_view kProbeUserAgent = "kube-probe/";
 
-std::string_view trimSpace(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
-
-// The Content-Type to put on an event: the message's own, trimmed; none when absent or blank.
-std::optional<std::string> contentTypeOf(const agent::Headers& headers) {
+// The Content-Type to put on an event: the message's own, trimmed; "" (none) when absent.
+std::string_view contentTypeOf(const agent::Headers& headers) {
   const std::string* value = agent::findHeader(headers, "Content-Type");
-  if (value == nullptr) return std::nullopt;
-  std::string_view trimmed = trimSpace(*value);
-  if (trimmed.empty()) return std::nullopt;
-  return std::string(trimmed);
+  return value == nullptr ? std::string_view() : agent::trimSpace(*value);
 }
 
 std::optional<size_t> contentLengthOf(const agent::Headers& headers) {
@@ -38,23 +27,6 @@ std::optional<size_t> contentLengthOf(const agent::Headers& headers) {
   auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), length);
   if (ec != std::errc() || end != value->data() + value->size()) return std::nullopt;
   return length;
-}
-
-DispatcherOptions dispatcherOptions(const Options& options) {
-  DispatcherOptions d;
-  d.url = options.logUrl;
-  d.workers = options.workers;
-  d.maxEvents = options.logQueueEvents;
-  d.maxBytes = options.logQueueBytes;
-  d.timeout = options.logTimeout;
-  d.attempts = options.logRetries;
-  // Upstream joins the file name under the directory whatever it looks like (Go filepath.Join).
-  d.caCertPath = (std::filesystem::path(options.loggerCaCertDir + "/" + options.loggerCaCertFile))
-                     .lexically_normal()
-                     .string();
-  d.skipTlsVerify = options.loggerTlsSkipVerify;
-  d.userAgent = "kserve-agent/" + std::string(agent::kVersion);
-  return d;
 }
 
 EventAttributes eventAttributes(const agent::ModuleContext& context, const Options& options) {
@@ -70,6 +42,24 @@ EventAttributes eventAttributes(const agent::ModuleContext& context, const Optio
   return a;
 }
 
+DispatcherOptions dispatcherOptions(const agent::ModuleContext& context, const Options& options) {
+  DispatcherOptions d;
+  d.url = options.logUrl;
+  d.workers = options.workers;
+  d.maxEvents = options.logQueueEvents;
+  d.maxBytes = options.logQueueBytes;
+  d.timeout = options.logTimeout;
+  d.attempts = options.logRetries;
+  // Upstream joins the file name under the directory whatever it looks like (Go filepath.Join).
+  d.caCertPath = (std::filesystem::path(options.loggerCaCertDir + "/" + options.loggerCaCertFile))
+                     .lexically_normal()
+                     .string();
+  d.skipTlsVerify = options.loggerTlsSkipVerify;
+  d.userAgent = "kserve-agent/" + std::string(agent::kVersion);
+  d.attributes = eventAttributes(context, options);
+  return d;
+}
+
 }  // namespace
 
 std::unique_ptr<agent::Module> makeLogger(const agent::ModuleContext& context,
@@ -83,16 +73,16 @@ std::unique_ptr<agent::Module> makeLogger(const agent::ModuleContext& context,
 }
 
 LoggerModule::LoggerModule(const agent::ModuleContext& context, const Options& options)
-    : logRequests_(options.logMode != "response"),
+    : slot_(context.slot),
+      logRequests_(options.logMode != "response"),
       logResponses_(options.logMode != "request"),
       logAllResponses_(options.logAllResponses),
       metadataHeaders_(options.metadataHeaders),
       maxBodyBytes_(options.logQueueBytes),
-      attributes_(eventAttributes(context, options)),
-      dispatcher_(context.loop, dispatcherOptions(options), context.metrics),
+      dispatcher_(context.loop, dispatcherOptions(context, options), context.metrics),
       drainTimer_(context.loop) {
   spdlog::info("logger: {} events to {} (source {}, {} workers)", options.logMode, options.logUrl,
-               attributes_.source, options.workers);
+               eventAttributes(context, options).source, options.workers);
 }
 
 unsigned LoggerModule::observes() const {
@@ -108,80 +98,93 @@ agent::Action LoggerModule::onRequestHeaders(const agent::ExchangePtr& exchange)
   if (userAgent != nullptr && userAgent->starts_with(kProbeUserAgent)) {
     return agent::Action::Continue;
   }
-  Capture capture;
-  capture.id = eventId(request.headers);
-  capture.requestTime = exchange->startTime();
-  capture.requestContentType = contentTypeOf(request.headers);
-  capture.metadata = collectMetadata(request.headers, metadataHeaders_);
-  capture.request.lease = ByteLease(dispatcher_.budget());
-  capture.response.lease = ByteLease(dispatcher_.budget());
-  if (logRequests_) expect(capture.request, request.headers);
-  captures_.insert_or_assign(exchange->id(), std::move(capture));
+  auto capture = std::make_unique<Capture>();
+  Record& record = capture->record;
+  record.id = eventId(request.headers);
+  record.time = exchange->startTime();
+  record.contentType = contentTypeOf(request.headers);
+  if (!metadataHeaders_.empty()) {
+    record.metadataJson = metadataJson(collectMetadata(request.headers, metadataHeaders_));
+  }
+  capture->request.lease = ByteLease(dispatcher_.budget());
+  capture->response.lease = ByteLease(dispatcher_.budget());
+  if (logRequests_) expect(capture->request, request.headers);
+  exchange->state(slot_) = std::move(capture);
+  ++openCaptures_;
   return agent::Action::Continue;
 }
 
+LoggerModule::Capture* LoggerModule::captureOf(agent::Exchange& exchange) const {
+  return static_cast<Capture*>(exchange.state(slot_).get());
+}
+
 void LoggerModule::onRequestData(agent::Exchange& exchange, std::string_view chunk) {
-  auto it = captures_.find(exchange.id());
-  if (it == captures_.end() || !logRequests_) return;
-  append(it->second.request, chunk);
+  Capture* capture = captureOf(exchange);
+  if (capture == nullptr || !logRequests_) return;
+  append(capture->request, chunk);
 }
 
 void LoggerModule::onResponseHeaders(agent::Exchange& exchange) {
-  auto it = captures_.find(exchange.id());
+  Capture* capture = captureOf(exchange);
   const agent::ResponseHead* response = exchange.response();
-  if (it == captures_.end() || response == nullptr || !logResponses_) return;
-  Capture& capture = it->second;
+  if (capture == nullptr || response == nullptr || !logResponses_) return;
   // Upstream logs 200 responses only; --log-all-responses logs every status.
-  capture.captureResponse = response->status == 200 || logAllResponses_;
+  capture->captureResponse = response->status == 200 || logAllResponses_;
   // A Content-Length on a bodiless answer describes a body that never comes.
   bool bodiless = exchange.request().method == "HEAD" || response->status == 204 ||
                   response->status == 304 || response->status < 200;
-  if (capture.captureResponse && !bodiless) expect(capture.response, response->headers);
+  if (capture->captureResponse && !bodiless) expect(capture->response, response->headers);
 }
 
 void LoggerModule::onResponseData(agent::Exchange& exchange, std::string_view chunk) {
-  auto it = captures_.find(exchange.id());
-  if (it == captures_.end() || !it->second.captureResponse) return;
-  append(it->second.response, chunk);
+  Capture* capture = captureOf(exchange);
+  if (capture == nullptr || !capture->captureResponse) return;
+  append(capture->response, chunk);
 }
 
 void LoggerModule::onComplete(agent::Exchange& exchange, bool complete) {
-  auto node = captures_.extract(exchange.id());
-  if (node.empty()) return;
-  Capture& capture = node.mapped();
+  std::unique_ptr<agent::ExchangeState> state = std::move(exchange.state(slot_));
+  if (state == nullptr) return;
+  --openCaptures_;
+  Capture& capture = static_cast<Capture&>(*state);
   const agent::ResponseHead* response = exchange.response();
+  auto now = std::chrono::system_clock::now();
+  capture.record.recorded = now;
+  bool logResponse = capture.captureResponse && response != nullptr;
   // A request whose exchange broke off is still logged once an answer had started (the model
   // saw it); a response cut short is not logged, since its body would be a fragment.
   if (logRequests_ && (complete || response != nullptr)) {
-    emit(Record{EventKind::Request, capture.id, capture.requestTime, capture.requestContentType,
-                capture.metadata, std::nullopt},
-         std::move(capture.request));
+    // The response event starts from a copy of the request's record when it follows.
+    Record record = logResponse && complete ? capture.record : std::move(capture.record);
+    emit(std::move(record), std::move(capture.request));
   }
-  if (capture.captureResponse && response != nullptr) {
+  if (logResponse) {
     if (complete) {
-      emit(Record{EventKind::Response, capture.id, std::chrono::system_clock::now(),
-                  contentTypeOf(response->headers), std::move(capture.metadata),
-                  logAllResponses_ ? std::optional<int>(response->status) : std::nullopt},
-           std::move(capture.response));
+      Record& record = capture.record;
+      record.kind = EventKind::Response;
+      record.time = now;
+      record.contentType = contentTypeOf(response->headers);
+      if (logAllResponses_) record.statusCode = response->status;
+      emit(std::move(record), std::move(capture.response));
     } else {
-      spdlog::debug("logger: response of {} broke off; not logged", capture.id);
+      spdlog::debug("logger: response of {} broke off; not logged", capture.record.id);
     }
   }
-  if (drainDone_ && captures_.empty()) startDispatcherDrain();
+  if (drainDone_ && openCaptures_ == 0) startDispatcherDrain();
 }
 
 void LoggerModule::drain(std::chrono::steady_clock::time_point deadline,
                          std::function<void()> done) {
   drainDeadline_ = deadline;
   drainDone_ = std::move(done);
-  if (captures_.empty()) {
+  if (openCaptures_ == 0) {
     startDispatcherDrain();
     return;
   }
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline - std::chrono::steady_clock::now());
   drainTimer_.start(std::max(left, std::chrono::milliseconds(0)), [this] {
-    spdlog::warn("logger: {} exchange(s) still open at the drain deadline", captures_.size());
+    spdlog::warn("logger: {} exchange(s) still open at the drain deadline", openCaptures_);
     startDispatcherDrain();
   });
 }
@@ -224,9 +227,7 @@ void LoggerModule::emit(Record record, Body body) {
     return;
   }
   Event event;
-  event.id = record.id;
-  event.kind = record.kind;
-  event.headers = buildHeaders(record, attributes_, std::chrono::system_clock::now());
+  event.record = std::move(record);
   event.body = std::make_shared<const std::string>(std::move(body.data));
   event.lease = std::move(body.lease);
   dispatcher_.enqueue(std::move(event));

@@ -6,7 +6,7 @@
 #include <functional>
 #include <optional>
 #include <string>
-#include <unordered_map>
+#include <vector>
 
 #include "agent/module.h"
 #include "logger/cloudevent.h"
@@ -31,7 +31,7 @@ class LoggerModule : public agent::Module {
 
   DispatcherStats stats() const { return dispatcher_.stats(); }
   // Exchanges whose bodies are being captured.
-  size_t openCaptures() const { return captures_.size(); }
+  size_t openCaptures() const { return openCaptures_; }
 
  private:
   // One body being copied, within its share of the byte budget.
@@ -40,29 +40,28 @@ class LoggerModule : public agent::Module {
     ByteLease lease;
     std::optional<DropReason> overflow;  // why the body cannot be logged
   };
-  struct Capture {
-    std::string id;
-    std::chrono::system_clock::time_point requestTime;
-    std::optional<std::string> requestContentType;
-    Metadata metadata;
+  // What is kept of one exchange until it completes, in the exchange's state slot.
+  struct Capture final : agent::ExchangeState {
+    Record record;  // the request event's; the response event starts from it
     Body request;
     bool captureResponse = false;
     Body response;
   };
+  Capture* captureOf(agent::Exchange& exchange) const;
 
   void expect(Body& body, const agent::Headers& headers);
   void append(Body& body, std::string_view chunk);
   void emit(Record record, Body body);
   void startDispatcherDrain();
 
+  size_t slot_;
   bool logRequests_;
   bool logResponses_;
   bool logAllResponses_;
   std::vector<std::string> metadataHeaders_;
   size_t maxBodyBytes_;
-  EventAttributes attributes_;
   Dispatcher dispatcher_;
-  std::unordered_map<uint64_t, Capture> captures_;
+  size_t openCaptures_ = 0;
   Timer drainTimer_;
   std::optional<std::chrono::steady_clock::time_point> drainDeadline_;
   std::function<void()> drainDone_;

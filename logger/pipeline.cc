@@ -152,6 +152,7 @@ PipelineClient::PipelineClient(uv_loop_s* loop, Options options, Take take, Done
       options_(std::move(options)),
       take_(std::move(take)),
       done_(std::move(done)),
+      format_(options_.attributes),
       flushTimer_(loop),
       redialTimer_(loop),
       readBuffer_(kReadBufferBytes) {
@@ -332,14 +333,12 @@ void PipelineClient::onConnected(Connection& c, int status) {
 
 void PipelineClient::serialize(const Event& event, std::string& out) const {
   out += prefix_;
-  for (const auto& header : event.headers) {
-    out += header.name;
-    out += header.value.empty() ? ":" : ": ";
-    out += header.value;
-    out += "\r\n";
-  }
+  format_.appendHeaders(event.record, out);
   out += "Content-Length: ";
-  out += std::to_string(event.body ? event.body->size() : 0);
+  char digits[24];
+  auto [end, error] =
+      std::to_chars(digits, digits + sizeof digits, event.body ? event.body->size() : size_t{0});
+  out.append(digits, end);
   out += "\r\n\r\n";
 }
 

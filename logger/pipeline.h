@@ -65,6 +65,7 @@ class PipelineClient {
     std::chrono::milliseconds backoffBase{200};
     std::chrono::milliseconds backoffCap{std::chrono::seconds(10)};
     std::string userAgent = "kserve-agent";
+    EventAttributes attributes;  // the per-process part of every event
   };
   // The next delivery to send; nullopt when there is none.
   using Take = std::function<std::optional<Delivery>()>;
@@ -112,6 +113,7 @@ class PipelineClient {
   Options options_;
   Take take_;
   Done done_;
+  EventFormat format_;
   std::string prefix_;  // request line, Host and User-Agent: the same for every event
   std::vector<std::unique_ptr<Connection>> connections_;
   Timer flushTimer_;

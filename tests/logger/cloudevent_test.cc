@@ -14,6 +14,12 @@ system_clock::time_point at(long long seconds, long long nanos = 0) {
       duration_cast<system_clock::duration>(std::chrono::seconds(seconds) + nanoseconds(nanos)));
 }
 
+std::string rfc3339(system_clock::time_point time) {
+  std::string out;
+  logger::appendRfc3339Nano(out, time);
+  return out;
+}
+
 std::string headerValue(const agent::Headers& headers, const std::string& name) {
   const std::string* value = agent::findHeader(headers, name);
   return value == nullptr ? "<absent>" : *value;
@@ -22,11 +28,11 @@ std::string headerValue(const agent::Headers& headers, const std::string& name) 
 }  // namespace
 
 TEST_CASE("RFC 3339 times are UTC with trailing zeros of the fraction trimmed", "[logger]") {
-  CHECK(logger::formatRfc3339Nano(at(0)) == "1970-01-01T00:00:00Z");
-  CHECK(logger::formatRfc3339Nano(at(1714564800, 123456789)) == "2024-05-01T12:00:00.123456789Z");
-  CHECK(logger::formatRfc3339Nano(at(1714564800, 120000000)) == "2024-05-01T12:00:00.12Z");
-  CHECK(logger::formatRfc3339Nano(at(1714564800, 1000)) == "2024-05-01T12:00:00.000001Z");
-  CHECK(logger::formatRfc3339Nano(at(951782400)) == "2000-02-29T00:00:00Z");
+  CHECK(rfc3339(at(0)) == "1970-01-01T00:00:00Z");
+  CHECK(rfc3339(at(1714564800, 123456789)) == "2024-05-01T12:00:00.123456789Z");
+  CHECK(rfc3339(at(1714564800, 120000000)) == "2024-05-01T12:00:00.12Z");
+  CHECK(rfc3339(at(1714564800, 1000)) == "2024-05-01T12:00:00.000001Z");
+  CHECK(rfc3339(at(951782400)) == "2000-02-29T00:00:00Z");
 }
 
 TEST_CASE("UUIDv4 ids are lowercase, versioned and unique", "[logger]") {
@@ -89,11 +95,11 @@ TEST_CASE("Request event headers are upstream's, in Go casing", "[logger]") {
   record.kind = EventKind::Request;
   record.id = "id-1";
   record.time = at(1714564800, 5);
+  record.recorded = at(1714564801);
   record.contentType = "application/json";
-  record.metadata = {{"Foo", {"bar"}}};
-  logger::EventAttributes attributes{
-      "http://localhost:9081/", "isvc", "ns", "predictor", "default", ""};
-  auto headers = logger::buildHeaders(record, attributes, at(1714564801));
+  record.metadataJson = logger::metadataJson({{"Foo", {"bar"}}});
+  logger::EventFormat format({"http://localhost:9081/", "isvc", "ns", "predictor", "default", ""});
+  auto headers = format.headers(record);
   agent::Headers expected{{"Ce-Specversion", "1.0"},
                           {"Ce-Id", "id-1"},
                           {"Ce-Source", "http://localhost:9081/"},
@@ -118,7 +124,7 @@ TEST_CASE("Optional event headers appear only when they have a value", "[logger]
   record.kind = EventKind::Response;
   record.id = "id-2";
   logger::EventAttributes attributes{"src", "", "", "", "", ""};
-  auto plain = logger::buildHeaders(record, attributes, system_clock::now());
+  auto plain = logger::EventFormat(attributes).headers(record);
   CHECK(headerValue(plain, "Ce-Type") == "org.kubeflow.serving.inference.response");
   CHECK(headerValue(plain, "Content-Type") == "<absent>");
   CHECK(headerValue(plain, "Ce-Annotations") == "<absent>");
@@ -128,7 +134,7 @@ TEST_CASE("Optional event headers appear only when they have a value", "[logger]
 
   record.statusCode = 503;
   attributes.annotationsJson = logger::annotationsJson({"team=ml"});
-  auto full = logger::buildHeaders(record, attributes, system_clock::now());
+  auto full = logger::EventFormat(attributes).headers(record);
   CHECK(headerValue(full, "Ce-Statuscode") == "503");
   CHECK(headerValue(full, "Ce-Annotations") == R"({"team":"ml"})");
 }

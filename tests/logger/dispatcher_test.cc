@@ -14,14 +14,11 @@ namespace {
 
 logger::Event makeEvent(const std::string& id, std::string body,
                         std::string contentType = "application/json") {
-  logger::Record record;
-  record.id = id;
-  record.time = std::chrono::system_clock::now();
-  if (!contentType.empty()) record.contentType = std::move(contentType);
-  logger::EventAttributes attributes{"test-source", "isvc", "ns", "predictor", "default", ""};
   logger::Event event;
-  event.id = id;
-  event.headers = logger::buildHeaders(record, attributes, std::chrono::system_clock::now());
+  event.record.id = id;
+  event.record.time = std::chrono::system_clock::now();
+  event.record.recorded = event.record.time;
+  event.record.contentType = std::move(contentType);
   event.body = std::make_shared<const std::string>(std::move(body));
   return event;
 }
@@ -29,6 +26,7 @@ logger::Event makeEvent(const std::string& id, std::string body,
 logger::DispatcherOptions optionsFor(const std::string& url) {
   logger::DispatcherOptions options;
   options.url = url;
+  options.attributes = {"test-source", "isvc", "ns", "predictor", "default", ""};
   options.workers = 1;
   options.timeout = 2s;
   options.backoffBase = 50ms;

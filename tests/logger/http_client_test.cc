@@ -129,9 +129,7 @@ TEST_CASE("HTTPS sinks: verified with the CA file, refused without, skip-verify 
     options.skipTlsVerify = skipVerify;
     logger::Dispatcher dispatcher(loop.get(), options, nullptr);
     logger::Event event;
-    event.id = "tls";
-    event.headers = {
-        {"Ce-Id", "tls"}, {"Ce-Type", "t"}, {"Ce-Source", "s"}, {"Ce-Specversion", "1.0"}};
+    event.record.id = "tls";
     event.body = std::make_shared<const std::string>("secret");
     dispatcher.enqueue(std::move(event));
     loop.runUntil([&] { return dispatcher.stats().depth == 0; }, 10s);
@@ -158,9 +156,7 @@ TEST_CASE("A CA file that appears later is picked up without a restart", "[logge
     logger::Dispatcher dispatcher(loop.get(), options, nullptr);
     auto offer = [&](const std::string& id) {
       logger::Event event;
-      event.id = id;
-      event.headers = {
-          {"Ce-Id", id}, {"Ce-Type", "t"}, {"Ce-Source", "s"}, {"Ce-Specversion", "1.0"}};
+      event.record.id = id;
       event.body = std::make_shared<const std::string>("x");
       dispatcher.enqueue(std::move(event));
       loop.runUntil([&] { return dispatcher.stats().depth == 0; }, 10s);

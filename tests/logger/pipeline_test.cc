@@ -14,14 +14,11 @@ using logtest::Sink;
 namespace {
 
 logger::Event makeEvent(const std::string& id, std::string body) {
-  logger::Record record;
-  record.id = id;
-  record.time = std::chrono::system_clock::now();
-  record.contentType = "application/octet-stream";
-  logger::EventAttributes attributes{"test-source", "isvc", "ns", "predictor", "default", ""};
   logger::Event event;
-  event.id = id;
-  event.headers = logger::buildHeaders(record, attributes, std::chrono::system_clock::now());
+  event.record.id = id;
+  event.record.time = std::chrono::system_clock::now();
+  event.record.recorded = event.record.time;
+  event.record.contentType = "application/octet-stream";
   event.body = std::make_shared<const std::string>(std::move(body));
   return event;
 }
@@ -103,7 +100,10 @@ TEST_CASE("Pipelining: many events in flight on one connection arrive complete a
     logger::PipelineClient client(
         loop.get(),
         logger::PipelineClient::Options{
-            .sink = *logger::parseHttpUrl(sink.url("/ce")), .connections = 1, .depth = 64},
+            .sink = *logger::parseHttpUrl(sink.url("/ce")),
+            .connections = 1,
+            .depth = 64,
+            .attributes = {"test-source", "isvc", "ns", "predictor", "default", ""}},
         [&]() -> std::optional<logger::Delivery> {
           if (source.empty()) return std::nullopt;
           auto delivery = std::move(source.front());
