@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <utility>
 
 namespace agent {
 
@@ -170,9 +171,9 @@ void UpstreamConnection::onWriteDrained() {
 }
 
 void UpstreamConnection::onWriteFailed(int status) {
-  // A write can fail inside send(), while the exchange is still using this connection: the
-  // failure reaches the exchange from onClosed, never from inside the call that failed.
-  writeFailure_ = std::string("writing to the model server failed: ") + uv_strerror(status);
+  if (failure_.empty()) {
+    failure_ = std::string("writing to the model server failed: ") + uv_strerror(status);
+  }
 }
 
 void UpstreamConnection::onTimeout() {
@@ -184,22 +185,21 @@ void UpstreamConnection::onTimeout() {
 }
 
 void UpstreamConnection::fail(int status, const std::string& reason) {
-  UpstreamSink* sink = sink_;
-  bool retryable = reused() && !responseStarted_;
-  sink_ = nullptr;
+  if (closing()) return;
+  failStatus_ = status;
+  failure_ = reason;
   close();
-  if (sink != nullptr) sink->onUpstreamError(status, reason, retryable);
 }
 
 void UpstreamConnection::onClosed() {
-  UpstreamSink* sink = sink_;
-  bool retryable = reused() && !responseStarted_;
-  sink_ = nullptr;
+  // Every failure reaches the exchange from here, never from inside the call that found it
+  // (a write can fail inside send(), while the exchange is still using this connection).
+  UpstreamSink* sink = std::exchange(sink_, nullptr);
   pool_.closed(this);
   if (sink != nullptr) {
-    sink->onUpstreamError(
-        502, writeFailure_.empty() ? "the connection to the model server closed" : writeFailure_,
-        retryable);
+    sink->onUpstreamError(failStatus_,
+                          failure_.empty() ? "the connection to the model server closed" : failure_,
+                          reused() && !responseStarted_);
   }
   delete this;
 }

@@ -85,6 +85,7 @@ class UpstreamConnection final : public Connection, private HttpParser::Delegate
   bool onParsedHead() override;
   void onParsedBody(const char* data, size_t length) override;
   bool onParsedMessageComplete() override;
+  // Closes the connection; the sink hears of the failure from onClosed.
   void fail(int status, const std::string& reason);
   void armResponseTimer();
   static void connectCallback(uv_connect_t* request, int status);
@@ -94,7 +95,8 @@ class UpstreamConnection final : public Connection, private HttpParser::Delegate
   UpstreamSink* sink_ = nullptr;
   uv_connect_t connectRequest_;
   std::string pendingOut_;
-  std::string writeFailure_;
+  int failStatus_ = 502;  // the answer onClosed gives the sink
+  std::string failure_;   // why the connection failed, for the sink; "" when it just closed
   uint64_t exchanges_ = 0;
   bool connected_ = false;
   bool headRequest_ = false;

@@ -238,9 +238,16 @@ TEST_CASE("several event loops share the port and drain together", "[ops]") {
   for (auto& a : answers)
     CHECK(a.get() == 200);
   CHECK(probe(agent).status == 200);
-  HttpResponse metrics =
-      httpRequest("http://127.0.0.1:" + std::to_string(metricsPort) + "/metrics");
-  CHECK_THAT(metrics.body, Catch::Contains("kserve_agent_requests_total{code=\"200\"} 41"));
+  // Each loop counts an exchange once it has written the answer, so a scrape served by the
+  // other loop may miss the last one for a moment.
+  std::string expected = "kserve_agent_requests_total{code=\"200\"} 41";
+  HttpResponse metrics;
+  for (int attempt = 0; attempt < 40; ++attempt) {
+    metrics = httpRequest("http://127.0.0.1:" + std::to_string(metricsPort) + "/metrics");
+    if (metrics.body.find(expected) != std::string::npos) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  CHECK_THAT(metrics.body, Catch::Contains(expected));
   CHECK(agent.terminate(15s) == 0);
 }
 
