@@ -1,5 +1,6 @@
 #include "agent/connection.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -175,17 +176,32 @@ void Connection::failWrite(int status) {
 
 void Connection::armTimer(std::chrono::milliseconds timeout) {
   if (closing_) return;
-  uv_timer_start(
-      &timer_,
-      [](uv_timer_t* timer) {
-        auto* self = static_cast<Connection*>(timer->data);
-        if (!self->closing_) self->onTimeout();
-      },
-      static_cast<uint64_t>(timeout.count()), 0);
+  uint64_t now = uv_now(loop_);
+  deadline_ = now + static_cast<uint64_t>(std::max<int64_t>(timeout.count(), 0));
+  // Requests re-arm their connection's timer several times each; moving the libuv timer every
+  // time would cost a heap update per call.
+  if (timerDue_ <= deadline_) return;
+  timerDue_ = deadline_;
+  uv_timer_start(&timer_, timerCallback, deadline_ - now, 0);
 }
 
 void Connection::cancelTimer() {
-  uv_timer_stop(&timer_);
+  // The libuv timer stays set: when it fires, it finds no deadline and stops.
+  deadline_ = kNoDeadline;
+}
+
+void Connection::timerCallback(uv_timer_t* timer) {
+  auto* self = static_cast<Connection*>(timer->data);
+  self->timerDue_ = kNoDeadline;
+  if (self->closing_ || self->deadline_ == kNoDeadline) return;
+  uint64_t now = uv_now(self->loop_);
+  if (now < self->deadline_) {
+    self->timerDue_ = self->deadline_;
+    uv_timer_start(timer, timerCallback, self->deadline_ - now, 0);
+    return;
+  }
+  self->deadline_ = kNoDeadline;
+  self->onTimeout();
 }
 
 void Connection::close() {

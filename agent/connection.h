@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -38,6 +39,8 @@ class Connection {
   size_t unsentBytes() const { return queuedBytes_ + cork_.size(); }
 
   // Arms the connection's single timer (replacing any earlier arming); onTimeout fires once.
+  // Re-arming is cheap: the libuv timer is only moved when the new deadline is earlier than
+  // the one it is set for; otherwise it fires as set and waits again for what is left.
   void armTimer(std::chrono::milliseconds timeout);
   void cancelTimer();
 
@@ -66,6 +69,7 @@ class Connection {
   static void readCallback(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buffer);
   static void writeCallback(uv_write_t* request, int status);
   static void closeCallback(uv_handle_t* handle);
+  static void timerCallback(uv_timer_t* timer);
   void failWrite(int status);
   bool writeNow(const uv_buf_t* buffers, unsigned count);
   static void flushCorked();
@@ -79,6 +83,9 @@ class Connection {
     uv_pipe_t pipe;
   } handle_;
   uv_timer_t timer_;
+  static constexpr uint64_t kNoDeadline = UINT64_MAX;
+  uint64_t deadline_ = kNoDeadline;  // uv_now() milliseconds when onTimeout is due
+  uint64_t timerDue_ = kNoDeadline;  // when the libuv timer fires, if started
   size_t queuedBytes_ = 0;
   std::string cork_;
   int openHandles_ = 2;

@@ -1,15 +1,12 @@
 #include "agent/http.h"
 
 #include <algorithm>
-#include <array>
 
 namespace agent {
 
-namespace {
+using namespace std::string_view_literals;
 
-char lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
+namespace {
 
 // The capacity a ScratchString hands on; a larger one is freed instead of being kept.
 constexpr size_t kScratchKeep = 16 * 1024;
@@ -34,11 +31,6 @@ std::string_view trimSpace(std::string_view s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
     s.remove_suffix(1);
   return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return lower(x) == lower(y); });
 }
 
 const std::string* findHeader(const Headers& headers, std::string_view name) {
@@ -85,9 +77,9 @@ std::vector<std::string> connectionOptions(const Headers& headers) {
 void appendHeaderLines(std::string& out, const Headers& headers) {
   for (const auto& h : headers) {
     out += h.name;
-    out += ": ";
+    out += ": "sv;
     out += h.value;
-    out += "\r\n";
+    out += "\r\n"sv;
   }
 }
 
@@ -167,17 +159,25 @@ std::string_view reasonPhrase(int status) {
 }
 
 bool isHopByHopHeader(std::string_view name) {
-  static constexpr std::array<std::string_view, 9> kHopByHop = {"connection",
-                                                                "keep-alive",
-                                                                "proxy-connection",
-                                                                "proxy-authenticate",
-                                                                "proxy-authorization",
-                                                                "te",
-                                                                "trailer",
-                                                                "transfer-encoding",
-                                                                "upgrade"};
-  return std::any_of(kHopByHop.begin(), kHopByHop.end(),
-                     [&](std::string_view h) { return iequals(h, name); });
+  // By length first: most names are ruled out without comparing a byte.
+  switch (name.size()) {
+    case 2:
+      return iequals(name, "te");
+    case 7:
+      return iequals(name, "trailer") || iequals(name, "upgrade");
+    case 10:
+      return iequals(name, "connection") || iequals(name, "keep-alive");
+    case 16:
+      return iequals(name, "proxy-connection");
+    case 17:
+      return iequals(name, "transfer-encoding");
+    case 18:
+      return iequals(name, "proxy-authenticate");
+    case 19:
+      return iequals(name, "proxy-authorization");
+    default:
+      return false;
+  }
 }
 
 }  // namespace agent
@@ -191,7 +191,7 @@ std::string joinedValues(const Headers& headers, std::string_view name) {
   std::string out;
   for (const auto& h : headers) {
     if (!iequals(h.name, name)) continue;
-    if (!out.empty()) out += ", ";
+    if (!out.empty()) out += ", "sv;
     out += h.value;
   }
   return out;

@@ -15,8 +15,20 @@ struct Header {
 };
 using Headers = std::vector<Header>;
 
-// ASCII case-insensitive comparison, as header names require.
-bool iequals(std::string_view a, std::string_view b);
+// ASCII case-insensitive comparison, as header names require. Inline: most calls compare with
+// a literal, and the size check then folds to a constant.
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i];
+    char y = b[i];
+    if (x == y) continue;
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
 
 // The first header with this name (case-insensitive), or nullptr.
 const std::string* findHeader(const Headers& headers, std::string_view name);

@@ -1,6 +1,7 @@
 #include "agent/parser.h"
 
 #include <charconv>
+#include <cstring>
 
 namespace agent {
 
@@ -77,6 +78,20 @@ HttpParser::Result HttpParser::execute(const char* data, size_t length) {
 
 bool HttpParser::scanHead(const char* data, size_t length) {
   for (size_t i = 0; i < length && scan_.inHead; ++i) {
+    if (!scan_.previousCR && !scan_.lineEmpty) {
+      // Inside a line only CR and LF matter: skip to the next CR, checking that no LF comes
+      // before it. memchr does this many bytes at a time.
+      const char* from = data + i;
+      size_t left = length - i;
+      const auto* cr = static_cast<const char*>(std::memchr(from, '\r', left));
+      size_t span = cr != nullptr ? static_cast<size_t>(cr - from) : left;
+      if (std::memchr(from, '\n', span) != nullptr) {
+        violation_ = "bare LF in the head";
+        return false;
+      }
+      i += span;
+      if (i == length) break;
+    }
     char c = data[i];
     if (scan_.previousCR && c != '\n') {
       violation_ = "CR without LF in the head";

@@ -14,6 +14,8 @@
 
 namespace agent {
 
+using namespace std::string_view_literals;
+
 namespace {
 
 // Bytes queued toward one side before the other side stops reading (backpressure).
@@ -428,7 +430,7 @@ void ExchangeImpl::sendRequestStart() {
   out += request_.method;
   out += ' ';
   out += request_.target;
-  out += " HTTP/1.1\r\n";
+  out += " HTTP/1.1\r\n"sv;
   for (const auto& h : request_.headers) {
     const std::string& name = h.name;
     if (iequals(name, "X-Forwarded-For")) {
@@ -451,37 +453,37 @@ void ExchangeImpl::sendRequestStart() {
     }
     hasHost = hasHost || iequals(name, "Host");
     out += name;
-    out += ": ";
+    out += ": "sv;
     out += h.value;
-    out += "\r\n";
+    out += "\r\n"sv;
   }
   if (!hasHost) {
-    out += "Host: 127.0.0.1:";
+    out += "Host: 127.0.0.1:"sv;
     out += std::to_string(context_.upstream.options().port);
-    out += "\r\n";
+    out += "\r\n"sv;
   }
-  if (teTrailers) out += "TE: trailers\r\n";
+  if (teTrailers) out += "TE: trailers\r\n"sv;
   if (bodyBuffered_ && (hasBody_ || !body_.empty())) {
-    out += "Content-Length: ";
+    out += "Content-Length: "sv;
     out += std::to_string(body_.size());
-    out += "\r\n";
+    out += "\r\n"sv;
   } else if (upstreamChunked_) {
-    out += "Transfer-Encoding: chunked\r\n";
+    out += "Transfer-Encoding: chunked\r\n"sv;
   }
   if (!clientAddress_.empty()) {
-    out += "X-Forwarded-For: ";
+    out += "X-Forwarded-For: "sv;
     if (!priorForwardedFor.empty()) {
       out += priorForwardedFor;
-      out += ", ";
+      out += ", "sv;
     }
     out += clientAddress_;
-    out += "\r\n";
+    out += "\r\n"sv;
   } else if (!priorForwardedFor.empty()) {
-    out += "X-Forwarded-For: ";
+    out += "X-Forwarded-For: "sv;
     out += priorForwardedFor;
-    out += "\r\n";
+    out += "\r\n"sv;
   }
-  out += "\r\n";
+  out += "\r\n"sv;
   if (bodyBuffered_) {
     uv_buf_t buffers[2] = {uv_buf_init(out.data(), static_cast<unsigned>(out.size())),
                            uv_buf_init(body_.data(), static_cast<unsigned>(body_.size()))};
@@ -805,15 +807,15 @@ void ClientConnection::writeResponseHead(const ResponseHead& head, Framing frami
   ScratchString scratch;
   std::string& out = *scratch;
   out.reserve(128 + head.headers.size() * 48);
-  out += "HTTP/1.1 ";
+  out += "HTTP/1.1 "sv;
   out += std::to_string(head.status);
   out += ' ';
   out += head.reason.empty() ? reasonPhrase(head.status) : std::string_view(head.reason);
-  out += "\r\n";
+  out += "\r\n"sv;
   appendHeaderLines(out, head.headers);
-  if (framing == Framing::Chunked) out += "Transfer-Encoding: chunked\r\n";
-  if (closeAfter_ && head.status != 101) out += "Connection: close\r\n";
-  out += "\r\n";
+  if (framing == Framing::Chunked) out += "Transfer-Encoding: chunked\r\n"sv;
+  if (closeAfter_ && head.status != 101) out += "Connection: close\r\n"sv;
+  out += "\r\n"sv;
   write(out);
   if (queuedBytes() > 0 && timer_ != TimerKind::Write) {
     timer_ = TimerKind::Write;

@@ -7,6 +7,8 @@
 
 namespace agent {
 
+using namespace std::string_view_literals;
+
 namespace {
 
 std::string dialError(uint16_t port, int status) {
@@ -21,9 +23,9 @@ std::string serializeRequestHead(const RequestHead& head) {
   out += head.method;
   out += ' ';
   out += head.target;
-  out += " HTTP/1.1\r\n";
+  out += " HTTP/1.1\r\n"sv;
   appendHeaderLines(out, head.headers);
-  out += "\r\n";
+  out += "\r\n"sv;
   return out;
 }
 

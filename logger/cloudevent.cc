@@ -13,6 +13,8 @@
 
 namespace logger {
 
+using namespace std::string_view_literals;
+
 namespace {
 
 // RFC 9110 token characters, the set Go accepts in a canonicalisable header name.
@@ -97,9 +99,9 @@ class RandomPool {
 // Appends one "Name: value\r\n" line; "Name:\r\n" when the value is empty.
 void appendLine(std::string& out, std::string_view name, std::string_view value) {
   out += name;
-  out += value.empty() ? ":" : ": ";
+  out += value.empty() ? ":"sv : ": "sv;
   out += value;
-  out += "\r\n";
+  out += "\r\n"sv;
 }
 
 }  // namespace
@@ -116,17 +118,17 @@ EventFormat::EventFormat(const EventAttributes& attributes) {
 }
 
 void EventFormat::appendHeaders(const Record& record, std::string& out) const {
-  out += "Ce-Specversion: 1.0\r\n";
+  out += "Ce-Specversion: 1.0\r\n"sv;
   appendLine(out, "Ce-Id", record.id);
   out += source_;
   appendLine(out, "Ce-Type", record.kind == EventKind::Request ? kRequestType : kResponseType);
-  out += "Ce-Time: ";
+  out += "Ce-Time: "sv;
   appendRfc3339Nano(out, record.time);
-  out += "\r\n";
+  out += "\r\n"sv;
   if (!record.contentType.empty()) appendLine(out, "Content-Type", record.contentType);
-  out += "Ce-Recordedtime: ";
+  out += "Ce-Recordedtime: "sv;
   appendRfc3339Nano(out, record.recorded);
-  out += "\r\n";
+  out += "\r\n"sv;
   out += attributes_;
   appendLine(out, "Ce-Metadata", record.metadataJson);
   out += annotations_;
@@ -206,7 +208,7 @@ std::string metadataJson(const Metadata& metadata) {
   for (const auto& [name, values] : metadata) {
     if (out.size() > 1) out += ',';
     out += jsonString(name);
-    out += ":[";
+    out += ":["sv;
     for (size_t i = 0; i < values.size(); ++i) {
       if (i > 0) out += ',';
       out += jsonString(values[i]);

@@ -1,7 +1,6 @@
 // The delivery path for http:// sinks: an HTTP/1.1 client on the loop that pipelines events over
-// a few kept-alive connections. What was queued during one loop iteration is written with one
-// writev per connection on the next; answers are parsed with llhttp and matched to events in
-// order. Cheaper than a curl transfer per event, which costs several syscalls and allocations.
+// a few kept-alive connections. What was queued is written with one writev per connection, at
+// most every 2 ms under load; answers are parsed with llhttp and matched to events in order. Cheaper than a curl transfer per event, which costs several syscalls and allocations.
 #pragma once
 
 #include <sys/socket.h>
@@ -78,7 +77,8 @@ class PipelineClient {
   PipelineClient(const PipelineClient&) = delete;
   PipelineClient& operator=(const PipelineClient&) = delete;
 
-  // There may be deliveries to take: they are taken and written on the next loop iteration.
+  // There may be deliveries to take: they are taken and written after this loop turn, or once
+  // 2 ms have passed since the last write.
   void wake();
   // Closes every connection and hands back what they held, without callbacks.
   std::vector<Delivery> abandon();
@@ -118,6 +118,7 @@ class PipelineClient {
   std::vector<std::unique_ptr<Connection>> connections_;
   Timer flushTimer_;
   bool flushArmed_ = false;
+  uint64_t lastFlush_ = 0;  // uv_now milliseconds of the last flush
   Timer redialTimer_;
   uint64_t redialNotBefore_ = 0;  // uv_now milliseconds
   int failuresInRow_ = 0;
