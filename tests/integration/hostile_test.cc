@@ -526,6 +526,23 @@ TEST_CASE("idle keep-alive connections are closed after --idle-timeout", "[hosti
   CHECK(serves(agent));
 }
 
+TEST_CASE("an idle connection lives out --idle-timeout after an earlier and shorter timer passed",
+          "[hostile]") {
+  // The header timer (1 s) is due before the idle deadline (2 s after the answer): when it
+  // fires, the connection must wait for the rest of its idle time, not close.
+  ModelServer model;
+  Agent agent(model.port(), {"--idle-timeout=2s", "--header-timeout=1s"});
+  RawSocket socket(agent.port());
+  REQUIRE(socket.send("GET /first HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string got = socket.readUntil([](const std::string& s) { return countResponses(s) == 1; });
+  REQUIRE(got.rfind("HTTP/1.1 200", 0) == 0);
+  auto start = Clock::now();
+  CHECK(socket.closedByPeer(6s));
+  auto elapsed = Clock::now() - start;
+  CHECK(elapsed >= 1800ms);
+  CHECK(elapsed < 4s);
+}
+
 TEST_CASE("a client that never reads a large response is disconnected after --write-timeout",
           "[hostile]") {
   ModelServer model;
