@@ -49,22 +49,6 @@ char toUpper(char c) {
   return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
 }
 
-// "2024-05-01T12:00:00" for `seconds`; the last second formatted is kept, as events come in
-// bursts within the same second.
-const std::string& formatDateTime(std::time_t seconds) {
-  thread_local std::time_t cachedSeconds = -1;
-  thread_local std::string cached;
-  if (seconds != cachedSeconds) {
-    std::tm utc{};
-    gmtime_r(&seconds, &utc);
-    std::array<char, 32> buffer{};
-    size_t n = std::strftime(buffer.data(), buffer.size(), "%Y-%m-%dT%H:%M:%S", &utc);
-    cached.assign(buffer.data(), n);
-    cachedSeconds = seconds;
-  }
-  return cached;
-}
-
 // Random bytes from the kernel, fetched a few hundred at a time: one getrandom per 32 UUIDs
 // instead of one each.
 class RandomPool {
@@ -107,31 +91,31 @@ void appendLine(std::string& out, std::string_view name, std::string_view value)
 }  // namespace
 
 EventFormat::EventFormat(const EventAttributes& attributes) {
-  appendLine(source_, "Ce-Source", attributes.source);
-  appendLine(attributes_, "Ce-Inferenceservicename", attributes.inferenceService);
-  appendLine(attributes_, "Ce-Namespace", attributes.namespace_);
-  appendLine(attributes_, "Ce-Component", attributes.component);
-  appendLine(attributes_, "Ce-Endpoint", attributes.endpoint);
-  if (!attributes.annotationsJson.empty()) {
-    appendLine(annotations_, "Ce-Annotations", attributes.annotationsJson);
+  for (EventKind kind : {EventKind::Request, EventKind::Response}) {
+    std::string& lines = constant_[static_cast<size_t>(kind)];
+    lines += "Ce-Specversion: 1.0\r\n"sv;
+    appendLine(lines, "Ce-Source", attributes.source);
+    appendLine(lines, "Ce-Type", kind == EventKind::Request ? kRequestType : kResponseType);
+    appendLine(lines, "Ce-Inferenceservicename", attributes.inferenceService);
+    appendLine(lines, "Ce-Namespace", attributes.namespace_);
+    appendLine(lines, "Ce-Component", attributes.component);
+    appendLine(lines, "Ce-Endpoint", attributes.endpoint);
+    if (!attributes.annotationsJson.empty()) {
+      appendLine(lines, "Ce-Annotations", attributes.annotationsJson);
+    }
   }
 }
 
 void EventFormat::appendHeaders(const Record& record, std::string& out) const {
-  out += "Ce-Specversion: 1.0\r\n"sv;
+  out += constant_[static_cast<size_t>(record.kind)];
   appendLine(out, "Ce-Id", record.id);
-  out += source_;
-  appendLine(out, "Ce-Type", record.kind == EventKind::Request ? kRequestType : kResponseType);
   out += "Ce-Time: "sv;
-  appendRfc3339Nano(out, record.time);
+  appendRfc3339Nano(out, record.time, dates_);
+  out += "\r\nCe-Recordedtime: "sv;
+  appendRfc3339Nano(out, record.recorded, dates_);
   out += "\r\n"sv;
   if (!record.contentType.empty()) appendLine(out, "Content-Type", record.contentType);
-  out += "Ce-Recordedtime: "sv;
-  appendRfc3339Nano(out, record.recorded);
-  out += "\r\n"sv;
-  out += attributes_;
   appendLine(out, "Ce-Metadata", record.metadataJson);
-  out += annotations_;
   if (record.statusCode) {
     char digits[16];
     auto [end, error] = std::to_chars(digits, digits + sizeof digits, *record.statusCode);
@@ -155,12 +139,25 @@ agent::Headers EventFormat::headers(const Record& record) const {
   return headers;
 }
 
-void appendRfc3339Nano(std::string& out, std::chrono::system_clock::time_point time) {
+const std::string& DateCache::of(std::time_t seconds) {
+  if (seconds != second_) {
+    std::tm utc{};
+    gmtime_r(&seconds, &utc);
+    std::array<char, 32> buffer{};
+    size_t n = std::strftime(buffer.data(), buffer.size(), "%Y-%m-%dT%H:%M:%S", &utc);
+    text_.assign(buffer.data(), n);
+    second_ = seconds;
+  }
+  return text_;
+}
+
+void appendRfc3339Nano(std::string& out, std::chrono::system_clock::time_point time,
+                       DateCache& dates) {
   using namespace std::chrono;
   auto sinceEpoch = duration_cast<nanoseconds>(time.time_since_epoch());
   auto seconds = floor<std::chrono::seconds>(sinceEpoch);
   auto nanos = static_cast<long long>((sinceEpoch - seconds).count());
-  out += formatDateTime(static_cast<std::time_t>(seconds.count()));
+  out += dates.of(static_cast<std::time_t>(seconds.count()));
   if (nanos != 0) {
     std::array<char, 9> digits{};
     for (int i = 8; i >= 0; --i) {

@@ -3,7 +3,9 @@
 // Go-style header canonicalisation and JSON encoding.
 #pragma once
 
+#include <array>
 #include <chrono>
+#include <ctime>
 #include <map>
 #include <optional>
 #include <string>
@@ -44,9 +46,26 @@ struct EventAttributes {
   std::string annotationsJson;  // "" when there are no annotations (no header is sent then)
 };
 
+// "2024-05-01T12:00:00" for a second since the epoch; the last one formatted is kept, as events
+// come in bursts within the same second.
+class DateCache {
+ public:
+  const std::string& of(std::time_t seconds);
+
+ private:
+  std::time_t second_ = -1;
+  std::string text_;
+};
+
+// Appends Go's time.RFC3339Nano form of `time` in UTC: "2024-05-01T12:00:00.1234Z" (fraction
+// trimmed of trailing zeros and left out when zero).
+void appendRfc3339Nano(std::string& out, std::chrono::system_clock::time_point time,
+                       DateCache& dates);
+
 // The HTTP headers of binary-mode events, in the Go-canonical casing upstream puts on the wire
-// (Ce-Id, Ce-Inferenceservicename, ...). The lines that are the same on every event are
-// serialised once, so writing an event's headers is a few appends.
+// (Ce-Id, Ce-Inferenceservicename, ...). The lines that are the same on every event of a kind
+// come first and are serialised once, so writing an event's headers is a few appends. Header
+// order carries no meaning in HTTP; upstream's Go client writes them sorted by name.
 class EventFormat {
  public:
   explicit EventFormat(const EventAttributes& attributes);
@@ -58,14 +77,10 @@ class EventFormat {
   agent::Headers headers(const Record& record) const;
 
  private:
-  std::string source_;       // Ce-Source line
-  std::string attributes_;   // Ce-Inferenceservicename ... Ce-Endpoint lines
-  std::string annotations_;  // Ce-Annotations line, or ""
+  // Per EventKind: Ce-Specversion, Ce-Source, Ce-Type, the attribute lines, Ce-Annotations.
+  std::array<std::string, 2> constant_;
+  mutable DateCache dates_;
 };
-
-// Appends Go's time.RFC3339Nano form of `time` in UTC: "2024-05-01T12:00:00.1234Z" (fraction
-// trimmed of trailing zeros and left out when zero).
-void appendRfc3339Nano(std::string& out, std::chrono::system_clock::time_point time);
 
 // A random (version 4, RFC 9562) UUID in lowercase: "0009174a-24a8-4603-b098-09c8799950e9".
 std::string newUuidV4();

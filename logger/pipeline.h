@@ -1,6 +1,7 @@
 // The delivery path for http:// sinks: an HTTP/1.1 client on the loop that pipelines events over
 // a few kept-alive connections. What was queued is written with one writev per connection, at
-// most every 2 ms under load; answers are parsed with llhttp and matched to events in order. Cheaper than a curl transfer per event, which costs several syscalls and allocations.
+// most every 2 ms under load; answers are parsed with llhttp and matched to events in order.
+// Cheaper than a curl transfer per event, which costs several syscalls and allocations.
 #pragma once
 
 #include <sys/socket.h>

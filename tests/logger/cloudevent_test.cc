@@ -15,8 +15,9 @@ system_clock::time_point at(long long seconds, long long nanos = 0) {
 }
 
 std::string rfc3339(system_clock::time_point time) {
+  static logger::DateCache dates;
   std::string out;
-  logger::appendRfc3339Nano(out, time);
+  logger::appendRfc3339Nano(out, time, dates);
   return out;
 }
 
@@ -101,16 +102,16 @@ TEST_CASE("Request event headers are upstream's, in Go casing", "[logger]") {
   logger::EventFormat format({"http://localhost:9081/", "isvc", "ns", "predictor", "default", ""});
   auto headers = format.headers(record);
   agent::Headers expected{{"Ce-Specversion", "1.0"},
-                          {"Ce-Id", "id-1"},
                           {"Ce-Source", "http://localhost:9081/"},
                           {"Ce-Type", "org.kubeflow.serving.inference.request"},
-                          {"Ce-Time", "2024-05-01T12:00:00.000000005Z"},
-                          {"Content-Type", "application/json"},
-                          {"Ce-Recordedtime", "2024-05-01T12:00:01Z"},
                           {"Ce-Inferenceservicename", "isvc"},
                           {"Ce-Namespace", "ns"},
                           {"Ce-Component", "predictor"},
                           {"Ce-Endpoint", "default"},
+                          {"Ce-Id", "id-1"},
+                          {"Ce-Time", "2024-05-01T12:00:00.000000005Z"},
+                          {"Ce-Recordedtime", "2024-05-01T12:00:01Z"},
+                          {"Content-Type", "application/json"},
                           {"Ce-Metadata", R"({"Foo":["bar"]})"}};
   REQUIRE(headers.size() == expected.size());
   for (size_t i = 0; i < expected.size(); ++i) {
