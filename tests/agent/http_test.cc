@@ -24,13 +24,61 @@ TEST_CASE("header tokens match within comma lists", "[agent][http]") {
 }
 
 TEST_CASE("hop-by-hop header names", "[agent][http]") {
-  for (const char* name : {"Connection", "keep-alive", "Proxy-Connection", "TE", "Trailer",
-                           "Transfer-Encoding", "Upgrade", "Proxy-Authorization"}) {
+  for (const char* name :
+       {"Connection", "keep-alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding",
+        "Upgrade", "Proxy-Authorization", "PROXY-AUTHENTICATE", "te"}) {
     CHECK(isHopByHopHeader(name));
   }
-  for (const char* name : {"Content-Length", "Authorization", "Host", "Ce-Id"}) {
+  // Same lengths as hop-by-hop names, and near misses.
+  for (const char* name : {"Content-Length", "Authorization", "Host", "Ce-Id", "tf", "Trailers",
+                           "Upgradx", "connectiom", "Keep-Alivf", "Transfer-Encodinh", "X"}) {
     CHECK_FALSE(isHopByHopHeader(name));
   }
+}
+
+TEST_CASE("case-insensitive comparison", "[agent][http]") {
+  CHECK(iequals("Content-Length", "content-LENGTH"));
+  CHECK(iequals("", ""));
+  CHECK_FALSE(iequals("Content-Length", "Content-Lengt"));
+  CHECK_FALSE(iequals("a-b", "a_b"));
+  // Only ASCII letters fold: '[' and '{' are not a case pair.
+  CHECK_FALSE(iequals("[", "{"));
+}
+
+TEST_CASE("Connection options name the headers to drop, keep-alive left out", "[agent][http]") {
+  Headers headers = {{"Connection", "keep-alive"}, {"Host", "x"}};
+  CHECK(connectionOptions(headers).empty());
+  headers.push_back({"connection", " X-Private ,, Keep-Alive, close"});
+  CHECK(connectionOptions(headers) == std::vector<std::string>{"X-Private", "close"});
+}
+
+TEST_CASE("comma-separated items are trimmed, empty ones skipped, and visiting can stop",
+          "[agent][http]") {
+  CHECK(splitList(" a ,,b\t, ") == std::vector<std::string_view>{"a", "b"});
+  std::vector<std::string_view> seen;
+  bool stopped = forEachListItem("x, y, z", [&](std::string_view item) {
+    seen.push_back(item);
+    return item == "y";
+  });
+  CHECK(stopped);
+  CHECK(seen == std::vector<std::string_view>{"x", "y"});
+}
+
+TEST_CASE("scratch strings hand their capacity on; nested ones get their own", "[agent][http]") {
+  const char* reused = nullptr;
+  {
+    ScratchString first;
+    first->assign(1000, 'a');
+    reused = first->data();
+  }
+  ScratchString second;
+  CHECK(second->empty());
+  CHECK(second->capacity() >= 1000);
+  CHECK(second->data() == reused);
+  ScratchString nested;
+  CHECK(nested->data() != second->data());
+  second->append("kept");
+  CHECK(*second == "kept");
 }
 
 TEST_CASE("request path drops the query", "[agent][http]") {
