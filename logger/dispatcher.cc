@@ -152,10 +152,9 @@ Dispatcher::Dispatcher(uv_loop_s* loop, DispatcherOptions options, prometheus::R
                                      .timeout = options_.timeout,
                                      .backoffBase = options_.backoffBase,
                                      .backoffCap = options_.backoffCap,
-                                     .userAgent = options_.userAgent,
-                                     .attributes = options_.attributes};
+                                     .userAgent = options_.userAgent};
     pipeline_ = std::make_unique<PipelineClient>(
-        loop, std::move(pipeline), [this] { return take(); },
+        loop, std::move(pipeline), format_, [this] { return take(); },
         [this](Delivery delivery, PipelineResult result) {
           onPipelineResult(std::move(delivery), std::move(result));
         });

@@ -132,7 +132,7 @@ class Dispatcher {
   void abandonAll();
 
   DispatcherOptions options_;
-  EventFormat format_;
+  EventFormat format_;  // the events' CE headers, for both delivery paths
   Metrics metrics_;
   std::shared_ptr<ByteBudget> budget_;
   CaBundle caBundle_;

@@ -155,12 +155,13 @@ struct PipelineClient::Connection {
   bool deadlineArmed = false;
 };
 
-PipelineClient::PipelineClient(uv_loop_s* loop, Options options, Take take, Done done)
+PipelineClient::PipelineClient(uv_loop_s* loop, Options options, const EventFormat& format,
+                               Take take, Done done)
     : loop_(loop),
       options_(std::move(options)),
       take_(std::move(take)),
       done_(std::move(done)),
-      format_(options_.attributes),
+      format_(format),
       flushTimer_(loop),
       redialTimer_(loop),
       readBuffer_(kReadBufferBytes) {

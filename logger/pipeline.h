@@ -65,14 +65,14 @@ class PipelineClient {
     std::chrono::milliseconds backoffBase{200};
     std::chrono::milliseconds backoffCap{std::chrono::seconds(10)};
     std::string userAgent = "kserve-agent";
-    EventAttributes attributes;  // the per-process part of every event
   };
   // The next delivery to send; nullopt when there is none.
   using Take = std::function<std::optional<Delivery>()>;
   // A delivery is over: answered, or failed. May call wake() but not destroy the client.
   using Done = std::function<void(Delivery, PipelineResult)>;
 
-  PipelineClient(uv_loop_s* loop, Options options, Take take, Done done);
+  // `format` writes the events' CE headers; it must outlive the client.
+  PipelineClient(uv_loop_s* loop, Options options, const EventFormat& format, Take take, Done done);
   // Closes every connection; the deliveries still held are destroyed without callbacks.
   ~PipelineClient();
   PipelineClient(const PipelineClient&) = delete;
@@ -114,7 +114,7 @@ class PipelineClient {
   Options options_;
   Take take_;
   Done done_;
-  EventFormat format_;
+  const EventFormat& format_;
   std::string prefix_;  // request line, Host and User-Agent: the same for every event
   std::vector<std::unique_ptr<Connection>> connections_;
   Timer flushTimer_;

@@ -97,13 +97,12 @@ TEST_CASE("Pipelining: many events in flight on one connection arrive complete a
     std::vector<long> statuses;
     size_t mostInFlight = 0;
     logger::PipelineClient* self = nullptr;
+    logger::EventFormat format({"test-source", "isvc", "ns", "predictor", "default", ""});
     logger::PipelineClient client(
         loop.get(),
         logger::PipelineClient::Options{
-            .sink = *logger::parseHttpUrl(sink.url("/ce")),
-            .connections = 1,
-            .depth = 64,
-            .attributes = {"test-source", "isvc", "ns", "predictor", "default", ""}},
+            .sink = *logger::parseHttpUrl(sink.url("/ce")), .connections = 1, .depth = 64},
+        format,
         [&]() -> std::optional<logger::Delivery> {
           if (source.empty()) return std::nullopt;
           auto delivery = std::move(source.front());
