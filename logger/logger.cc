@@ -29,11 +29,14 @@ std::optional<size_t> contentLengthOf(const agent::Headers& headers) {
   return length;
 }
 
+std::string eventSource(const agent::ModuleContext& context, const Options& options) {
+  return options.sourceUri.empty() ? "http://localhost:" + std::to_string(context.listenPort) + "/"
+                                   : options.sourceUri;
+}
+
 EventAttributes eventAttributes(const agent::ModuleContext& context, const Options& options) {
   EventAttributes a;
-  a.source = options.sourceUri.empty()
-                 ? "http://localhost:" + std::to_string(context.listenPort) + "/"
-                 : options.sourceUri;
+  a.source = eventSource(context, options);
   a.inferenceService = options.inferenceService;
   a.namespace_ = options.namespace_;
   a.component = options.component;
@@ -82,7 +85,7 @@ LoggerModule::LoggerModule(const agent::ModuleContext& context, const Options& o
       dispatcher_(context.loop, dispatcherOptions(context, options), context.metrics),
       drainTimer_(context.loop) {
   spdlog::info("logger: {} events to {} (source {}, {} workers)", options.logMode, options.logUrl,
-               eventAttributes(context, options).source, options.workers);
+               eventSource(context, options), options.workers);
 }
 
 unsigned LoggerModule::observes() const {
