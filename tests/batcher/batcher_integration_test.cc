@@ -137,7 +137,9 @@ TEST_CASE("a lone request is answered after the latency bound", "[batcher]") {
   auto elapsed = std::chrono::steady_clock::now() - start;
   CHECK(response.status == 200);
   CHECK(json::parse(response.body)["predictions"] == json::array({1}));
-  CHECK(elapsed >= 200ms);
+  // The agent's loop clock counts whole milliseconds and may lag by one more: its timer may fire
+  // up to 2 ms before 200 ms of steady_clock have passed.
+  CHECK(elapsed >= 198ms);
   CHECK(elapsed < 2s);
 }
 
