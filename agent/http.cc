@@ -75,12 +75,8 @@ std::vector<std::string> connectionOptions(const Headers& headers) {
 }
 
 void appendHeaderLines(std::string& out, const Headers& headers) {
-  for (const auto& h : headers) {
-    out += h.name;
-    out += ": "sv;
-    out += h.value;
-    out += "\r\n"sv;
-  }
+  for (const auto& h : headers)
+    appendHeaderLine(out, h);
 }
 
 bool isIdempotentMethod(std::string_view method) {

@@ -67,6 +67,14 @@ bool headerHasToken(std::string_view value, std::string_view token);
 // an allocation on most messages.
 std::vector<std::string> connectionOptions(const Headers& headers);
 
+// Appends the header's "Name: value\r\n" line.
+inline void appendHeaderLine(std::string& out, const Header& header) {
+  out += header.name;
+  out += std::string_view(": ");
+  out += header.value;
+  out += std::string_view("\r\n");
+}
+
 // Appends "Name: value\r\n" for every header.
 void appendHeaderLines(std::string& out, const Headers& headers);
 

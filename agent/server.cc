@@ -452,10 +452,7 @@ void ExchangeImpl::sendRequestStart() {
       if (isNamed) continue;
     }
     hasHost = hasHost || iequals(name, "Host");
-    out += name;
-    out += ": "sv;
-    out += h.value;
-    out += "\r\n"sv;
+    appendHeaderLine(out, h);
   }
   if (!hasHost) {
     out += "Host: 127.0.0.1:"sv;
