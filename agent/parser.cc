@@ -3,6 +3,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "agent/recycle.h"
+
 namespace agent {
 
 namespace {
@@ -173,8 +175,15 @@ bool HttpParser::addHeaderBytes(size_t length) {
 int HttpParser::onMessageBegin(llhttp_t* p) {
   HttpParser& s = self(p);
   s.inMessage_ = true;
-  s.request_ = RequestHead{};
-  s.response_ = ResponseHead{};
+  // The last head was moved out to its exchange, which recycled it; this one starts from the
+  // recycled storage.
+  if (s.type_ == HTTP_REQUEST) {
+    recycleHead(s.request_);
+    s.request_.headers = reuseHeaders();
+  } else {
+    recycleHead(s.response_);
+    s.response_.headers = reuseHeaders();
+  }
   s.field_.clear();
   s.value_.clear();
   s.inValue_ = false;
@@ -186,28 +195,28 @@ int HttpParser::onMessageBegin(llhttp_t* p) {
 int HttpParser::onUrl(llhttp_t* p, const char* at, size_t length) {
   HttpParser& s = self(p);
   if (!s.addHeaderBytes(length)) return -1;
-  s.request_.target.append(at, length);
+  appendReusing(s.request_.target, at, length);
   return 0;
 }
 
 int HttpParser::onStatus(llhttp_t* p, const char* at, size_t length) {
   HttpParser& s = self(p);
   if (!s.addHeaderBytes(length)) return -1;
-  s.response_.reason.append(at, length);
+  appendReusing(s.response_.reason, at, length);
   return 0;
 }
 
 int HttpParser::onHeaderField(llhttp_t* p, const char* at, size_t length) {
   HttpParser& s = self(p);
   if (!s.addHeaderBytes(length)) return -1;
-  s.field_.append(at, length);
+  appendReusing(s.field_, at, length);
   return 0;
 }
 
 int HttpParser::onHeaderValue(llhttp_t* p, const char* at, size_t length) {
   HttpParser& s = self(p);
   if (!s.addHeaderBytes(length)) return -1;
-  s.value_.append(at, length);
+  appendReusing(s.value_, at, length);
   return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "agent/parser.h"
+#include "agent/recycle.h"
 
 namespace agent {
 
@@ -205,7 +206,10 @@ class ExchangeImpl final : public Exchange,
         upgrade_(upgrade) {
     ++context_.stats.exchangesInFlight;
   }
-  ~ExchangeImpl() override = default;
+  ~ExchangeImpl() override {
+    recycleHead(request_);
+    recycleHead(response_);
+  }
 
   // Exchange
   const RequestHead& request() const override { return request_; }
@@ -748,8 +752,8 @@ bool ClientConnection::onParsedHead() {
   }
   bool chunked = parser_.chunked();
   std::optional<uint64_t> length = parser_.contentLength();
-  current_ = std::make_shared<ExchangeImpl>(context_, this, std::move(head), chunked, length,
-                                            upgradeRequest_);
+  current_ = std::allocate_shared<ExchangeImpl>(RecyclingAllocator<ExchangeImpl>(), context_, this,
+                                                std::move(head), chunked, length, upgradeRequest_);
   bool hasBody = chunked || length.value_or(0) > 0;
   if (expectsContinue && hasBody) writeContinue();
   if (hasBody) {

@@ -1,0 +1,66 @@
+// Per-thread reuse of what every request would otherwise allocate and free: the header vectors
+// and longer strings of message heads, and the exchange's block. Once a loop thread has served a
+// few requests, proxying one calls malloc no more (bursts of answers that end many exchanges at
+// once would otherwise overflow glibc's small per-thread cache and go to its slower bins).
+// Everything kept is bounded in count and size, and freed when the thread ends.
+#pragma once
+
+#include <cstddef>
+#include <new>
+#include <string>
+
+#include "agent/http.h"
+
+namespace agent {
+
+// Gives the empty string `s` the capacity of a recycled one, when `s` has only its inline
+// capacity and this thread has one to give.
+void reuseString(std::string& s);
+// Appends, first taking a recycled string's capacity when `s` is empty and too small.
+inline void appendReusing(std::string& s, const char* data, size_t length) {
+  if (s.empty() && length > s.capacity()) reuseString(s);
+  s.append(data, length);
+}
+
+// An empty header vector: a recycled one (with its capacity) when this thread has one.
+Headers reuseHeaders();
+
+// Keeps the head's header vector and the capacity of its longer strings for reuse, and leaves
+// the head empty.
+void recycleHead(RequestHead& head);
+void recycleHead(ResponseHead& head);
+
+namespace detail {
+void* takeBlock(size_t size);
+void keepBlock(void* block, size_t size);
+}  // namespace detail
+
+// For std::allocate_shared: single blocks freed on a thread are kept for that thread's next
+// allocation of the same size.
+template <typename T>
+struct RecyclingAllocator {
+  static_assert(alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
+  using value_type = T;
+
+  RecyclingAllocator() = default;
+  template <typename U>
+  explicit(false) RecyclingAllocator(const RecyclingAllocator<U>&) {}
+
+  T* allocate(size_t n) {
+    if (n == 1) return static_cast<T*>(detail::takeBlock(sizeof(T)));
+    return static_cast<T*>(::operator new(n * sizeof(T)));
+  }
+  void deallocate(T* p, size_t n) {
+    if (n == 1) {
+      detail::keepBlock(p, sizeof(T));
+    } else {
+      ::operator delete(p);
+    }
+  }
+  template <typename U>
+  bool operator==(const RecyclingAllocator<U>&) const {
+    return true;
+  }
+};
+
+}  // namespace agent
