@@ -175,8 +175,8 @@ bool HttpParser::addHeaderBytes(size_t length) {
 int HttpParser::onMessageBegin(llhttp_t* p) {
   HttpParser& s = self(p);
   s.inMessage_ = true;
-  // The last head was moved out to its exchange, which recycled it; this one starts from the
-  // recycled storage.
+  // The last head usually went to its exchange, which recycles it when it ends; whatever is
+  // left of it is recycled here, and the new head starts from recycled storage.
   if (s.type_ == HTTP_REQUEST) {
     recycleHead(s.request_);
     s.request_.headers = reuseHeaders();
