@@ -111,9 +111,7 @@ void recycleHead(ResponseHead& head) {
   head = ResponseHead{};
 }
 
-namespace detail {
-
-void* takeBlock(size_t size) {
+void* recycledBlock(size_t size) {
   if (!sparesGone) {
     BlockList* list = spares().listFor(size);
     if (list != nullptr && !list->blocks.empty()) {
@@ -125,7 +123,7 @@ void* takeBlock(size_t size) {
   return ::operator new(size);
 }
 
-void keepBlock(void* block, size_t size) {
+void recycleBlock(void* block, size_t size) {
   if (!sparesGone) {
     BlockList* list = spares().listFor(size);
     if (list != nullptr && list->blocks.size() < kMaxBlocks) {
@@ -135,7 +133,5 @@ void keepBlock(void* block, size_t size) {
   }
   ::operator delete(block);
 }
-
-}  // namespace detail
 
 }  // namespace agent

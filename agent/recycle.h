@@ -30,10 +30,11 @@ Headers reuseHeaders();
 void recycleHead(RequestHead& head);
 void recycleHead(ResponseHead& head);
 
-namespace detail {
-void* takeBlock(size_t size);
-void keepBlock(void* block, size_t size);
-}  // namespace detail
+// A block of `size` bytes: one this thread freed with recycleBlock when there is one, otherwise
+// from operator new. For objects made and freed with every request (a class's operator new and
+// delete can call these).
+void* recycledBlock(size_t size);
+void recycleBlock(void* block, size_t size);
 
 // For std::allocate_shared: single blocks freed on a thread are kept for that thread's next
 // allocation of the same size.
@@ -47,12 +48,12 @@ struct RecyclingAllocator {
   explicit(false) RecyclingAllocator(const RecyclingAllocator<U>&) {}
 
   T* allocate(size_t n) {
-    if (n == 1) return static_cast<T*>(detail::takeBlock(sizeof(T)));
+    if (n == 1) return static_cast<T*>(recycledBlock(sizeof(T)));
     return static_cast<T*>(::operator new(n * sizeof(T)));
   }
   void deallocate(T* p, size_t n) {
     if (n == 1) {
-      detail::keepBlock(p, sizeof(T));
+      recycleBlock(p, sizeof(T));
     } else {
       ::operator delete(p);
     }

@@ -231,7 +231,8 @@ void LoggerModule::emit(Record record, Body body) {
   }
   Event event;
   event.record = std::move(record);
-  event.body = std::make_shared<const std::string>(std::move(body.data));
+  event.body = std::allocate_shared<const std::string>(agent::RecyclingAllocator<std::string>(),
+                                                       std::move(body.data));
   event.lease = std::move(body.lease);
   dispatcher_.enqueue(std::move(event));
 }

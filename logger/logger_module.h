@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "agent/module.h"
+#include "agent/recycle.h"
 #include "logger/cloudevent.h"
 #include "logger/dispatcher.h"
 #include "logger/logger.h"
@@ -42,6 +43,10 @@ class LoggerModule : public agent::Module {
   };
   // What is kept of one exchange until it completes, in the exchange's state slot.
   struct Capture final : agent::ExchangeState {
+    // One per logged exchange: the block is recycled like the exchange's own.
+    static void* operator new(size_t size) { return agent::recycledBlock(size); }
+    static void operator delete(void* block, size_t size) { agent::recycleBlock(block, size); }
+
     Record record;  // the request event's; the response event starts from it
     Body request;
     bool captureResponse = false;
