@@ -8,14 +8,14 @@ namespace agent {
 
 namespace {
 
-// Bounds on what a thread keeps: at most 256 KiB of strings and 512 KiB of header vectors, and
-// 1024 blocks of each size in use (the exchange's block is under 0.5 KiB): about 2 MiB at worst.
+// Bounds on what a thread keeps: at most 256 KiB of strings, 512 KiB of header vectors, and
+// 256 KiB of blocks of each of 8 sizes: under 3 MiB at worst.
 constexpr size_t kMaxStrings = 1024;
 constexpr size_t kMaxStringCapacity = 256;
 constexpr size_t kMaxVectors = 256;
 constexpr size_t kMaxVectorCapacity = 32;
-constexpr size_t kMaxBlocks = 1024;
-constexpr size_t kBlockSizes = 4;
+constexpr size_t kMaxBlockBytes = 256 * 1024;
+constexpr size_t kBlockSizes = 8;
 
 struct BlockList {
   size_t size = 0;
@@ -113,7 +113,7 @@ void recycleHead(ResponseHead& head) {
 }
 
 void* recycledBlock(size_t size) {
-  if (!sparesGone) {
+  if (!sparesGone && size <= kMaxRecycledBlock) {
     BlockList* list = spares().listFor(size);
     if (list != nullptr && !list->blocks.empty()) {
       void* block = list->blocks.back();
@@ -125,9 +125,9 @@ void* recycledBlock(size_t size) {
 }
 
 void recycleBlock(void* block, size_t size) {
-  if (!sparesGone) {
+  if (!sparesGone && size <= kMaxRecycledBlock) {
     BlockList* list = spares().listFor(size);
-    if (list != nullptr && list->blocks.size() < kMaxBlocks) {
+    if (list != nullptr && list->blocks.size() < kMaxBlockBytes / size) {
       list->blocks.push_back(block);
       return;
     }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <new>
 #include <string>
 
@@ -30,14 +31,18 @@ Headers reuseHeaders();
 void recycleHead(RequestHead& head);
 void recycleHead(ResponseHead& head);
 
+// Blocks larger than this are never kept.
+inline constexpr size_t kMaxRecycledBlock = 1024;
+
 // A block of `size` bytes: one this thread freed with recycleBlock when there is one, otherwise
 // from operator new. For objects made and freed with every request (a class's operator new and
 // delete can call these).
 void* recycledBlock(size_t size);
 void recycleBlock(void* block, size_t size);
 
-// For std::allocate_shared: single blocks freed on a thread are kept for that thread's next
-// allocation of the same size.
+// For std::allocate_shared, and for containers whose blocks come and go with every request (a
+// std::deque used as a queue): blocks of up to kMaxRecycledBlock bytes freed on a thread are
+// kept for that thread's next allocation of the same size.
 template <typename T>
 struct RecyclingAllocator {
   static_assert(alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
@@ -48,14 +53,14 @@ struct RecyclingAllocator {
   explicit(false) RecyclingAllocator(const RecyclingAllocator<U>&) {}
 
   T* allocate(size_t n) {
-    if (n == 1) return static_cast<T*>(recycledBlock(sizeof(T)));
-    return static_cast<T*>(::operator new(n * sizeof(T)));
+    if (n > kMaxRecycledBlock / sizeof(T)) return std::allocator<T>().allocate(n);
+    return static_cast<T*>(recycledBlock(n * sizeof(T)));
   }
   void deallocate(T* p, size_t n) {
-    if (n == 1) {
-      recycleBlock(p, sizeof(T));
+    if (n > kMaxRecycledBlock / sizeof(T)) {
+      std::allocator<T>().deallocate(p, n);
     } else {
-      ::operator delete(p);
+      recycleBlock(p, n * sizeof(T));
     }
   }
   template <typename U>

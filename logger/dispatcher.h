@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "agent/http.h"
+#include "agent/recycle.h"
 #include "logger/ca_bundle.h"
 #include "logger/cloudevent.h"
 #include "logger/event.h"
@@ -136,7 +137,7 @@ class Dispatcher {
   Metrics metrics_;
   std::shared_ptr<ByteBudget> budget_;
   CaBundle caBundle_;
-  std::deque<Delivery> pending_;
+  std::deque<Delivery, agent::RecyclingAllocator<Delivery>> pending_;
   // Pipelined deliveries waiting for their next attempt, by when it is due.
   std::multimap<std::chrono::steady_clock::time_point, Delivery> retrying_;
   Timer retryTimer_;

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <utility>
 
+#include "agent/recycle.h"
+
 namespace logger {
 
 using namespace std::string_view_literals;
@@ -144,7 +146,7 @@ struct PipelineClient::Connection {
   Socket* socket = nullptr;
   Resolve* resolving = nullptr;
   bool open = false;  // connected; before that it holds one event only
-  std::deque<Held> held;
+  std::deque<Held, agent::RecyclingAllocator<Held>> held;
   size_t written = 0;      // the first `written` held events were handed to the socket
   uint64_t answered = 0;   // answers on the current socket
   llhttp_t parser{};       // valid while open
@@ -487,7 +489,7 @@ void PipelineClient::end(Connection& c, Ending ending, const std::string& error)
   bool partial = c.inMessage;
   uint64_t answered = c.answered;
   closeSocket(c);
-  std::deque<Connection::Held> held = std::exchange(c.held, {});
+  auto held = std::exchange(c.held, {});
   held_ -= held.size();
   if (answered == 0 && !held.empty()) {
     ++failuresInRow_;

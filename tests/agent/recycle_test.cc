@@ -113,6 +113,25 @@ TEST_CASE("the recycling allocator hands a freed block to the next allocation",
   });
 }
 
+TEST_CASE("the recycling allocator reuses arrays up to the block limit", "[agent][recycle]") {
+  onFreshThread([] {
+    // A std::deque used as a queue allocates and frees blocks of a few elements like these.
+    RecyclingAllocator<Holder> allocator;
+    static_assert(3 * sizeof(Holder) <= kMaxRecycledBlock);
+    Holder* three = allocator.allocate(3);
+    allocator.deallocate(three, 3);
+    Holder* again = allocator.allocate(3);
+    CHECK(again == three);
+    Holder* two = allocator.allocate(2);
+    CHECK(two != three);
+    allocator.deallocate(two, 2);
+    allocator.deallocate(again, 3);
+    Holder* twoAgain = allocator.allocate(2);
+    CHECK(twoAgain == two);
+    allocator.deallocate(twoAgain, 2);
+  });
+}
+
 TEST_CASE("heads parsed into recycled storage hold only their own bytes", "[agent][recycle]") {
   onFreshThread([] {
     Mover mover;
