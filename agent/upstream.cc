@@ -64,6 +64,9 @@ void UpstreamConnection::connectCallback(uv_connect_t* request, int status) {
     std::string out = std::move(self->pendingOut_);
     self->pendingOut_.clear();
     self->Connection::write(out);
+    // The client may have been paused for what waited here (over the high-water mark); when
+    // the socket took it all at once, no write callback will say it drained.
+    if (self->unsentBytes() == 0 && !self->closing()) self->onWriteDrained();
   }
   if (self->requestDone_) self->armResponseTimer();
 }

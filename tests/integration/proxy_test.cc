@@ -1,8 +1,13 @@
 // The proxy core against a real HTTP model server: bodies, framing, keep-alive, pipelining,
 // status and headers, failures of the model server and of clients.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
-
 #include <random>
 #include <thread>
 
@@ -296,4 +301,91 @@ TEST_CASE("HTTP/1.0 clients get close-delimited answers", "[proxy]") {
   CHECK_THAT(all, Catch::StartsWith("HTTP/1.1 200"));
   CHECK(all.find("chunked") == std::string::npos);
   CHECK(all.substr(all.find("\r\n\r\n") + 4).size() == 10);
+}
+
+namespace {
+
+// A model server that does not accept yet: a listener whose one-place accept queue is taken, so
+// the agent's dial waits for a SYN retransmit (a second or so). Hand-made, as no real server
+// lets a test hold its accept queue full.
+class SlowListener {
+ public:
+  SlowListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    ::listen(fd_, 0);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    filler_ = std::make_unique<RawSocket>(port_);
+  }
+  ~SlowListener() { ::close(fd_); }
+  uint16_t port() const { return port_; }
+  // Takes the filler off the queue, then accepts the next connection (-1 after `timeout`).
+  int acceptAfterFiller(std::chrono::milliseconds timeout) {
+    ::close(acceptOne(timeout));
+    return acceptOne(timeout);
+  }
+
+ private:
+  int acceptOne(std::chrono::milliseconds timeout) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return -1;
+    return ::accept(fd_, nullptr, nullptr);
+  }
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::unique_ptr<RawSocket> filler_;
+};
+
+// Reads one request with a Content-Length body from `fd`; its body ("" on timeout or EOF).
+std::string readRequestBody(int fd, std::chrono::milliseconds timeout) {
+  std::string data;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buffer[65536];
+  while (std::chrono::steady_clock::now() < deadline) {
+    size_t headEnd = data.find("\r\n\r\n");
+    if (headEnd != std::string::npos) {
+      std::string head = data.substr(0, headEnd);
+      size_t at = head.find("Content-Length: ");
+      if (at == std::string::npos) return "";
+      size_t length = std::stoul(head.substr(at + 16));
+      if (data.size() - headEnd - 4 >= length) return data.substr(headEnd + 4, length);
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) != 1) continue;
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n <= 0) return "";
+    data.append(buffer, static_cast<size_t>(n));
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("a body over the high-water mark that arrives while the agent dials is forwarded whole",
+          "[proxy]") {
+  SlowListener model;
+  Agent agent(model.port());
+  std::string body = randomBytes(3 << 20, 11);
+  HttpResponse response;
+  std::thread client(
+      [&] { response = httpRequest(agent.url("/predict"), {.method = "POST", .body = body}); });
+  // Meanwhile the agent reads more than 1 MiB of the body and pauses the client until the
+  // connection is up and that part is written.
+  std::this_thread::sleep_for(300ms);
+  int connection = model.acceptAfterFiller(10s);
+  REQUIRE(connection >= 0);
+  std::string received = readRequestBody(connection, 20s);
+  std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+  CHECK(::write(connection, answer.data(), answer.size()) == static_cast<ssize_t>(answer.size()));
+  client.join();
+  ::close(connection);
+  CHECK(received.size() == body.size());
+  CHECK(received == body);
+  CHECK(response.status == 200);
+  CHECK(response.body == "ok");
 }
