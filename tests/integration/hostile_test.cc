@@ -119,17 +119,8 @@ class MisbehavingServer {
                                                           const std::string& head)>;
 
   explicit MisbehavingServer(Script script) : script_(std::move(script)) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    ::setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    socklen_t length = sizeof addr;
-    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &length);
-    port_ = ntohs(addr.sin_port);
-    REQUIRE(::listen(listener_, 64) == 0);
+    listener_ = listenOnLoopback(64, port_);
+    REQUIRE(listener_ >= 0);
     thread_ = std::thread([this] { run(); });
   }
 
@@ -615,15 +606,13 @@ TEST_CASE("a model server that does not accept within --upstream-connect-timeout
           "[hostile]") {
   // A listener whose accept queue is full and never drained: further SYNs are dropped, so the
   // agent's connect hangs as it would toward a black-holed address.
-  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  uint16_t port = 0;
+  int listener = listenOnLoopback(0, port);
+  REQUIRE(listener >= 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t length = sizeof addr;
-  ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &length);
-  REQUIRE(::listen(listener, 0) == 0);
-  uint16_t port = ntohs(addr.sin_port);
+  addr.sin_port = htons(port);
   // Non-blocking connects fill the queue whatever its exact length, without waiting.
   std::vector<int> fillers;
   for (int i = 0; i < 4; ++i) {

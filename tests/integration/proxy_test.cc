@@ -1,7 +1,5 @@
 // The proxy core against a real HTTP model server: bodies, framing, keep-alive, pipelining,
 // status and headers, failures of the model server and of clients.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -311,15 +309,8 @@ namespace {
 class SlowListener {
  public:
   SlowListener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
-    ::listen(fd_, 0);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
+    fd_ = listenOnLoopback(0, port_);
+    REQUIRE(fd_ >= 0);
     filler_ = std::make_unique<RawSocket>(port_);
   }
   ~SlowListener() { ::close(fd_); }

@@ -15,6 +15,9 @@ using namespace std::chrono_literals;
 
 // A TCP port on 127.0.0.1 that was free a moment ago.
 uint16_t freePort();
+// A listening TCP socket on 127.0.0.1 at a port the kernel picks (stored in `port`), for
+// hand-made servers; -1 when it cannot be made.
+int listenOnLoopback(int backlog, uint16_t& port);
 // Polls until something accepts TCP connections on 127.0.0.1:port.
 bool waitForPort(uint16_t port, std::chrono::milliseconds timeout = 10s);
 
