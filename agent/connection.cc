@@ -63,8 +63,10 @@ void Connection::stopReading() {
   reading_ = false;
 }
 
-void Connection::allocCallback(uv_handle_t*, size_t, uv_buf_t* buffer) {
-  *buffer = uv_buf_init(readBuffer(), kReadBufferSize);
+void Connection::allocCallback(uv_handle_t* handle, size_t, uv_buf_t* buffer) {
+  const auto* self = static_cast<const Connection*>(handle->data);
+  size_t size = std::min(kReadBufferSize, self->readLimit());
+  *buffer = uv_buf_init(readBuffer(), static_cast<unsigned>(size));
 }
 
 void Connection::readCallback(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buffer) {

@@ -51,6 +51,9 @@ class Connection {
  protected:
   virtual ~Connection() = default;
 
+  // The most bytes the next read may take (never 0); reads are also bounded by the loop
+  // thread's read buffer.
+  virtual size_t readLimit() const { return SIZE_MAX; }
   // Bytes read; valid only during the call.
   virtual void onData(const char* data, size_t length) = 0;
   // The peer closed (UV_EOF) or reading failed; the connection is still open.

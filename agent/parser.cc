@@ -1,5 +1,6 @@
 #include "agent/parser.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -258,17 +259,21 @@ int HttpParser::onHeadersComplete(llhttp_t* p) {
   }
   bool noBody = s.delegate_.onParsedHead();
   if (p->upgrade != 0) return 2;
+  if (!noBody && !s.chunked()) s.bodyBytesLeft_ = s.contentLength_.value_or(0);
   return noBody ? 1 : 0;
 }
 
 int HttpParser::onBody(llhttp_t* p, const char* at, size_t length) {
-  self(p).delegate_.onParsedBody(at, length);
+  HttpParser& s = self(p);
+  s.bodyBytesLeft_ -= std::min<uint64_t>(s.bodyBytesLeft_, length);
+  s.delegate_.onParsedBody(at, length);
   return 0;
 }
 
 int HttpParser::onMessageComplete(llhttp_t* p) {
   HttpParser& s = self(p);
   s.inMessage_ = false;
+  s.bodyBytesLeft_ = 0;
   s.headerLimitHit_ = false;
   bool pause = s.delegate_.onParsedMessageComplete();
   if (s.type_ != HTTP_REQUEST) return pause ? HPE_PAUSED : 0;

@@ -61,6 +61,8 @@ class HttpParser {
   std::optional<uint64_t> contentLength() const { return contentLength_; }
   // True when the message has begun but is not complete.
   bool inMessage() const { return inMessage_; }
+  // Bytes of a Content-Length body still to come (0 outside such a body).
+  uint64_t bodyBytesLeft() const { return bodyBytesLeft_; }
   // True when no byte of a new message has been seen since the last one completed.
   bool idle() const { return !inMessage_; }
 
@@ -103,6 +105,7 @@ class HttpParser {
   bool messageEnded_ = false;
   bool delegatePaused_ = false;
   std::optional<uint64_t> contentLength_;
+  uint64_t bodyBytesLeft_ = 0;
   bool inMessage_ = false;
 };
 

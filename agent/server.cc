@@ -21,7 +21,7 @@ namespace {
 
 // Bytes queued toward one side before the other side stops reading (backpressure).
 constexpr size_t kHighWater = 1 << 20;
-// Pipelined request bytes read ahead while a response is pending.
+// Request bytes held unparsed: pipelined requests read ahead while a response is pending.
 constexpr size_t kMaxReadAhead = 64 * 1024;
 // Request body bytes discarded after an early answer before the connection is closed instead.
 constexpr size_t kMaxDiscard = 256 * 1024;
@@ -146,6 +146,7 @@ class ClientConnection final : public Connection, private HttpParser::Delegate {
  private:
   ~ClientConnection() override = default;
 
+  size_t readLimit() const override;
   void onData(const char* data, size_t length) override;
   void onReadEnd(int status) override;
   void onWriteDrained() override;
@@ -664,6 +665,19 @@ void ExchangeImpl::finish(bool complete) {
 
 // ---------------------------------------------------------------------------------------------
 // ClientConnection
+
+size_t ClientConnection::readLimit() const {
+  if (lingering_ || tunnel_) return SIZE_MAX;
+  // Whatever a read brings beyond the message being parsed is held in pending_: a read takes
+  // no more than the rest of a Content-Length body being forwarded plus the room left in
+  // pending_, so that it never holds more than kMaxReadAhead bytes, however large the reads.
+  size_t held = pending_.size();
+  if (held >= kMaxReadAhead) return 1;
+  size_t room = kMaxReadAhead - held;
+  if (paused_ || held > 0) return room;
+  uint64_t body = parser_.bodyBytesLeft();
+  return body >= SIZE_MAX - room ? SIZE_MAX : room + static_cast<size_t>(body);
+}
 
 void ClientConnection::onData(const char* data, size_t length) {
   if (lingering_) {

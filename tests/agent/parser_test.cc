@@ -70,6 +70,25 @@ TEST_CASE("pausing after a message leaves pipelined bytes unconsumed", "[agent][
   CHECK(r.requests[1].target == "/b");
 }
 
+TEST_CASE("the bytes left of a Content-Length body count down across reads", "[agent][parser]") {
+  Recorder r;
+  HttpParser parser(HTTP_REQUEST, r);
+  r.parser = &parser;
+  CHECK(parser.bodyBytesLeft() == 0);
+  std::string head = "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n";
+  REQUIRE(parser.execute((head + "abc").data(), head.size() + 3).status == HttpParser::Status::Ok);
+  CHECK(parser.bodyBytesLeft() == 7);
+  REQUIRE(parser.execute("defg", 4).status == HttpParser::Status::Ok);
+  CHECK(parser.bodyBytesLeft() == 3);
+  REQUIRE(parser.execute("hij", 3).status == HttpParser::Status::Ok);
+  CHECK(parser.bodyBytesLeft() == 0);
+  CHECK(r.body == "abcdefghij");
+
+  std::string chunked = "POST /b HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhe";
+  REQUIRE(parser.execute(chunked.data(), chunked.size()).status == HttpParser::Status::Ok);
+  CHECK(parser.bodyBytesLeft() == 0);
+}
+
 TEST_CASE("request smuggling forms are errors", "[agent][parser]") {
   const char* cases[] = {
       "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",

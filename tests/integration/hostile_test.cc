@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 #include "tests/support/peers.h"
@@ -555,6 +557,117 @@ TEST_CASE("a client that never reads a large response is disconnected after --wr
   CHECK(reply.bytes.rfind("HTTP/1.1 200", 0) == 0);
   CHECK(reply.closed);
   CHECK(reply.bytes.size() < kSize);
+  CHECK(serves(agent));
+}
+
+namespace {
+
+// Bytes the kernel holds for the agent's end of the connection from clientPort, not yet read
+// by the agent (rx_queue in /proc/net/tcp or, as the agent listens on all interfaces of both
+// families, /proc/net/tcp6); -1 when there is no such connection.
+long agentReceiveQueue(uint16_t agentPort, uint16_t clientPort) {
+  for (const char* path : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::istringstream table(readFile(path));
+    std::string line;
+    std::getline(table, line);  // column titles
+    while (std::getline(table, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state, queues;
+      fields >> slot >> local >> remote >> state >> queues;
+      auto port = [](const std::string& address) {
+        return std::stoul(address.substr(address.find(':') + 1), nullptr, 16);
+      };
+      if (port(local) == agentPort && port(remote) == clientPort)
+        return std::stol(queues.substr(queues.find(':') + 1), nullptr, 16);
+    }
+  }
+  return -1;
+}
+
+}  // namespace
+
+TEST_CASE("a client that pipelines without pause is read at most 64 KiB ahead", "[hostile]") {
+  ModelServer model;
+  Agent agent(model.port());
+  // The first request is answered after 1 s, the second after 4 s; meanwhile the client keeps
+  // sending the rest of 1 MiB of pipelined requests as fast as the agent takes them.
+  const std::string first = "GET /echo?delay_ms=1000 HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string second = "GET /echo?delay_ms=4000 HTTP/1.1\r\nHost: x\r\n\r\n";
+  constexpr int kFillers = 64;
+  const std::string filler =
+      "POST /echo?size=2 HTTP/1.1\r\nHost: x\r\nContent-Length: 16384\r\n\r\n" +
+      std::string(16384, 'f');
+  std::string stream = first + second;
+  for (int i = 0; i < kFillers; ++i)
+    stream += filler;
+
+  uint16_t clientPort = 0;
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(agent.port());
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t length = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length) == 0);
+  clientPort = ntohs(addr.sin_port);
+
+  std::atomic<size_t> sent{0};
+  std::jthread sender([&](std::stop_token stop) {
+    size_t offset = 0;
+    while (offset < stream.size() && !stop.stop_requested()) {
+      pollfd ready{fd, POLLOUT, 0};
+      if (::poll(&ready, 1, 50) <= 0) continue;
+      ssize_t n =
+          ::send(fd, stream.data() + offset, stream.size() - offset, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n < 0 && errno != EAGAIN) break;
+      if (n > 0) offset += static_cast<size_t>(n);
+      sent = offset;
+    }
+  });
+  std::string answers;
+  auto readAnswers = [&](size_t count, std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    char buffer[65536];
+    while (countResponses(answers) < count && Clock::now() < deadline) {
+      pollfd ready{fd, POLLIN, 0};
+      if (::poll(&ready, 1, 50) <= 0) continue;
+      ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+      if (n <= 0) break;
+      answers.append(buffer, static_cast<size_t>(n));
+    }
+    return countResponses(answers);
+  };
+
+  // The first answer is out and the second request waits at the model server: what the agent
+  // has read is both heads and what it holds of the rest. It is measured once nothing moves.
+  REQUIRE(readAnswers(1, 10s) == 1);
+  long queued = -1;
+  size_t taken = 0;
+  int steady = 0;
+  for (int i = 0; i < 50 && steady < 5; ++i) {
+    std::this_thread::sleep_for(100ms);
+    int unsent = 0;
+    REQUIRE(::ioctl(fd, TIOCOUTQ, &unsent) == 0);
+    long nowQueued = agentReceiveQueue(agent.port(), clientPort);
+    REQUIRE(nowQueued >= 0);
+    size_t nowTaken = sent - static_cast<size_t>(unsent) - static_cast<size_t>(nowQueued);
+    steady = nowTaken == taken && nowQueued == queued ? steady + 1 : 0;
+    taken = nowTaken;
+    queued = nowQueued;
+  }
+  REQUIRE(steady == 5);
+  INFO("agent took " << taken << " bytes; " << queued << " more wait in its socket");
+  CHECK(queued > 0);
+  CHECK(taken > first.size() + second.size());
+  CHECK(taken <= first.size() + second.size() + 64 * 1024);
+
+  // Nothing is lost: every request is answered.
+  CHECK(readAnswers(2 + kFillers, 30s) == 2 + kFillers);
+  sender.request_stop();
+  sender.join();
+  CHECK(sent == stream.size());
+  ::close(fd);
   CHECK(serves(agent));
 }
 
