@@ -135,6 +135,7 @@ class Worker {
 
   // Runs the loop until the drain sequence has finished (or stop()).
   void run() {
+    Connection::gatherWritesPerPollPhase(&loop_.loop);
     uv_run(&loop_.loop, UV_RUN_DEFAULT);
     shutdown();
   }
@@ -269,6 +270,7 @@ class Worker {
     context_.setModules({});
     batcher_.reset();
     logger_.reset();
+    Connection::stopGatheringPerPollPhase();
     uv_run(&loop_.loop, UV_RUN_DEFAULT);
   }
 

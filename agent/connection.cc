@@ -22,10 +22,14 @@ char* readBuffer() {
 
 // Small writes made while a read callback runs are gathered per connection and sent with one
 // system call when the callback returns: a proxied request or response then costs one write
-// (head and body together) instead of one per piece.
+// (head and body together) instead of one per piece. On a loop that gathers per poll phase they
+// are sent when the phase ends instead, after every read callback of the phase (see
+// gatherWritesPerPollPhase).
 constexpr size_t kCorkLimit = 16 * 1024;
 thread_local int readDepth = 0;
 thread_local std::vector<Connection*> corked;
+thread_local uv_loop_t* phaseLoop = nullptr;
+thread_local uv_check_t phaseEnd;
 // What flushCorked works on: swapped with `corked` and with each connection's cork buffer, so
 // that their capacity is reused instead of allocated anew for every write. A connection keeps at
 // most kKeptCorkCapacity of it while idle.
@@ -78,7 +82,24 @@ void Connection::readCallback(uv_stream_t* stream, ssize_t nread, const uv_buf_t
     self->stopReading();
     self->onReadEnd(static_cast<int>(nread));
   }
-  if (--readDepth == 0) flushCorked();
+  if (--readDepth == 0 && self->loop_ != phaseLoop) flushCorked();
+}
+
+void Connection::gatherWritesPerPollPhase(uv_loop_t* loop) {
+  stopGatheringPerPollPhase();
+  phaseLoop = loop;
+  uv_check_init(loop, &phaseEnd);
+  uv_check_start(&phaseEnd, [](uv_check_t*) {
+    if (!corked.empty()) flushCorked();
+  });
+  uv_unref(reinterpret_cast<uv_handle_t*>(&phaseEnd));
+}
+
+void Connection::stopGatheringPerPollPhase() {
+  if (phaseLoop == nullptr) return;
+  flushCorked();
+  uv_close(reinterpret_cast<uv_handle_t*>(&phaseEnd), nullptr);
+  phaseLoop = nullptr;
 }
 
 void Connection::flushCorked() {
