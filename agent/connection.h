@@ -40,7 +40,7 @@ class Connection {
   // Returns false when the connection is closing or the write failed (then it closes).
   bool write(const uv_buf_t* buffers, unsigned count);
   bool write(std::string_view data);
-  // Bytes queued for the socket (not counting small writes gathered in this read callback).
+  // Bytes queued for the socket (not counting small writes gathered and not yet sent).
   size_t queuedBytes() const { return queuedBytes_; }
   // Every byte accepted by write() that the socket has not taken yet.
   size_t unsentBytes() const { return queuedBytes_ + cork_.size(); }
