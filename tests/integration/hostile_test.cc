@@ -601,16 +601,13 @@ TEST_CASE("a client that pipelines without pause is read at most 64 KiB ahead", 
   for (int i = 0; i < kFillers; ++i)
     stream += filler;
 
-  uint16_t clientPort = 0;
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  RawSocket client(agent.port());
+  REQUIRE(client.connected());
+  const int fd = client.fd();
   sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(agent.port());
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
   socklen_t length = sizeof addr;
   REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length) == 0);
-  clientPort = ntohs(addr.sin_port);
+  const uint16_t clientPort = ntohs(addr.sin_port);
 
   std::atomic<size_t> sent{0};
   std::jthread sender([&](std::stop_token stop) {
@@ -667,7 +664,6 @@ TEST_CASE("a client that pipelines without pause is read at most 64 KiB ahead", 
   sender.request_stop();
   sender.join();
   CHECK(sent == stream.size());
-  ::close(fd);
   CHECK(serves(agent));
 }
 

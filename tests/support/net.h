@@ -50,6 +50,8 @@ class RawSocket {
   RawSocket& operator=(const RawSocket&) = delete;
 
   bool connected() const { return fd_ >= 0; }
+  // The socket itself, for what the methods below do not cover (non-blocking sends, queries).
+  int fd() const { return fd_; }
   bool send(const std::string& bytes);
   // Reads what arrives until `predicate(data)` holds, the peer closes, or the timeout passes.
   std::string readUntil(const std::function<bool(const std::string&)>& predicate,
