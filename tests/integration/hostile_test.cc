@@ -718,15 +718,11 @@ TEST_CASE("a model server that does not accept within --upstream-connect-timeout
   uint16_t port = 0;
   int listener = listenOnLoopback(0, port);
   REQUIRE(listener >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
   // Non-blocking connects fill the queue whatever its exact length, without waiting.
   std::vector<int> fillers;
   for (int i = 0; i < 4; ++i) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    int fd = startConnect(port);
+    REQUIRE(fd >= 0);
     fillers.push_back(fd);
   }
   std::this_thread::sleep_for(100ms);

@@ -18,6 +18,9 @@ uint16_t freePort();
 // A listening TCP socket on 127.0.0.1 at a port the kernel picks (stored in `port`), for
 // hand-made servers; -1 when it cannot be made.
 int listenOnLoopback(int backlog, uint16_t& port);
+// Starts a connect to 127.0.0.1:port without waiting for it to complete; the non-blocking socket
+// (the caller closes it), or -1.
+int startConnect(uint16_t port);
 // Polls until something accepts TCP connections on 127.0.0.1:port.
 bool waitForPort(uint16_t port, std::chrono::milliseconds timeout = 10s);
 
