@@ -26,14 +26,22 @@ sockaddr_in loopback(uint16_t port) {
   return addr;
 }
 
-int connectTo(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+// A TCP socket (with `flags` such as SOCK_NONBLOCK) connecting to 127.0.0.1:port: connected,
+// or for a non-blocking one, connecting; -1 on failure.
+int openConnection(uint16_t port, int flags) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
   if (fd < 0) return -1;
   sockaddr_in addr = loopback(port);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 && errno != EINPROGRESS) {
     ::close(fd);
     return -1;
   }
+  return fd;
+}
+
+int connectTo(uint16_t port) {
+  int fd = openConnection(port, 0);
+  if (fd < 0) return -1;
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   return fd;
@@ -104,14 +112,7 @@ int listenOnLoopback(int backlog, uint16_t& port) {
 }
 
 int startConnect(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return -1;
-  sockaddr_in addr = loopback(port);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 && errno != EINPROGRESS) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
+  return openConnection(port, SOCK_NONBLOCK);
 }
 
 bool waitForPort(uint16_t port, std::chrono::milliseconds timeout) {
