@@ -96,7 +96,7 @@ void appendGoJsonString(std::string& out, std::string_view text) {
   out += '"';
 }
 
-std::string formatUuidV4(std::array<unsigned char, 16> bytes) {
+void appendUuidV4(std::string& out, std::array<unsigned char, 16> bytes) {
   bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0f) | 0x40);  // version 4
   bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3f) | 0x80);  // RFC 9562 variant
   std::array<char, 36> text{};
@@ -106,7 +106,7 @@ std::string formatUuidV4(std::array<unsigned char, 16> bytes) {
     text[at++] = kHex[bytes[i] >> 4];
     text[at++] = kHex[bytes[i] & 0x0f];
   }
-  return std::string(text.data(), text.size());
+  out.append(text.data(), text.size());
 }
 
 }  // namespace agent

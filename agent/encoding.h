@@ -19,8 +19,8 @@ size_t utf8Length(std::string_view text, size_t i, uint32_t& rune);
 // escapes for <, > and &, U+2028 and U+2029 escaped, invalid UTF-8 replaced by U+FFFD.
 void appendGoJsonString(std::string& out, std::string_view text);
 
-// A random (version 4, RFC 9562) UUID in lowercase, "0009174a-24a8-4603-b098-09c8799950e9",
-// from 16 random bytes (the version and variant bits are set here).
-std::string formatUuidV4(std::array<unsigned char, 16> bytes);
+// Appends a random (version 4, RFC 9562) UUID in lowercase, "0009174a-24a8-4603-b098-09c8799950e9",
+// made from 16 random bytes (the version and variant bits are set here).
+void appendUuidV4(std::string& out, std::array<unsigned char, 16> bytes);
 
 }  // namespace agent

@@ -1,5 +1,6 @@
 #include "agent/recycle.h"
 
+#include <algorithm>
 #include <array>
 #include <utility>
 #include <vector>
@@ -11,7 +12,8 @@ namespace {
 // Bounds on what a thread keeps: at most 256 KiB of strings, 512 KiB of header vectors, and
 // 256 KiB of blocks of each of 8 sizes: under 3 MiB at worst.
 constexpr size_t kMaxStrings = 1024;
-constexpr size_t kMaxStringCapacity = 256;
+// How many of the latest kept strings reuseString looks through for one that fits.
+constexpr size_t kFitSearch = 8;
 constexpr size_t kMaxVectors = 256;
 constexpr size_t kMaxVectorCapacity = 32;
 constexpr size_t kMaxBlockBytes = 256 * 1024;
@@ -58,12 +60,6 @@ Spares& spares() {
   return instance;
 }
 
-void recycleString(std::string& s) {
-  if (s.capacity() <= std::string().capacity() || s.capacity() > kMaxStringCapacity) return;
-  std::vector<std::string>& strings = spares().strings;
-  if (strings.size() < kMaxStrings) strings.push_back(std::move(s));
-}
-
 void recycleHeaders(Headers& headers) {
   for (Header& header : headers) {
     recycleString(header.name);
@@ -77,10 +73,27 @@ void recycleHeaders(Headers& headers) {
 
 }  // namespace
 
-void reuseString(std::string& s) {
+void recycleString(std::string& s) {
+  if (sparesGone || s.capacity() <= std::string().capacity() || s.capacity() > kMaxRecycledString) {
+    return;
+  }
+  std::vector<std::string>& strings = spares().strings;
+  if (strings.size() < kMaxStrings) strings.push_back(std::move(s));
+}
+
+void reuseString(std::string& s, size_t needed) {
   if (sparesGone || s.capacity() > std::string().capacity()) return;
   std::vector<std::string>& strings = spares().strings;
   if (strings.empty()) return;
+  // Strings of many sizes are kept: taking one too small would only trade it for a new one.
+  size_t searched = std::min(strings.size(), kFitSearch);
+  for (size_t i = 1; i <= searched; ++i) {
+    std::string& candidate = strings[strings.size() - i];
+    if (candidate.capacity() >= needed) {
+      std::swap(candidate, strings.back());
+      break;
+    }
+  }
   s = std::move(strings.back());
   strings.pop_back();
   s.clear();

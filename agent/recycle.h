@@ -9,19 +9,32 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <string_view>
 
 #include "agent/http.h"
 
 namespace agent {
 
 // Gives the empty string `s` the capacity of a recycled one, when `s` has only its inline
-// capacity and this thread has one to give.
-void reuseString(std::string& s);
+// capacity and this thread has one to give. The latest kept string that holds `needed` bytes is
+// taken when one of the last few does, else the latest (which the caller then grows).
+void reuseString(std::string& s, size_t needed = 0);
 // Appends, first taking a recycled string's capacity when `s` is empty and too small.
 inline void appendReusing(std::string& s, const char* data, size_t length) {
-  if (s.empty() && length > s.capacity()) reuseString(s);
+  if (s.empty() && length > s.capacity()) reuseString(s, length);
   s.append(data, length);
 }
+// Replaces the content of `s` with `text` (which must not point into `s`), as appendReusing.
+inline void assignReusing(std::string& s, std::string_view text) {
+  s.clear();
+  appendReusing(s, text.data(), text.size());
+}
+// Strings with more capacity than this are never kept.
+inline constexpr size_t kMaxRecycledString = 256;
+// Keeps the capacity of `s` for this thread's next reuseString, when it is worth keeping (not
+// inline, at most kMaxRecycledString) and the thread has room for it; `s` is left valid and
+// unspecified.
+void recycleString(std::string& s);
 
 // An empty header vector: a recycled one (with its capacity) when this thread has one.
 Headers reuseHeaders();

@@ -184,7 +184,9 @@ std::string newBatchId(std::mt19937_64& random) {
       word >>= 8;
     }
   }
-  return agent::formatUuidV4(bytes);
+  std::string id;
+  agent::appendUuidV4(id, bytes);
+  return id;
 }
 
 }  // namespace batcher::v1

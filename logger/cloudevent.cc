@@ -10,12 +10,15 @@
 #include <ctime>
 
 #include "agent/encoding.h"
+#include "agent/recycle.h"
 
 namespace logger {
 
 using namespace std::string_view_literals;
 
 namespace {
+
+constexpr size_t kUuidLength = 36;
 
 // RFC 9110 token characters, the set Go accepts in a canonicalisable header name.
 bool isTokenChar(char c) {
@@ -173,11 +176,24 @@ void appendRfc3339Nano(std::string& out, std::chrono::system_clock::time_point t
   out += 'Z';
 }
 
-std::string newUuidV4() {
+Record::Record(const Record& other)
+    : kind(other.kind), time(other.time), recorded(other.recorded), statusCode(other.statusCode) {
+  agent::assignReusing(id, other.id);
+  agent::assignReusing(contentType, other.contentType);
+  agent::assignReusing(metadataJson, other.metadataJson);
+}
+
+Record::~Record() {
+  agent::recycleString(id);
+  agent::recycleString(contentType);
+  agent::recycleString(metadataJson);
+}
+
+void appendRandomUuid(std::string& out) {
   thread_local RandomPool pool;
   std::array<unsigned char, 16> bytes{};
   pool.fill(bytes.data(), bytes.size());
-  return agent::formatUuidV4(bytes);
+  agent::appendUuidV4(out, bytes);
 }
 
 std::string canonicalHeaderKey(std::string_view name) {
@@ -249,13 +265,16 @@ Metadata collectMetadata(const agent::Headers& requestHeaders,
   return metadata;
 }
 
-std::string eventId(const agent::Headers& requestHeaders) {
+void assignEventId(std::string& id, const agent::Headers& requestHeaders) {
   const std::string* incoming = agent::findHeader(requestHeaders, "Ce-Id");
-  if (incoming != nullptr) {
-    std::string_view id = agent::trimSpace(*incoming);
-    if (!id.empty()) return std::string(id);
+  std::string_view given = incoming == nullptr ? std::string_view() : agent::trimSpace(*incoming);
+  if (!given.empty()) {
+    agent::assignReusing(id, given);
+    return;
   }
-  return newUuidV4();
+  id.clear();
+  if (id.capacity() < kUuidLength) agent::reuseString(id, kUuidLength);
+  appendRandomUuid(id);
 }
 
 }  // namespace logger

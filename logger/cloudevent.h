@@ -25,8 +25,18 @@ enum class EventKind { Request, Response };
 // encoding/json writes map keys.
 using Metadata = std::map<std::string, std::vector<std::string>>;
 
-// The per-event part of a CloudEvent: what the module saw for one side of an exchange.
+// The per-event part of a CloudEvent: what the module saw for one side of an exchange. Its
+// strings are made and dropped with every exchange, so a copy takes their capacity from this
+// thread's spare strings and a record gives it back when it goes (agent/recycle.h). Once warm,
+// logging an exchange calls malloc no more (with the default flags).
 struct Record {
+  Record() = default;
+  Record(const Record& other);  // copies every member below
+  Record(Record&&) noexcept = default;
+  Record& operator=(const Record&) = delete;
+  Record& operator=(Record&&) noexcept = default;
+  ~Record();
+
   EventKind kind = EventKind::Request;
   std::string id;
   std::chrono::system_clock::time_point time;      // request arrival or response completion
@@ -82,8 +92,8 @@ class EventFormat {
   mutable DateCache dates_;
 };
 
-// A random (version 4, RFC 9562) UUID in lowercase: "0009174a-24a8-4603-b098-09c8799950e9".
-std::string newUuidV4();
+// Appends a random (version 4, RFC 9562) UUID in lowercase: "0009174a-24a8-4603-b098-09c8799950e9".
+void appendRandomUuid(std::string& out);
 
 // Go's http.CanonicalHeaderKey: "x-request-id" -> "X-Request-Id". Names with characters that
 // are not valid in a header token are returned unchanged, as Go does.
@@ -106,7 +116,8 @@ std::string annotationsJson(const std::vector<std::string>& items);
 Metadata collectMetadata(const agent::Headers& requestHeaders,
                          const std::vector<std::string>& metadataHeaders);
 
-// The id both events share: the request's Ce-Id when it has a non-blank one, else a new UUIDv4.
-std::string eventId(const agent::Headers& requestHeaders);
+// Sets `id` to the id both events share: the request's Ce-Id when it has a non-blank one, else a
+// new UUIDv4.
+void assignEventId(std::string& id, const agent::Headers& requestHeaders);
 
 }  // namespace logger

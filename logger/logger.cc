@@ -14,6 +14,16 @@ namespace {
 
 constexpr std::string_view kProbeUserAgent = "kube-probe/";
 
+// A body's bytes, shared by its event and the writes that send it: the buffer goes back to this
+// thread's spare strings when the last holder lets go.
+struct Payload {
+  explicit Payload(std::string data) : bytes(std::move(data)) {}
+  ~Payload() { agent::recycleString(bytes); }
+  Payload(const Payload&) = delete;
+  Payload& operator=(const Payload&) = delete;
+  std::string bytes;
+};
+
 // The Content-Type to put on an event: the message's own, trimmed; "" (none) when absent.
 std::string_view contentTypeOf(const agent::Headers& headers) {
   const std::string* value = agent::findHeader(headers, "Content-Type");
@@ -103,9 +113,9 @@ agent::Action LoggerModule::onRequestHeaders(const agent::ExchangePtr& exchange)
   }
   auto capture = std::make_unique<Capture>();
   Record& record = capture->record;
-  record.id = eventId(request.headers);
+  assignEventId(record.id, request.headers);
   record.time = exchange->startTime();
-  record.contentType = contentTypeOf(request.headers);
+  agent::assignReusing(record.contentType, contentTypeOf(request.headers));
   if (!metadataHeaders_.empty()) {
     record.metadataJson = metadataJson(collectMetadata(request.headers, metadataHeaders_));
   }
@@ -166,7 +176,7 @@ void LoggerModule::onComplete(agent::Exchange& exchange, bool complete) {
       Record& record = capture.record;
       record.kind = EventKind::Response;
       record.time = now;
-      record.contentType = contentTypeOf(response->headers);
+      agent::assignReusing(record.contentType, contentTypeOf(response->headers));
       if (logAllResponses_) record.statusCode = response->status;
       emit(std::move(record), std::move(capture.response));
     } else {
@@ -202,6 +212,7 @@ void LoggerModule::expect(Body& body, const agent::Headers& headers) {
   } else if (!body.lease.grow(*length)) {
     body.overflow = DropReason::QueueFull;
   } else {
+    if (*length <= agent::kMaxRecycledString) agent::reuseString(body.data, *length);
     body.data.reserve(*length);
   }
 }
@@ -221,7 +232,7 @@ void LoggerModule::append(Body& body, std::string_view chunk) {
     std::string().swap(body.data);
     return;
   }
-  body.data.append(chunk);
+  agent::appendReusing(body.data, chunk.data(), chunk.size());
 }
 
 void LoggerModule::emit(Record record, Body body) {
@@ -231,8 +242,9 @@ void LoggerModule::emit(Record record, Body body) {
   }
   Event event;
   event.record = std::move(record);
-  event.body = std::allocate_shared<const std::string>(agent::RecyclingAllocator<std::string>(),
-                                                       std::move(body.data));
+  auto payload = std::allocate_shared<const Payload>(agent::RecyclingAllocator<Payload>(),
+                                                     std::move(body.data));
+  event.body = std::shared_ptr<const std::string>(payload, &payload->bytes);
   event.lease = std::move(body.lease);
   dispatcher_.enqueue(std::move(event));
 }

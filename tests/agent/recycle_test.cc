@@ -83,6 +83,23 @@ TEST_CASE("short and very long strings are not kept", "[agent][recycle]") {
   });
 }
 
+TEST_CASE("reuseString takes the latest kept string that fits", "[agent][recycle]") {
+  onFreshThread([] {
+    RequestHead head;
+    head.target = std::string(100, 't');
+    head.headers.push_back({"Date", std::string(29, 'd')});
+    const char* large = head.target.data();
+    const char* small = head.headers[0].value.data();
+    recycleHead(head);
+    std::string body;
+    reuseString(body, 80);
+    CHECK(body.data() == large);
+    std::string id;
+    reuseString(id, 36);
+    CHECK(id.data() == small);  // none fits any more: the latest is taken, to be grown
+  });
+}
+
 TEST_CASE("appendReusing takes a kept string only when it needs one", "[agent][recycle]") {
   onFreshThread([] {
     RequestHead head;

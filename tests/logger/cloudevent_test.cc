@@ -40,7 +40,8 @@ TEST_CASE("UUIDv4 ids are lowercase, versioned and unique", "[logger]") {
   std::regex shape("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$");
   std::set<std::string> seen;
   for (int i = 0; i < 1000; ++i) {
-    std::string id = logger::newUuidV4();
+    std::string id;
+    logger::appendRandomUuid(id);
     REQUIRE(std::regex_match(id, shape));
     seen.insert(id);
   }
@@ -85,10 +86,34 @@ TEST_CASE("Metadata headers match case-insensitively and keep Go-canonical names
 }
 
 TEST_CASE("The event id comes from Ce-Id, else a new UUID", "[logger]") {
-  CHECK(logger::eventId({{"ce-id", " abc-123 "}}) == "abc-123");
-  std::string generated = logger::eventId({{"Ce-Id", "   "}});
+  auto eventId = [](const agent::Headers& headers) {
+    std::string id = "an id from an earlier exchange, replaced whole";
+    logger::assignEventId(id, headers);
+    return id;
+  };
+  CHECK(eventId({{"ce-id", " abc-123 "}}) == "abc-123");
+  std::string generated = eventId({{"Ce-Id", "   "}});
   CHECK(generated.size() == 36);
-  CHECK(logger::eventId({}) != logger::eventId({}));
+  CHECK(eventId({}) != eventId({}));
+}
+
+TEST_CASE("A copied record has every field of the original", "[logger]") {
+  logger::Record record;
+  record.kind = EventKind::Response;
+  record.id = "0009174a-24a8-4603-b098-09c8799950e9";
+  record.time = at(1714564800, 5);
+  record.recorded = at(1714564801);
+  record.contentType = "application/json; charset=utf-8";
+  record.metadataJson = logger::metadataJson({{"Foo", {"bar"}}});
+  record.statusCode = 503;
+  logger::Record copy(record);
+  CHECK(copy.kind == record.kind);
+  CHECK(copy.id == record.id);
+  CHECK(copy.time == record.time);
+  CHECK(copy.recorded == record.recorded);
+  CHECK(copy.contentType == record.contentType);
+  CHECK(copy.metadataJson == record.metadataJson);
+  CHECK(copy.statusCode == record.statusCode);
 }
 
 TEST_CASE("Request event headers are upstream's, in Go casing", "[logger]") {

@@ -208,4 +208,19 @@ std::string patternBytes(size_t size) {
   return bytes;
 }
 
+logger::Options optionsFor(const Sink& sink) {
+  logger::Options options;
+  options.logUrl = sink.url();
+  options.logRetries = 2;
+  return options;
+}
+
+agent::ModuleContext contextFor(Loop& loop, prometheus::Registry* metrics) {
+  agent::ModuleContext context;
+  context.loop = loop.get();
+  context.metrics = metrics;
+  context.listenPort = 9081;
+  return context;
+}
+
 }  // namespace logtest

@@ -7,34 +7,13 @@
 #include "tests/logger/helpers.h"
 
 using namespace std::chrono_literals;
+using logtest::contextFor;
+using logtest::FakeExchange;
 using logtest::Loop;
+using logtest::optionsFor;
 using logtest::Sink;
 
 namespace {
-
-class FakeExchange : public agent::Exchange {
- public:
-  FakeExchange(uint64_t id, agent::RequestHead request) : id_(id), request_(std::move(request)) {}
-  const agent::RequestHead& request() const override { return request_; }
-  agent::RequestHead& mutableRequest() override { return request_; }
-  const std::string& clientAddress() const override { return address_; }
-  const agent::ResponseHead* response() const override { return response_ ? &*response_ : nullptr; }
-  uint64_t id() const override { return id_; }
-  std::chrono::system_clock::time_point startTime() const override { return start_; }
-  bool finished() const override { return false; }
-  void reply(agent::ResponseHead head, std::string body) override {
-    response_ = std::move(head);
-    (void)body;
-  }
-  void setResponse(agent::ResponseHead head) { response_ = std::move(head); }
-
- private:
-  uint64_t id_;
-  agent::RequestHead request_;
-  std::optional<agent::ResponseHead> response_;
-  std::string address_ = "127.0.0.1";
-  std::chrono::system_clock::time_point start_ = std::chrono::system_clock::now();
-};
 
 struct Exchange {
   agent::Headers requestHeaders;
@@ -74,21 +53,6 @@ void play(logger::LoggerModule& module, const Exchange& e) {
     }
   }
   module.onComplete(*exchange, e.complete);
-}
-
-logger::Options optionsFor(const Sink& sink) {
-  logger::Options options;
-  options.logUrl = sink.url();
-  options.logRetries = 2;
-  return options;
-}
-
-agent::ModuleContext contextFor(Loop& loop, prometheus::Registry* metrics = nullptr) {
-  agent::ModuleContext context;
-  context.loop = loop.get();
-  context.metrics = metrics;
-  context.listenPort = 9081;
-  return context;
 }
 
 const nlohmann::json* findType(const std::vector<nlohmann::json>& events,
