@@ -43,48 +43,76 @@ struct Spares {
   }
 };
 
+// This thread's spares, made on first use. A trivial thread_local, so the hot path costs one
+// TLS access, which matters where this code is in a library loaded with dlopen (every access is
+// a call to __tls_get_addr there). Null before first use and once the spares are destroyed;
+// `sparesGone` tells the two apart.
+thread_local Spares* current = nullptr;
 // Set once this thread's spares are destroyed: what is freed later (by other thread-local
 // destructors) goes straight back to the heap.
 thread_local bool sparesGone = false;
 
+struct SparesOwner {
+  Spares spares;
+  SparesOwner() { current = &spares; }
+  ~SparesOwner() {
+    current = nullptr;
+    sparesGone = true;
+  }
+  SparesOwner(const SparesOwner&) = delete;
+  SparesOwner& operator=(const SparesOwner&) = delete;
+};
+
 Spares::~Spares() {
-  sparesGone = true;
   for (BlockList& list : blockLists) {
     for (void* block : list.blocks)
       ::operator delete(block);
   }
 }
 
-Spares& spares() {
-  thread_local Spares instance;
-  return instance;
+[[gnu::noinline]] Spares* makeSpares() {
+  if (sparesGone) return nullptr;
+  thread_local SparesOwner owner;
+  return &owner.spares;
 }
 
-void recycleHeaders(Headers& headers) {
+// This thread's spares; null once they are destroyed.
+Spares* spares() {
+  Spares* instance = current;
+  return instance != nullptr ? instance : makeSpares();
+}
+
+bool keepable(const std::string& s) {
+  return s.capacity() > std::string().capacity() && s.capacity() <= kMaxRecycledString;
+}
+
+void recycleString(Spares& spares, std::string& s) {
+  if (keepable(s) && spares.strings.size() < kMaxStrings) spares.strings.push_back(std::move(s));
+}
+
+void recycleHeaders(Spares& spares, Headers& headers) {
   for (Header& header : headers) {
-    recycleString(header.name);
-    recycleString(header.value);
+    recycleString(spares, header.name);
+    recycleString(spares, header.value);
   }
   headers.clear();
   if (headers.capacity() == 0 || headers.capacity() > kMaxVectorCapacity) return;
-  std::vector<Headers>& vectors = spares().vectors;
-  if (vectors.size() < kMaxVectors) vectors.push_back(std::move(headers));
+  if (spares.vectors.size() < kMaxVectors) spares.vectors.push_back(std::move(headers));
 }
 
 }  // namespace
 
 void recycleString(std::string& s) {
-  if (sparesGone || s.capacity() <= std::string().capacity() || s.capacity() > kMaxRecycledString) {
-    return;
-  }
-  std::vector<std::string>& strings = spares().strings;
-  if (strings.size() < kMaxStrings) strings.push_back(std::move(s));
+  if (!keepable(s)) return;
+  Spares* instance = spares();
+  if (instance != nullptr) recycleString(*instance, s);
 }
 
 void reuseString(std::string& s, size_t needed) {
-  if (sparesGone || s.capacity() > std::string().capacity()) return;
-  std::vector<std::string>& strings = spares().strings;
-  if (strings.empty()) return;
+  if (s.capacity() > std::string().capacity()) return;
+  Spares* instance = spares();
+  if (instance == nullptr || instance->strings.empty()) return;
+  std::vector<std::string>& strings = instance->strings;
   // Strings of many sizes are kept: taking one too small would only trade it for a new one.
   size_t searched = std::min(strings.size(), kFitSearch);
   for (size_t i = 1; i <= searched; ++i) {
@@ -100,50 +128,49 @@ void reuseString(std::string& s, size_t needed) {
 }
 
 Headers reuseHeaders() {
-  if (sparesGone) return {};
-  std::vector<Headers>& vectors = spares().vectors;
-  if (vectors.empty()) return {};
-  Headers headers = std::move(vectors.back());
-  vectors.pop_back();
+  Spares* instance = spares();
+  if (instance == nullptr || instance->vectors.empty()) return {};
+  Headers headers = std::move(instance->vectors.back());
+  instance->vectors.pop_back();
   return headers;
 }
 
 void recycleHead(RequestHead& head) {
-  if (!sparesGone) {
-    recycleString(head.method);
-    recycleString(head.target);
-    recycleHeaders(head.headers);
+  Spares* instance = spares();
+  if (instance != nullptr) {
+    recycleString(*instance, head.method);
+    recycleString(*instance, head.target);
+    recycleHeaders(*instance, head.headers);
   }
   head = RequestHead{};
 }
 
 void recycleHead(ResponseHead& head) {
-  if (!sparesGone) {
-    recycleString(head.reason);
-    recycleHeaders(head.headers);
+  Spares* instance = spares();
+  if (instance != nullptr) {
+    recycleString(*instance, head.reason);
+    recycleHeaders(*instance, head.headers);
   }
   head = ResponseHead{};
 }
 
 void* recycledBlock(size_t size) {
-  if (!sparesGone && size <= kMaxRecycledBlock) {
-    BlockList* list = spares().listFor(size);
-    if (list != nullptr && !list->blocks.empty()) {
-      void* block = list->blocks.back();
-      list->blocks.pop_back();
-      return block;
-    }
+  Spares* instance = size <= kMaxRecycledBlock ? spares() : nullptr;
+  BlockList* list = instance != nullptr ? instance->listFor(size) : nullptr;
+  if (list != nullptr && !list->blocks.empty()) {
+    void* block = list->blocks.back();
+    list->blocks.pop_back();
+    return block;
   }
   return ::operator new(size);
 }
 
 void recycleBlock(void* block, size_t size) {
-  if (!sparesGone && size <= kMaxRecycledBlock) {
-    BlockList* list = spares().listFor(size);
-    if (list != nullptr && list->blocks.size() < kMaxBlockBytes / size) {
-      list->blocks.push_back(block);
-      return;
-    }
+  Spares* instance = size <= kMaxRecycledBlock ? spares() : nullptr;
+  BlockList* list = instance != nullptr ? instance->listFor(size) : nullptr;
+  if (list != nullptr && list->blocks.size() < kMaxBlockBytes / size) {
+    list->blocks.push_back(block);
+    return;
   }
   ::operator delete(block);
 }
