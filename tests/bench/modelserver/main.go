@@ -1,7 +1,9 @@
 // A model server with a fixed cost per call, for the batching benchmark: every POST waits
 // -delay (one call at a time with -serial, as on a single accelerator), then answers
 // {"predictions": <instances>} for a body {"instances": [...]}. GET /stats reports the calls and
-// instances served so far, so the harness can tell the batch size; other GETs get a small JSON.
+// instances served so far, so the harness can tell the batch size, and the calls in progress or
+// waiting for the device, so it can wait for the calls a previous case left behind; other GETs get
+// a small JSON.
 // Usage: modelserver -listen 127.0.0.1:PORT [-delay 20ms] [-serial]
 package main
 
@@ -24,10 +26,11 @@ func main() {
 	flag.Parse()
 
 	var device sync.Mutex
-	var calls, instances atomic.Int64
+	var calls, instances, pending atomic.Int64
 	http.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"calls":%d,"instances":%d}`, calls.Load(), instances.Load())
+		fmt.Fprintf(w, `{"calls":%d,"instances":%d,"pending":%d}`, calls.Load(), instances.Load(),
+			pending.Load())
 	})
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -42,6 +45,8 @@ func main() {
 			http.Error(w, `{"error":"expected {\"instances\": [...]}"}`, http.StatusBadRequest)
 			return
 		}
+		pending.Add(1)
+		defer pending.Add(-1)
 		if *serial {
 			device.Lock()
 		}
