@@ -117,6 +117,9 @@ class Worker {
       if (shared_.proxyMetrics) shared_.proxyMetrics->observe(status, elapsed);
       if (stage_ == Stage::Finishing) advanceDrain();
     };
+    context_.onClientSettled = [this] {
+      if (stage_ == Stage::Finishing) advanceDrain();
+    };
     int rc = tcp_.listenTcp(config_.port, config_.threads > 1);
     if (rc != 0) {
       spdlog::error("cannot listen on port {}: {}", config_.port, uv_strerror(rc));
@@ -245,7 +248,11 @@ class Worker {
       if (moduleDraining_) break;
     }
     inAdvance_ = false;
-    if (!moduleDraining_ && nextModule_ == 0 && context_.stats.exchangesInFlight == 0) stop();
+    // Responses still being written to clients are waited for too (up to the drain deadline).
+    if (!moduleDraining_ && nextModule_ == 0 && context_.stats.exchangesInFlight == 0 &&
+        closeIdleClients(context_) == 0) {
+      stop();
+    }
   }
 
   void stop() {
@@ -262,6 +269,8 @@ class Worker {
     std::vector<Connection*> clients(context_.clients.begin(), context_.clients.end());
     for (Connection* client : clients)
       client->close();
+    // Merged calls to a model server that has not answered by now are not waited for.
+    pool_.cancelCalls("the agent shut down before the model server answered");
     pool_.closeIdle();
     for (uv_handle_t* handle :
          {reinterpret_cast<uv_handle_t*>(&drainTimer_), reinterpret_cast<uv_handle_t*>(&wake_)}) {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <set>
 
+#include "agent/http.h"
 #include "agent/version.h"
 
 namespace agent {
@@ -220,14 +221,18 @@ ParseResult parseConfig(int argc, const char* const* argv) {
       ->group("Batcher");
   app.add_option("--puller-concurrency", c.pullerConcurrency, "Models downloaded in parallel")
       ->group("Puller");
-  app.add_option("--puller-retries", c.pullerRetries, "Attempts per model operation")
+  app.add_option("--puller-retries", c.pullerRetries,
+                 "Retries of a failed model operation, after the first attempt")
+      ->check(CLI::NonNegativeNumber)
       ->group("Puller");
   app.add_flag("--log-all-responses", c.logAllResponses,
                "Log non-200 responses too, with a statuscode extension")
       ->group("Logger");
   app.add_option("--log-queue-events", c.logQueueEvents, "Events held for delivery at most")
+      ->check(CLI::PositiveNumber)
       ->group("Logger");
   app.add_option("--log-queue-bytes", c.logQueueBytes, "Event bytes held for delivery at most")
+      ->check(CLI::PositiveNumber)
       ->group("Logger");
   app.add_option("--log-timeout", logTimeout, "Timeout of one event delivery")->group("Logger");
   app.add_option("--log-retries", c.logRetries, "Delivery attempts per event")->group("Logger");
@@ -248,18 +253,24 @@ ParseResult parseConfig(int argc, const char* const* argv) {
   app.add_option("--threads", c.threads, "Event loops (SO_REUSEPORT listeners)")
       ->group("Operations");
   app.add_option("--max-header-bytes", c.maxHeaderBytes, "Request head size limit (431)")
+      ->check(CLI::PositiveNumber)
       ->group("Limits");
   app.add_option("--max-header-count", c.maxHeaderCount, "Request header count limit (431)")
+      ->check(CLI::PositiveNumber)
       ->group("Limits");
   app.add_option("--max-request-body-bytes", c.maxRequestBodyBytes, "Request body limit (413)")
+      ->check(CLI::PositiveNumber)
       ->group("Limits");
   app.add_option("--max-buffered-body-bytes", c.maxBufferedBodyBytes,
                  "Limit for bodies a module reads whole, e.g. batched requests (413)")
+      ->check(CLI::PositiveNumber)
       ->group("Limits");
   app.add_option("--max-connections", c.maxConnections, "Concurrent client connections")
+      ->check(CLI::PositiveNumber)
       ->group("Limits");
   app.add_option("--max-upstream-connections", c.maxUpstreamConnections,
                  "Connections to the model server")
+      ->check(CLI::PositiveNumber)
       ->group("Limits");
   app.add_option("--header-timeout", headerTimeout, "Time to receive a request head")
       ->group("Limits");
@@ -272,6 +283,13 @@ ParseResult parseConfig(int argc, const char* const* argv) {
   app.add_option("--upstream-timeout", upstreamTimeout,
                  "Wait for the model server's response head or next body bytes (504); 0: none")
       ->group("Limits");
+
+  // pflag's rule: a flag given again overrides the earlier value; lists accumulate.
+  for (CLI::Option* option : app.get_options()) {
+    if (option->get_items_expected_max() <= 1) {
+      option->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    }
+  }
 
   std::vector<std::string> args = normaliseArgs(argc, argv);
   std::reverse(args.begin(), args.end());
@@ -327,8 +345,10 @@ ParseResult parseConfig(int argc, const char* const* argv) {
                       "\" for --metadata-annotations: expected key=value"};
       }
     }
-    if (!c.logUrl.empty() && c.logUrl.find("://") == std::string::npos) {
-      throw Failure{"invalid value \"" + c.logUrl + "\" for --log-url: expected an http(s) URL"};
+    if (!c.logUrl.empty()) {
+      if (std::string problem = httpUrlProblem(c.logUrl); !problem.empty()) {
+        throw Failure{"invalid value \"" + c.logUrl + "\" for --log-url: " + problem};
+      }
     }
     if (c.sourceUri.empty()) c.sourceUri = "http://localhost:" + std::to_string(c.port) + "/";
     result.config = std::move(c);

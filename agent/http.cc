@@ -1,6 +1,7 @@
 #include "agent/http.h"
 
 #include <algorithm>
+#include <charconv>
 
 namespace agent {
 
@@ -224,6 +225,38 @@ void applyForwardedShim(Headers& headers) {
     value += forwardedNode(nodes[i]);
   }
   headers.push_back({"Forwarded", std::move(value)});
+}
+
+std::string httpUrlProblem(std::string_view url) {
+  size_t schemeEnd = url.find("://");
+  if (schemeEnd == std::string_view::npos ||
+      (!iequals(url.substr(0, schemeEnd), "http") && !iequals(url.substr(0, schemeEnd), "https"))) {
+    return "expected an http(s) URL";
+  }
+  std::string_view authority = url.substr(schemeEnd + 3);
+  authority = authority.substr(0, authority.find_first_of("/?#"));
+  authority = authority.substr(authority.rfind('@') + 1);  // npos + 1 == 0: no user info
+  std::string_view port;
+  if (authority.starts_with('[')) {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) return "the IPv6 address is not closed with ]";
+    if (close == 1) return "no host";
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty() && after.front() != ':') return "unexpected text after the IPv6 address";
+    if (!after.empty()) port = after.substr(1);
+  } else {
+    size_t colon = authority.rfind(':');
+    if (colon == 0 || authority.empty()) return "no host";
+    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
+  }
+  if (!port.empty()) {
+    unsigned value = 0;
+    auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (error != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535) {
+      return "the port must be a number from 1 to 65535";
+    }
+  }
+  return "";
 }
 
 }  // namespace agent

@@ -119,6 +119,10 @@ std::string_view reasonPhrase(int status);
 // Header names that apply to one connection only (RFC 9110 §7.6.1), not forwarded.
 bool isHopByHopHeader(std::string_view name);
 
+// Why `url` is not a usable http(s) URL, or "" when it is: the scheme http or https (any case),
+// a host (a bracketed IPv6 literal closed), and a port from 1 to 65535 when one is given.
+std::string httpUrlProblem(std::string_view url);
+
 }  // namespace agent
 
 namespace agent {

@@ -37,6 +37,9 @@ enum class Action {
   Continue,  // go on to the next module (the last one forwards to the model server)
   Buffer,    // the chain collects the whole request body, then calls onRequestBody
   Handled,   // the module has answered (or holds the exchange and will answer later)
+  // As Buffer, but a body that outgrows --max-buffered-body-bytes goes on down the chain
+  // unbuffered (as after Continue) instead of being answered 413.
+  BufferOrContinue,
 };
 
 // One request and its response as the modules see it. It lives as long as anyone holds its
@@ -58,6 +61,8 @@ class Exchange {
   virtual std::chrono::system_clock::time_point startTime() const = 0;
   // True once the client disconnected or the exchange was answered and finished.
   virtual bool finished() const = 0;
+  // True once the whole request (head and body) was received from the client.
+  virtual bool requestReceived() const = 0;
   // The state the module with this slot keeps for this exchange (empty until it sets one).
   std::unique_ptr<ExchangeState>& state(size_t slot) { return states_.at(slot); }
 

@@ -250,6 +250,23 @@ int HttpParser::onHeaderValueComplete(llhttp_t* p) {
 
 int HttpParser::onHeadersComplete(llhttp_t* p) {
   HttpParser& s = self(p);
+  if (s.type_ == HTTP_REQUEST && (p->flags & F_TRANSFER_ENCODING) != 0 &&
+      (p->flags & F_CHUNKED) == 0) {
+    // llhttp refuses this only after this callback, which would already have started
+    // forwarding the request (RFC 9112 §6.3: the body length cannot be known).
+    s.violation_ = "Transfer-Encoding without chunked as the final coding";
+    return -1;
+  }
+  if (s.type_ == HTTP_REQUEST && p->method != HTTP_CONNECT) {
+    // RFC 9112 §3.2: exactly one Host field, and HTTP/1.1 must send it (as Go's server).
+    size_t hosts = 0;
+    for (const auto& h : s.request_.headers)
+      hosts += iequals(h.name, "host") ? 1 : 0;
+    if (hosts > 1 || (hosts == 0 && p->http_major == 1 && p->http_minor >= 1)) {
+      s.violation_ = hosts > 1 ? "too many Host headers" : "missing required Host header";
+      return -1;
+    }
+  }
   if (s.type_ == HTTP_REQUEST) {
     s.request_.method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
     s.request_.versionMinor = p->http_minor;

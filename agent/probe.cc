@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <cstdint>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -41,15 +43,43 @@ std::optional<uint16_t> portOf(const json& value, uint16_t componentPort) {
   return std::nullopt;
 }
 
+// A whole-number field of a probe (an int32 in the pod spec): `fallback` when absent or null,
+// nullopt with `error` when it is anything but a number from 0 to 2^31-1.
+std::optional<int> intField(const json& object, const char* name, int fallback,
+                            std::string& error) {
+  auto it = object.find(name);
+  if (it == object.end() || it->is_null()) return fallback;
+  if (it->is_number_integer()) {
+    auto value = it->get<int64_t>();
+    if (value >= 0 && value <= std::numeric_limits<int32_t>::max()) return static_cast<int>(value);
+  }
+  error = std::string("probe field ") + name + " must be a whole number from 0 to 2147483647";
+  return std::nullopt;
+}
+
+// A text field of a probe: `fallback` when absent or null, nullopt with `error` when not text.
+std::optional<std::string> stringField(const json& object, const char* name, std::string fallback,
+                                       std::string& error) {
+  auto it = object.find(name);
+  if (it == object.end() || it->is_null()) return fallback;
+  if (it->is_string()) return it->get<std::string>();
+  error = std::string("probe field ") + name + " must be a string";
+  return std::nullopt;
+}
+
 std::optional<ProbeSpec> parseProbe(const json& j, uint16_t componentPort, std::string& error) {
   if (!j.is_object()) {
     error = "a probe must be a JSON object";
     return std::nullopt;
   }
   ProbeSpec spec;
-  spec.timeoutSeconds = j.value("timeoutSeconds", 0);
-  spec.periodSeconds = j.value("periodSeconds", 10);
-  spec.successThreshold = std::max(1, j.value("successThreshold", 1));
+  auto timeout = intField(j, "timeoutSeconds", 0, error);
+  auto period = intField(j, "periodSeconds", 10, error);
+  auto threshold = intField(j, "successThreshold", 1, error);
+  if (!timeout || !period || !threshold) return std::nullopt;
+  spec.timeoutSeconds = *timeout;
+  spec.periodSeconds = *period;
+  spec.successThreshold = std::max(1, *threshold);
   const json* handler = nullptr;
   if (j.contains("tcpSocket")) {
     spec.kind = ProbeSpec::Kind::Tcp;
@@ -77,15 +107,26 @@ std::optional<ProbeSpec> parseProbe(const json& j, uint16_t componentPort, std::
     return std::nullopt;
   }
   spec.port = *port;
-  std::string host = handler->value("host", "");
-  if (!host.empty()) spec.host = host;
+  auto host = stringField(*handler, "host", "", error);
+  if (!host) return std::nullopt;
+  if (!host->empty()) spec.host = *host;
   if (spec.kind == ProbeSpec::Kind::Http) {
-    spec.path = handler->value("path", "/");
-    if (spec.path.empty() || spec.path[0] != '/') spec.path = "/" + spec.path;
-    spec.scheme = handler->value("scheme", "HTTP");
-    if (handler->contains("httpHeaders") && (*handler)["httpHeaders"].is_array()) {
-      for (const auto& h : (*handler)["httpHeaders"]) {
-        spec.headers.push_back({h.value("name", ""), h.value("value", "")});
+    auto path = stringField(*handler, "path", "/", error);
+    auto scheme = stringField(*handler, "scheme", "HTTP", error);
+    if (!path || !scheme) return std::nullopt;
+    spec.path = path->empty() || (*path)[0] != '/' ? "/" + *path : *path;
+    spec.scheme = *scheme;
+    auto headers = handler->find("httpHeaders");
+    if (headers != handler->end() && headers->is_array()) {
+      for (const auto& h : *headers) {
+        if (!h.is_object()) {
+          error = "probe httpHeaders entries must be objects with a name and a value";
+          return std::nullopt;
+        }
+        auto name = stringField(h, "name", "", error);
+        auto value = stringField(h, "value", "", error);
+        if (!name || !value) return std::nullopt;
+        spec.headers.push_back({std::move(*name), std::move(*value)});
       }
     }
   }
@@ -292,7 +333,7 @@ void ReadinessProber::runRound() {
         aggressive
             ? kAggressiveAttemptTimeout
             : (probe.timeoutSeconds > 0
-                   ? std::chrono::milliseconds(probe.timeoutSeconds * 1000)
+                   ? std::chrono::milliseconds(std::chrono::seconds(probe.timeoutSeconds))
                    : std::chrono::duration_cast<std::chrono::milliseconds>(kDefaultAttemptTimeout));
     new Attempt(loop_, probe, timeout, [round](bool ok) {
       round->ok = round->ok && ok;

@@ -124,12 +124,15 @@ class ClientConnection final : public Connection, private HttpParser::Delegate {
   // message any more, so the connection closes.
   void abortResponse() { close(); }
   // Request-body backpressure from the upstream side.
+  // While the agent holds the body back, the client is not stalling: the body timer waits.
   void pauseBody() {
     bodyPaused_ = true;
+    if (timer_ == TimerKind::Body) cancelTimer();
     updateReading();
   }
   void resumeBody() {
     bodyPaused_ = false;
+    if (timer_ == TimerKind::Body) armTimer(context_.config.headerTimeout);
     updateReading();
   }
   void writeContinue() { write("HTTP/1.1 100 Continue\r\n\r\n"); }
@@ -139,9 +142,15 @@ class ClientConnection final : public Connection, private HttpParser::Delegate {
   const std::string& clientAddress() const { return clientAddress_; }
   bool closeAfterExchange() const { return closeAfter_; }
   void idleClose() {
-    if (!current_ && parser_.idle() && pending_.empty()) close();
+    if (current_ || !parser_.idle() || !pending_.empty()) return;
+    if (unsentBytes() > 0) {
+      closeWhenFlushed();
+    } else {
+      close();
+    }
   }
   bool busy() const { return current_ != nullptr || !parser_.idle(); }
+  bool writing() const { return !closing() && unsentBytes() > 0; }
 
  private:
   ~ClientConnection() override = default;
@@ -220,6 +229,7 @@ class ExchangeImpl final : public Exchange,
   uint64_t id() const override { return id_; }
   std::chrono::system_clock::time_point startTime() const override { return startTime_; }
   bool finished() const override { return done_; }
+  bool requestReceived() const override { return requestComplete_ || bodyBuffered_; }
   void reply(ResponseHead head, std::string body) override;
 
   // From the client connection.
@@ -270,6 +280,8 @@ class ExchangeImpl final : public Exchange,
   ExchangePtr self() { return shared_from_this(); }
   void continueChain();
   void runBodyHook();
+  void bufferBody(const char* data, size_t length);
+  void streamInstead(const char* data, size_t length);
   void startUpstream();
   void sendRequestStart();
   void forwardBody(const char* data, size_t length);
@@ -291,7 +303,8 @@ class ExchangeImpl final : public Exchange,
   size_t activeModule_ = 0;  // modules before this index observe the response
   size_t reached_ = 0;       // modules that saw the request
   size_t bufferingModule_ = 0;
-  std::string body_;  // the whole body, when a module buffered it
+  bool streamIfTooLarge_ = false;  // the buffering module asked for BufferOrContinue
+  std::string body_;               // the whole body, when a module buffered it
   bool bodyBuffered_ = false;
   std::string pendingBody_;  // streamed body bytes waiting for an upstream connection
   UpstreamConnection* upstream_ = nullptr;
@@ -330,8 +343,9 @@ void ExchangeImpl::continueChain() {
       mode_ = Mode::Held;
       return;
     }
-    if (action == Action::Buffer) {
+    if (action == Action::Buffer || action == Action::BufferOrContinue) {
       bufferingModule_ = index;
+      streamIfTooLarge_ = action == Action::BufferOrContinue;
       if (!hasBody_ || requestComplete_) {
         bodyBuffered_ = true;
         runBodyHook();
@@ -374,19 +388,45 @@ void ExchangeImpl::requestBody(const char* data, size_t length) {
   }
   switch (mode_) {
     case Mode::Buffering:
-      if (body_.size() + length > context_.config.maxBufferedBodyBytes) {
-        activeModule_ = bufferingModule_;
-        replyError(413, "request body larger than " +
-                            std::to_string(context_.config.maxBufferedBodyBytes) + " bytes");
-        return;
-      }
-      body_.append(data, length);
+      bufferBody(data, length);
       break;
     case Mode::Forwarding:
       forwardBody(data, length);
       break;
     default:
       break;
+  }
+}
+
+void ExchangeImpl::bufferBody(const char* data, size_t length) {
+  if (body_.size() + length > context_.config.maxBufferedBodyBytes) {
+    if (streamIfTooLarge_) {
+      streamInstead(data, length);
+      return;
+    }
+    activeModule_ = bufferingModule_;
+    replyError(413, "request body larger than " +
+                        std::to_string(context_.config.maxBufferedBodyBytes) + " bytes");
+    return;
+  }
+  body_.append(data, length);
+}
+
+// The body outgrew the buffering module's BufferOrContinue: the rest of the chain sees the
+// request as if that module had returned Continue, and what was collected goes first.
+void ExchangeImpl::streamInstead(const char* data, size_t length) {
+  std::string collected = std::move(body_);
+  body_.clear();
+  mode_ = Mode::Chain;
+  continueChain();
+  if (done_) return;
+  if (mode_ == Mode::Forwarding) {
+    forwardBody(collected.data(), collected.size());
+    forwardBody(data, length);
+  } else if (mode_ == Mode::Buffering) {
+    // A later module buffers it in turn, under the same limit.
+    body_ = std::move(collected);
+    bufferBody(data, length);
   }
 }
 
@@ -527,6 +567,12 @@ void ExchangeImpl::endUpstreamRequest() {
 
 void ExchangeImpl::onUpstreamHead(ResponseHead& head) {
   if (client_ == nullptr) return;
+  if (head.status == 101 && !upgrade_) {
+    // A switch the client did not ask for: what follows is not HTTP (Go's proxy answers 502).
+    std::exchange(upstream_, nullptr)->abandon();
+    replyError(502, "the model server switched protocols without being asked to");
+    return;
+  }
   response_ = std::move(head);
   responseStarted_ = true;
   bool switching = response_.status == 101 && upgrade_;
@@ -581,7 +627,11 @@ void ExchangeImpl::onUpstreamError(int status, const std::string& reason, bool r
     // A pooled connection the model server had closed: try once more on a fresh one.
     retried_ = true;
     upstream_ = context_.upstream.open(this, request_.method == "HEAD", true);
-    if (upstream_ != nullptr) sendRequestStart();
+    if (upstream_ != nullptr) {
+      sendRequestStart();
+    } else {
+      waitingUpstream_ = true;  // withdrawn from the pool's queue if the client goes
+    }
     return;
   }
   if (!responseStarted_) {
@@ -961,14 +1011,15 @@ void ClientConnection::onReadEnd(int status) {
 void ClientConnection::onWriteDrained() {
   if (closeWhenFlushed_) {
     lingerClose();
-    return;
+  } else {
+    if (timer_ == TimerKind::Write) {
+      cancelTimer();
+      timer_ = TimerKind::None;
+      if (!current_) armIdle();
+    }
+    if (current_) current_->clientDrained();
   }
-  if (timer_ == TimerKind::Write) {
-    cancelTimer();
-    timer_ = TimerKind::None;
-    if (!current_) armIdle();
-  }
-  if (current_) current_->clientDrained();
+  if (context_.draining && context_.onClientSettled) context_.onClientSettled();
 }
 
 void ClientConnection::onTimeout() {
@@ -998,6 +1049,7 @@ void ClientConnection::onClosed() {
   }
   --context_.stats.connectionsOpen;
   context_.clients.erase(this);
+  if (context_.draining && context_.onClientSettled) context_.onClientSettled();
   delete this;
 }
 
@@ -1137,9 +1189,10 @@ size_t closeIdleClients(ServerContext& context) {
     auto* client = static_cast<ClientConnection*>(connection);
     if (client->busy()) {
       ++busy;
-    } else {
-      client->idleClose();
+      continue;
     }
+    client->idleClose();
+    if (client->writing()) ++busy;
   }
   return busy;
 }

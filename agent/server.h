@@ -50,6 +50,8 @@ struct ServerContext {
   // Called when an exchange's response is complete or the client went away.
   std::function<void(const Exchange&, int status, std::chrono::steady_clock::duration)>
       onExchangeDone;
+  // During a drain: a client connection wrote out everything queued for it, or closed.
+  std::function<void()> onClientSettled;
   ServerStats stats;
   std::unordered_set<Connection*> clients;  // open client connections
   bool draining = false;                    // stop keep-alive: answer with Connection: close
@@ -79,8 +81,8 @@ class Listener {
   bool unix_ = false;
 };
 
-// Closes idle keep-alive client connections of this loop (used by drain); returns how many
-// connections are still busy.
+// Closes idle keep-alive client connections of this loop (used by drain), each once its last
+// response is written; returns how many connections are still busy or still writing.
 size_t closeIdleClients(ServerContext& context);
 
 }  // namespace agent

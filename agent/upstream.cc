@@ -32,8 +32,18 @@ std::string serializeRequestHead(const RequestHead& head) {
 // ---------------------------------------------------------------------------------------------
 // UpstreamConnection
 
+namespace {
+
+// The model server is trusted as Go's transport trusts it: a response head may take up to
+// 10 MiB (Go's default MaxResponseHeaderBytes), in as many fields as fit.
+constexpr size_t kMaxResponseHeadBytes = size_t{10} << 20;
+
+}  // namespace
+
 UpstreamConnection::UpstreamConnection(UpstreamPool& pool)
-    : Connection(pool.loop(), Kind::Tcp), pool_(pool), parser_(HTTP_RESPONSE, *this) {
+    : Connection(pool.loop(), Kind::Tcp),
+      pool_(pool),
+      parser_(HTTP_RESPONSE, *this, ParserLimits{kMaxResponseHeadBytes, kMaxResponseHeadBytes}) {
   connectRequest_.data = this;
 }
 
@@ -109,14 +119,18 @@ void UpstreamConnection::abandon() {
   close();
 }
 
+// While the agent holds the response back, the model server is not late: its timer waits.
 void UpstreamConnection::pauseResponse() {
   paused_ = true;
   stopReading();
+  cancelTimer();
 }
 
 void UpstreamConnection::resumeResponse() {
   paused_ = false;
-  if (connected_) startReading();
+  if (!connected_) return;
+  startReading();
+  if (requestDone_ && sink_ != nullptr) armResponseTimer();
 }
 
 void UpstreamConnection::startTunnel() {
@@ -137,6 +151,12 @@ void UpstreamConnection::onData(const char* data, size_t length) {
   if (requestDone_) armResponseTimer();
   HttpParser::Result result = parser_.execute(data, length);
   if (closing() || result.status == HttpParser::Status::Ok) return;
+  if (result.status == HttpParser::Status::Paused) {
+    // Bytes after a complete response answer nothing the agent asked: the model server broke
+    // the protocol, so the connection is not reused (and the bytes reach no one).
+    completeResponse(result.consumed < length);
+    return;
+  }
   if (result.status == HttpParser::Status::Upgrade) {
     // A 101 response: anything after its head already belongs to the tunnel.
     if (sink_ != nullptr && result.consumed < length) {
@@ -159,8 +179,10 @@ void UpstreamConnection::onReadEnd(int status) {
   }
   if (sink_ != nullptr && responseStarted_ && status == UV_EOF && parser_.inMessage()) {
     // A response delimited by the connection closing ends here.
-    HttpParser::Result result = parser_.finish();
-    if (result.status == HttpParser::Status::Ok && sink_ == nullptr) return;
+    if (parser_.finish().status == HttpParser::Status::Paused) {
+      completeResponse(false);
+      return;
+    }
   }
   if (sink_ == nullptr) {
     close();
@@ -231,17 +253,25 @@ bool UpstreamConnection::onParsedMessageComplete() {
     return false;
   }
   if (parser_.upgrade()) return false;
+  // Parsing stops here: the connection is released (and may take the next request) only
+  // once llhttp has returned, and what follows the response in the same read is seen.
+  return true;
+}
+
+void UpstreamConnection::completeResponse(bool unsolicitedBytes) {
+  parser_.resume();
   cancelTimer();
-  UpstreamSink* sink = sink_;
-  sink_ = nullptr;
-  bool reusable = parser_.keepAlive() && requestDone_ && !closing();
+  UpstreamSink* sink = std::exchange(sink_, nullptr);
+  if (unsolicitedBytes) {
+    spdlog::warn("the model server sent bytes after a complete response; closing the connection");
+  }
+  bool reusable = parser_.keepAlive() && requestDone_ && !closing() && !unsolicitedBytes;
   if (reusable) {
     pool_.release(this);
   } else {
     close();
   }
   if (sink != nullptr) sink->onUpstreamComplete();
-  return false;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -322,8 +352,6 @@ void UpstreamPool::closeIdle() {
 // ---------------------------------------------------------------------------------------------
 // Buffered calls (UpstreamClient::send)
 
-namespace {
-
 // One buffered request/response through the pool, with its own deadline. Frees itself once
 // both the exchange has ended and its timer handle has closed.
 class BufferedCall final : public UpstreamSink {
@@ -333,6 +361,7 @@ class BufferedCall final : public UpstreamSink {
       : pool_(pool), request_(std::move(request)), done_(std::move(done)) {
     uv_timer_init(pool.loop(), &timer_);
     timer_.data = this;
+    pool_.calls_.insert(this);
   }
 
   void start() {
@@ -349,6 +378,8 @@ class BufferedCall final : public UpstreamSink {
     connection_ = pool_.open(this, request_.method == "HEAD");
     if (connection_ != nullptr) sendRequest();
   }
+
+  void cancel(const std::string& reason) { finish(0, reason); }
 
  private:
   void onUpstreamReady(UpstreamConnection& connection) override {
@@ -403,6 +434,7 @@ class BufferedCall final : public UpstreamSink {
   void finish(int status, const std::string& error) {
     if (finished_) return;
     finished_ = true;
+    pool_.calls_.erase(this);
     if (connection_ != nullptr) {
       connection_->abandon();
       connection_ = nullptr;
@@ -431,7 +463,11 @@ class BufferedCall final : public UpstreamSink {
   bool retried_ = false;
 };
 
-}  // namespace
+void UpstreamPool::cancelCalls(const std::string& reason) {
+  std::vector<BufferedCall*> calls(calls_.begin(), calls_.end());
+  for (auto* call : calls)
+    call->cancel(reason);
+}
 
 void UpstreamPool::send(UpstreamRequest request, std::function<void(UpstreamResult)> done) {
   (new BufferedCall(*this, std::move(request), std::move(done)))->start();

@@ -7,6 +7,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "agent/connection.h"
@@ -16,6 +17,7 @@
 namespace agent {
 
 class UpstreamConnection;
+class BufferedCall;
 
 // The exchange side of an upstream connection.
 class UpstreamSink {
@@ -85,6 +87,9 @@ class UpstreamConnection final : public Connection, private HttpParser::Delegate
   bool onParsedHead() override;
   void onParsedBody(const char* data, size_t length) override;
   bool onParsedMessageComplete() override;
+  // The response is complete: hands the connection back to the pool (or closes it) and tells
+  // the sink. `unsolicitedBytes`: more bytes followed the response.
+  void completeResponse(bool unsolicitedBytes);
   // Closes the connection; the sink hears of the failure from onClosed.
   void fail(int status, const std::string& reason);
   void armResponseTimer();
@@ -124,6 +129,9 @@ class UpstreamPool final : public UpstreamClient {
 
   // Closes idle connections (shutdown).
   void closeIdle();
+  // Ends every buffered call still out now: each callback runs with status 0 and `reason`
+  // (shutdown, so that a hung model server cannot hold the loop open).
+  void cancelCalls(const std::string& reason);
 
   uv_loop_t* loop() const { return loop_; }
   const UpstreamOptions& options() const { return options_; }
@@ -134,6 +142,7 @@ class UpstreamPool final : public UpstreamClient {
 
  private:
   friend class UpstreamConnection;
+  friend class BufferedCall;
   struct Waiter {
     UpstreamSink* sink;
     bool headRequest;
@@ -146,6 +155,7 @@ class UpstreamPool final : public UpstreamClient {
   UpstreamOptions options_;
   std::vector<UpstreamConnection*> idle_;
   std::deque<Waiter> waiters_;
+  std::unordered_set<BufferedCall*> calls_;
   std::atomic<size_t> open_{0};
   std::atomic<size_t> created_{0};
   std::atomic<size_t> idleCount_{0};

@@ -34,8 +34,30 @@ constexpr std::string_view kShutDown = "the agent shut down before the model ans
 enum class Protocol { V1, V2 };
 enum class FlushReason { Size, Latency, Drain };
 
-bool isV1Path(std::string_view path) {
-  return path.ends_with(":predict");
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The path as Go's r.URL.Path holds it, with every %XX escape decoded; nullopt when an escape
+// is malformed (Go's server refuses such a request).
+std::optional<std::string> decodePath(std::string_view path) {
+  std::string decoded;
+  decoded.reserve(path.size());
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (path[i] != '%') {
+      decoded += path[i];
+      continue;
+    }
+    const int high = i + 2 < path.size() ? hexValue(path[i + 1]) : -1;
+    const int low = high >= 0 ? hexValue(path[i + 2]) : -1;
+    if (low < 0) return std::nullopt;
+    decoded += static_cast<char>(high << 4 | low);
+    i += 2;
+  }
+  return decoded;
 }
 
 // /v2/models/<m>/infer and /v2/models/<m>/versions/<v>/infer.
@@ -44,6 +66,25 @@ bool isV2InferPath(std::string_view path) {
   constexpr std::string_view kSuffix = "/infer";
   return path.size() > kPrefix.size() + kSuffix.size() && path.starts_with(kPrefix) &&
          path.ends_with(kSuffix);
+}
+
+// Which protocol may batch a request for `path` (the raw target without its query). Upstream
+// matches ":predict$" on the decoded path, so "/v1/models/m%3Apredict" is v1 too; v2 paths are
+// judged the same way.
+std::optional<Protocol> protocolFor(std::string_view path) {
+  std::optional<std::string> decoded;
+  if (path.find('%') != std::string_view::npos) {
+    decoded = decodePath(path);
+    if (!decoded) return std::nullopt;
+    path = *decoded;
+  }
+  if (path.ends_with(":predict")) return Protocol::V1;
+  if (isV2InferPath(path)) return Protocol::V2;
+  return std::nullopt;
+}
+
+bool isSuccess(int status) {
+  return status >= 200 && status <= 299;
 }
 
 // The declared body size, when there is a valid Content-Length.
@@ -147,7 +188,10 @@ void answerV2(Batch& batch, const agent::UpstreamResult& result) {
     }
     return;
   }
-  if (result.status != 200) {
+  // An error status carries no caller's rows and goes to everyone as it is. Any success status
+  // (201 or 203 too) holds every caller's rows, so it is split like 200 and relayed, or refused
+  // with 502 when it cannot be split: no caller may see another's data.
+  if (!isSuccess(result.status)) {
     const std::string* type = agent::findHeader(result.headers, "Content-Type");
     for (auto& caller : batch.callers) {
       caller.exchange->replyWith(result.status, type != nullptr ? *type : "", result.body);
@@ -161,7 +205,7 @@ void answerV2(Batch& batch, const agent::UpstreamResult& result) {
   for (size_t i = 0; i < batch.callers.size(); ++i) {
     auto& exchange = batch.callers[i].exchange;
     if (split.error.empty()) {
-      exchange->replyWith(200, kJson, std::move(split.bodies[i]));
+      exchange->replyWith(result.status, kJson, std::move(split.bodies[i]));
     } else {
       exchange->replyWith(
           502, kJson, v2::errorBody("batcher: cannot split the model's answer: " + split.error));
@@ -173,7 +217,10 @@ void answerV2(Batch& batch, const agent::UpstreamResult& result) {
 void answer(Batch& batch, const agent::UpstreamResult& result) {
   if (batch.answered) return;
   batch.answered = true;
-  if (result.status != 200) {
+  // Upstream's v1 counts only 200 as success; v2 takes any 2xx.
+  const bool success =
+      batch.protocol == Protocol::V1 ? result.status == 200 : isSuccess(result.status);
+  if (!success) {
     spdlog::warn("batcher: merged call to {} failed: {}", batch.target,
                  result.status == 0 ? result.error : "status " + std::to_string(result.status));
   }
@@ -248,27 +295,30 @@ class Engine : public std::enable_shared_from_this<Engine> {
 
   agent::Action onRequestHeaders(const agent::ExchangePtr& exchange) {
     const agent::RequestHead& request = exchange->request();
-    const std::string_view path = request.path();
+    const auto protocol = protocolFor(request.path());
     const auto length = declaredLength(request);
     const bool tooLarge = length && *length > options_.maxBodyBytes;
-    if (isV1Path(path)) {
+    if (protocol == Protocol::V1) {
       if (!tooLarge) return agent::Action::Buffer;
       exchange->replyError(413, bodyTooLarge());
       return agent::Action::Handled;
     }
-    // v2 requests the batcher cannot hold pass through untouched (and stream).
-    if (request.method == "POST" && isV2InferPath(path) && !tooLarge &&
+    // v2 requests the batcher cannot hold pass through untouched (and stream), also when a
+    // chunked body turns out larger than it may hold.
+    if (request.method == "POST" && protocol == Protocol::V2 && !tooLarge &&
         agent::findHeader(request.headers, "Inference-Header-Content-Length") == nullptr) {
-      return agent::Action::Buffer;
+      return agent::Action::BufferOrContinue;
     }
     return agent::Action::Continue;
   }
 
   agent::Action onRequestBody(const agent::ExchangePtr& exchange, const std::string& body) {
+    // Queues and the merged call use the path as the client sent it: the model server gets the
+    // target spelled as its callers spelled it.
     const std::string_view path = exchange->request().path();
     Caller caller;
     caller.exchange = exchange;
-    if (isV1Path(path)) {
+    if (protocolFor(path) == Protocol::V1) {
       if (body.size() > options_.maxBodyBytes) {
         exchange->replyError(413, bodyTooLarge());
         return agent::Action::Handled;

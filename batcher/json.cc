@@ -20,22 +20,78 @@ bool isDigit(char c) {
   return c >= '0' && c <= '9';
 }
 
-// Raw control characters are not allowed inside JSON strings; simdjson's on-demand reader does
-// not check them, Go does.
-bool hasControlCharacter(std::string_view token) {
-  for (char c : token) {
-    if (static_cast<unsigned char>(c) < 0x20) return true;
+// The four hex digits of a \u escape at text[i].
+bool readHex4(std::string_view text, size_t i, uint32_t& value) {
+  if (i + 4 > text.size()) return false;
+  value = 0;
+  for (size_t k = i; k < i + 4; ++k) {
+    const char c = text[k];
+    uint32_t digit = 0;
+    if (isDigit(c)) {
+      digit = static_cast<uint32_t>(c - '0');
+    } else if (c >= 'a' && c <= 'f') {
+      digit = static_cast<uint32_t>(c - 'a' + 10);
+    } else if (c >= 'A' && c <= 'F') {
+      digit = static_cast<uint32_t>(c - 'A' + 10);
+    } else {
+      return false;
+    }
+    value = value << 4 | digit;
   }
-  return false;
+  return true;
+}
+
+void appendUtf8(std::string& out, uint32_t rune) {
+  if (rune < 0x80) {
+    out += static_cast<char>(rune);
+  } else if (rune < 0x800) {
+    out += static_cast<char>(0xc0 | (rune >> 6));
+    out += static_cast<char>(0x80 | (rune & 0x3f));
+  } else if (rune < 0x10000) {
+    out += static_cast<char>(0xe0 | (rune >> 12));
+    out += static_cast<char>(0x80 | ((rune >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (rune & 0x3f));
+  } else {
+    out += static_cast<char>(0xf0 | (rune >> 18));
+    out += static_cast<char>(0x80 | ((rune >> 12) & 0x3f));
+    out += static_cast<char>(0x80 | ((rune >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (rune & 0x3f));
+  }
+}
+
+char simpleEscape(char c) {
+  switch (c) {
+    case '"':
+    case '\\':
+    case '/':
+      return c;
+    case 'b':
+      return '\b';
+    case 'f':
+      return '\f';
+    case 'n':
+      return '\n';
+    case 'r':
+      return '\r';
+    case 't':
+      return '\t';
+    default:
+      return 0;
+  }
 }
 
 simdjson::error_code readScalar(od::value& value, od::json_type type, std::string_view& text) {
   text = trim(value.raw_json_token());
   switch (type) {
     case od::json_type::string: {
-      if (hasControlCharacter(text)) return simdjson::STRING_ERROR;
-      std::string_view unescaped;
-      return value.get_string().get(unescaped);
+      // Not get_string(), which refuses lone surrogates that Go accepts: the string is stepped
+      // over raw and its text checked here (it is spliced unchanged, so its decoded value is not
+      // needed). It must be stepped over: the reader's own skip takes a string followed by ':'
+      // for a key and would accept ["k":1].
+      od::raw_json_string raw;
+      auto error = value.get_raw_json_string().get(raw);
+      if (error) return error;
+      return unquote(text) ? simdjson::SUCCESS : simdjson::STRING_ERROR;
     }
     case od::json_type::number:
       return isNumber(text) ? simdjson::SUCCESS : simdjson::NUMBER_ERROR;
@@ -420,6 +476,62 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
+bool unquote(std::string_view literal, std::string* decoded) {
+  if (literal.size() < 2 || literal.front() != '"' || literal.back() != '"') return false;
+  const std::string_view body = literal.substr(1, literal.size() - 2);
+  if (decoded != nullptr) decoded->clear();
+  size_t i = 0;
+  while (i < body.size()) {
+    // Copy the run up to the next escape at once; raw quotes and control characters are not
+    // allowed in it (simdjson's on-demand reader does not check control characters, Go does).
+    const size_t start = i;
+    while (i < body.size() && body[i] != '\\') {
+      const auto c = static_cast<unsigned char>(body[i]);
+      if (c == '"' || c < 0x20) return false;
+      ++i;
+    }
+    if (decoded != nullptr) decoded->append(body, start, i - start);
+    if (i == body.size()) break;
+    if (i + 1 == body.size()) return false;
+    if (const char simple = simpleEscape(body[i + 1]); simple != 0) {
+      if (decoded != nullptr) *decoded += simple;
+      i += 2;
+      continue;
+    }
+    uint32_t rune = 0;
+    if (body[i + 1] != 'u' || !readHex4(body, i + 2, rune)) return false;
+    i += 6;
+    // As Go's unquote: a high surrogate pairs with an immediately following low one; any other
+    // surrogate becomes U+FFFD and the escape after it is read on its own.
+    if (rune >= 0xd800 && rune < 0xe000) {
+      uint32_t low = 0;
+      if (rune < 0xdc00 && i + 1 < body.size() && body[i] == '\\' && body[i + 1] == 'u' &&
+          readHex4(body, i + 2, low) && low >= 0xdc00 && low < 0xe000) {
+        rune = 0x10000 + ((rune - 0xd800) << 10) + (low - 0xdc00);
+        i += 6;
+      } else {
+        rune = 0xfffd;
+      }
+    }
+    if (decoded != nullptr) appendUtf8(*decoded, rune);
+  }
+  return true;
+}
+
+simdjson::error_code readKey(simdjson::simdjson_result<od::field>& field, Key& key) {
+  od::raw_json_string raw;
+  auto error = field.key().get(raw);
+  if (error) return error;
+  // raw() points just after the opening quote. Stage 1 paired the quotes, skipping escaped
+  // ones the same way, so this scan stops at the closing quote inside the buffer.
+  const char* begin = raw.raw() - 1;
+  const char* end = raw.raw();
+  while (*end != '"')
+    end += *end == '\\' ? 2 : 1;
+  key.text = std::string_view(begin, static_cast<size_t>(end + 1 - begin));
+  return unquote(key.text, &key.name) ? simdjson::SUCCESS : simdjson::STRING_ERROR;
+}
+
 bool isNumber(std::string_view text) {
   size_t i = 0;
   const auto digits = [&] {
@@ -482,8 +594,8 @@ simdjson::error_code skip(od::value value, size_t depth) {
       error = value.get_object().get(object);
       if (error) return error;
       for (auto field : object) {
-        std::string_view key;
-        error = field.unescaped_key().get(key);
+        Key key;
+        error = readKey(field, key);
         if (error) return error;
         od::value item;
         error = field.value().get(item);

@@ -36,6 +36,21 @@ class Source {
   od::parser* parser_;
 };
 
+// An object key: its exact text (quotes included) and its name as Go's decoder reads it.
+struct Key {
+  std::string_view text;
+  std::string name;
+};
+
+// Reads the key of an object field. Go accepts lone UTF-16 surrogate escapes ("\ud800") and
+// decodes each to U+FFFD; simdjson's unescaped_key() refuses the whole document, so keys are
+// decoded here instead.
+simdjson::error_code readKey(simdjson::simdjson_result<od::field>& field, Key& key);
+
+// Checks a JSON string literal (quotes included) as Go's scanner does and, when `decoded` is
+// given, stores its value as Go's decoder produces it, lone surrogate escapes as U+FFFD.
+bool unquote(std::string_view literal, std::string* decoded = nullptr);
+
 // Reads one value completely, validating every nested token, and returns its exact text
 // (without surrounding whitespace).
 simdjson::error_code readRaw(od::value value, std::string_view& text, size_t depth = 0);

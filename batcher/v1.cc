@@ -37,12 +37,12 @@ simdjson::error_code readField(od::document& document, std::string_view name,
   auto error = document.get_object().get(object);
   if (error) return error;
   for (auto field : object) {
-    std::string_view key;
+    json::Key key;
     od::value value;
-    error = field.unescaped_key().get(key);
+    error = json::readKey(field, key);
     if (!error) error = field.value().get(value);
     if (error) return error;
-    if (!json::goFieldMatches(key, name)) {
+    if (!json::goFieldMatches(key.name, name)) {
       error = json::skip(value);
       if (error) return error;
       continue;
@@ -142,8 +142,8 @@ ResponseParse parseResponse(std::string_view body) {
   }
   if (error) {
     // Go checks the syntax before decoding, so a syntax error wins over a type error. Where
-    // Go's scanner accepts what simdjson refused (invalid UTF-8, lone surrogates, very deep
-    // nesting), say what simdjson found.
+    // Go's scanner accepts what simdjson refused (invalid UTF-8, very deep nesting), say what
+    // simdjson found.
     result.error = json::goSyntaxError(body);
     if (result.error.empty()) {
       result.error =

@@ -65,6 +65,12 @@ void appendKey(std::string& out, std::string_view key) {
   out += ':';
 }
 
+// The model's keys are written back exactly as the model wrote them.
+void appendKey(std::string& out, const json::Key& key) {
+  out += key.text;
+  out += ':';
+}
+
 // Reads a value that must be of `type`, returning its exact text.
 bool readTyped(od::value value, od::json_type type, std::string& text) {
   od::json_type actual;
@@ -82,19 +88,19 @@ std::optional<Input> readInput(od::value value) {
   bool hasData = false;
   std::vector<std::string_view> leaves;
   for (auto field : object) {
-    std::string_view key;
+    json::Key key;
     od::value item;
-    if (field.unescaped_key().get(key) || field.value().get(item)) return std::nullopt;
+    if (json::readKey(field, key) || field.value().get(item)) return std::nullopt;
     bool ok = false;
-    if (key == "name" && input.name.empty()) {
+    if (key.name == "name" && input.name.empty()) {
       ok = readTyped(item, od::json_type::string, input.name);
-    } else if (key == "datatype" && input.datatype.empty()) {
+    } else if (key.name == "datatype" && input.datatype.empty()) {
       ok = readTyped(item, od::json_type::string, input.datatype);
-    } else if (key == "parameters" && input.parameters.empty()) {
+    } else if (key.name == "parameters" && input.parameters.empty()) {
       ok = readTyped(item, od::json_type::object, input.parameters);
-    } else if (key == "shape" && !hasShape) {
+    } else if (key.name == "shape" && !hasShape) {
       ok = hasShape = readShape(item, input.shape);
-    } else if (key == "data" && !hasData) {
+    } else if (key.name == "data" && !hasData) {
       od::json_type type;
       ok = hasData =
           !item.type().get(type) && type == od::json_type::array && !json::readLeaves(item, leaves);
@@ -148,7 +154,7 @@ std::string signatureOf(const Request& request) {
 
 // One output of the model's answer: its fields in order, with shape and data decoded.
 struct Output {
-  std::vector<std::pair<std::string, std::string_view>> fields;  // raw values; shape/data empty
+  std::vector<std::pair<json::Key, std::string_view>> fields;  // raw values; shape/data empty
   std::vector<uint64_t> shape;
   std::vector<std::string_view> leaves;
   uint64_t rowSize = 0;
@@ -160,20 +166,20 @@ std::string readOutput(od::value value, uint64_t totalRows, Output& output) {
   bool hasShape = false;
   bool hasData = false;
   for (auto field : object) {
-    std::string_view key;
+    json::Key key;
     od::value item;
-    if (field.unescaped_key().get(key) || field.value().get(item)) return "invalid JSON";
+    if (json::readKey(field, key) || field.value().get(item)) return "invalid JSON";
     std::string_view raw;
-    if (key == "shape" && !hasShape) {
+    if (key.name == "shape" && !hasShape) {
       hasShape = true;
       if (!readShape(item, output.shape)) return "an output shape is not a list of sizes";
-    } else if (key == "data" && !hasData) {
+    } else if (key.name == "data" && !hasData) {
       hasData = true;
       if (json::readLeaves(item, output.leaves)) return "invalid JSON";
     } else if (json::readRaw(item, raw)) {
       return "invalid JSON";
     }
-    output.fields.emplace_back(std::string(key), raw);
+    output.fields.emplace_back(std::move(key), raw);
   }
   if (!hasShape || !hasData) return "an output has no shape or no data";
   if (output.shape.empty() || output.shape[0] != totalRows) {
@@ -194,9 +200,9 @@ void appendOutput(std::string& out, const Output& output, uint64_t rowOffset, ui
     if (!first) out += ',';
     first = false;
     appendKey(out, key);
-    if (key == "shape") {
+    if (key.name == "shape") {
       appendShape(out, rows, output.shape);
-    } else if (key == "data") {
+    } else if (key.name == "data") {
       out += '[';
       appendJoined(out, output.leaves, rowOffset * output.rowSize, rows * output.rowSize);
       out += ']';
@@ -217,17 +223,17 @@ std::optional<Request> parseRequest(std::string_view body) {
   Request request;
   bool hasInputs = false;
   for (auto field : root) {
-    std::string_view key;
+    json::Key key;
     od::value item;
-    if (field.unescaped_key().get(key) || field.value().get(item)) return std::nullopt;
+    if (json::readKey(field, key) || field.value().get(item)) return std::nullopt;
     bool ok = false;
-    if (key == "id" && request.id.empty()) {
+    if (key.name == "id" && request.id.empty()) {
       ok = readTyped(item, od::json_type::string, request.id);
-    } else if (key == "parameters" && request.parameters.empty()) {
+    } else if (key.name == "parameters" && request.parameters.empty()) {
       ok = readTyped(item, od::json_type::object, request.parameters);
-    } else if (key == "outputs" && request.outputs.empty()) {
+    } else if (key.name == "outputs" && request.outputs.empty()) {
       ok = readTyped(item, od::json_type::array, request.outputs);
-    } else if (key == "inputs" && !hasInputs) {
+    } else if (key.name == "inputs" && !hasInputs) {
       ok = hasInputs = readInputs(item, request.inputs);
     }
     if (!ok) return std::nullopt;
@@ -300,6 +306,10 @@ Split splitResponse(std::string_view body, const std::vector<const Request*>& re
   for (const auto* request : requests)
     totalRows += request->rows;
 
+  if (json::trim(body).empty()) {
+    split.error = "the model's answer is empty";
+    return split;
+  }
   json::Source source(body);
   od::document document;
   od::object root;
@@ -307,19 +317,19 @@ Split splitResponse(std::string_view body, const std::vector<const Request*>& re
     split.error = "the model's answer is not a JSON object";
     return split;
   }
-  std::vector<std::pair<std::string, std::string_view>> fields;
+  std::vector<std::pair<json::Key, std::string_view>> fields;
   std::vector<Output> outputs;
   bool hasOutputs = false;
   bool hasId = false;
   for (auto field : root) {
-    std::string_view key;
+    json::Key key;
     od::value item;
     std::string_view raw;
-    if (field.unescaped_key().get(key) || field.value().get(item)) {
+    if (json::readKey(field, key) || field.value().get(item)) {
       split.error = "the model's answer is not valid JSON";
       return split;
     }
-    if (key == "outputs") {
+    if (key.name == "outputs") {
       if (hasOutputs) {
         split.error = "the model's answer has two outputs fields";
         return split;
@@ -341,8 +351,8 @@ Split splitResponse(std::string_view body, const std::vector<const Request*>& re
       split.error = "the model's answer is not valid JSON";
       return split;
     }
-    hasId = hasId || key == "id";
-    fields.emplace_back(std::string(key), raw);
+    hasId = hasId || key.name == "id";
+    fields.emplace_back(std::move(key), raw);
   }
   if (json::expectEnd(document)) {
     split.error = "the model's answer is not valid JSON";
@@ -358,7 +368,7 @@ Split splitResponse(std::string_view body, const std::vector<const Request*>& re
     std::string out = "{";
     bool first = true;
     for (const auto& [key, raw] : fields) {
-      const bool isOutputs = key == "outputs";
+      const bool isOutputs = key.name == "outputs";
       if (isOutputs && !hasId && !request->id.empty()) {
         if (!first) out += ',';
         appendKey(out, "id");
@@ -375,7 +385,7 @@ Split splitResponse(std::string_view body, const std::vector<const Request*>& re
           appendOutput(out, outputs[i], rowOffset, request->rows);
         }
         out += ']';
-      } else if (key == "id" && !request->id.empty()) {
+      } else if (key.name == "id" && !request->id.empty()) {
         out += request->id;
       } else {
         out += raw;

@@ -115,6 +115,7 @@ Dispatcher::Dispatcher(uv_loop_s* loop, DispatcherOptions options, prometheus::R
       caBundle_(options_.caCertPath),
       retryTimer_(loop),
       drainTimer_(loop),
+      reportTimer_(loop),
       client_(loop, HttpClient::Options{.maxConnectionsPerHost = options_.workers,
                                         .maxResponseBytes = 4096,
                                         .userAgent = options_.userAgent}) {
@@ -167,6 +168,9 @@ Dispatcher::Dispatcher(uv_loop_s* loop, DispatcherOptions options, prometheus::R
 }
 
 Dispatcher::~Dispatcher() {
+  // Events still held here (the drain deadline passed with exchanges in flight, or there was no
+  // drain) are counted and reported as shutdown drops, never lost without a word.
+  abandonAll();
   if (metrics_.depth != nullptr) metrics_.depth->Decrement(static_cast<double>(stats_.depth));
   reportDrops(true);
 }
@@ -234,7 +238,7 @@ bool Dispatcher::deliver(Worker& worker) {
   request.body = worker.event->body;
   request.timeout = options_.timeout;
   request.skipTlsVerify = options_.skipTlsVerify;
-  if (options_.url.starts_with("https:")) {
+  if (agent::iequals(options_.url.substr(0, 6), "https:")) {
     request.caBundle = caBundle_.current(std::chrono::steady_clock::now());
   }
   Worker* target = &worker;
@@ -391,7 +395,19 @@ void Dispatcher::drop(DropReason reason, std::string_view id) {
 void Dispatcher::reportDrops(bool force) {
   if (unreportedDrops_.empty()) return;
   auto now = std::chrono::steady_clock::now();
-  if (!force && lastDropReport_ && now - *lastDropReport_ < kDropReportInterval) return;
+  if (!force && lastDropReport_ && now - *lastDropReport_ < kDropReportInterval) {
+    // Rate-limited, not silenced: what is held back is reported once the interval is up.
+    if (!reportArmed_) {
+      reportArmed_ = true;
+      reportTimer_.start(std::chrono::ceil<std::chrono::milliseconds>(*lastDropReport_ +
+                                                                      kDropReportInterval - now),
+                         [this] {
+                           reportArmed_ = false;
+                           reportDrops(false);
+                         });
+    }
+    return;
+  }
   std::string reasons;
   uint64_t count = 0;
   for (const auto& [reason, n] : unreportedDrops_) {
@@ -409,6 +425,8 @@ void Dispatcher::reportDrops(bool force) {
   unreportedDrops_.clear();
   lastFailure_.clear();
   lastDropReport_ = now;
+  reportTimer_.stop();
+  reportArmed_ = false;
 }
 
 void Dispatcher::updateDepth() {

@@ -149,6 +149,8 @@ class Dispatcher {
   std::optional<std::chrono::steady_clock::time_point> lastDropReport_;
   std::string lastFailure_;  // why the latest delivery was given up, for the next report
   Timer drainTimer_;
+  Timer reportTimer_;  // reports drops held back by the rate limit once it allows
+  bool reportArmed_ = false;
   std::function<void()> drainDone_;
   bool draining_ = false;
   bool stopped_ = false;

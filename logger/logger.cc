@@ -5,6 +5,7 @@
 #include <charconv>
 #include <filesystem>
 
+#include "agent/http.h"
 #include "agent/version.h"
 #include "logger/logger_module.h"
 
@@ -78,9 +79,8 @@ DispatcherOptions dispatcherOptions(const agent::ModuleContext& context, const O
 std::unique_ptr<agent::Module> makeLogger(const agent::ModuleContext& context,
                                           const Options& options) {
   if (options.logUrl.empty()) return nullptr;
-  if (!options.logUrl.starts_with("http://") && !options.logUrl.starts_with("https://")) {
-    spdlog::error("logger: only http(s) sinks are supported; events to {} will be dropped",
-                  options.logUrl);
+  if (std::string problem = agent::httpUrlProblem(options.logUrl); !problem.empty()) {
+    spdlog::error("logger: {}; events to {} will be dropped", problem, options.logUrl);
   }
   return std::make_unique<LoggerModule>(context, options);
 }
@@ -164,9 +164,10 @@ void LoggerModule::onComplete(agent::Exchange& exchange, bool complete) {
   auto now = std::chrono::system_clock::now();
   capture.record.recorded = now;
   bool logResponse = capture.captureResponse && response != nullptr;
-  // A request whose exchange broke off is still logged once an answer had started (the model
-  // saw it); a response cut short is not logged, since its body would be a fragment.
-  if (logRequests_ && (complete || response != nullptr)) {
+  // A request whose exchange broke off is still logged if it had arrived whole or an answer had
+  // started (the model may have seen it, and upstream logs it before proxying); a response cut
+  // short is not logged, since its body would be a fragment.
+  if (logRequests_ && (complete || response != nullptr || exchange.requestReceived())) {
     // The response event starts from a copy of the request's record when it follows.
     Record record = logResponse && complete ? capture.record : std::move(capture.record);
     emit(std::move(record), std::move(capture.request));

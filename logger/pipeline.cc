@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <utility>
@@ -26,6 +27,8 @@ constexpr size_t kHeadEstimate = 512;
 // less often, which costs both sides less CPU than a write per loop turn. An event that finds
 // the client idle for longer is written at once.
 constexpr std::chrono::milliseconds kMinFlushInterval{2};
+// Events in flight on one connection before another is opened (see flush).
+constexpr size_t kSpreadDepth = 16;
 
 // Writing to a connection the sink has closed raises SIGPIPE (libuv writes without
 // MSG_NOSIGNAL). The agent ignores it already; so does any other host of this client, unless it
@@ -39,6 +42,27 @@ void ignoreSigpipe() {
 
 std::string uvError(const char* what, int status) {
   return std::string(what) + ": " + uv_strerror(status);
+}
+
+}  // namespace
+
+namespace {
+
+// Bytes a request target may not hold (RFC 3986 §2: controls, space, non-ASCII and the
+// excluded "<>\"\\^`{|}") percent-encoded, as Go's client sends such a URL.
+void appendTarget(std::string& out, std::string_view target) {
+  constexpr std::string_view kExcluded = "\"<>\\^`{|}";
+  constexpr char kHex[] = "0123456789ABCDEF";
+  for (char c : target) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte <= 0x20 || byte >= 0x7f || kExcluded.find(c) != std::string_view::npos) {
+      out += '%';
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    } else {
+      out += c;
+    }
+  }
 }
 
 }  // namespace
@@ -80,7 +104,7 @@ std::optional<SinkAddress> parseHttpUrl(std::string_view url) {
   }
   address.authority = std::string(authority);
   if (target.empty() || target.front() != '/') address.target = "/";
-  address.target += target;
+  appendTarget(address.target, target);
   return address;
 }
 
@@ -147,11 +171,12 @@ struct PipelineClient::Connection {
   Resolve* resolving = nullptr;
   bool open = false;  // connected; before that it holds one event only
   std::deque<Held, agent::RecyclingAllocator<Held>> held;
-  size_t written = 0;      // the first `written` held events were handed to the socket
-  uint64_t answered = 0;   // answers on the current socket
-  llhttp_t parser{};       // valid while open
-  bool inMessage = false;  // an answer has begun and is not complete
-  long status = 0;         // of the last complete answer
+  size_t written = 0;       // the first `written` held events were handed to the socket
+  uint64_t answered = 0;    // answers on the current socket
+  uint64_t lastAnswer = 0;  // loop time of the last answer on the current socket
+  llhttp_t parser{};        // valid while open
+  bool inMessage = false;   // an answer has begun and is not complete
+  long status = 0;          // of the last complete answer
   bool keepAlive = true;
   Timer deadline;
   bool deadlineArmed = false;
@@ -216,19 +241,34 @@ std::vector<Delivery> PipelineClient::abandon() {
 
 void PipelineClient::flush() {
   uint64_t now = uv_now(loop_);
-  // Open connections are filled first: few connections with long pipelines cost the least.
+  std::vector<Connection*> open;
+  bool closedOnes = false;
   for (auto& connection : connections_) {
-    Connection& c = *connection;
-    if (!c.open) continue;
-    bool wasIdle = c.held.empty();
-    while (c.held.size() < options_.depth) {
-      auto delivery = take_();
-      if (!delivery) break;
-      c.held.push_back({std::move(*delivery), now});
-      ++held_;
+    if (connection->open) {
+      open.push_back(connection.get());
+    } else {
+      closedOnes = true;
     }
-    if (wasIdle && !c.held.empty()) armDeadline(c);
-    write(c);
+  }
+  // Each event goes to the open connection with the fewest in flight. While more connections
+  // can be opened, one takes at most kSpreadDepth: a sink that answers a pipeline one event at
+  // a time (as most servers do) gets the events spread over `--workers` connections instead of
+  // queued behind each other on one, and a light load still needs a single connection.
+  const size_t cap = closedOnes && now >= redialNotBefore_ ? std::min(options_.depth, kSpreadDepth)
+                                                           : options_.depth;
+  while (!open.empty()) {
+    Connection* target = *std::min_element(
+        open.begin(), open.end(),
+        [](const Connection* a, const Connection* b) { return a->held.size() < b->held.size(); });
+    if (target->held.size() >= cap) break;
+    auto delivery = take_();
+    if (!delivery) break;
+    target->held.push_back({std::move(*delivery), now});
+    ++held_;
+  }
+  for (Connection* c : open) {
+    armDeadline(*c);
+    write(*c);
   }
   // What is left opens more connections, one event each until connected.
   for (auto& connection : connections_) {
@@ -456,6 +496,7 @@ void PipelineClient::answer(Connection& c, long status) {
   c.held.pop_front();
   --c.written;
   ++c.answered;
+  c.lastAnswer = uv_now(loop_);
   --held_;
   failuresInRow_ = 0;
   PipelineResult result;
@@ -463,10 +504,18 @@ void PipelineClient::answer(Connection& c, long status) {
   done_(std::move(delivery), std::move(result));
 }
 
+// The timeout bounds the sink's silence: the oldest event on a connection fails once the sink
+// has answered nothing on it for that long since the event was taken. Waiting behind earlier
+// events the sink is answering is progress, not a failure.
+uint64_t PipelineClient::deadlineOf(const Connection& c) const {
+  return std::max(c.held.front().since, c.lastAnswer) +
+         static_cast<uint64_t>(options_.timeout.count());
+}
+
 void PipelineClient::armDeadline(Connection& c) {
   if (options_.timeout.count() <= 0 || c.deadlineArmed || c.held.empty()) return;
   c.deadlineArmed = true;
-  uint64_t due = c.held.front().since + static_cast<uint64_t>(options_.timeout.count());
+  uint64_t due = deadlineOf(c);
   uint64_t now = uv_now(loop_);
   c.deadline.start(std::chrono::milliseconds(due > now ? due - now : 0), [this, &c] {
     c.deadlineArmed = false;
@@ -476,8 +525,7 @@ void PipelineClient::armDeadline(Connection& c) {
 
 void PipelineClient::checkDeadline(Connection& c) {
   if (c.held.empty()) return;
-  uint64_t due = c.held.front().since + static_cast<uint64_t>(options_.timeout.count());
-  if (uv_now(loop_) >= due) {
+  if (uv_now(loop_) >= deadlineOf(c)) {
     end(c, Ending::TimedOut,
         "no answer from the sink within " + std::to_string(options_.timeout.count()) + " ms");
     return;
@@ -521,6 +569,7 @@ void PipelineClient::closeSocket(Connection& c) {
   c.open = false;
   c.written = 0;
   c.answered = 0;
+  c.lastAnswer = 0;
   c.inMessage = false;
   c.keepAlive = true;
   c.deadline.stop();

@@ -103,6 +103,7 @@ class PipelineClient {
   void onEof(Connection& connection);
   // The head event got its answer.
   void answer(Connection& connection, long status);
+  uint64_t deadlineOf(const Connection& connection) const;
   void armDeadline(Connection& connection);
   void checkDeadline(Connection& connection);
   // Closes the connection's socket and settles every delivery it held.

@@ -74,7 +74,7 @@ bool sameSpec(const ModelSpec& a, const ModelSpec& b) {
 }
 
 bool isValidModelName(std::string_view name) {
-  if (name.empty() || name.size() > 255 || name.front() == '.') return false;
+  if (name.empty() || name.size() > kMaxModelNameBytes || name.front() == '.') return false;
   for (unsigned char c : name) {
     if (c == '/' || c < 0x20 || c == 0x7F) return false;
   }
@@ -139,6 +139,12 @@ std::optional<std::vector<ModelEntry>> parseModelConfig(std::string_view text, s
       return std::nullopt;
     }
     std::string name = item["modelName"].get<std::string>();
+    if (name.size() > kMaxModelNameBytes) {
+      error = where + ": modelName \"" + name + "\" is " + std::to_string(name.size()) +
+              " bytes; at most " + std::to_string(kMaxModelNameBytes) +
+              " fit in the name of its temporary download folder";
+      return std::nullopt;
+    }
     if (!isValidModelName(name)) {
       error = where + ": modelName \"" + name + "\" cannot be a folder name";
       return std::nullopt;

@@ -1,6 +1,7 @@
 // models.json: parsing, spec comparison and the diff against what is loaded.
 #pragma once
 
+#include <cstddef>
 #include <map>
 #include <optional>
 #include <string>
@@ -37,8 +38,12 @@ struct ModelEntry {
 std::optional<std::vector<ModelEntry>> parseModelConfig(std::string_view text, std::string& error);
 // Parses the content of a SUCCESS marker.
 std::optional<ModelSpec> parseModelSpec(std::string_view text);
-// A name usable as one folder below the model dir: non-empty, at most 255 bytes, no '/', NUL or
-// control characters, not starting with '.' (those names are reserved for temporary folders).
+// The longest model name: its staging folder ".<name>.tmp-XXXXXX" (and ".<name>.old-XXXXXX")
+// must still fit in one 255-byte folder name.
+inline constexpr size_t kMaxModelNameBytes = 255 - std::string_view("..tmp-XXXXXX").size();
+// A name usable as one folder below the model dir: non-empty, at most kMaxModelNameBytes bytes,
+// no '/', NUL or control characters, not starting with '.' (those names are reserved for
+// temporary folders).
 bool isValidModelName(std::string_view name);
 
 enum class OpType { Add, Remove };

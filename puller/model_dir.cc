@@ -8,13 +8,19 @@
 #include <sstream>
 #include <system_error>
 
+#include "puller/storage/util.h"
+
 namespace puller {
 namespace fs = std::filesystem;
 
 Tracker recoverModelDir(const fs::path& modelDir) {
   Tracker tracker;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(modelDir, ec)) {
+  auto entries = storage::listFolder(modelDir, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    spdlog::warn("puller: cannot read model dir {}: {}", modelDir.string(), ec.message());
+  }
+  for (const auto& entry : entries) {
     std::string name = entry.path().filename().string();
     if (name.starts_with(".")) {
       // Staging and replaced folders (".<model>.tmp-*", ".<model>.old-*") from a crash.
@@ -25,7 +31,12 @@ Tracker recoverModelDir(const fs::path& modelDir) {
       continue;
     }
     if (!entry.is_directory(ec) || !isValidModelName(name)) continue;
-    for (const auto& file : fs::directory_iterator(entry.path(), ec)) {
+    auto files = storage::listFolder(entry.path(), ec);
+    if (ec) {
+      spdlog::warn("puller: model {}: cannot read {}: {}", name, entry.path().string(),
+                   ec.message());
+    }
+    for (const auto& file : files) {
       std::string fileName = file.path().filename().string();
       if (!fileName.starts_with("SUCCESS.") || !file.is_regular_file(ec)) continue;
       std::ifstream in(file.path());
@@ -40,9 +51,6 @@ Tracker recoverModelDir(const fs::path& modelDir) {
       spdlog::info("puller: model {}: recovered from {}", name, file.path().string());
       break;
     }
-  }
-  if (ec && ec != std::errc::no_such_file_or_directory) {
-    spdlog::warn("puller: cannot read model dir {}: {}", modelDir.string(), ec.message());
   }
   return tracker;
 }

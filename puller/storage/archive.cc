@@ -37,15 +37,35 @@ std::string errorText(archive* a) {
   return text != nullptr ? text : "unknown libarchive error";
 }
 
-Status moveIntoPlace(const fs::path& staging, const fs::path& destination) {
+// Moves the content of `from` into `to` as tar does over existing content: a folder merges into
+// a folder of the same name, anything else replaces a file or link of the same name. A file and a
+// folder with one name is refused rather than one silently deleting the other. Links already in
+// the destination are never followed.
+Status mergeInto(const fs::path& from, const fs::path& to) {
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(staging, ec)) {
-    fs::path target = destination / entry.path().filename();
-    fs::remove_all(target, ec);
+  auto entries = listFolder(from, ec);
+  if (ec) return Status::failure("cannot read " + from.string() + ": " + ec.message());
+  for (const auto& entry : entries) {
+    fs::path target = to / entry.path().filename();
+    bool isFolder = entry.symlink_status(ec).type() == fs::file_type::directory;
+    if (ec) return Status::failure("cannot read " + entry.path().string() + ": " + ec.message());
+    fs::file_type existing = fs::symlink_status(target, ec).type();
+    if (ec && existing != fs::file_type::not_found) {
+      return Status::failure("cannot read " + target.string() + ": " + ec.message());
+    }
+    if (isFolder && existing == fs::file_type::directory) {
+      Status status = mergeInto(entry.path(), target);
+      if (!status.ok) return status;
+      continue;
+    }
+    if (existing == fs::file_type::directory ||
+        (isFolder && existing != fs::file_type::not_found)) {
+      return Status::failure("cannot extract " + target.string() + ": the destination has a " +
+                             (isFolder ? "file" : "folder") + " of that name");
+    }
     fs::rename(entry.path(), target, ec);
     if (ec) return Status::failure("cannot move " + target.string() + ": " + ec.message());
   }
-  if (ec) return Status::failure("cannot read " + staging.string() + ": " + ec.message());
   return Status::success();
 }
 
@@ -165,7 +185,7 @@ Status extractArchive(const fs::path& archivePath, const fs::path& destination) 
   if (status.ok) {
     // Removed before the move, so an entry with the archive's own name survives.
     fs::remove(archivePath, ec);
-    status = moveIntoPlace(staging, destination);
+    status = mergeInto(staging, destination);
   }
   fs::remove_all(staging, ec);
   return status;

@@ -16,8 +16,9 @@ bool isArchiveContentType(std::string_view contentType);
 // Extracts `archive` into `destination` and removes the archive. Entries go to a staging folder
 // inside the destination first and are moved into place only when the whole archive was read: an
 // entry with an absolute path or "..", a link pointing outside the tree, or a device/fifo refuses
-// the archive and leaves nothing behind. Files are written 0644 (0755 when executable), folders
-// 0755.
+// the archive and leaves nothing behind. Entries merge into existing content as tar does: folders
+// merge, files overwrite, and a file where a folder is (or the reverse) is an error. Files are
+// written 0644 (0755 when executable), folders 0755.
 Status extractArchive(const std::filesystem::path& archive,
                       const std::filesystem::path& destination);
 

@@ -263,7 +263,7 @@ Status downloadAzure(const std::string& uri, const fs::path& destination,
       return Status::failure("failed to download " + selected[i].key + ": " +
                              azureErrorText(request, response));
     }
-    return Status::success();
+    return checkSize(selected[i], response.bytes);
   });
   if (!status.ok) return status;
   for (const auto& object : selected)

@@ -155,7 +155,7 @@ Status downloadGcs(const std::string& uri, const fs::path& destination,
       return Status::failure("failed to download " + selected[i].key + ": " +
                              describeFailure(request, response));
     }
-    return Status::success();
+    return checkSize(selected[i], response.bytes);
   });
   if (!status.ok) return status;
   for (const auto& object : selected)

@@ -1,12 +1,72 @@
 // Local sources: plain paths, file://path and pvc://<claim>/<path>. A PVC is expected mounted at
 // KSERVE_PVC_MOUNT_ROOT (default /mnt/pvc, where KServe mounts it). Content is copied, not
 // symlinked: the model folder is shared with the model server, which does not see our mounts.
+// Symbolic links are followed, as `cp -rL` does: a Hugging Face cache snapshot links every file
+// into ../../blobs, outside the folder named.
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <system_error>
 
 #include "puller/storage/providers.h"
 #include "puller/storage/util.h"
 
 namespace storage {
+
+namespace {
+
+struct FolderId {
+  dev_t device;
+  ino_t inode;
+  bool operator==(const FolderId&) const = default;
+};
+
+std::string errnoText() {
+  return std::error_code(errno, std::generic_category()).message();
+}
+
+// Copies the folder `from` into `to`. `relative` is `from` relative to the source, for messages
+// and the list of files; `open` holds the folders being copied and the destination, so that a
+// link back to one of them (a loop, or the destination inside the source) is refused instead
+// of copied without end.
+Status copyFolder(const fs::path& from, const fs::path& to, const fs::path& relative,
+                  std::vector<FolderId>& open, Downloaded& out) {
+  std::error_code ec;
+  const std::string shown = relative.empty() ? "the folder" : relative.string();
+  auto entries = listFolder(from, ec);
+  if (ec) return Status::failure("cannot read " + shown + ": " + ec.message());
+  fs::create_directories(to, ec);
+  if (ec) return Status::failure("cannot create " + to.string() + ": " + ec.message());
+  for (const auto& entry : entries) {
+    const fs::path name = entry.path().filename();
+    const fs::path path = relative / name;
+    struct stat info {};
+    if (::stat(entry.path().c_str(), &info) != 0) {
+      return Status::failure("cannot read " + path.string() + ": " + errnoText());
+    }
+    if (S_ISDIR(info.st_mode)) {
+      const FolderId id{info.st_dev, info.st_ino};
+      if (std::find(open.begin(), open.end(), id) != open.end()) {
+        return Status::failure(path.string() + " would copy a folder into itself",
+                               /*permanent=*/true);
+      }
+      open.push_back(id);
+      Status status = copyFolder(entry.path(), to / name, path, open, out);
+      open.pop_back();
+      if (!status.ok) return status;
+    } else if (S_ISREG(info.st_mode)) {
+      fs::copy_file(entry.path(), to / name, fs::copy_options::overwrite_existing, ec);
+      if (ec) return Status::failure("cannot copy " + path.string() + ": " + ec.message());
+      out.files.push_back(path);
+    } else {
+      return Status::failure(path.string() + " is neither a file nor a folder", true);
+    }
+  }
+  return Status::success();
+}
+
+}  // namespace
 
 Status downloadLocal(const std::string& uri, const fs::path& destination, const DownloadOptions&,
                      Downloaded& out) {
@@ -26,20 +86,19 @@ Status downloadLocal(const std::string& uri, const fs::path& destination, const 
   std::error_code ec;
   if (!fs::exists(source, ec)) return Status::failure("no such file or folder");
   if (fs::equivalent(source, destination, ec)) return Status::success();  // already in place
-  if (fs::is_directory(source, ec)) {
-    for (const auto& entry : fs::recursive_directory_iterator(source, ec)) {
-      fs::path relative = fs::relative(entry.path(), source, ec);
-      if (entry.is_directory()) {
-        fs::create_directories(destination / relative, ec);
-      } else if (entry.is_regular_file()) {
-        fs::create_directories((destination / relative).parent_path(), ec);
-        fs::copy_file(entry.path(), destination / relative, fs::copy_options::overwrite_existing,
-                      ec);
-        out.files.push_back(relative);
-      }
-      if (ec) return Status::failure("cannot copy " + relative.string() + ": " + ec.message());
+  struct stat sourceInfo {};
+  struct stat destinationInfo {};
+  if (::stat(source.c_str(), &sourceInfo) != 0)
+    return Status::failure("cannot read: " + errnoText());
+  if (S_ISDIR(sourceInfo.st_mode)) {
+    fs::create_directories(destination, ec);
+    if (::stat(destination.c_str(), &destinationInfo) != 0) {
+      return Status::failure("cannot create " + destination.string() + ": " + errnoText());
     }
-    if (ec) return Status::failure("cannot read the folder: " + ec.message());
+    std::vector<FolderId> open{{sourceInfo.st_dev, sourceInfo.st_ino},
+                               {destinationInfo.st_dev, destinationInfo.st_ino}};
+    Status status = copyFolder(source, destination, {}, open, out);
+    if (!status.ok) return status;
     if (out.files.empty()) return Status::failure("the folder is empty");
     return Status::success();
   }

@@ -27,18 +27,24 @@ struct ListedObject {
   uint64_t size = 0;
 };
 
-// An object to fetch and where it goes, relative to the destination.
+// An object to fetch, where it goes relative to the destination, and its size in the listing.
 struct SelectedObject {
   std::string key;
   fs::path relative;
+  uint64_t size = 0;
 };
 
 // Chooses what to download from a listing under `prefix`: a key equal to the prefix is a single
 // object (saved under its base name); otherwise keys below the prefix at a '/' boundary keep their
 // structure. Folder placeholders ("x/", or an object that is also a parent of others) are skipped.
-// Fails when a key would land outside the destination.
+// Slashes right after the prefix are dropped (upstream's lstrip("/")); keys that name the same
+// file keep the last listed. Fails when a key would land outside the destination.
 Status selectObjects(const std::vector<ListedObject>& listing, const std::string& prefix,
                      std::vector<SelectedObject>& selected);
+
+// A retryable failure naming the object and both sizes unless `received` is the listed size. A
+// body cut short by a gateway that sends no Content-Length otherwise reads as complete.
+Status checkSize(const SelectedObject& object, uint64_t received);
 
 // Splits "bucket/some/prefix" (the part after "s3://" or "gs://").
 void splitBucket(std::string_view rest, std::string& bucket, std::string& prefix);

@@ -168,7 +168,7 @@ Status downloadS3(const std::string& uri, const fs::path& destination,
       return Status::failure("failed to download " + selected[i].key + ": " +
                              s3ErrorText(request, response));
     }
-    return Status::success();
+    return checkSize(selected[i], response.bytes);
   });
   if (!status.ok) return status;
   for (const auto& object : selected)

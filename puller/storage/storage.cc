@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <system_error>
 
@@ -40,13 +41,14 @@ Status selectObjects(const std::vector<ListedObject>& listing, const std::string
     for (const auto& object : listing) {
       if (object.key == prefix) {
         std::string base = prefix.substr(prefix.rfind('/') + 1);
-        selected.push_back({object.key, base});
+        selected.push_back({object.key, base, object.size});
         return Status::success();
       }
     }
   }
   std::set<std::string> parents;
   std::vector<SelectedObject> candidates;
+  std::map<std::string, size_t> positions;  // relative path -> index in candidates
   for (const auto& object : listing) {
     const std::string& key = object.key;
     if (key.empty() || key.back() == '/') continue;
@@ -59,6 +61,9 @@ Status selectObjects(const std::vector<ListedObject>& listing, const std::string
       if (!key.starts_with(prefix + "/")) continue;
       relative = key.substr(prefix.size() + 1);
     }
+    // An empty segment right after the prefix ("models/m1//weights.bin") is dropped, as upstream's
+    // lstrip("/") does; otherwise the rest would read as an absolute path.
+    relative.erase(0, relative.find_first_not_of('/'));
     auto safe = safeRelativePath(relative);
     if (!safe) {
       return Status::failure("object \"" + key + "\" would be written outside the destination");
@@ -66,7 +71,14 @@ Status selectObjects(const std::vector<ListedObject>& listing, const std::string
     for (fs::path parent = safe->parent_path(); !parent.empty(); parent = parent.parent_path()) {
       parents.insert(parent.generic_string());
     }
-    candidates.push_back({key, *safe});
+    // Keys that differ only in empty or "." segments name the same file: the last listed wins,
+    // as with upstream's one-by-one download, rather than two transfers writing one file at once.
+    auto [position, added] = positions.emplace(safe->generic_string(), candidates.size());
+    if (added) {
+      candidates.push_back({key, *safe, object.size});
+    } else {
+      candidates[position->second] = {key, *safe, object.size};
+    }
   }
   for (auto& candidate : candidates) {
     if (!parents.contains(candidate.relative.generic_string())) {
@@ -74,6 +86,13 @@ Status selectObjects(const std::vector<ListedObject>& listing, const std::string
     }
   }
   return Status::success();
+}
+
+Status checkSize(const SelectedObject& object, uint64_t received) {
+  if (received == object.size) return Status::success();
+  return Status::failure("object \"" + object.key + "\" is " + std::to_string(object.size) +
+                         " bytes in the listing but " + std::to_string(received) +
+                         " bytes were received");
 }
 
 void applyDefaultTls(HttpRequest& request) {

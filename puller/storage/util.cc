@@ -265,4 +265,13 @@ std::optional<std::filesystem::path> safeRelativePath(std::string_view relative)
   return result;
 }
 
+std::vector<std::filesystem::directory_entry> listFolder(const std::filesystem::path& folder,
+                                                         std::error_code& ec) {
+  std::vector<std::filesystem::directory_entry> entries;
+  std::filesystem::directory_iterator it(folder, ec);
+  for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+    entries.push_back(*it);
+  return entries;
+}
+
 }  // namespace storage

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 namespace storage {
@@ -38,6 +39,11 @@ std::optional<std::string> rs256Sign(const std::string& pemKey, std::string_view
 // flat listings S3 and Azure return; not a general XML parser.
 std::vector<std::string> xmlElements(std::string_view xml, std::string_view tag);
 std::string xmlFirst(std::string_view xml, std::string_view tag);
+
+// The entries of a folder. Never throws: a folder that cannot be read (or read to the end) sets
+// `ec` and returns what was read before.
+std::vector<std::filesystem::directory_entry> listFolder(const std::filesystem::path& folder,
+                                                         std::error_code& ec);
 
 // A relative path that stays inside its base: no absolute path, no "..", no empty result.
 std::optional<std::filesystem::path> safeRelativePath(std::string_view relative);

@@ -65,6 +65,12 @@ TEST_CASE("bad values exit 2 with the flag named", "[agent][config]") {
            {"--log-mode", "some"},
            {"--log-batch-interval", "soon"},
            {"--threads", "0"},
+           {"--max-header-bytes", "-1"},
+           {"--max-connections", "-5"},
+           {"--max-upstream-connections", "0"},
+           {"--max-request-body-bytes", "-1"},
+           {"--log-queue-events", "-1"},
+           {"--puller-retries", "-1"},
            {"--unknown"},
        }) {
     auto result = parse(args);
@@ -96,4 +102,14 @@ TEST_CASE("Go-style durations", "[agent][config]") {
   CHECK_FALSE(parseDuration("5 s"));
   CHECK_FALSE(parseDuration("s"));
   CHECK_FALSE(parseDuration("3parsecs"));
+}
+
+TEST_CASE("a flag given twice takes the last value and lists accumulate", "[agent][config]") {
+  auto result = parse({"--port", "9000", "--port=9001", "--workers", "2", "--workers", "3",
+                       "--metadata-headers", "a", "--metadata-headers", "b,c"});
+  INFO(result.message);
+  REQUIRE(result.config);
+  CHECK(result.config->port == 9001);
+  CHECK(result.config->workers == 3);
+  CHECK(result.config->metadataHeaders == std::vector<std::string>{"a", "b", "c"});
 }

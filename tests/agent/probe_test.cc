@@ -60,10 +60,31 @@ TEST_CASE("malformed probes are errors with a reason", "[agent][probe]") {
            {"[]", false},
            {R"({"tcpSocket":{"port":0}})", false},
            {R"({"tcpSocket":{"port":1}})", true},
+           {R"({"tcpSocket":{"port":1},"timeoutSeconds":"1"})", false},
+           {R"({"tcpSocket":{"port":1},"timeoutSeconds":-1})", false},
+           {R"({"tcpSocket":{"port":1},"timeoutSeconds":3000000000})", false},
+           {R"({"tcpSocket":{"port":1},"periodSeconds":1.5})", false},
+           {R"({"tcpSocket":{"port":1,"host":5}})", false},
+           {R"({"httpGet":{"port":1,"path":7}})", false},
+           {R"({"httpGet":{"port":1,"scheme":[]}})", false},
+           {R"({"httpGet":{"port":1,"httpHeaders":[1]}})", false},
+           {R"({"httpGet":{"port":1,"httpHeaders":[{"name":1,"value":"v"}]}})", false},
        }) {
     std::string error;
     INFO(value);
     CHECK_FALSE(parseReadiness(value, multi, 8080, error));
     CHECK_FALSE(error.empty());
   }
+}
+
+TEST_CASE("null probe fields take their defaults and a large timeout stays exact",
+          "[agent][probe]") {
+  std::string error;
+  auto spec = parseReadiness(
+      R"({"tcpSocket":{"port":1,"host":null},"successThreshold":null,"timeoutSeconds":3000000})",
+      false, 8080, error);
+  INFO(error);
+  REQUIRE(spec);
+  CHECK(spec->probes[0].successThreshold == 1);
+  CHECK(spec->probes[0].timeoutSeconds == 3000000);
 }

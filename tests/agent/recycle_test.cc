@@ -163,14 +163,15 @@ TEST_CASE("heads parsed into recycled storage hold only their own bytes", "[agen
     const Header* firstStorage = mover.last.headers.data();
 
     std::string second =
-        "GET /b HTTP/1.1\r\nX-Long: b\r\nX-Next: " + std::string(30, 'c') + "\r\n\r\n";
+        "GET /b HTTP/1.1\r\nX-Long: b\r\nX-Next: " + std::string(30, 'c') + "\r\nHost: g\r\n\r\n";
     REQUIRE(parser.execute(second.data(), second.size()).status == HttpParser::Status::Ok);
     CHECK(mover.last.target == "/b");
-    REQUIRE(mover.last.headers.size() == 2);
+    REQUIRE(mover.last.headers.size() == 3);
     CHECK(mover.last.headers[0].name == "X-Long");
     CHECK(mover.last.headers[0].value == "b");
     CHECK(mover.last.headers[1].name == "X-Next");
     CHECK(mover.last.headers[1].value == std::string(30, 'c'));
+    CHECK(mover.last.headers[2].value == "g");
 
     // The third head is built in the first one's vector, recycled when the second arrived.
     std::string third = "GET /c HTTP/1.1\r\nHost: h\r\n\r\n";

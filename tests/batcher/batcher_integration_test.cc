@@ -6,6 +6,7 @@
 #include <chrono>
 #include <map>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "tests/support/peers.h"
@@ -327,4 +328,119 @@ TEST_CASE("batched bodies above the buffered-body limit get 413", "[batcher]") {
       post(agent, "/v1/models/m:predict", R"({"instances":[")" + std::string(200, 'a') + R"("]})");
   CHECK(response.status == 413);
   CHECK(modelCalls(model, ":predict").empty());
+}
+
+TEST_CASE("a chunked v2 body above the buffered-body limit streams through unbatched",
+          "[batcher]") {
+  ModelServer model;
+  Agent agent(model.port(), batcherArgs("32", "5000", {"--max-buffered-body-bytes", "100"}));
+  const std::string body = R"({"inputs":[{"name":"x","shape":[1,40],"datatype":"INT64","data":[)" +
+                           std::string("1,2,3,4,5,6,7,8,9,10,") +
+                           std::string("1,2,3,4,5,6,7,8,9,10,") +
+                           std::string("1,2,3,4,5,6,7,8,9,10,") + "1,2,3,4,5,6,7,8,9,10]}]}";
+  REQUIRE(body.size() > 100);
+  const size_t half = body.size() / 2;
+  auto chunk = [](std::string_view part) {
+    std::ostringstream out;
+    out << std::hex << part.size() << "\r\n" << part << "\r\n";
+    return out.str();
+  };
+  RawSocket socket(agent.port());
+  REQUIRE(socket.connected());
+  REQUIRE(
+      socket.send("POST /v2/models/m/infer HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                  "application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                  chunk(std::string_view(body).substr(0, half))));
+  std::this_thread::sleep_for(100ms);
+  REQUIRE(socket.send(chunk(std::string_view(body).substr(half)) + "0\r\n\r\n"));
+  std::string reply = socket.readUntil([](const std::string& s) { return countResponses(s) == 1; });
+  INFO(reply);
+  CHECK(reply.rfind("HTTP/1.1 200", 0) == 0);
+  auto calls = modelCalls(model, "/infer");
+  REQUIRE(calls.size() == 1);
+  CHECK(calls[0].body == body);
+}
+
+TEST_CASE("percent-encoded :predict paths are batched and sent as the client spelled them",
+          "[batcher]") {
+  ModelServer model({"--decode-path"});
+  Agent agent(model.port(), batcherArgs("2", "5000"));
+  auto responses = postAll(agent, {{"/v1/models/echo%3Apredict", R"({"instances":[1]})"},
+                                   {"/v1/models/echo%3apredict", R"({"instances":[2]})"},
+                                   {"/v1/models/echo%3Apredict", R"({"instances":[3]})"},
+                                   {"/v1/models/echo%3apredict", R"({"instances":[4]})"}});
+  auto calls = modelCalls(model, "/v1/models/echo");
+  REQUIRE(calls.size() == 2);
+  std::map<std::string, std::string> bodies;
+  for (const auto& call : calls)
+    bodies[call.path] = call.body;
+  CHECK(json::parse(bodies.at("/v1/models/echo%3Apredict"))["instances"].size() == 2);
+  CHECK(json::parse(bodies.at("/v1/models/echo%3apredict"))["instances"].size() == 2);
+  for (int i = 0; i < 4; ++i) {
+    const auto& response = responses[static_cast<size_t>(i)];
+    INFO(i << ": " << response.body << response.error);
+    REQUIRE(response.status == 200);
+    json reply = json::parse(response.body);
+    CHECK(reply["message"] == "");
+    CHECK(std::regex_match(reply["batchId"].get<std::string>(), std::regex(kUuid)));
+    CHECK(reply["predictions"] == json::array({i + 1}));
+  }
+  CHECK(json::parse(responses[0].body)["batchId"] == json::parse(responses[2].body)["batchId"]);
+  CHECK(json::parse(responses[1].body)["batchId"] == json::parse(responses[3].body)["batchId"]);
+}
+
+TEST_CASE("a v2 answer of 201 is split and every caller gets only its own rows", "[batcher]") {
+  ModelServer model({"--infer-status", "201"});
+  Agent agent(model.port(), batcherArgs("2", "5000"));
+  auto responses = postAll(
+      agent,
+      {{"/v2/models/m/infer",
+        R"({"id":"a","inputs":[{"name":"o","shape":[1],"datatype":"INT64","data":[111]}]})"},
+       {"/v2/models/m/infer",
+        R"({"id":"b","inputs":[{"name":"o","shape":[1],"datatype":"INT64","data":[222]}]})"}});
+  REQUIRE(modelCalls(model, "/infer").size() == 1);
+  const std::vector<std::pair<std::string, int>> expected{{"a", 111}, {"b", 222}};
+  for (size_t i = 0; i < 2; ++i) {
+    const auto& response = responses[i];
+    INFO(response.body << response.error);
+    CHECK(response.status == 201);
+    json reply = json::parse(response.body);
+    CHECK(reply["id"] == expected[i].first);
+    CHECK(reply["outputs"][0]["shape"] == json::array({1}));
+    CHECK(reply["outputs"][0]["data"] == json::array({expected[i].second}));
+  }
+}
+
+TEST_CASE("lone surrogate escapes are batched with their bytes kept", "[batcher]") {
+  ModelServer model;
+  Agent agent(model.port(), batcherArgs("1", "1000"));
+  auto response = post(agent, "/v1/models/m:predict",
+                       R"({"instances":["\ud800",{"\udc00":"a\udfffb"}],"note":"\udc00"})");
+  REQUIRE(response.status == 200);
+  auto calls = modelCalls(model, ":predict");
+  REQUIRE(calls.size() == 1);
+  CHECK(calls[0].body == R"({"instances":["\ud800",{"\udc00":"a\udfffb"}]})");
+  CHECK(response.body.starts_with(R"({"message":"","batchId":")"));
+  CHECK(response.body.ends_with(R"(,"predictions":["\ud800",{"\udc00":"a\udfffb"}]})"));
+}
+
+TEST_CASE("a merged call to a hung model does not hold the agent past the drain timeout",
+          "[batcher]") {
+  ModelServer model({"--predict", "hang"});
+  Agent agent(model.port(),
+              batcherArgs("1", "1000", {"--batcher-timeout", "60s", "--drain-timeout", "1s"}));
+  HttpResponse response;
+  std::thread caller(
+      [&] { response = post(agent, "/v1/models/m:predict", R"({"instances":[7]})"); });
+  const auto sent = std::chrono::steady_clock::now();
+  while (modelCalls(model, ":predict").empty() && std::chrono::steady_clock::now() - sent < 10s)
+    std::this_thread::sleep_for(20ms);
+  REQUIRE(modelCalls(model, ":predict").size() == 1);
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(agent.terminate(20s) != -1);
+  CHECK(std::chrono::steady_clock::now() - start < 10s);
+  caller.join();
+  REQUIRE(response.status == 200);
+  CHECK_THAT(json::parse(response.body)["message"].get<std::string>(),
+             Catch::Contains("shut down"));
 }

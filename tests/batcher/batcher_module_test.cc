@@ -30,6 +30,7 @@ class FakeExchange final : public agent::Exchange {
   uint64_t id() const override { return 1; }
   std::chrono::system_clock::time_point startTime() const override { return {}; }
   bool finished() const override { return gone || reply_.has_value(); }
+  bool requestReceived() const override { return true; }
   void reply(agent::ResponseHead head, std::string body) override {
     if (finished()) return;
     ++replies;
@@ -101,7 +102,9 @@ struct Fixture {
     auto exchange = std::make_shared<FakeExchange>("POST", target, std::move(headers));
     agent::ExchangePtr pointer = exchange;
     Action action = module->onRequestHeaders(pointer);
-    if (action == Action::Buffer) action = module->onRequestBody(pointer, body);
+    if (action == Action::Buffer || action == Action::BufferOrContinue) {
+      action = module->onRequestBody(pointer, body);
+    }
     if (outcome != nullptr) *outcome = action;
     return exchange;
   }
@@ -262,6 +265,9 @@ TEST_CASE("module: only :predict and v2 infer requests are held", "[batcher]") {
   CHECK(f.module->onRequestHeaders(binary) == Action::Continue);
   auto get = std::make_shared<FakeExchange>("GET", "/v1/models/m:predict", agent::Headers{});
   CHECK(f.module->onRequestHeaders(get) == Action::Buffer);
+  // v2 bodies the batcher cannot hold go on unbuffered; v1 ones are refused (413) as upstream.
+  auto v2 = std::make_shared<FakeExchange>("POST", "/v2/models/m/infer", agent::Headers{});
+  CHECK(f.module->onRequestHeaders(v2) == Action::BufferOrContinue);
 }
 
 TEST_CASE("module: every outcome of the merged call answers every caller", "[batcher]") {
@@ -490,4 +496,93 @@ TEST_CASE("module: metrics count batches, sizes and flush reasons", "[batcher]")
   CHECK(values["kserve_agent_batcher_flushes_total{drain}"] == 1);
   CHECK(values["kserve_agent_batcher_batch_sizecount"] == 3);
   CHECK(values["kserve_agent_batcher_batch_sizesum"] == 4);
+}
+
+TEST_CASE("module: a v2 success other than 200 is split and relayed with its status", "[batcher]") {
+  const std::string answer =
+      R"({"outputs":[{"name":"y","shape":[2],"datatype":"INT64","data":[111,222]}]})";
+  for (int status : {201, 203}) {
+    INFO(status);
+    Fixture f(options(2, 60000));
+    auto a = f.post("/v2/models/m/infer",
+                    R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[1]}]})");
+    auto b = f.post("/v2/models/m/infer",
+                    R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[2]}]})");
+    REQUIRE(f.upstream.calls.size() == 1);
+    f.upstream.answer(0, status, answer);
+    CHECK(a->status() == status);
+    CHECK(a->header("Content-Type") == "application/json");
+    CHECK(a->body() == R"({"outputs":[{"name":"y","shape":[1],"datatype":"INT64","data":[111]}]})");
+    CHECK(b->status() == status);
+    CHECK(b->body() == R"({"outputs":[{"name":"y","shape":[1],"datatype":"INT64","data":[222]}]})");
+  }
+}
+
+TEST_CASE("module: a v2 success that cannot be split gives no caller the model's answer",
+          "[batcher]") {
+  const std::string request =
+      R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[1]}]})";
+  const std::vector<std::pair<int, std::string>> answers{
+      {204, ""},
+      {202, R"({"queued":[111,222]})"},
+      {201, R"({"outputs":[{"name":"y","shape":[3],"datatype":"INT64","data":[111,222,333]}]})"},
+  };
+  for (const auto& [status, body] : answers) {
+    INFO(status << " " << body);
+    Fixture f(options(2, 60000));
+    auto a = f.post("/v2/models/m/infer", request);
+    auto b = f.post("/v2/models/m/infer", request);
+    REQUIRE(f.upstream.calls.size() == 1);
+    f.upstream.answer(0, status, body);
+    for (const auto& caller : {a, b}) {
+      CHECK(caller->status() == 502);
+      CHECK(caller->body().starts_with(R"({"error":"batcher: cannot split the model's answer: )"));
+      CHECK(caller->body().find("111") == std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("module: percent-encoded :predict and v2 infer paths are batched as sent", "[batcher]") {
+  Fixture f(options(2, 60000));
+  auto upper = f.post("/v1/models/m%3Apredict", instance(1));
+  auto lower = f.post("/v1/models/m%3apredict", instance(2));
+  auto plain = f.post("/v1/models/m:predict", instance(3));
+  // Each spelling waits in its own queue, so the merged call keeps the callers' target.
+  CHECK(f.upstream.calls.empty());
+  f.post("/v1/models/m%3Apredict?x=1", instance(4));
+  REQUIRE(f.upstream.calls.size() == 1);
+  CHECK(f.upstream.calls[0].request.target == "/v1/models/m%3Apredict");
+  CHECK(f.upstream.calls[0].request.body == R"({"instances":[[1],[4]]})");
+  f.upstream.answer(0, 200, R"({"predictions":[10,40]})");
+  CHECK(upper->status() == 200);
+  CHECK(upper->body().ends_with(R"("predictions":[10]})"));
+
+  f.post("/v1/models/m%3apredict", instance(5));
+  f.post("/v1/models/m:predict", instance(6));
+  REQUIRE(f.upstream.calls.size() == 3);
+  CHECK(f.upstream.calls[1].request.target == "/v1/models/m%3apredict");
+  CHECK(f.upstream.calls[2].request.target == "/v1/models/m:predict");
+  f.upstream.answer(1, 200, R"({"predictions":[20,50]})");
+  f.upstream.answer(2, 200, R"({"predictions":[30,60]})");
+  CHECK(lower->body().ends_with(R"("predictions":[20]})"));
+  CHECK(plain->body().ends_with(R"("predictions":[30]})"));
+
+  const std::string v2 = R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[1]}]})";
+  Action action{};
+  f.post("/v2/models/m/inf%65r", v2, {}, &action);
+  CHECK(action == Action::Handled);
+  f.post("/v2/models/m/inf%65r", v2);
+  REQUIRE(f.upstream.calls.size() == 4);
+  CHECK(f.upstream.calls[3].request.target == "/v2/models/m/inf%65r");
+}
+
+TEST_CASE("module: paths that only look encoded are not batched", "[batcher]") {
+  Fixture f(options(1, 60000));
+  for (std::string target :
+       {"/v1/models/m%3Aexplain", "/v1/models/m%zz:predict", "/v1/models/m:predict%",
+        "/v1/models/m:predict%2", "/v1/models/m%253Apredict", "/v2/models/m%2Finfer%2F"}) {
+    auto exchange = std::make_shared<FakeExchange>("POST", target, agent::Headers{});
+    INFO(target);
+    CHECK(f.module->onRequestHeaders(exchange) == Action::Continue);
+  }
 }

@@ -127,3 +127,54 @@ TEST_CASE("syntax errors are worded as Go's scanner words them", "[batcher]") {
   CHECK(json::goSyntaxError(R"({"a":[1,{"b":null}],"c":"\u00e9"})").empty());
   CHECK(json::goSyntaxError(" 12 ").empty());
 }
+
+TEST_CASE("lone surrogate escapes are valid JSON and keep their exact text", "[batcher]") {
+  std::vector<std::string> elements;
+  REQUIRE(!elementsOf(R"(["\ud800", "a\udc00b" ,{"\udfff":"\ud800\u0041"}, "\ud83d\ude00"])",
+                      elements));
+  CHECK(elements == std::vector<std::string>{R"("\ud800")", R"("a\udc00b")",
+                                             R"({"\udfff":"\ud800\u0041"})", R"("\ud83d\ude00")"});
+}
+
+TEST_CASE("a string followed by a colon is not taken for a key", "[batcher]") {
+  for (std::string_view text :
+       {R"(["k":1])", R"([1,"k":[true]},[]])", R"([{"a":"b":1}])", R"([{"a":"\ud800":{}}])"}) {
+    std::vector<std::string> elements;
+    INFO(text);
+    CHECK(elementsOf(text, elements) != simdjson::SUCCESS);
+  }
+}
+
+TEST_CASE("invalid keys are refused as Go refuses them", "[batcher]") {
+  for (std::string_view text : {"[{\"a\tb\":1}]", "[{\"\\q\":1}]", "[{\"\\u12\":1}]",
+                                "[{\"\\ud800\\u12x4\":1}]", "[{\"a\":1,\"b\\x\":2}]"}) {
+    std::vector<std::string> elements;
+    INFO(text);
+    CHECK(elementsOf(text, elements) != simdjson::SUCCESS);
+  }
+}
+
+TEST_CASE("string literals are decoded as Go's decoder decodes them", "[batcher]") {
+  const std::string replacement = "\xef\xbf\xbd";  // U+FFFD
+  const auto decode = [](std::string_view literal) {
+    std::string out;
+    INFO(literal);
+    CHECK(json::unquote(literal, &out));
+    return out;
+  };
+  CHECK(decode(R"("plain")") == "plain");
+  CHECK(decode(R"("a\"\\\/\b\f\n\r\t")") == "a\"\\/\b\f\n\r\t");
+  CHECK(decode(R"("caf\u00e9 \u20AC")") == "caf\xc3\xa9 \xe2\x82\xac");
+  CHECK(decode(R"("\ud83d\ude00")") == "\xf0\x9f\x98\x80");
+  CHECK(decode(R"("\ud800")") == replacement);
+  CHECK(decode(R"("x\udc00y")") == "x" + replacement + "y");
+  CHECK(decode(R"("\ud800\u0041")") == replacement + "A");
+  CHECK(decode(R"("\udc00\ud800")") == replacement + replacement);
+  CHECK(decode(R"("\ud800\ud800\udc00")") == replacement + "\xf0\x90\x80\x80");
+  CHECK(decode("\"\xc3\xa9\"") == "\xc3\xa9");
+  for (std::string_view bad : {"", "\"", "plain", R"("a\x")", R"("\u12")", R"("\u12g4")",
+                               R"("a"b")", R"("a\")", "\"a\tb\"", "\"a\nb\""}) {
+    INFO(bad);
+    CHECK_FALSE(json::unquote(bad));
+  }
+}

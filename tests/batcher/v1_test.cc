@@ -38,7 +38,8 @@ TEST_CASE("v1 bodies Go cannot unmarshal get upstream's 400 text", "[batcher]") 
         "{\"instances\":{}}", "{\"instances\":\"a\"}", "{\"instances\":[1,]}",
         "{\"instances\":[1]} trailing", "{\"instances\":[1],\"x\":tru}",
         "{\"instances\":[1],\"instances\":5}", "{\"instances\":5,\"instances\":[1]}", "nul",
-        "\xef\xbb\xbf{\"instances\":[1]}"}) {
+        "\xef\xbb\xbf{\"instances\":[1]}", R"({"instances":[1,"k":[true]},[]]})",
+        R"({"x":"y":[1,2]},"instances":[1]})"}) {
     INFO(body);
     CHECK(v1::parseRequest(body).error == v1::kCantUnmarshal);
   }
@@ -115,4 +116,25 @@ TEST_CASE("batch ids are distinct random UUIDv4s", "[batcher]") {
     seen.insert(id);
   }
   CHECK(seen.size() == 1000);
+}
+
+TEST_CASE("v1 lone surrogate escapes are accepted as Go accepts them", "[batcher]") {
+  auto instance = v1::parseRequest(R"({"instances":["\ud800", "a\udfffb"]})");
+  REQUIRE(instance.error.empty());
+  CHECK(instance.request.instances == R"("\ud800", "a\udfffb")");
+
+  auto ignored = v1::parseRequest(R"({"instances":[1],"note":"\udc00","\ud800":{"k":"\udc00"}})");
+  REQUIRE(ignored.error.empty());
+  CHECK(ignored.request.instances == "1");
+
+  // Go decodes the key before matching: a lone surrogate becomes U+FFFD, which matches nothing,
+  // while an escaped U+017F folds to 's'.
+  CHECK(v1::parseRequest(R"({"instance\ud873":[1]})").error == v1::kNoInstances);
+  auto folded = v1::parseRequest(R"({"in\u017ftances":[2]})");
+  REQUIRE(folded.error.empty());
+  CHECK(folded.request.instances == "2");
+
+  auto response = v1::parseResponse(R"({"predictions":["\ud800",{"\udc00":1}],"x":"\udfff"})");
+  REQUIRE(response.error.empty());
+  CHECK(response.predictions == std::vector<std::string_view>{R"("\ud800")", R"({"\udc00":1})"});
 }

@@ -143,3 +143,32 @@ TEST_CASE("v2 answers that cannot be split are reported", "[batcher]") {
 TEST_CASE("v2 error bodies use the protocol's error object", "[batcher]") {
   CHECK(v2::errorBody("boom \"x\"") == R"({"error":"boom \"x\""})");
 }
+
+TEST_CASE("v2 lone surrogate escapes are merged and split with their exact text", "[batcher]") {
+  auto a =
+      mustParse(R"({"inputs":[{"name":"s","shape":[1],"datatype":"BYTES","data":["\ud800"]}]})");
+  auto b =
+      mustParse(R"({"inputs":[{"name":"s","shape":[1],"datatype":"BYTES","data":["x\udc00"]}]})");
+  CHECK(v2::mergeRequests({&a, &b}) ==
+        R"({"inputs":[{"name":"s","shape":[2],"datatype":"BYTES","data":["\ud800","x\udc00"]}]})");
+  auto split = v2::splitResponse(
+      R"({"model\u005fname":"m","\ud800":"<\udfff>","outputs":[{"name":"o","\udc00":1,)"
+      R"("shape":[2],"datatype":"BYTES","data":["\ud800","x\udc00"]}]})",
+      {&a, &b});
+  REQUIRE(split.error.empty());
+  CHECK(split.bodies[0] ==
+        R"({"model\u005fname":"m","\ud800":"<\udfff>","outputs":[{"name":"o","\udc00":1,)"
+        R"("shape":[1],"datatype":"BYTES","data":["\ud800"]}]})");
+  CHECK(split.bodies[1] ==
+        R"({"model\u005fname":"m","\ud800":"<\udfff>","outputs":[{"name":"o","\udc00":1,)"
+        R"("shape":[1],"datatype":"BYTES","data":["x\udc00"]}]})");
+}
+
+TEST_CASE("an empty v2 answer is reported as empty", "[batcher]") {
+  auto a = mustParse(R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}]})");
+  for (std::string_view body : {"", " \r\n"}) {
+    auto split = v2::splitResponse(body, {&a});
+    CHECK(split.error == "the model's answer is empty");
+    CHECK(split.bodies.empty());
+  }
+}

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -98,6 +99,9 @@ void expectRejected(const ModelServer& model, const Agent& agent,
                     const std::vector<HostileCase>& cases) {
   for (const auto& c : cases) {
     DYNAMIC_SECTION(c.name) {
+      // A pooled connection to the model server is open, as in production, so a request that
+      // started forwarding before it was refused would reach the model at once.
+      REQUIRE(serves(agent));
       Reply reply = exchange(agent.port(), c.bytes);
       INFO("agent answered: " << reply.bytes.substr(0, 300));
       CHECK(reply.status() == c.status);
@@ -259,6 +263,11 @@ TEST_CASE("request smuggling through Content-Length and Transfer-Encoding is ref
            "0\r\n\r\n" +
                kSmuggled,
            400},
+          {"Transfer-Encoding identity",
+           "POST /hostile HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n" + kSmuggled,
+           400},
+          {"Transfer-Encoding gzip",
+           "POST /hostile HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n" + kSmuggled, 400},
           {"obfuscated Transfer-Encoding",
            "POST /hostile HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n"
            "Content-Length: 5\r\n\r\nhello" +
@@ -496,6 +505,22 @@ TEST_CASE("slowloris: a head not complete within --header-timeout is answered 40
   CHECK(countPath(recordedPaths(model), "/hostile") == 0);
 }
 
+TEST_CASE("a body the agent holds back while it waits for the model server is not timed out",
+          "[hostile]") {
+  // The only model server connection is busy for 2.5 s; the second client sends its whole body
+  // at once and must wait for it, with a body timer of 1 s.
+  ModelServer model;
+  Agent agent(model.port(), {"--header-timeout=1s", "--max-upstream-connections=1"});
+  auto slow =
+      std::async(std::launch::async, [&] { return httpRequest(agent.url("/echo?delay_ms=2500")); });
+  std::this_thread::sleep_for(300ms);
+  const std::string body(100 * 1024, 'b');
+  HttpResponse held = httpRequest(agent.url("/echo"), {.method = "POST", .body = body});
+  CHECK(held.status == 200);
+  CHECK(held.body == body);
+  CHECK(slow.get().status == 200);
+}
+
 namespace {
 
 // Sends one request on a new connection and returns how long after the answer the agent closed
@@ -711,6 +736,22 @@ TEST_CASE("a model server slower than --upstream-timeout is answered 504", "[hos
   CHECK(serves(agent));
 }
 
+TEST_CASE("the upstream timeout does not run while a slow client holds the response back",
+          "[hostile]") {
+  ModelServer model;
+  Agent agent(model.port(), {"--upstream-timeout=500ms"});
+  // More than the socket buffers hold, so that the agent queues 1 MiB and stops reading the
+  // model server while the client reads nothing for three times the timeout.
+  constexpr size_t kSize = 12'000'000;
+  auto socket = requestLargeBody(agent.port(), kSize, "Connection: close\r\n");
+  REQUIRE(socket != nullptr);
+  std::this_thread::sleep_for(1500ms);
+  Reply reply = readToClose(*socket, 20s);
+  const size_t headEnd = reply.bytes.find("\r\n\r\n");
+  REQUIRE(headEnd != std::string::npos);
+  CHECK(reply.bytes.size() - headEnd - 4 == kSize);
+}
+
 TEST_CASE("a model server that does not accept within --upstream-connect-timeout gives 502",
           "[hostile]") {
   // A listener whose accept queue is full and never drained: further SYNs are dropped, so the
@@ -753,10 +794,14 @@ TEST_CASE("a model server answering garbage gives 502 and its connection is not 
     if (head.find(" /bad-length ") != std::string::npos) {
       return std::string("HTTP/1.1 200 OK\r\nContent-Length: 2x\r\n\r\nok");
     }
+    if (head.find(" /unasked-switch ") != std::string::npos) {
+      return std::string(
+          "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\nevil");
+    }
     return kOk;
   });
   Agent agent(server.port());
-  for (const char* path : {"/garbage", "/smuggling-response", "/bad-length"}) {
+  for (const char* path : {"/garbage", "/smuggling-response", "/bad-length", "/unasked-switch"}) {
     INFO(path);
     HttpResponse bad = httpRequest(agent.url(path));
     CHECK(bad.status == 502);
@@ -765,6 +810,68 @@ TEST_CASE("a model server answering garbage gives 502 and its connection is not 
     CHECK(good.status == 200);
     CHECK(good.body == "ok");
   }
+}
+
+TEST_CASE("bytes after a complete model server response reach no client and end the connection",
+          "[hostile]") {
+  // The model server answers /double twice in one write; the second answer must not be taken
+  // for the answer to the next request, and the connection must not go back to the pool.
+  std::atomic<int> doubleConnection{-1};
+  std::atomic<int> nextConnection{-1};
+  MisbehavingServer server(
+      [&](int connection, int, const std::string& head) -> std::optional<std::string> {
+        if (head.find(" /double ") != std::string::npos) {
+          doubleConnection = connection;
+          return std::string(
+              "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst"
+              "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled");
+        }
+        if (head.find(" /next ") != std::string::npos) nextConnection = connection;
+        return kOk;
+      });
+  Agent agent(server.port());
+  RawSocket socket(agent.port());
+  REQUIRE(socket.connected());
+  // Pipelined, so the second request is sent as soon as the first answer is complete.
+  REQUIRE(
+      socket.send("GET /double HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  Reply reply = readToClose(socket);
+  INFO(reply.bytes);
+  CHECK(reply.bytes.find("first") != std::string::npos);
+  CHECK(reply.bytes.find("smuggled") == std::string::npos);
+  CHECK(reply.bytes.ends_with("\r\n\r\nok"));
+  CHECK(doubleConnection != -1);
+  CHECK(nextConnection != -1);
+  CHECK(nextConnection != doubleConnection);
+  // Concurrent requests afterwards each get their own answer.
+  std::vector<std::thread> threads;
+  std::atomic<int> good{0};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      HttpResponse response = httpRequest(agent.url("/after"));
+      if (response.status == 200 && response.body == "ok") ++good;
+    });
+  }
+  for (auto& thread : threads)
+    thread.join();
+  CHECK(good == 4);
+}
+
+TEST_CASE("model server response heads beyond the client limits are relayed", "[hostile]") {
+  // Client heads are bounded by --max-header-*; the model server is trusted as Go trusts it.
+  std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n";
+  for (int i = 0; i < 150; ++i)
+    head += "X-Field-" + std::to_string(i) + ": v\r\n";
+  head += "X-Large: " + std::string(70 * 1024, 'a') + "\r\n\r\nok";
+  MisbehavingServer server(
+      [&](int, int, const std::string&) -> std::optional<std::string> { return head; });
+  Agent agent(server.port());
+  HttpResponse response = httpRequest(agent.url("/big-head"));
+  CHECK(response.status == 200);
+  CHECK(response.body == "ok");
+  CHECK(response.header("x-field-149") == "v");
+  CHECK(response.header("x-large").size() == 70 * 1024);
 }
 
 TEST_CASE(
@@ -820,6 +927,34 @@ TEST_CASE(
     CHECK(countPath(paths, "/get-after") == 1);
     CHECK(countPath(paths, "/echo") == 1);
   }
+}
+
+TEST_CASE("a retried request waiting for a model server connection can be abandoned by its client",
+          "[hostile]") {
+  // One model server connection. A's GET fails on the pooled connection and is retried, but B
+  // took the freed slot first, so A waits; A's client then leaves before the slot frees again.
+  MisbehavingServer server([](int, int, const std::string& head) -> std::optional<std::string> {
+    if (head.find(" /drop ") != std::string::npos) {
+      std::this_thread::sleep_for(500ms);
+      return std::nullopt;
+    }
+    if (head.find(" /b ") != std::string::npos) std::this_thread::sleep_for(500ms);
+    return kOk;
+  });
+  Agent agent(server.port(), {"--max-upstream-connections=1"});
+  REQUIRE(httpRequest(agent.url("/warm")).status == 200);
+  RawSocket a(agent.port());
+  REQUIRE(a.connected());
+  REQUIRE(a.send("GET /drop HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::this_thread::sleep_for(100ms);
+  auto b = std::async(std::launch::async, [&] { return httpRequest(agent.url("/b")); });
+  std::this_thread::sleep_for(600ms);
+  a.close();
+  HttpResponse answered = b.get();
+  CHECK(answered.status == 200);
+  HttpResponse after = httpRequest(agent.url("/after"));
+  CHECK(after.status == 200);
+  CHECK(after.body == "ok");
 }
 
 TEST_CASE("credentials never appear in the agent's log, even at debug level", "[hostile]") {

@@ -1,6 +1,7 @@
 // Sidecar operations with the real binary: probe answers, readiness from
 // SERVING_READINESS_PROBE, the drain sequence on SIGTERM, the unix socket and metrics.
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <catch2/catch.hpp>
 #include <future>
@@ -80,6 +81,10 @@ TEST_CASE("readiness follows SERVING_READINESS_PROBE handlers", "[ops]") {
       {http, {}, 200},
       {httpFailing, {}, 503},
       {tcpProbe(closedPort), {}, 503},
+      // The attempt's timeout in milliseconds does not fit 32 bits.
+      {R"({"tcpSocket":{"port":)" + std::to_string(model.port()) + R"(},"timeoutSeconds":3000000})",
+       {},
+       200},
       {R"({"exec":{"command":["true"]}})", {}, 503},
       {"", {}, 200},
       {"[" + tcpProbe(model.port()) + "," + http + "]",
@@ -137,7 +142,8 @@ TEST_CASE("concurrent probes share one in-flight check", "[ops]") {
 }
 
 TEST_CASE("a malformed SERVING_READINESS_PROBE exits 2 with a message", "[ops]") {
-  for (const char* value : {"{not json", "null", R"({"tcpSocket":{"port":70000}})"}) {
+  for (const char* value : {"{not json", "null", R"({"tcpSocket":{"port":70000}})",
+                            R"({"tcpSocket":{"port":1},"timeoutSeconds":"1"})"}) {
     Process process(
         {builtBinary("kserve-agent"), "--port", std::to_string(freePort()), "--unix-socket="},
         {{"SERVING_READINESS_PROBE", value}});
@@ -179,6 +185,31 @@ TEST_CASE(
   CHECK(agent.waitForExit(15s) == 0);
   CHECK_THAT(agent.process().output(), Catch::Contains("Shutdown complete"));
   CHECK_FALSE(waitForPort(agent.port(), 200ms));
+}
+
+TEST_CASE("SIGTERM: a response still being written to a slow client is delivered whole", "[ops]") {
+  ModelServer model;
+  Agent agent(model.port(), {"--drain-timeout=20s"});
+  constexpr size_t kSize = 12'000'000;
+  auto socket = requestLargeBody(agent.port(), kSize);
+  REQUIRE(socket != nullptr);
+  std::string received =
+      socket->readUntil([](const std::string& data) { return data.size() > 200'000; });
+  REQUIRE(received.size() > 200'000);
+  agent.process().signal(SIGTERM);
+  // About a second and a half to read the rest, while the agent drains.
+  char buffer[64 * 1024];
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < 20s) {
+    ssize_t n = ::recv(socket->fd(), buffer, sizeof buffer, 0);
+    if (n <= 0) break;
+    received.append(buffer, static_cast<size_t>(n));
+    std::this_thread::sleep_for(8ms);
+  }
+  const size_t headEnd = received.find("\r\n\r\n");
+  REQUIRE(headEnd != std::string::npos);
+  CHECK(received.size() - headEnd - 4 == kSize);
+  CHECK(agent.waitForExit(15s) == 0);
 }
 
 TEST_CASE("a second signal exits at once", "[ops]") {

@@ -88,7 +88,9 @@ Sink::Sink(SinkOptions options)
                                 "--delay-ms",
                                 std::to_string(options.delayMs),
                                 "--close-after",
-                                std::to_string(options.closeAfter)};
+                                std::to_string(options.closeAfter),
+                                "--serial",
+                                options.serial ? "1" : "0"};
   if (tls_) {
     argv.insert(argv.end(), {"--tls-key", options.tlsKey, "--tls-cert", options.tlsCert});
   }

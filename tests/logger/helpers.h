@@ -28,7 +28,8 @@ struct SinkOptions {
   int failFirst = 0;
   int failStatus = 503;
   int delayMs = 0;
-  int closeAfter = 0;  // drop each connection after this many answers on it
+  int closeAfter = 0;   // drop each connection after this many answers on it
+  bool serial = false;  // with delayMs: one answer at a time per connection, as most servers
   std::string tlsKey;
   std::string tlsCert;
   uint16_t port = 0;  // 0: a free port
@@ -110,11 +111,13 @@ class FakeExchange : public agent::Exchange {
   uint64_t id() const override { return id_; }
   std::chrono::system_clock::time_point startTime() const override { return start_; }
   bool finished() const override { return false; }
+  bool requestReceived() const override { return received; }
   void reply(agent::ResponseHead head, std::string body) override {
     response_ = std::move(head);
     (void)body;
   }
   void setResponse(agent::ResponseHead head) { response_ = std::move(head); }
+  bool received = true;  // what requestReceived() says
 
  private:
   uint64_t id_;

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <catch2/catch.hpp>
+#include <future>
 #include <map>
 #include <thread>
 
@@ -405,4 +406,37 @@ TEST_CASE("Agent: HTTPS sink verified with the CA from --logger-ca-cert-dir",
     REQUIRE(post(agent, "/echo", "tls", "text/plain").status == 200);
     CHECK(sink.waitForEvents(2).size() == 2);
   }
+}
+
+TEST_CASE("Agent: drops held back by the one-line-per-second limit are reported when it allows",
+          "[logger][integration]") {
+  ModelServer model;
+  Sink sink(logtest::failingFirst(100, 400));
+  Agent agent(model.port(), withLogger(sink));
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(post(agent, "/echo", "x", "text/plain").status == 200);
+  // All six events are rejected at once; the first report may hold only some of them.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (agent.process().output().find("6 dropped in total") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  CHECK_THAT(agent.process().output(), Catch::Contains("6 dropped in total"));
+  CHECK(agent.process().running());
+}
+
+TEST_CASE("Agent: events still held when the drain deadline passes are reported as dropped",
+          "[logger][integration]") {
+  ModelServer model;
+  Sink sink(logtest::delayed(60000));
+  Agent agent(model.port(), withLogger(sink, {"--drain-timeout=1s"}));
+  REQUIRE(post(agent, "/echo", "x", "text/plain").status == 200);
+  // A request still in flight at the deadline keeps the logger from draining before it.
+  auto slow = std::async(std::launch::async, [&] {
+    return testsupport::httpRequest(agent.url("/echo?delay_ms=5000"), {.timeout = 10s});
+  });
+  std::this_thread::sleep_for(300ms);
+  CHECK(agent.terminate(20s) == 0);
+  slow.get();
+  CHECK_THAT(agent.process().output(), Catch::Contains("shutdown="));
 }

@@ -3,6 +3,7 @@
 #include <prometheus/registry.h>
 
 #include <catch2/catch.hpp>
+#include <set>
 
 #include "tests/logger/helpers.h"
 
@@ -23,6 +24,7 @@ struct Exchange {
   std::vector<std::string> responseChunks;
   bool complete = true;
   bool responds = true;
+  bool received = true;  // the whole request arrived
   std::string method = "POST";
 };
 
@@ -34,6 +36,7 @@ void play(logger::LoggerModule& module, const Exchange& e) {
   head.target = "/v1/models/m:predict";
   head.headers = e.requestHeaders;
   auto exchange = std::make_shared<FakeExchange>(nextId++, head);
+  exchange->received = e.received;
   REQUIRE(module.onRequestHeaders(exchange) == agent::Action::Continue);
   bool requestData = (module.observes() & agent::kObserveRequestData) != 0;
   bool responseHooks = (module.observes() & agent::kObserveResponse) != 0;
@@ -277,11 +280,17 @@ TEST_CASE("A HEAD answer's Content-Length does not count against the byte bound"
   CHECK(loop.close());
 }
 
-TEST_CASE("A broken-off exchange logs the request only once an answer had started", "[logger]") {
+TEST_CASE("A broken-off exchange logs the request once it had arrived whole or been answered",
+          "[logger]") {
   Sink sink;
   Loop loop;
   {
     logger::LoggerModule module(contextFor(loop), optionsFor(sink));
+    play(module, {.requestHeaders = {{"Ce-Id", "partial"}},
+                  .requestChunks = {"x"},
+                  .complete = false,
+                  .responds = false,
+                  .received = false});
     play(module, {.requestHeaders = {{"Ce-Id", "no-answer"}},
                   .requestChunks = {"x"},
                   .complete = false,
@@ -289,13 +298,18 @@ TEST_CASE("A broken-off exchange logs the request only once an answer had starte
     play(module, {.requestHeaders = {{"Ce-Id", "cut"}},
                   .requestChunks = {"x"},
                   .responseChunks = {"frag"},
-                  .complete = false});
-    REQUIRE(loop.runUntil([&] { return module.stats().sent == 1; }));
+                  .complete = false,
+                  .received = false});
+    REQUIRE(loop.runUntil([&] { return module.stats().sent == 2; }));
     loop.runFor(200ms);
     auto events = sink.events();
-    REQUIRE(events.size() == 1);
-    CHECK(events[0]["id"] == "cut");
-    CHECK(events[0]["type"] == "org.kubeflow.serving.inference.request");
+    REQUIRE(events.size() == 2);
+    std::set<std::string> ids;
+    for (const auto& event : events) {
+      ids.insert(event["id"].get<std::string>());
+      CHECK(event["type"] == "org.kubeflow.serving.inference.request");
+    }
+    CHECK(ids == std::set<std::string>{"no-answer", "cut"});
     CHECK(module.openCaptures() == 0);
   }
   CHECK(loop.close());

@@ -78,6 +78,9 @@ TEST_CASE("http URLs are split for the pipelined client, others are left to curl
   REQUIRE(v6);
   CHECK(v6->host == "::1");
   CHECK(v6->authority == "[::1]:9000");
+  auto spaced = logger::parseHttpUrl("http://h/a b/\xc3\xa9?q=\"x\"");
+  REQUIRE(spaced);
+  CHECK(spaced->target == "/a%20b/%C3%A9?q=%22x%22");
   CHECK_FALSE(logger::parseHttpUrl("https://127.0.0.1/"));
   CHECK_FALSE(logger::parseHttpUrl("http://user:pw@127.0.0.1/"));
   CHECK_FALSE(logger::parseHttpUrl("http://127.0.0.1:99999/"));
@@ -199,6 +202,35 @@ TEST_CASE("A pipelined 4xx is dropped, the other events of the pipeline are sent
     CHECK(dispatcher.stats().depth == 0);
   }
   CHECK(loop.close());
+}
+
+TEST_CASE("A sink answering one event at a time gets them over several connections on time",
+          "[logger]") {
+  // 60 events, 50 ms each: 3 s on one connection, more than the 1.5 s timeout. The timeout
+  // bounds the sink's silence, not the wait behind earlier events, and the events are spread.
+  logtest::SinkOptions slow = logtest::delayed(50);
+  slow.serial = true;
+  Sink sink(slow);
+  Loop loop;
+  {
+    auto options = pipelined(sink.url());
+    options.workers = 4;
+    options.pipelineDepth = 1024;
+    options.timeout = 1500ms;
+    options.attempts = 1;
+    logger::Dispatcher dispatcher(loop.get(), options, nullptr);
+    for (int i = 0; i < 60; ++i)
+      dispatcher.enqueue(makeEvent("s" + std::to_string(i), "b"));
+    REQUIRE(loop.runUntil(
+        [&] { return dispatcher.stats().sent + dispatcher.stats().dropped == 60; }, 20s));
+    CHECK(dispatcher.stats().sent == 60);
+    CHECK(dispatcher.stats().dropped == 0);
+  }
+  CHECK(loop.close());
+  std::set<uint64_t> ports;
+  for (const auto& event : sink.waitForEvents(60))
+    ports.insert(event["remotePort"].get<uint64_t>());
+  CHECK(ports.size() == 4);
 }
 
 TEST_CASE("A pipeline stuck behind a slow answer times out and is sent again", "[logger]") {

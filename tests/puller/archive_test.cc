@@ -66,3 +66,56 @@ TEST_CASE("A file that is not an archive is a clear error", "[storage][archive]"
   CHECK_FALSE(status.ok);
   CHECK_THAT(status.message, Catch::Contains("model.tar.gz"));
 }
+
+TEST_CASE("An archive merges into existing folders of the same name as tar does",
+          "[storage][archive]") {
+  std::string dir = stage("good.tar");
+  fs::create_directories(dir + "/model/weights");
+  testsupport::writeFile(dir + "/model/kept.bin", "kept");
+  testsupport::writeFile(dir + "/model/weights/old.bin", "old");
+  testsupport::writeFile(dir + "/model/config.json", "stale");
+  auto status = storage::extractArchive(fs::path(dir) / "good.tar", dir);
+  INFO(status.message);
+  REQUIRE(status.ok);
+  CHECK(storagetest::listFiles(dir) ==
+        std::set<std::string>{"model/kept.bin", "model/weights/old.bin", "model/config.json",
+                              "model/weights/w.bin"});
+  CHECK(testsupport::readFile(dir + "/model/kept.bin") == "kept");
+  CHECK(testsupport::readFile(dir + "/model/weights/old.bin") == "old");
+  CHECK(testsupport::readFile(dir + "/model/config.json") == R"({"name":"good"})");
+  CHECK(fs::is_symlink(dir + "/model/latest"));
+}
+
+TEST_CASE("An archive file and an existing folder of one name is an error that deletes neither",
+          "[storage][archive]") {
+  SECTION("a folder in the archive where a file is") {
+    std::string dir = stage("good.tar");
+    fs::create_directories(dir + "/model");
+    testsupport::writeFile(dir + "/model/weights", "a file");
+    auto status = storage::extractArchive(fs::path(dir) / "good.tar", dir);
+    CHECK_FALSE(status.ok);
+    CHECK_THAT(status.message,
+               Catch::Contains("model/weights") && Catch::Contains("a file of that name"));
+    CHECK(testsupport::readFile(dir + "/model/weights") == "a file");
+  }
+  SECTION("a file in the archive where a folder is") {
+    std::string dir = stage("good.tar");
+    fs::create_directories(dir + "/model/config.json");
+    testsupport::writeFile(dir + "/model/config.json/inside", "kept");
+    auto status = storage::extractArchive(fs::path(dir) / "good.tar", dir);
+    CHECK_FALSE(status.ok);
+    CHECK_THAT(status.message,
+               Catch::Contains("model/config.json") && Catch::Contains("a folder of that name"));
+    CHECK(testsupport::readFile(dir + "/model/config.json/inside") == "kept");
+  }
+  SECTION("a folder in the archive where a link to a folder is") {
+    // Following the link would write the archive's files wherever it points.
+    std::string dir = stage("good.tar");
+    std::string elsewhere = fs::path(dir).parent_path() / "elsewhere";
+    fs::create_directories(elsewhere);
+    fs::create_directory_symlink(elsewhere, dir + "/model");
+    auto status = storage::extractArchive(fs::path(dir) / "good.tar", dir);
+    CHECK_FALSE(status.ok);
+    CHECK(storagetest::listEntries(elsewhere).empty());
+  }
+}

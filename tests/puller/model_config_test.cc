@@ -2,6 +2,8 @@
 #include <catch2/catch.hpp>
 
 #include "puller/model_config.h"
+#include "puller/model_dir.h"
+#include "tests/support/process.h"
 
 using puller::ModelOp;
 using puller::OpType;
@@ -46,6 +48,24 @@ TEST_CASE("Bad models.json is refused with a reason", "[puller][config]") {
     CHECK_FALSE(puller::parseModelConfig(text, error));
     CHECK_FALSE(error.empty());
   }
+}
+
+TEST_CASE("A model name too long for its staging folder is refused with the limit",
+          "[puller][config]") {
+  auto config = [](const std::string& name) {
+    return R"([{"modelName":")" + name + R"(","modelSpec":{}}])";
+  };
+  std::string longest(puller::kMaxModelNameBytes, 'm');
+  CHECK(parse(config(longest)).size() == 1);
+  std::string error;
+  CHECK_FALSE(puller::parseModelConfig(config(longest + "m"), error));
+  CHECK_THAT(error, Catch::Contains("is 244 bytes") && Catch::Contains("at most 243"));
+  // The limit is the real one: the longest name gets its staging folder, one more byte does not.
+  std::string dir = testsupport::makeTempDir("names");
+  std::string stagingError;
+  CHECK_FALSE(puller::makeStagingFolder(dir, longest, stagingError).empty());
+  CHECK(puller::makeStagingFolder(dir, longest + "m", stagingError).empty());
+  CHECK_THAT(stagingError, Catch::Contains("File name too long"));
 }
 
 TEST_CASE("Memory quantities compare by value", "[puller][config]") {

@@ -306,6 +306,42 @@ TEST_CASE("A failing download is retried, logged with model and cause, and never
                               "good/" + puller::ModelSpec{good, "sklearn", "1Mi"}.markerName()});
 }
 
+TEST_CASE("Linked local files are copied by content and a link loop fails only its model",
+          "[puller]") {
+  Fixture f;
+  LogCapture log;
+  // A Hugging Face cache snapshot: its files link into ../../blobs.
+  std::string repo = f.sources + "/models--owner--m";
+  fs::create_directories(repo + "/snapshots/abc");
+  fs::create_directories(repo + "/blobs");
+  testsupport::writeFile(repo + "/blobs/1111", "weights");
+  fs::create_symlink("../../blobs/1111", repo + "/snapshots/abc/model.bin");
+  std::string looped = makeSource(f.sources, "looped", "x");
+  fs::create_symlink("loop", looped + "/loop");
+  std::string linked = repo + "/snapshots/abc";
+  f.writer.write(modelsJson({{"linked", linked}, {"looped", looped}}));
+  puller::Puller puller(f.options());
+  puller.start();
+  // Before, the loop threw out of the download and ended the process.
+  REQUIRE(waitFor([&] { return puller.initialModelsReady(); }));
+  CHECK_THAT(log.text(), Catch::Contains("model looped: download failed, giving up") &&
+                             Catch::Contains("Too many levels of symbolic links"));
+  auto calls = repositoryCalls(f.server);
+  CHECK(count(calls, "load linked") == 1);
+  CHECK(count(calls, "load looped") == 0);
+  CHECK(
+      storagetest::listEntries(f.modelDir) ==
+      std::set<std::string>{"linked", "linked/model.bin",
+                            "linked/" + puller::ModelSpec{linked, "sklearn", "1Mi"}.markerName()});
+  CHECK_FALSE(fs::is_symlink(f.modelDir + "/linked/model.bin"));
+  CHECK(testsupport::readFile(f.modelDir + "/linked/model.bin") == "weights");
+  // Before, the linked file was written to <root>/blobs, beside the model dir.
+  std::set<std::string> beside;
+  for (const auto& entry : fs::directory_iterator(f.root))
+    beside.insert(entry.path().filename().string());
+  CHECK(beside == std::set<std::string>{"configs", "models", "sources"});
+}
+
 TEST_CASE("A failing load is retried with backoff", "[puller]") {
   std::string root = testsupport::makeTempDir("puller");
   testsupport::ModelServer server({"--repo-status", "503"});

@@ -56,7 +56,8 @@ std::set<std::string> listEntries(const std::string& root) {
   std::set<std::string> entries;
   std::error_code ec;
   for (const auto& entry : fs::recursive_directory_iterator(root, ec)) {
-    entries.insert(fs::relative(entry.path(), root).generic_string());
+    // Lexically: fs::relative would resolve a link and list its target instead.
+    entries.insert(entry.path().lexically_relative(root).generic_string());
   }
   return entries;
 }

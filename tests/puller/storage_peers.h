@@ -27,7 +27,7 @@ class ScopedEnv {
 
 // Every regular file below `root`, as relative paths with '/'.
 std::set<std::string> listFiles(const std::string& root);
-// Everything below `root` (files, folders, links), as relative paths.
+// Everything below `root` (files, folders, links; links listed, not followed), as relative paths.
 std::set<std::string> listEntries(const std::string& root);
 // Writes `size` bytes of a fixed pattern to `path`.
 void writePatternFile(const std::string& path, uint64_t size);

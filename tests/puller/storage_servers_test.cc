@@ -1,14 +1,21 @@
 // Downloads from real storage servers on loopback: s3rver (S3), azurite (Azure Blob), nginx
-// (http and https), and the documented-API fakes of GCS and the Hugging Face Hub.
+// (http and https), and the documented-API fakes of GCS and the Hugging Face Hub; plus a
+// hand-made S3 for the answers s3rver cannot give.
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "puller/storage/storage.h"
 #include "puller/storage/util.h"
 #include "tests/puller/storage_peers.h"
+#include "tests/support/net.h"
 #include "tests/support/process.h"
 
 namespace fs = std::filesystem;
@@ -32,6 +39,91 @@ bool sameFile(const std::string& a, const std::string& b) {
   return fs::file_size(a) == fs::file_size(b) &&
          testsupport::readFile(a) == testsupport::readFile(b);
 }
+
+// A path-style, anonymous S3 of bucket "bucket" for what s3rver cannot be made to do: list an
+// object with one size and serve another body, with no Content-Length and ended by closing the
+// connection (a misbehaving gateway, so the body reads as complete at the HTTP level), and keep
+// a key with "//" in it. One request per connection, answered in turn.
+class HandMadeS3 {
+ public:
+  struct Object {
+    std::string key;
+    uint64_t listedSize;
+    std::string body;
+  };
+
+  explicit HandMadeS3(std::vector<Object> objects) : objects_(std::move(objects)) {
+    listener_ = testsupport::listenOnLoopback(16, port_);
+    REQUIRE(listener_ >= 0);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~HandMadeS3() {
+    stop_ = true;
+    thread_.join();
+    ::close(listener_);
+  }
+  HandMadeS3(const HandMadeS3&) = delete;
+  HandMadeS3& operator=(const HandMadeS3&) = delete;
+
+  std::map<std::string, std::optional<std::string>> env() const {
+    return {{"AWS_ENDPOINT_URL", "http://127.0.0.1:" + std::to_string(port_)},
+            {"awsAnonymousCredential", "true"},
+            {"S3_ENDPOINT", std::nullopt},
+            {"S3_USER_VIRTUAL_BUCKET", std::nullopt}};
+  }
+
+ private:
+  void serve() {
+    while (!stop_) {
+      pollfd ready{listener_, POLLIN, 0};
+      if (::poll(&ready, 1, 100) <= 0) continue;
+      int fd = ::accept(listener_, nullptr, nullptr);
+      if (fd < 0) continue;
+      answer(fd);
+      ::close(fd);
+    }
+  }
+
+  void answer(int fd) {
+    std::string head;
+    char buffer[4096];
+    while (head.find("\r\n\r\n") == std::string::npos) {
+      ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+      if (n <= 0) return;
+      head.append(buffer, static_cast<size_t>(n));
+    }
+    // "GET /bucket/<key>?<query> HTTP/1.1"; the listing is not filtered, selection does that.
+    std::string target = head.substr(4, head.find(' ', 4) - 4);
+    std::string path = target.substr(0, target.find('?'));
+    std::string response = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+    if (path == "/bucket" || path == "/bucket/") {
+      std::string xml = "<ListBucketResult>";
+      for (const auto& object : objects_) {
+        xml += "<Contents><Key>" + object.key + "</Key><Size>" + std::to_string(object.listedSize) +
+               "</Size></Contents>";
+      }
+      xml += "<IsTruncated>false</IsTruncated></ListBucketResult>";
+      response =
+          "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(xml.size()) + "\r\n\r\n" + xml;
+    }
+    for (const auto& object : objects_) {
+      if (path == "/bucket/" + object.key) {
+        response = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + object.body;
+      }
+    }
+    for (size_t sent = 0; sent < response.size();) {
+      ssize_t n = ::send(fd, response.data() + sent, response.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return;
+      sent += static_cast<size_t>(n);
+    }
+  }
+
+  std::vector<Object> objects_;
+  uint16_t port_ = 0;
+  int listener_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
 
 }  // namespace
 
@@ -105,6 +197,28 @@ TEST_CASE("S3: a 100 MiB object streams to disk with bounded memory", "[storage]
   CHECK(maxRssKiB() - before < 48 * 1024);  // far less than the object
   CHECK(fs::file_size(dest + "/model.bin") == uint64_t{100} << 20);
   CHECK(sameFile(source, dest + "/model.bin"));
+}
+
+TEST_CASE("S3: slashes after the prefix are dropped and a body short of its listed size fails",
+          "[storage][s3]") {
+  HandMadeS3 s3({{"models/m1//weights.bin", 7, "weights"},
+                 {"models/m1/config.json", 2, "{}"},
+                 {"models/cut/big.bin", 100000, std::string(50000, 'x')}});
+  ScopedEnv env(s3.env());
+  for (const char* uri : {"s3://bucket/models/m1", "s3://bucket/models/m1/"}) {
+    INFO(uri);
+    std::string dest = freshDir("s3");
+    auto status = storage::download(uri, dest);
+    INFO(status.message);
+    REQUIRE(status.ok);
+    CHECK(listFiles(dest) == Files{"weights.bin", "config.json"});
+    CHECK(testsupport::readFile(dest + "/weights.bin") == "weights");
+  }
+  auto cut = storage::download("s3://bucket/models/cut", freshDir("s3"));
+  CHECK_FALSE(cut.ok);
+  CHECK_FALSE(cut.permanent);
+  CHECK_THAT(cut.message, Catch::Contains("\"models/cut/big.bin\" is 100000 bytes") &&
+                              Catch::Contains("50000 bytes were received"));
 }
 
 TEST_CASE("Azure Blob: account key, nested prefix, single blob, wrong key", "[storage][azure]") {

@@ -133,6 +133,39 @@ TEST_CASE("Object selection keeps structure, respects '/' boundaries and single 
   CHECK_FALSE(storage::selectObjects({{"p/../../etc/x", 1}}, "p/", selected).ok);
 }
 
+TEST_CASE("Slashes right after the prefix are dropped as upstream's lstrip does", "[storage]") {
+  std::vector<storage::SelectedObject> selected;
+  for (const char* prefix : {"models/m1", "models/m1/"}) {
+    INFO(prefix);
+    REQUIRE(storage::selectObjects({{"models/m1//weights.bin", 7}, {"models/m1/a//b.bin", 1}},
+                                   prefix, selected)
+                .ok);
+    REQUIRE(selected.size() == 2);
+    CHECK(selected[0].relative.generic_string() == "weights.bin");
+    CHECK(selected[0].size == 7);
+    CHECK(selected[1].relative.generic_string() == "a/b.bin");
+  }
+  for (const char* key :
+       {"models/m1//../x", "models/m1///../../etc/passwd", "models/m1/a/../../x"}) {
+    INFO(key);
+    auto status = storage::selectObjects({{key, 1}}, "models/m1", selected);
+    CHECK_FALSE(status.ok);
+    CHECK_THAT(status.message, Catch::Contains("outside the destination"));
+  }
+}
+
+TEST_CASE("Keys that name the same file are fetched once and the last listed wins", "[storage]") {
+  std::vector<storage::SelectedObject> selected;
+  REQUIRE(
+      storage::selectObjects({{"m1/a.bin", 1}, {"m1/b.bin", 2}, {"m1//a.bin", 3}}, "m1", selected)
+          .ok);
+  REQUIRE(selected.size() == 2);
+  CHECK(selected[0].key == "m1//a.bin");
+  CHECK(selected[0].relative.generic_string() == "a.bin");
+  CHECK(selected[0].size == 3);
+  CHECK(selected[1].key == "m1/b.bin");
+}
+
 TEST_CASE("Relative paths that escape are refused", "[storage]") {
   CHECK(storage::safeRelativePath("a/b/c")->generic_string() == "a/b/c");
   CHECK(storage::safeRelativePath("./a//b/")->generic_string() == "a/b");

@@ -9,6 +9,9 @@
 //                    recorded
 //   --close-after N  drop each connection abruptly once N requests were answered on it (further
 //                    pipelined requests on it stay unanswered, some of them maybe recorded)
+//   --serial 1       with --delay-ms: a connection's requests are handled one at a time, each
+//                    delay starting once the previous answer was sent (as most servers handle a
+//                    pipeline)
 //   --tls-key/--tls-cert   listen on HTTPS with this PEM key and certificate
 //
 // Each line: {seq, id, type, source, specversion, time, datacontenttype, extensions,
@@ -22,11 +25,11 @@ const path = require("path");
 const { HTTP } = require(path.join(__dirname, "node_modules", "cloudevents"));
 
 function parseArgs(argv) {
-  const options = { port: 0, out: "", failFirst: 0, failStatus: 503, delayMs: 0, closeAfter: 0, tlsKey: "", tlsCert: "" };
+  const options = { port: 0, out: "", failFirst: 0, failStatus: 503, delayMs: 0, closeAfter: 0, serial: 0, tlsKey: "", tlsCert: "" };
   const names = {
     "--port": ["port", Number], "--out": ["out", String], "--fail-first": ["failFirst", Number],
     "--fail-status": ["failStatus", Number], "--delay-ms": ["delayMs", Number],
-    "--close-after": ["closeAfter", Number],
+    "--close-after": ["closeAfter", Number], "--serial": ["serial", Number],
     "--tls-key": ["tlsKey", String], "--tls-cert": ["tlsCert", String],
   };
   for (let i = 0; i < argv.length; i += 2) {
@@ -69,6 +72,7 @@ function describe(headers, body, remotePort) {
 }
 
 const answeredOn = new WeakMap();
+const chains = new WeakMap();
 
 function closeIfDue(socket) {
   if (!options.closeAfter) return;
@@ -97,7 +101,12 @@ function handle(req, res) {
       res.end();
       closeIfDue(req.socket);
     };
-    if (options.delayMs > 0) setTimeout(answer, options.delayMs);
+    if (options.delayMs > 0 && options.serial) {
+      const previous = chains.get(req.socket) || Promise.resolve();
+      chains.set(req.socket, previous.then(() => new Promise((done) => {
+        setTimeout(() => { answer(); done(); }, options.delayMs);
+      })));
+    } else if (options.delayMs > 0) setTimeout(answer, options.delayMs);
     else answer();
   });
 }

@@ -8,6 +8,7 @@ the agent forwarded. Standard library only.
 Routes:
   POST /v1/models/<m>:predict     {"predictions": <instances>} (echo), shaped by --predict
   POST /v2/models/<m>/infer       v2 echo: one output per input, same name/shape/datatype/data
+                                  (answered with --infer-status)
   POST /v2/repository/models/<m>/load|unload   200 {} (recorded; --repo-status to change)
   GET  /stats                     {"connections": distinct client connections, "requests": n}
   ANY  /echo?status=&chunked=1&size=&delay_ms=&header=Name:Value&ctype=
@@ -17,6 +18,9 @@ Routes:
   ANY  /close                     closes the connection without answering
   ANY  /reset                     sends a partial response, then resets the connection
   anything else                   200 with a small JSON body naming the method and path
+
+With --decode-path, routes are matched on the percent-decoded path (as Go and Starlette servers
+do), so /v1/models/m%3Apredict is a predict route; the recorded path stays as received.
 """
 import argparse
 import base64
@@ -102,7 +106,7 @@ class Handler(BaseHTTPRequestHandler):
         record(self, body)
         url = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(url.query))
-        path = url.path
+        path = urllib.parse.unquote(url.path) if ARGS.decode_path else url.path
         if path.endswith(":predict") and path.startswith("/v1/models/"):
             return self.predict(body)
         if path.startswith("/v2/models/") and path.endswith("/infer"):
@@ -176,7 +180,7 @@ class Handler(BaseHTTPRequestHandler):
         reply = {"model_name": self.path.split("/")[3], "outputs": outputs}
         if "id" in request:
             reply["id"] = request["id"]
-        return self.send(200, json.dumps(reply).encode())
+        return self.send(ARGS.infer_status, json.dumps(reply).encode())
 
     def echo(self, body, query):
         if "delay_ms" in query:
@@ -240,6 +244,10 @@ def main():
                         choices=["echo", "reencode", "error", "garbage", "mismatch", "hang"])
     parser.add_argument("--predict-delay-ms", type=int, default=0)
     parser.add_argument("--repo-status", type=int, default=200)
+    parser.add_argument("--infer-status", type=int, default=200,
+                        help="status of the v2 infer answers")
+    parser.add_argument("--decode-path", action="store_true",
+                        help="match routes on the percent-decoded path")
     parser.add_argument("--verbose", action="store_true")
     ARGS = parser.parse_args()
     server = Server((ARGS.host, ARGS.port), Handler)

@@ -1,6 +1,7 @@
 #include "tests/support/peers.h"
 
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <cstdio>
 #include <sstream>
@@ -85,6 +86,19 @@ int Agent::terminate(std::chrono::milliseconds timeout) {
   terminated_ = true;
   process_->signal(SIGTERM);
   return process_->wait(timeout);
+}
+
+std::unique_ptr<RawSocket> requestLargeBody(uint16_t agentPort, size_t size,
+                                            const std::string& extraHeaders) {
+  auto socket = std::make_unique<RawSocket>(agentPort);
+  if (!socket->connected()) return nullptr;
+  int small = 64 * 1024;
+  ::setsockopt(socket->fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  if (!socket->send("GET /echo?size=" + std::to_string(size) + " HTTP/1.1\r\nHost: x\r\n" +
+                    extraHeaders + "\r\n")) {
+    return nullptr;
+  }
+  return socket;
 }
 
 }  // namespace testsupport

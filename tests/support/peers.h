@@ -29,6 +29,11 @@ class ModelServer {
   std::unique_ptr<Process> process_;
 };
 
+// A connection to the agent on `agentPort` with a 64 KiB receive buffer, on which a `size`-byte
+// body was asked of the model server's /echo: most of the answer waits in the agent.
+std::unique_ptr<RawSocket> requestLargeBody(uint16_t agentPort, size_t size,
+                                            const std::string& extraHeaders = "");
+
 // kserve-agent with --port and --component-port set, started and listening.
 class Agent {
  public:
