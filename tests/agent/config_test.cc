@@ -71,6 +71,11 @@ TEST_CASE("bad values exit 2 with the flag named", "[agent][config]") {
            {"--max-request-body-bytes", "-1"},
            {"--log-queue-events", "-1"},
            {"--puller-retries", "-1"},
+           {"--log-url", "http://[::1"},
+           {"--log-url", "http://127.0.0.1:99999/"},
+           {"--log-url", "https://"},
+           {"--log-url", "http://:8080/"},
+           {"--log-url", "ftp://sink/"},
            {"--unknown"},
        }) {
     auto result = parse(args);
@@ -112,4 +117,14 @@ TEST_CASE("a flag given twice takes the last value and lists accumulate", "[agen
   CHECK(result.config->port == 9001);
   CHECK(result.config->workers == 3);
   CHECK(result.config->metadataHeaders == std::vector<std::string>{"a", "b", "c"});
+}
+
+TEST_CASE("sink URLs in any case with user info and IPv6 literals are accepted",
+          "[agent][config]") {
+  for (const char* url : {"HTTP://sink.ns.svc/", "https://u:p@sink:8443/events?x=1",
+                          "http://[::1]:9000", "http://sink"}) {
+    auto result = parse({"--log-url", url});
+    INFO(url << ": " << result.message);
+    CHECK(result.config);
+  }
 }
