@@ -136,6 +136,10 @@ std::optional<Duration> parseDuration(std::string_view text) {
       return std::nullopt;
     totalMs += value * scale;
   }
+  // Beyond a few thousand years is a typo, and would not fit the count.
+  if (totalMs > 1e14) return std::nullopt;
+  // A positive duration under a millisecond stays positive: 0 means "none" for some flags.
+  if (totalMs > 0 && totalMs < 1) return Duration{1};
   return Duration{static_cast<long long>(totalMs)};
 }
 

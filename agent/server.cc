@@ -213,7 +213,8 @@ class ExchangeImpl final : public Exchange,
         startClock_(std::chrono::steady_clock::now()),
         chunkedBody_(chunkedBody),
         hasBody_(chunkedBody || contentLength.value_or(0) > 0),
-        upgrade_(upgrade) {
+        upgrade_(upgrade),
+        declaredTooLarge_(contentLength.value_or(0) > context.config.maxRequestBodyBytes) {
     ++context_.stats.exchangesInFlight;
   }
   ~ExchangeImpl() override {
@@ -319,6 +320,7 @@ class ExchangeImpl final : public Exchange,
   bool retried_ = false;
   bool tunnel_ = false;
   bool done_ = false;
+  bool declaredTooLarge_;  // the Content-Length is over --max-request-body-bytes
   size_t bodyBytes_ = 0;
 };
 
@@ -327,6 +329,12 @@ class ExchangeImpl final : public Exchange,
 
 void ExchangeImpl::begin() {
   if (context_.intercept && context_.intercept(self())) return;
+  if (declaredTooLarge_) {
+    // Refused from its Content-Length: nothing is forwarded and the body is not waited for.
+    replyError(413, "request body larger than " +
+                        std::to_string(context_.config.maxRequestBodyBytes) + " bytes");
+    return;
+  }
   applyForwardedShim(request_.headers);
   continueChain();
 }
@@ -584,6 +592,11 @@ void ExchangeImpl::onUpstreamHead(ResponseHead& head) {
     framing = Framing::None;
   } else if (request_.method == "HEAD" || status == 204 || status == 304 || status < 200) {
     framing = Framing::None;
+    if (request_.method != "HEAD" || status == 204 || status == 304) {
+      // What Go's server leaves out of answers that have no body (RFC 9110 §8.6, §15.4.5).
+      removeHeader(response_.headers, "Content-Length");
+      if (status == 304) removeHeader(response_.headers, "Content-Type");
+    }
   } else if (findHeader(response_.headers, "Content-Length") != nullptr) {
     framing = Framing::Length;
   } else if (request_.versionMinor >= 1) {
@@ -662,9 +675,9 @@ void ExchangeImpl::reply(ResponseHead head, std::string body) {
   if (!noBody || !body.empty()) {
     setHeader(response_.headers, "Content-Length", std::to_string(body.size()));
   }
-  bool closeAfter = client_->closeAfterExchange() || context_.draining || upgrade_ ||
-                    response_.status == 413 ||
-                    (!requestComplete_ && hasBody_ && bodyBytes_ > kMaxDiscard);
+  bool closeAfter =
+      client_->closeAfterExchange() || context_.draining || upgrade_ || response_.status == 413 ||
+      (!requestComplete_ && hasBody_ && bodyBytes_ > kMaxDiscard) || declaredTooLarge_;
   client_->writeResponseHead(response_, noBody ? Framing::None : Framing::Length, closeAfter);
   notifyResponseHead();
   if (!noBody && !body.empty()) {
@@ -783,7 +796,12 @@ void ClientConnection::rejectRequest(int status, const std::string& reason) {
   spdlog::debug("rejecting request from {}: {}", clientAddress_, reason);
   if (current_) {
     if (current_->response() == nullptr) {
-      current_->replyError(status, reason);
+      // Answered with Connection: close; the connection ends once the answer is out, lingering
+      // so that what the client still sends does not reset it before the client reads it.
+      closeAfter_ = true;
+      auto exchange = current_;
+      exchange->replyError(status, reason);
+      if (!current_) return;
     }
     auto exchange = std::move(current_);
     exchange->clientGone();
@@ -819,7 +837,10 @@ bool ClientConnection::onParsedHead() {
   current_ = std::allocate_shared<ExchangeImpl>(RecyclingAllocator<ExchangeImpl>(), context_, this,
                                                 std::move(head), chunked, length, upgradeRequest_);
   bool hasBody = chunked || length.value_or(0) > 0;
-  if (expectsContinue && hasBody) writeContinue();
+  // A body over the limit by its Content-Length is refused before the client sends it.
+  if (expectsContinue && hasBody && length.value_or(0) <= context_.config.maxRequestBodyBytes) {
+    writeContinue();
+  }
   if (hasBody) {
     // A body that stops arriving must not hold the connection (and a model-server connection).
     timer_ = TimerKind::Body;
@@ -1015,7 +1036,13 @@ void ClientConnection::onWriteDrained() {
     if (timer_ == TimerKind::Write) {
       cancelTimer();
       timer_ = TimerKind::None;
-      if (!current_) armIdle();
+      if (!current_) {
+        armIdle();
+      } else if (!requestComplete_) {
+        // Answered before the upload ended: the rest of the body is still bounded in time.
+        timer_ = TimerKind::Body;
+        armTimer(context_.config.headerTimeout);
+      }
     }
     if (current_) current_->clientDrained();
   }

@@ -254,8 +254,10 @@ void PipelineClient::flush() {
   // can be opened, one takes at most kSpreadDepth: a sink that answers a pipeline one event at
   // a time (as most servers do) gets the events spread over `--workers` connections instead of
   // queued behind each other on one, and a light load still needs a single connection.
-  const size_t cap = closedOnes && now >= redialNotBefore_ ? std::min(options_.depth, kSpreadDepth)
-                                                           : options_.depth;
+  const size_t cap = oneAtATime_ ? 1
+                     : closedOnes && now >= redialNotBefore_
+                         ? std::min(options_.depth, kSpreadDepth)
+                         : options_.depth;
   while (!open.empty()) {
     Connection* target = *std::min_element(
         open.begin(), open.end(),
@@ -497,6 +499,10 @@ void PipelineClient::answer(Connection& c, long status) {
   --c.written;
   ++c.answered;
   c.lastAnswer = uv_now(loop_);
+  // A sink that closes after each answer (Connection: close, HTTP/1.0, or a body ended by the
+  // close) would make every event behind the first go out again: it gets one event per
+  // connection until it keeps one open.
+  oneAtATime_ = !c.keepAlive;
   --held_;
   failuresInRow_ = 0;
   PipelineResult result;

@@ -124,6 +124,7 @@ class PipelineClient {
   Timer redialTimer_;
   uint64_t redialNotBefore_ = 0;  // uv_now milliseconds
   int failuresInRow_ = 0;
+  bool oneAtATime_ = false;  // the sink's last answer closed its connection
   size_t held_ = 0;
   uint64_t connectionsOpened_ = 0;
   std::optional<sockaddr_storage> literal_;  // the sink's address when the URL has an IP

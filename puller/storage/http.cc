@@ -15,6 +15,7 @@ Status downloadHttp(const std::string& uri, const fs::path& destination,
   size_t authorityEnd = uri.find_first_of("/?#", authorityStart);
   std::string authority = uri.substr(authorityStart, authorityEnd - authorityStart);
   authority = authority.substr(authority.rfind('@') + 1);
+  if (authority.empty()) return Status::failure("no host in the URI", true);
   std::string host = authority.front() == '[' ? authority.substr(0, authority.find(']') + 1)
                                               : authority.substr(0, authority.find(':'));
   std::string path =

@@ -107,6 +107,10 @@ TEST_CASE("Go-style durations", "[agent][config]") {
   CHECK_FALSE(parseDuration("5 s"));
   CHECK_FALSE(parseDuration("s"));
   CHECK_FALSE(parseDuration("3parsecs"));
+  // Under a millisecond is still a timeout (0 would mean none); absurd lengths are refused.
+  CHECK(parseDuration("1ns") == 1ms);
+  CHECK(parseDuration("500us") == 1ms);
+  CHECK_FALSE(parseDuration("99999999999999999999h"));
 }
 
 TEST_CASE("a flag given twice takes the last value and lists accumulate", "[agent][config]") {

@@ -319,6 +319,7 @@ TEST_CASE("bad chunk sizes are refused", "[hostile]") {
       Reply reply = exchange(agent.port(), head + body + kSmuggled);
       INFO(reply.bytes);
       CHECK(reply.status() == 400);
+      CHECK_THAT(reply.bytes, Catch::Contains("Connection: close\r\n"));
       CHECK(reply.closed);
       CHECK(serves(agent));
       // The head may have been forwarded before the body went bad; the smuggled request not.
@@ -415,6 +416,20 @@ TEST_CASE(
     INFO(reply.bytes);
     CHECK(reply.status() == 413);
     CHECK(reply.closed);
+    // Refused from the declared length: the model server never sees the request.
+    CHECK(countPath(recordedPaths(model), "/big") == 0);
+  }
+  SECTION("declared with Expect: 100-continue: refused before the body is sent") {
+    RawSocket socket(agent.port());
+    REQUIRE(
+        socket.send("POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000000\r\n"
+                    "Expect: 100-continue\r\n\r\n"));
+    Reply reply = readToClose(socket, 5s);
+    INFO(reply.bytes);
+    CHECK(reply.status() == 413);
+    CHECK(reply.bytes.find("100 Continue") == std::string::npos);
+    CHECK(reply.closed);
+    CHECK(countPath(recordedPaths(model), "/big") == 0);
   }
   SECTION("chunked") {
     Reply reply = exchange(agent.port(),
@@ -750,6 +765,29 @@ TEST_CASE("the upstream timeout does not run while a slow client holds the respo
   const size_t headEnd = reply.bytes.find("\r\n\r\n");
   REQUIRE(headEnd != std::string::npos);
   CHECK(reply.bytes.size() - headEnd - 4 == kSize);
+}
+
+TEST_CASE("an upload that stalls after its answer was written is still timed out", "[hostile]") {
+  // The model server answers a chunked request at once (it reads no chunked body), with more
+  // than the socket buffers take, so the agent's write timer runs, and ends, before the stall.
+  const std::string large(12'000'000, 'r');
+  MisbehavingServer server([&](int, int, const std::string&) -> std::optional<std::string> {
+    return "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(large.size()) + "\r\n\r\n" +
+           large;
+  });
+  Agent agent(server.port(), {"--header-timeout=1s"});
+  RawSocket socket(agent.port());
+  REQUIRE(socket.connected());
+  int small = 64 * 1024;
+  ::setsockopt(socket.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  REQUIRE(
+      socket.send("POST /early HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  "5\r\nhello\r\n"));
+  std::this_thread::sleep_for(300ms);
+  std::string got =
+      socket.readUntil([&](const std::string& data) { return data.size() >= large.size(); }, 10s);
+  REQUIRE(got.size() >= large.size());
+  CHECK(socket.closedByPeer(4s));
 }
 
 TEST_CASE("a model server that does not accept within --upstream-connect-timeout gives 502",

@@ -177,6 +177,19 @@ TEST_CASE("HEAD, 204 and 304 responses carry no body and keep the connection usa
   CHECK(tail.substr(tail.find("\r\n\r\n") + 4) == std::string("\x00\x01\x02", 3));
 }
 
+TEST_CASE("204 and 304 answers lose the headers Go's server leaves out", "[proxy]") {
+  ModelServer model;
+  Agent agent(model.port());
+  HttpResponse empty = httpRequest(agent.url("/echo?status=204&header=Content-Length:0"));
+  CHECK(empty.status == 204);
+  CHECK(empty.header("content-length").empty());
+  HttpResponse unchanged = httpRequest(agent.url("/echo?status=304&header=Content-Length:10"));
+  CHECK(unchanged.status == 304);
+  CHECK(unchanged.header("content-length").empty());
+  CHECK(unchanged.header("content-type").empty());
+  CHECK(httpRequest(agent.url("/echo?size=3")).body.size() == 3);
+}
+
 TEST_CASE("502 with the cause when the model server is down, recovery when it is back", "[proxy]") {
   uint16_t modelPort = freePort();
   Agent agent(modelPort);

@@ -90,7 +90,9 @@ Sink::Sink(SinkOptions options)
                                 "--close-after",
                                 std::to_string(options.closeAfter),
                                 "--serial",
-                                options.serial ? "1" : "0"};
+                                options.serial ? "1" : "0",
+                                "--connection-close",
+                                options.connectionClose ? "1" : "0"};
   if (tls_) {
     argv.insert(argv.end(), {"--tls-key", options.tlsKey, "--tls-cert", options.tlsCert});
   }

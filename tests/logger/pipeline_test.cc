@@ -233,6 +233,30 @@ TEST_CASE("A sink answering one event at a time gets them over several connectio
   CHECK(ports.size() == 4);
 }
 
+TEST_CASE("A sink that closes after every answer gets one event per connection", "[logger]") {
+  logtest::SinkOptions closing;
+  closing.connectionClose = true;
+  Sink sink(closing);
+  Loop loop;
+  {
+    auto options = pipelined(sink.url());
+    options.pipelineDepth = 1024;
+    logger::Dispatcher dispatcher(loop.get(), options, nullptr);
+    // What was in flight before the first answer said so goes out again; after that, nothing.
+    for (int i = 0; i < 10; ++i)
+      dispatcher.enqueue(makeEvent("c" + std::to_string(i), "b"));
+    REQUIRE(loop.runUntil([&] { return dispatcher.stats().sent == 10; }, 20s));
+    const uint64_t retriedBefore = dispatcher.stats().retried;
+    for (int i = 10; i < 100; ++i)
+      dispatcher.enqueue(makeEvent("c" + std::to_string(i), "b"));
+    REQUIRE(loop.runUntil([&] { return dispatcher.stats().sent == 100; }, 20s));
+    CHECK(dispatcher.stats().dropped == 0);
+    CHECK(dispatcher.stats().retried == retriedBefore);
+  }
+  CHECK(loop.close());
+  CHECK(countIds(sink.waitForEvents(100)).size() == 100);
+}
+
 TEST_CASE("A pipeline stuck behind a slow answer times out and is sent again", "[logger]") {
   Sink sink(logtest::delayed(700));
   Loop loop;

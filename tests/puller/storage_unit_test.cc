@@ -233,4 +233,11 @@ TEST_CASE("Unsupported and malformed URIs fail permanently", "[storage]") {
   CHECK_THAT(status.message, Catch::Contains("no storageUri"));
   status = storage::download("hf://only-owner", dir);
   CHECK(status.permanent);
+  for (const char* hostless : {"http://", "https:///model.bin", "http://user@/model.bin"}) {
+    INFO(hostless);
+    status = storage::download(hostless, dir);
+    CHECK_FALSE(status.ok);
+    CHECK(status.permanent);
+    CHECK_THAT(status.message, Catch::Contains("no host"));
+  }
 }

@@ -9,6 +9,7 @@
 //                    recorded
 //   --close-after N  drop each connection abruptly once N requests were answered on it (further
 //                    pipelined requests on it stay unanswered, some of them maybe recorded)
+//   --connection-close 1  answer with Connection: close (the connection ends after each answer)
 //   --serial 1       with --delay-ms: a connection's requests are handled one at a time, each
 //                    delay starting once the previous answer was sent (as most servers handle a
 //                    pipeline)
@@ -25,11 +26,12 @@ const path = require("path");
 const { HTTP } = require(path.join(__dirname, "node_modules", "cloudevents"));
 
 function parseArgs(argv) {
-  const options = { port: 0, out: "", failFirst: 0, failStatus: 503, delayMs: 0, closeAfter: 0, serial: 0, tlsKey: "", tlsCert: "" };
+  const options = { port: 0, out: "", failFirst: 0, failStatus: 503, delayMs: 0, closeAfter: 0, serial: 0, connectionClose: 0, tlsKey: "", tlsCert: "" };
   const names = {
     "--port": ["port", Number], "--out": ["out", String], "--fail-first": ["failFirst", Number],
     "--fail-status": ["failStatus", Number], "--delay-ms": ["delayMs", Number],
     "--close-after": ["closeAfter", Number], "--serial": ["serial", Number],
+    "--connection-close": ["connectionClose", Number],
     "--tls-key": ["tlsKey", String], "--tls-cert": ["tlsCert", String],
   };
   for (let i = 0; i < argv.length; i += 2) {
@@ -97,7 +99,7 @@ function handle(req, res) {
         const line = describe(req.headers, Buffer.concat(chunks), req.socket.remotePort);
         fs.appendFileSync(options.out, JSON.stringify(line) + "\n");
       }
-      res.writeHead(202);
+      res.writeHead(202, options.connectionClose ? { Connection: "close" } : {});
       res.end();
       closeIfDue(req.socket);
     };
