@@ -27,8 +27,9 @@ constexpr size_t kHeadEstimate = 512;
 // less often, which costs both sides less CPU than a write per loop turn. An event that finds
 // the client idle for longer is written at once.
 constexpr std::chrono::milliseconds kMinFlushInterval{2};
-// Events in flight on one connection before another is opened (see flush).
-constexpr size_t kSpreadDepth = 16;
+// How long the oldest event on a connection may wait for its answer before new events go to
+// another connection (see flush).
+constexpr uint64_t kSlowAnswerMs = 200;
 
 // Writing to a connection the sink has closed raises SIGPIPE (libuv writes without
 // MSG_NOSIGNAL). The agent ignores it already; so does any other host of this client, unless it
@@ -239,28 +240,43 @@ std::vector<Delivery> PipelineClient::abandon() {
   return deliveries;
 }
 
+void PipelineClient::fill(Connection& c, size_t cap, uint64_t now) {
+  while (c.held.size() < cap) {
+    auto delivery = take_();
+    if (!delivery) return;
+    c.held.push_back({std::move(*delivery), now});
+    ++held_;
+  }
+}
+
 void PipelineClient::flush() {
   uint64_t now = uv_now(loop_);
+  const size_t cap = oneAtATime_ ? 1 : options_.depth;
+  const bool canOpenMore =
+      now >= redialNotBefore_ &&
+      std::any_of(connections_.begin(), connections_.end(),
+                  [](const std::unique_ptr<Connection>& c) { return !c->open; });
+  // Open connections are filled in order: few connections with long pipelines cost the least
+  // (each write wakes the sink). One whose oldest event has waited kSlowAnswerMs for its answer
+  // is passed over while another connection can take events: a sink that answers a pipeline one
+  // event at a time (as most servers do) gets the load spread over `--workers` connections
+  // instead of queued on one.
   std::vector<Connection*> open;
-  bool closedOnes = false;
+  std::vector<Connection*> slow;
   for (auto& connection : connections_) {
-    if (connection->open) {
-      open.push_back(connection.get());
+    Connection& c = *connection;
+    if (!c.open) continue;
+    open.push_back(&c);
+    if (!c.held.empty() && now - c.held.front().since >= kSlowAnswerMs) {
+      slow.push_back(&c);
     } else {
-      closedOnes = true;
+      fill(c, cap, now);
     }
   }
-  // Each event goes to the open connection with the fewest in flight. While more connections
-  // can be opened, one takes at most kSpreadDepth: a sink that answers a pipeline one event at
-  // a time (as most servers do) gets the events spread over `--workers` connections instead of
-  // queued behind each other on one, and a light load still needs a single connection.
-  const size_t cap = oneAtATime_ ? 1
-                     : closedOnes && now >= redialNotBefore_
-                         ? std::min(options_.depth, kSpreadDepth)
-                         : options_.depth;
-  while (!open.empty()) {
+  // Every connection is open and the rest are slow: the least loaded take what is left.
+  while (!canOpenMore && !slow.empty()) {
     Connection* target = *std::min_element(
-        open.begin(), open.end(),
+        slow.begin(), slow.end(),
         [](const Connection* a, const Connection* b) { return a->held.size() < b->held.size(); });
     if (target->held.size() >= cap) break;
     auto delivery = take_();

@@ -95,6 +95,8 @@ class PipelineClient {
   enum class Ending { Closed, TimedOut };
 
   void flush();
+  // Takes events for the connection until it holds `cap`.
+  void fill(Connection& connection, size_t cap, uint64_t now);
   void dial(Connection& connection);
   void connect(Connection& connection, const sockaddr* address);
   void onConnected(Connection& connection, int status);
