@@ -69,43 +69,14 @@ void appendTarget(std::string& out, std::string_view target) {
 }  // namespace
 
 std::optional<SinkAddress> parseHttpUrl(std::string_view url) {
-  constexpr std::string_view scheme = "http://";
-  if (url.size() < scheme.size() || !agent::iequals(url.substr(0, scheme.size()), scheme)) {
-    return std::nullopt;
-  }
-  std::string_view rest = url.substr(scheme.size());
-  size_t end = rest.find_first_of("/?#");
-  std::string_view authority = rest.substr(0, end);
-  std::string_view target = end == std::string_view::npos ? "" : rest.substr(end);
-  target = target.substr(0, target.find('#'));
-  if (authority.empty() || authority.find('@') != std::string_view::npos) return std::nullopt;
-
+  auto parts = agent::splitHttpUrl(url);
+  if (!parts || parts->https || parts->userInfo) return std::nullopt;
   SinkAddress address;
-  std::string_view port;
-  if (authority.front() == '[') {
-    size_t close = authority.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    address.host = std::string(authority.substr(1, close - 1));
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty() && after.front() != ':') return std::nullopt;
-    if (!after.empty()) port = after.substr(1);
-  } else {
-    size_t colon = authority.rfind(':');
-    address.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
-  }
-  if (address.host.empty()) return std::nullopt;
-  if (!port.empty()) {
-    unsigned value = 0;
-    auto [next, error] = std::from_chars(port.data(), port.data() + port.size(), value);
-    if (error != std::errc() || next != port.data() + port.size() || value == 0 || value > 65535) {
-      return std::nullopt;
-    }
-    address.port = static_cast<uint16_t>(value);
-  }
-  address.authority = std::string(authority);
-  if (target.empty() || target.front() != '/') address.target = "/";
-  appendTarget(address.target, target);
+  address.host = std::string(parts->host);
+  if (parts->port != 0) address.port = parts->port;
+  address.authority = std::string(parts->authority);
+  if (parts->target.empty() || parts->target.front() != '/') address.target = "/";
+  appendTarget(address.target, parts->target);
   return address;
 }
 
