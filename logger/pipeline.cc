@@ -141,6 +141,8 @@ struct PipelineClient::Connection {
   PipelineClient& client;
   Socket* socket = nullptr;
   Resolve* resolving = nullptr;
+  std::vector<sockaddr_storage> addresses;  // of the sink, for this connection's attempts
+  size_t nextAddress = 0;
   bool open = false;  // connected; before that it holds one event only
   std::deque<Held, agent::RecyclingAllocator<Held>> held;
   size_t written = 0;       // the first `written` held events were handed to the socket
@@ -168,11 +170,11 @@ PipelineClient::PipelineClient(uv_loop_s* loop, Options options, const EventForm
   prefix_ = "POST " + options_.sink.target + " HTTP/1.1\r\nHost: " + options_.sink.authority +
             "\r\nUser-Agent: " + options_.userAgent + "\r\n";
   sockaddr_storage address{};
-  if (uv_ip4_addr(options_.sink.host.c_str(), options_.sink.port,
-                  reinterpret_cast<sockaddr_in*>(&address)) == 0 ||
-      uv_ip6_addr(options_.sink.host.c_str(), options_.sink.port,
-                  reinterpret_cast<sockaddr_in6*>(&address)) == 0) {
-    literal_ = address;
+  if (options_.addresses.empty() && (uv_ip4_addr(options_.sink.host.c_str(), options_.sink.port,
+                                                 reinterpret_cast<sockaddr_in*>(&address)) == 0 ||
+                                     uv_ip6_addr(options_.sink.host.c_str(), options_.sink.port,
+                                                 reinterpret_cast<sockaddr_in6*>(&address)) == 0)) {
+    options_.addresses.push_back(address);
   }
   int connections = std::max(options_.connections, 1);
   for (int i = 0; i < connections; ++i)
@@ -277,8 +279,10 @@ void PipelineClient::flush() {
 }
 
 void PipelineClient::dial(Connection& c) {
-  if (literal_) {
-    connect(c, reinterpret_cast<const sockaddr*>(&*literal_));
+  c.nextAddress = 0;
+  if (!options_.addresses.empty()) {
+    c.addresses = options_.addresses;
+    connectNext(c);
     return;
   }
   auto* resolve = new Resolve;
@@ -296,11 +300,19 @@ void PipelineClient::dial(Connection& c) {
         delete r;
         if (owner != nullptr) {
           owner->resolving = nullptr;
-          if (result < 0 || found == nullptr) {
-            owner->client.end(*owner, Ending::Closed,
-                              uvError("cannot resolve the sink's host", result));
+          owner->addresses.clear();
+          for (const addrinfo* a = result < 0 ? nullptr : found; a != nullptr; a = a->ai_next) {
+            if (a->ai_addrlen > sizeof(sockaddr_storage)) continue;
+            sockaddr_storage address{};
+            std::memcpy(&address, a->ai_addr, a->ai_addrlen);
+            owner->addresses.push_back(address);
+          }
+          if (owner->addresses.empty()) {
+            owner->client.end(
+                *owner, Ending::Closed,
+                uvError("cannot resolve the sink's host", result < 0 ? result : UV_EAI_NONAME));
           } else {
-            owner->client.connect(*owner, found->ai_addr);
+            owner->client.connectNext(*owner);
           }
         }
         uv_freeaddrinfo(found);
@@ -314,7 +326,8 @@ void PipelineClient::dial(Connection& c) {
   c.resolving = resolve;
 }
 
-void PipelineClient::connect(Connection& c, const sockaddr* address) {
+void PipelineClient::connectNext(Connection& c) {
+  const sockaddr_storage& address = c.addresses[c.nextAddress++];
   auto* socket = new Socket;
   socket->owner = &c;
   socket->tcp.data = socket;
@@ -328,16 +341,23 @@ void PipelineClient::connect(Connection& c, const sockaddr* address) {
   }
   c.socket = socket;
   ++connectionsOpened_;
-  status = uv_tcp_connect(&socket->connect, &socket->tcp, address,
-                          [](uv_connect_t* request, int result) {
-                            auto* s = static_cast<Socket*>(request->data);
-                            if (s->owner != nullptr)
-                              s->owner->client.onConnected(*s->owner, result);
-                          });
+  status =
+      uv_tcp_connect(&socket->connect, &socket->tcp, reinterpret_cast<const sockaddr*>(&address),
+                     [](uv_connect_t* request, int result) {
+                       auto* s = static_cast<Socket*>(request->data);
+                       if (s->owner != nullptr) s->owner->client.onConnected(*s->owner, result);
+                     });
   if (status < 0) end(c, Ending::Closed, uvError("cannot connect to the sink", status));
 }
 
 void PipelineClient::onConnected(Connection& c, int status) {
+  if (status < 0 && c.nextAddress < c.addresses.size()) {
+    // Refused or unreachable there: the next address, within the same deadline.
+    closeSocket(c);
+    armDeadline(c);
+    connectNext(c);
+    return;
+  }
   if (status < 0) {
     end(c, Ending::Closed, uvError("cannot connect to the sink", status));
     return;

@@ -65,6 +65,10 @@ class PipelineClient {
     std::chrono::milliseconds backoffBase{200};
     std::chrono::milliseconds backoffCap{std::chrono::seconds(10)};
     std::string userAgent = "kserve-agent";
+    // Where the sink listens, tried in order until one accepts (as Go's dialer does: `localhost`
+    // may be ::1 first while the sink listens on 127.0.0.1 only). Empty: `sink.host` is taken
+    // as an IP literal, or else resolved for every new connection.
+    std::vector<sockaddr_storage> addresses;
   };
   // The next delivery to send; nullopt when there is none.
   using Take = std::function<std::optional<Delivery>()>;
@@ -98,7 +102,8 @@ class PipelineClient {
   // Takes events for the connection until it holds `cap`.
   void fill(Connection& connection, size_t cap, uint64_t now);
   void dial(Connection& connection);
-  void connect(Connection& connection, const sockaddr* address);
+  // Connects to the connection's next address.
+  void connectNext(Connection& connection);
   void onConnected(Connection& connection, int status);
   void write(Connection& connection);
   void onRead(Connection& connection, const char* data, size_t length);
@@ -129,7 +134,6 @@ class PipelineClient {
   bool oneAtATime_ = false;  // the sink's last answer closed its connection
   size_t held_ = 0;
   uint64_t connectionsOpened_ = 0;
-  std::optional<sockaddr_storage> literal_;  // the sink's address when the URL has an IP
   std::vector<char> readBuffer_;
 };
 

@@ -1,5 +1,7 @@
 #include "logger/pipeline.h"
 
+#include <uv.h>
+
 #include <catch2/catch.hpp>
 #include <map>
 #include <set>
@@ -140,6 +142,82 @@ TEST_CASE("Pipelining: many events in flight on one connection arrive complete a
     CHECK(countIds(events).size() == kEvents);
   }
   CHECK(loop.close());
+}
+
+namespace {
+
+// As `localhost` in a pod (::1 first, then 127.0.0.1) with a sink that listens on IPv4 only.
+sockaddr_storage loopbackAddress(const char* ip, uint16_t port) {
+  sockaddr_storage address{};
+  if (uv_ip4_addr(ip, port, reinterpret_cast<sockaddr_in*>(&address)) != 0) {
+    REQUIRE(uv_ip6_addr(ip, port, reinterpret_cast<sockaddr_in6*>(&address)) == 0);
+  }
+  return address;
+}
+
+struct Delivered {
+  std::vector<logger::PipelineResult> results;
+};
+
+// Sends `count` small events through a client with the given addresses; returns the results.
+Delivered sendThrough(Loop& loop, const Sink& sink, std::vector<sockaddr_storage> addresses,
+                      int count) {
+  Delivered delivered;
+  std::deque<logger::Delivery> source;
+  for (int i = 0; i < count; ++i)
+    source.push_back({makeEvent("a" + std::to_string(i), "b"), 0});
+  logger::EventFormat format({"test-source", "isvc", "ns", "predictor", "default", ""});
+  auto sinkAddress = *logger::parseHttpUrl(sink.url("/ce"));
+  sinkAddress.host = "sink.invalid";  // never resolved: the addresses are given
+  logger::PipelineClient client(
+      loop.get(),
+      logger::PipelineClient::Options{.sink = sinkAddress,
+                                      .connections = 1,
+                                      .timeout = 5s,
+                                      .backoffBase = 10s,
+                                      .addresses = std::move(addresses)},
+      format,
+      [&]() -> std::optional<logger::Delivery> {
+        if (source.empty()) return std::nullopt;
+        auto delivery = std::move(source.front());
+        source.pop_front();
+        return delivery;
+      },
+      [&](logger::Delivery, logger::PipelineResult result) {
+        delivered.results.push_back(std::move(result));
+      });
+  client.wake();
+  REQUIRE(loop.runUntil([&] { return delivered.results.size() >= 1 && client.held() == 0; }));
+  return delivered;
+}
+
+}  // namespace
+
+TEST_CASE("A sink refusing on its first address is reached on the next", "[logger]") {
+  Sink sink;
+  Loop loop;
+  auto delivered = sendThrough(
+      loop, sink, {loopbackAddress("::1", sink.port()), loopbackAddress("127.0.0.1", sink.port())},
+      20);
+  CHECK(loop.close());
+  REQUIRE(delivered.results.size() == 20);
+  for (const auto& result : delivered.results) {
+    INFO(result.error);
+    CHECK(result.status == 202);
+  }
+  CHECK(countIds(sink.waitForEvents(20)).size() == 20);
+}
+
+TEST_CASE("A sink refusing on every address fails with the last address's error", "[logger]") {
+  Sink sink;
+  Loop loop;
+  auto delivered = sendThrough(
+      loop, sink, {loopbackAddress("::1", sink.port()), loopbackAddress("::1", sink.port())}, 1);
+  CHECK(loop.close());
+  REQUIRE(delivered.results.size() == 1);
+  CHECK(delivered.results[0].status == 0);
+  CHECK(delivered.results[0].error.find("cannot connect to the sink") != std::string::npos);
+  CHECK(sink.events().empty());
 }
 
 TEST_CASE("A sink closing connections mid-pipeline loses no event", "[logger]") {
