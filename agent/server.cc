@@ -233,6 +233,9 @@ class ExchangeImpl final : public Exchange,
   bool requestReceived() const override { return requestComplete_ || bodyBuffered_; }
   void reply(ResponseHead head, std::string body) override;
 
+  // The Content-Length is over --max-request-body-bytes.
+  bool declaredTooLarge() const { return declaredTooLarge_; }
+
   // From the client connection.
   void begin();
   void requestBody(const char* data, size_t length);
@@ -283,6 +286,9 @@ class ExchangeImpl final : public Exchange,
   void runBodyHook();
   void bufferBody(const char* data, size_t length);
   void streamInstead(const char* data, size_t length);
+  void replyBodyTooLarge(size_t limit) {
+    replyError(413, "request body larger than " + std::to_string(limit) + " bytes");
+  }
   void startUpstream();
   void sendRequestStart();
   void forwardBody(const char* data, size_t length);
@@ -320,7 +326,7 @@ class ExchangeImpl final : public Exchange,
   bool retried_ = false;
   bool tunnel_ = false;
   bool done_ = false;
-  bool declaredTooLarge_;  // the Content-Length is over --max-request-body-bytes
+  bool declaredTooLarge_;
   size_t bodyBytes_ = 0;
 };
 
@@ -331,8 +337,7 @@ void ExchangeImpl::begin() {
   if (context_.intercept && context_.intercept(self())) return;
   if (declaredTooLarge_) {
     // Refused from its Content-Length: nothing is forwarded and the body is not waited for.
-    replyError(413, "request body larger than " +
-                        std::to_string(context_.config.maxRequestBodyBytes) + " bytes");
+    replyBodyTooLarge(context_.config.maxRequestBodyBytes);
     return;
   }
   applyForwardedShim(request_.headers);
@@ -386,8 +391,7 @@ void ExchangeImpl::requestBody(const char* data, size_t length) {
       if (client_ != nullptr) client_->abortResponse();
       return;
     }
-    replyError(413, "request body larger than " +
-                        std::to_string(context_.config.maxRequestBodyBytes) + " bytes");
+    replyBodyTooLarge(context_.config.maxRequestBodyBytes);
     return;
   }
   std::string_view chunk(data, length);
@@ -413,8 +417,7 @@ void ExchangeImpl::bufferBody(const char* data, size_t length) {
       return;
     }
     activeModule_ = bufferingModule_;
-    replyError(413, "request body larger than " +
-                        std::to_string(context_.config.maxBufferedBodyBytes) + " bytes");
+    replyBodyTooLarge(context_.config.maxBufferedBodyBytes);
     return;
   }
   body_.append(data, length);
@@ -838,7 +841,7 @@ bool ClientConnection::onParsedHead() {
                                                 std::move(head), chunked, length, upgradeRequest_);
   bool hasBody = chunked || length.value_or(0) > 0;
   // A body over the limit by its Content-Length is refused before the client sends it.
-  if (expectsContinue && hasBody && length.value_or(0) <= context_.config.maxRequestBodyBytes) {
+  if (expectsContinue && hasBody && !current_->declaredTooLarge()) {
     writeContinue();
   }
   if (hasBody) {
@@ -1204,10 +1207,6 @@ void Listener::accept(uv_stream_t* server) {
   }
   connection->start();
 }
-
-}  // namespace agent
-
-namespace agent {
 
 size_t closeIdleClients(ServerContext& context) {
   std::vector<Connection*> clients(context.clients.begin(), context.clients.end());

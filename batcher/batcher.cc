@@ -29,7 +29,7 @@ constexpr int kDefaultMaxBatchSize = 32;
 constexpr int kDefaultMaxLatencyMs = 5000;
 
 constexpr std::string_view kJson = "application/json";
-constexpr std::string_view kShutDown = "the agent shut down before the model answered";
+constexpr std::string_view kShutDown = "the agent shut down before the model server answered";
 
 enum class Protocol { V1, V2 };
 enum class FlushReason { Size, Latency, Drain };

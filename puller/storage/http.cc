@@ -3,6 +3,7 @@
 // file name) is unpacked; anything else is saved under the last segment of the URL path.
 #include <nlohmann/json.hpp>
 
+#include "agent/http.h"
 #include "puller/storage/archive.h"
 #include "puller/storage/providers.h"
 #include "puller/storage/util.h"
@@ -11,17 +12,11 @@ namespace storage {
 
 Status downloadHttp(const std::string& uri, const fs::path& destination,
                     const DownloadOptions& options, Downloaded& out) {
-  size_t authorityStart = uri.find("://") + 3;
-  size_t authorityEnd = uri.find_first_of("/?#", authorityStart);
-  std::string authority = uri.substr(authorityStart, authorityEnd - authorityStart);
-  authority = authority.substr(authority.rfind('@') + 1);
-  if (authority.empty()) return Status::failure("no host in the URI", true);
-  std::string host = authority.front() == '[' ? authority.substr(0, authority.find(']') + 1)
-                                              : authority.substr(0, authority.find(':'));
-  std::string path =
-      authorityEnd == std::string::npos || uri[authorityEnd] != '/'
-          ? ""
-          : uri.substr(authorityEnd, uri.find_first_of("?#", authorityEnd) - authorityEnd);
+  std::string problem;
+  auto parts = agent::splitHttpUrl(uri, &problem);
+  if (!parts) return Status::failure(problem + " in the URI", true);
+  std::string host(parts->host);  // as Go's url.Hostname(): no port, no IPv6 brackets
+  std::string path(parts->target.substr(0, parts->target.find('?')));
   std::string fileName = path.substr(path.rfind('/') + 1);
   auto relative = safeRelativePath(fileName);
   if (!relative) return Status::failure("no file name in the URI path", true);

@@ -323,6 +323,15 @@ TEST_CASE("http(s): plain files, custom headers, archives by name and by Content
     ScopedEnv headers({{"127.0.0.1-headers", std::string(R"({"X-Model-Token":"let-me-in"})")}});
     REQUIRE(storage::download(nginx.url("/private/secret.bin"), dest).ok);
     CHECK(testsupport::readFile(dest + "/secret.bin") == "secret");
+    // An IPv6 host is named without its brackets, as Go's url.Hostname() gives it.
+    std::string v6 = "http://[::1]:" + std::to_string(nginx.httpPort()) + "/private/secret.bin";
+    std::string v6Dest = freshDir("http");
+    CHECK_FALSE(storage::download(v6, v6Dest).ok);
+    ScopedEnv v6Headers({{"::1-headers", std::string(R"({"X-Model-Token":"let-me-in"})")}});
+    auto status = storage::download(v6, v6Dest);
+    INFO(status.message);
+    REQUIRE(status.ok);
+    CHECK(testsupport::readFile(v6Dest + "/secret.bin") == "secret");
   }
   SECTION("a missing file is a 404 error") {
     auto status = storage::download(nginx.url("/files/none.bin"), freshDir("http"));
