@@ -88,6 +88,8 @@ HttpResponse perform(const HttpRequest& request, const std::string& path) {
                                                                          curl_slist_free_all);
   CURL* h = curl.get();
   curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());
+  // Object keys are paths as written ("a/./b" is not "a/b"), and what was signed is what is sent.
+  curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headerList.get());
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");

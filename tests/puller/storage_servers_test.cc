@@ -43,7 +43,7 @@ bool sameFile(const std::string& a, const std::string& b) {
 // A path-style, anonymous S3 of bucket "bucket" for what s3rver cannot be made to do: list an
 // object with one size and serve another body, with no Content-Length and ended by closing the
 // connection (a misbehaving gateway, so the body reads as complete at the HTTP level), and keep
-// a key with "//" in it. One request per connection, answered in turn.
+// a key with "//" or "/./" in it. One request per connection, answered in turn.
 class HandMadeS3 {
  public:
   struct Object {
@@ -199,10 +199,13 @@ TEST_CASE("S3: a 100 MiB object streams to disk with bounded memory", "[storage]
   CHECK(sameFile(source, dest + "/model.bin"));
 }
 
-TEST_CASE("S3: slashes after the prefix are dropped and a body short of its listed size fails",
-          "[storage][s3]") {
+TEST_CASE(
+    "S3: slashes and dot segments after the prefix are dropped and a body short of its "
+    "listed size fails",
+    "[storage][s3]") {
   HandMadeS3 s3({{"models/m1//weights.bin", 7, "weights"},
                  {"models/m1/config.json", 2, "{}"},
+                 {"models/m1/./dot/x.bin", 3, "dot"},
                  {"models/cut/big.bin", 100000, std::string(50000, 'x')}});
   ScopedEnv env(s3.env());
   for (const char* uri : {"s3://bucket/models/m1", "s3://bucket/models/m1/"}) {
@@ -211,8 +214,9 @@ TEST_CASE("S3: slashes after the prefix are dropped and a body short of its list
     auto status = storage::download(uri, dest);
     INFO(status.message);
     REQUIRE(status.ok);
-    CHECK(listFiles(dest) == Files{"weights.bin", "config.json"});
+    CHECK(listFiles(dest) == Files{"weights.bin", "config.json", "dot/x.bin"});
     CHECK(testsupport::readFile(dest + "/weights.bin") == "weights");
+    CHECK(testsupport::readFile(dest + "/dot/x.bin") == "dot");
   }
   auto cut = storage::download("s3://bucket/models/cut", freshDir("s3"));
   CHECK_FALSE(cut.ok);
