@@ -177,6 +177,30 @@ bool isHopByHopHeader(std::string_view name) {
   }
 }
 
+namespace {
+
+bool mayBeTrailer(std::string_view name) {
+  static constexpr std::string_view kRefused[] = {
+      "authorization",   "cache-control", "content-encoding",
+      "content-length",  "content-range", "content-type",
+      "expect",          "host",          "max-forwards",
+      "pragma",          "range",         "realm",
+      "www-authenticate"};
+  if (isHopByHopHeader(name)) return false;
+  return std::none_of(std::begin(kRefused), std::end(kRefused),
+                      [&](std::string_view refused) { return iequals(name, refused); });
+}
+
+}  // namespace
+
+void appendLastChunk(std::string& out, const Headers& trailers) {
+  out += "0\r\n"sv;
+  for (const auto& field : trailers) {
+    if (mayBeTrailer(field.name)) appendHeaderLine(out, field);
+  }
+  out += "\r\n"sv;
+}
+
 }  // namespace agent
 
 namespace agent {

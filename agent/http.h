@@ -12,6 +12,7 @@ namespace agent {
 struct Header {
   std::string name;
   std::string value;
+  bool operator==(const Header&) const = default;
 };
 using Headers = std::vector<Header>;
 
@@ -118,6 +119,11 @@ std::string_view reasonPhrase(int status);
 
 // Header names that apply to one connection only (RFC 9110 §7.6.1), not forwarded.
 bool isHopByHopHeader(std::string_view name);
+
+// The last chunk of a chunked body and its trailer section: "0", the trailer fields that may be
+// relayed, an empty line. Fields that must not be trailers (RFC 9110 §6.5.1: framing, routing,
+// authentication, content metadata; the set Go's net/http refuses) are left out.
+void appendLastChunk(std::string& out, const Headers& trailers);
 
 // The parts of an http(s) URL, viewing into it.
 struct HttpUrlParts {

@@ -188,6 +188,8 @@ int HttpParser::onMessageBegin(llhttp_t* p) {
   s.field_.clear();
   s.value_.clear();
   s.inValue_ = false;
+  s.inTrailers_ = false;
+  s.trailers_.clear();
   s.headerBytes_ = 0;
   s.contentLength_.reset();
   return 0;
@@ -227,7 +229,9 @@ int HttpParser::onHeaderValueComplete(llhttp_t* p) {
     s.violation_ = "empty header name";
     return -1;
   }
-  Headers& headers = s.type_ == HTTP_REQUEST ? s.request_.headers : s.response_.headers;
+  Headers& headers = s.inTrailers_             ? s.trailers_
+                     : s.type_ == HTTP_REQUEST ? s.request_.headers
+                                               : s.response_.headers;
   if (headers.size() >= s.limits_.maxHeaderCount) {
     s.headerLimitHit_ = true;
     return -1;
@@ -235,7 +239,7 @@ int HttpParser::onHeaderValueComplete(llhttp_t* p) {
   while (!s.value_.empty() && (s.value_.back() == ' ' || s.value_.back() == '\t')) {
     s.value_.pop_back();
   }
-  if (iequals(s.field_, "content-length")) {
+  if (!s.inTrailers_ && iequals(s.field_, "content-length")) {
     uint64_t value = 0;
     std::from_chars(s.value_.data(), s.value_.data() + s.value_.size(), value);
     s.contentLength_ = value;
@@ -275,6 +279,7 @@ int HttpParser::onHeadersComplete(llhttp_t* p) {
     s.response_.versionMinor = p->http_minor;
   }
   bool noBody = s.delegate_.onParsedHead();
+  s.inTrailers_ = true;  // any field llhttp reports from now on ends a chunked body
   if (p->upgrade != 0) return 2;
   if (!noBody && !s.chunked()) s.bodyBytesLeft_ = s.contentLength_.value_or(0);
   return noBody ? 1 : 0;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "agent/http.h"
 
@@ -54,6 +55,9 @@ class HttpParser {
 
   RequestHead& request() { return request_; }
   ResponseHead& response() { return response_; }
+  // The trailer fields of the last chunked message, complete once the message is.
+  const Headers& trailers() const { return trailers_; }
+  Headers takeTrailers() { return std::exchange(trailers_, {}); }
   bool keepAlive() const { return llhttp_should_keep_alive(&parser_) != 0; }
   bool chunked() const;
   bool upgrade() const { return parser_.upgrade != 0; }
@@ -86,6 +90,8 @@ class HttpParser {
   llhttp_type_t type_;
   RequestHead request_;
   ResponseHead response_;
+  Headers trailers_;
+  bool inTrailers_ = false;  // header callbacks now are for the trailer section
   std::string field_;
   std::string value_;
   bool inValue_ = false;

@@ -54,8 +54,9 @@ void warnProxyError(const std::string& text) {
 
 enum class Framing { None, Length, Chunked, Close };
 
-// Removes hop-by-hop headers and those the Connection header names.
-void stripHopByHop(Headers& headers, bool keepUpgrade) {
+// Removes hop-by-hop headers and those the Connection header names. The value of a Trailer
+// field removed is left in `trailer`.
+void stripHopByHop(Headers& headers, bool keepUpgrade, std::string& trailer) {
   std::vector<std::string> named = connectionOptions(headers);
   std::string te;
   if (const std::string* v = findHeader(headers, "TE");
@@ -64,7 +65,10 @@ void stripHopByHop(Headers& headers, bool keepUpgrade) {
   }
   std::erase_if(headers, [&](const Header& h) {
     if (keepUpgrade && (iequals(h.name, "Upgrade") || iequals(h.name, "Connection"))) return false;
-    if (isHopByHopHeader(h.name)) return true;
+    if (isHopByHopHeader(h.name)) {
+      if (iequals(h.name, "Trailer")) trailer = h.value;
+      return true;
+    }
     for (const auto& n : named) {
       if (iequals(h.name, n) && !(keepUpgrade && iequals(n, "Upgrade"))) return true;
     }
@@ -119,7 +123,8 @@ class ClientConnection final : public Connection, private HttpParser::Delegate {
   // Response writing, used by the current exchange.
   void writeResponseHead(const ResponseHead& head, Framing framing, bool closeAfter);
   void writeResponseBody(const char* data, size_t length);
-  void endResponse();
+  // `trailers`: the trailer fields to send after a chunked body, if any.
+  void endResponse(const Headers* trailers = nullptr);
   // The current exchange failed after its response started: the client cannot get a valid
   // message any more, so the connection closes.
   void abortResponse() { close(); }
@@ -239,7 +244,8 @@ class ExchangeImpl final : public Exchange,
   // From the client connection.
   void begin();
   void requestBody(const char* data, size_t length);
-  void requestEnd();
+  // The request body is complete; `trailers`: its trailer fields (chunked bodies only).
+  void requestEnd(const Headers& trailers = {});
   void clientGone();
   void clientDrained() {
     if (upstreamPaused_ && upstream_ != nullptr) {
@@ -265,7 +271,7 @@ class ExchangeImpl final : public Exchange,
   void onUpstreamReady(UpstreamConnection& connection) override;
   void onUpstreamHead(ResponseHead& head) override;
   void onUpstreamBody(const char* data, size_t length) override;
-  void onUpstreamComplete() override;
+  void onUpstreamComplete(const Headers& trailers) override;
   void onUpstreamError(int status, const std::string& reason, bool retryable) override;
   void onUpstreamDrained() override {
     if (client_ != nullptr) client_->resumeBody();
@@ -327,6 +333,7 @@ class ExchangeImpl final : public Exchange,
   bool tunnel_ = false;
   bool done_ = false;
   bool declaredTooLarge_;
+  Headers requestTrailers_;
   size_t bodyBytes_ = 0;
 };
 
@@ -441,8 +448,9 @@ void ExchangeImpl::streamInstead(const char* data, size_t length) {
   }
 }
 
-void ExchangeImpl::requestEnd() {
+void ExchangeImpl::requestEnd(const Headers& trailers) {
   requestComplete_ = true;
+  if (!trailers.empty()) requestTrailers_ = trailers;
   if (mode_ == Mode::Buffering) {
     bodyBuffered_ = true;
     runBodyHook();
@@ -500,7 +508,9 @@ void ExchangeImpl::sendRequestStart() {
         teTrailers = teTrailers || headerHasToken(h.value, "trailers");
         continue;
       }
-      if (isHopByHopHeader(name) || iequals(name, "Expect")) continue;
+      // The Trailer field announces the trailers relayed after a chunked body.
+      bool announcement = upstreamChunked_ && iequals(name, "Trailer");
+      if ((isHopByHopHeader(name) && !announcement) || iequals(name, "Expect")) continue;
       if (replaceLength && iequals(name, "Content-Length")) continue;
       bool isNamed = false;
       for (const std::string& token : named)
@@ -572,7 +582,13 @@ void ExchangeImpl::forwardBody(const char* data, size_t length) {
 }
 
 void ExchangeImpl::endUpstreamRequest() {
-  if (upstreamChunked_) upstream_->send("0\r\n\r\n");
+  if (upstreamChunked_ && !requestTrailers_.empty()) {
+    ScratchString scratch;
+    appendLastChunk(*scratch, requestTrailers_);
+    upstream_->send(*scratch);
+  } else if (upstreamChunked_) {
+    upstream_->send("0\r\n\r\n");
+  }
   upstream_->requestComplete();
 }
 
@@ -587,7 +603,8 @@ void ExchangeImpl::onUpstreamHead(ResponseHead& head) {
   response_ = std::move(head);
   responseStarted_ = true;
   bool switching = response_.status == 101 && upgrade_;
-  stripHopByHop(response_.headers, switching);
+  std::string trailer;
+  stripHopByHop(response_.headers, switching, trailer);
   int status = response_.status;
   Framing framing;
   bool closeAfter = client_->closeAfterExchange() || context_.draining;
@@ -609,6 +626,10 @@ void ExchangeImpl::onUpstreamHead(ResponseHead& head) {
     closeAfter = true;
   }
   if (upgrade_ && !switching) closeAfter = true;
+  // Trailers are relayed only after a chunked body; so is their announcement.
+  if (framing == Framing::Chunked && !trailer.empty()) {
+    response_.headers.push_back({"Trailer", std::move(trailer)});
+  }
   client_->writeResponseHead(response_, framing, closeAfter);
   notifyResponseHead();
   if (switching && client_ != nullptr) {
@@ -628,10 +649,10 @@ void ExchangeImpl::onUpstreamBody(const char* data, size_t length) {
   }
 }
 
-void ExchangeImpl::onUpstreamComplete() {
+void ExchangeImpl::onUpstreamComplete(const Headers& trailers) {
   upstream_ = nullptr;
   if (client_ == nullptr) return;
-  client_->endResponse();
+  client_->endResponse(&trailers);
 }
 
 void ExchangeImpl::onUpstreamError(int status, const std::string& reason, bool retryable) {
@@ -879,7 +900,7 @@ bool ClientConnection::onParsedMessageComplete() {
   requestComplete_ = true;
   if (current_ && !responseComplete_) {
     auto exchange = current_;
-    exchange->requestEnd();
+    exchange->requestEnd(parser_.trailers());
   }
   if (closing()) return true;
   if (responseComplete_ && !upgradeRequest_) {
@@ -930,8 +951,14 @@ void ClientConnection::writeResponseBody(const char* data, size_t length) {
   }
 }
 
-void ClientConnection::endResponse() {
-  if (framing_ == Framing::Chunked) write("0\r\n\r\n");
+void ClientConnection::endResponse(const Headers* trailers) {
+  if (framing_ == Framing::Chunked && trailers != nullptr && !trailers->empty()) {
+    ScratchString scratch;
+    appendLastChunk(*scratch, *trailers);
+    write(*scratch);
+  } else if (framing_ == Framing::Chunked) {
+    write("0\r\n\r\n");
+  }
   responseComplete_ = true;
   if (upgradeRequest_ && current_ && !current_->upgraded()) {
     // The model server refused the upgrade: the connection ends with this response.

@@ -262,6 +262,7 @@ void UpstreamConnection::completeResponse(bool unsolicitedBytes) {
   parser_.resume();
   cancelTimer();
   UpstreamSink* sink = std::exchange(sink_, nullptr);
+  Headers trailers = parser_.takeTrailers();
   if (unsolicitedBytes) {
     spdlog::warn("the model server sent bytes after a complete response; closing the connection");
   }
@@ -271,7 +272,7 @@ void UpstreamConnection::completeResponse(bool unsolicitedBytes) {
   } else {
     close();
   }
-  if (sink != nullptr) sink->onUpstreamComplete();
+  if (sink != nullptr) sink->onUpstreamComplete(trailers);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -413,7 +414,7 @@ class BufferedCall final : public UpstreamSink {
   void onUpstreamBody(const char* data, size_t length) override {
     result_.body.append(data, length);
   }
-  void onUpstreamComplete() override {
+  void onUpstreamComplete(const Headers&) override {
     connection_ = nullptr;
     finish(result_.status, "");
   }

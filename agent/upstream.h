@@ -28,7 +28,8 @@ class UpstreamSink {
   virtual void onUpstreamHead(ResponseHead& head) = 0;
   virtual void onUpstreamBody(const char* data, size_t length) = 0;
   // The response is complete; the connection is no longer the sink's.
-  virtual void onUpstreamComplete() = 0;
+  // `trailers`: the response's trailer fields (chunked responses only).
+  virtual void onUpstreamComplete(const Headers& trailers) = 0;
   // The exchange failed: no usable response. `status` is the answer to give if no response
   // head was sent yet (502, 504). `retryable` when a reused connection failed before any
   // response byte (a stale keep-alive connection). The connection is no longer the sink's.

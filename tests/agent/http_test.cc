@@ -23,6 +23,21 @@ TEST_CASE("header tokens match within comma lists", "[agent][http]") {
   CHECK_FALSE(headerHasToken("", "x"));
 }
 
+TEST_CASE("the last chunk carries the trailers that may be relayed", "[agent][http]") {
+  std::string out;
+  appendLastChunk(out, {});
+  CHECK(out == "0\r\n\r\n");
+  out.clear();
+  appendLastChunk(out, {{"X-Checksum", "abc"},
+                        {"content-length", "5"},
+                        {"Transfer-Encoding", "chunked"},
+                        {"Host", "evil"},
+                        {"Authorization", "x"},
+                        {"Content-Type", "text/plain"},
+                        {"Grpc-Status", "0"}});
+  CHECK(out == "0\r\nX-Checksum: abc\r\nGrpc-Status: 0\r\n\r\n");
+}
+
 TEST_CASE("hop-by-hop header names", "[agent][http]") {
   for (const char* name :
        {"Connection", "keep-alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding",

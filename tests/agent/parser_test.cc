@@ -14,6 +14,7 @@ struct Recorder : HttpParser::Delegate {
   std::vector<ResponseHead> responses;
   std::string body;
   int completed = 0;
+  std::vector<Headers> trailers;  // of each message, when it completed
   bool pauseAfterMessage = false;
   bool noBody = false;
   HttpParser* parser = nullptr;
@@ -26,6 +27,7 @@ struct Recorder : HttpParser::Delegate {
   void onParsedBody(const char* data, size_t length) override { body.append(data, length); }
   bool onParsedMessageComplete() override {
     ++completed;
+    trailers.push_back(parser->trailers());
     return pauseAfterMessage;
   }
 };
@@ -102,6 +104,31 @@ TEST_CASE("the bytes left of a Content-Length body count down across reads", "[a
   std::string chunked = "POST /b HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhe";
   REQUIRE(parser.execute(chunked.data(), chunked.size()).status == HttpParser::Status::Ok);
   CHECK(parser.bodyBytesLeft() == 0);
+}
+
+TEST_CASE("trailer fields are kept apart from the head, split anywhere, per message",
+          "[agent][parser]") {
+  std::string wire =
+      "POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n"
+      "3\r\nabc\r\n0\r\nX-Sum: 12 \r\nContent-Length: 5\r\n\r\n"
+      "POST /b HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+  for (size_t split = 1; split < wire.size(); ++split) {
+    Recorder r;
+    HttpParser parser(HTTP_REQUEST, r);
+    r.parser = &parser;
+    auto first = parser.execute(wire.data(), split);
+    auto second = parser.execute(wire.data() + split, wire.size() - split);
+    INFO("split at " << split);
+    REQUIRE(first.status == HttpParser::Status::Ok);
+    REQUIRE(second.status == HttpParser::Status::Ok);
+    REQUIRE(r.completed == 2);
+    REQUIRE(r.requests.size() == 2);
+    CHECK(r.requests[0].headers.size() == 3);
+    CHECK(r.body == "abc");
+    CHECK(r.trailers[0] == Headers{{"X-Sum", "12"}, {"Content-Length", "5"}});
+    CHECK(r.trailers[1].empty());
+    CHECK(parser.takeTrailers().empty());
+  }
 }
 
 TEST_CASE("request smuggling forms are errors", "[agent][parser]") {

@@ -303,6 +303,49 @@ TEST_CASE("server-sent events are relayed as they are produced", "[proxy]") {
   CHECK_THAT(first + rest, Catch::Contains("event 2"));
 }
 
+TEST_CASE("trailers of chunked bodies are relayed both ways and framing fields among them are not",
+          "[proxy]") {
+  ModelServer model;
+  Agent agent(model.port());
+  RawSocket socket(agent.port());
+  const std::string request =
+      "POST /echo?chunked=1&trailer=X-Checksum:abc&trailer=Content-Length:99"
+      "&announce=X-Checksum HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+      "Trailer: X-Digest\r\n\r\n5\r\nhello\r\n0\r\nX-Digest: d1\r\nHost: evil\r\n\r\n";
+  auto ends = [](const std::string& s) {
+    return s.find("\r\n0\r\n") != std::string::npos && s.ends_with("\r\n\r\n");
+  };
+  REQUIRE(socket.send(request));
+  std::string response = socket.readUntil(ends, 5s);
+  INFO(response);
+  CHECK_THAT(response, Catch::StartsWith("HTTP/1.1 200"));
+  std::string head = response.substr(0, response.find("\r\n\r\n") + 2);
+  CHECK_THAT(head, Catch::Contains("\r\nTrailer: X-Checksum\r\n"));
+  CHECK_THAT(head, Catch::Contains("Transfer-Encoding: chunked"));
+  CHECK(response.ends_with("\r\n0\r\nX-Checksum: abc\r\n\r\n"));
+  json entry = lastRecorded(model);
+  CHECK(entry["trailers"] == json::array({json::array({"X-Digest", "d1"})}));
+  CHECK(recordedHeader(entry, "Trailer") == "X-Digest");
+  CHECK(recordedHeader(entry, "Host") == "x");
+
+  // The connection goes on: the trailer section ended both messages where it should.
+  REQUIRE(socket.send(request));
+  std::string again = socket.readUntil(ends, 5s);
+  CHECK(again.ends_with("\r\n0\r\nX-Checksum: abc\r\n\r\n"));
+  CHECK(model.recordedLines().size() == 2);
+
+  // An HTTP/1.0 client gets no chunks, so neither trailers nor their announcement.
+  RawSocket old(agent.port());
+  REQUIRE(
+      old.send("GET /echo?size=5&chunked=1&trailer=X-Checksum:abc&announce=X-Checksum "
+               "HTTP/1.0\r\n\r\n"));
+  std::string close = old.readAll(5s);
+  CHECK_THAT(close, Catch::StartsWith("HTTP/1.1 200"));
+  CHECK(close.find("Trailer") == std::string::npos);
+  CHECK(close.find("X-Checksum") == std::string::npos);
+  CHECK(close.substr(close.find("\r\n\r\n") + 4).size() == 5);
+}
+
 TEST_CASE("HTTP/1.0 clients get close-delimited answers", "[proxy]") {
   ModelServer model;
   Agent agent(model.port());

@@ -12,7 +12,10 @@ Routes:
   POST /v2/repository/models/<m>/load|unload   200 {} (recorded; --repo-status to change)
   GET  /stats                     {"connections": distinct client connections, "requests": n}
   ANY  /echo?status=&chunked=1&size=&delay_ms=&header=Name:Value&ctype=
-                                  echoes the body (or size bytes), with the given shape
+            &trailer=Name:Value&announce=Name,Name
+                                  echoes the body (or size bytes), with the given shape; a
+                                  chunked answer ends with the trailer fields given (repeatable)
+                                  and announces the names in `announce` in a Trailer field
   GET  /sse?n=3&interval_ms=50    text/event-stream, one event per interval
   GET  /upgrade                   101 Switching Protocols (Upgrade: echo), then echoes bytes
   ANY  /close                     closes the connection without answering
@@ -51,6 +54,7 @@ def record(handler, body):
                 "path": handler.path,
                 "headers": [[k, v] for k, v in handler.headers.items()],
                 "body_b64": base64.b64encode(body).decode(),
+                "trailers": handler.request_trailers,
                 "peer": list(handler.client_address),
             }
             with open(ARGS.record, "a") as f:
@@ -66,13 +70,18 @@ class Handler(BaseHTTPRequestHandler):
             sys.stderr.write("model: " + (fmt % args) + "\n")
 
     def read_body(self):
+        self.request_trailers = []
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             chunks = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip(), 16)
                 if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
+                    while True:
+                        line = self.rfile.readline()
+                        if line in (b"\r\n", b"\n", b""):
+                            break
+                        name, _, value = line.decode("latin-1").partition(":")
+                        self.request_trailers.append([name, value.strip()])
                     break
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline()
@@ -80,7 +89,8 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def send(self, status, body, ctype="application/json", extra=None, chunked=False):
+    def send(self, status, body, ctype="application/json", extra=None, chunked=False,
+             trailers=()):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         for k, v in (extra or []):
@@ -92,7 +102,8 @@ class Handler(BaseHTTPRequestHandler):
             for i in range(0, len(body), step):
                 part = body[i:i + step]
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
-            self.wfile.write(b"0\r\n\r\n")
+            fields = b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in trailers)
+            self.wfile.write(b"0\r\n" + fields + b"\r\n")
         else:
             if status not in (204, 304) and not (100 <= status < 200):
                 self.send_header("Content-Length", str(len(body)))
@@ -105,7 +116,8 @@ class Handler(BaseHTTPRequestHandler):
         body = self.read_body()
         record(self, body)
         url = urllib.parse.urlsplit(self.path)
-        query = dict(urllib.parse.parse_qsl(url.query))
+        self.query_list = urllib.parse.parse_qsl(url.query)
+        query = dict(self.query_list)
         path = urllib.parse.unquote(url.path) if ARGS.decode_path else url.path
         if path.endswith(":predict") and path.startswith("/v1/models/"):
             return self.predict(body)
@@ -193,9 +205,12 @@ class Handler(BaseHTTPRequestHandler):
         if "header" in query:
             name, _, value = query["header"].partition(":")
             extra.append((name, value))
+        if "announce" in query:
+            extra.append(("Trailer", query["announce"]))
+        trailers = [v.partition(":")[::2] for k, v in self.query_list if k == "trailer"]
         ctype = query.get("ctype") or self.headers.get("Content-Type") or "application/octet-stream"
         return self.send(int(query.get("status", 200)), body, ctype, extra,
-                         chunked=query.get("chunked") == "1")
+                         chunked=query.get("chunked") == "1", trailers=trailers)
 
     def sse(self, query):
         count = int(query.get("n", 3))
