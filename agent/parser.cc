@@ -14,6 +14,22 @@ HttpParser& self(llhttp_t* p) {
   return *static_cast<HttpParser*>(p->data);
 }
 
+// An absolute-form target (RFC 9112 §3.2.2, "GET http://host/path"), as proxies are sent, is
+// what Go's server and proxy make of it: the model server gets the path and query, and the
+// target's authority as Host. Other forms but "*" are refused. False when the target is bad.
+bool toOriginForm(RequestHead& request) {
+  if (request.target == "*") return true;
+  auto parts = splitHttpUrl(request.target);
+  if (!parts || parts->userInfo) return false;
+  std::string target(parts->target.empty() || parts->target.front() != '/' ? "/" : "");
+  target += parts->target;
+  for (auto& header : request.headers) {
+    if (iequals(header.name, "Host")) header.value = std::string(parts->authority);
+  }
+  request.target = std::move(target);
+  return true;
+}
+
 }  // namespace
 
 HttpParser::HttpParser(llhttp_type_t type, Delegate& delegate, ParserLimits limits)
@@ -270,6 +286,11 @@ int HttpParser::onHeadersComplete(llhttp_t* p) {
       s.violation_ = hosts > 1 ? "too many Host headers" : "missing required Host header";
       return -1;
     }
+  }
+  if (s.type_ == HTTP_REQUEST && p->method != HTTP_CONNECT && !s.request_.target.empty() &&
+      s.request_.target.front() != '/' && !toOriginForm(s.request_)) {
+    s.violation_ = "invalid request target";
+    return -1;
   }
   if (s.type_ == HTTP_REQUEST) {
     s.request_.method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));

@@ -131,6 +131,39 @@ TEST_CASE("trailer fields are kept apart from the head, split anywhere, per mess
   }
 }
 
+TEST_CASE("absolute-form targets become origin-form with their authority as Host",
+          "[agent][parser]") {
+  struct Case {
+    const char* wire;
+    const char* target;
+    const char* host;
+  };
+  for (const Case& c : {Case{"GET http://Example.test:81/a/b?c=d HTTP/1.1\r\nHost: other\r\n\r\n",
+                             "/a/b?c=d", "Example.test:81"},
+                        Case{"GET HTTP://h HTTP/1.1\r\nHost: h\r\n\r\n", "/", "h"},
+                        Case{"GET http://[::1]:9?q HTTP/1.1\r\nHost: x\r\n\r\n", "/?q", "[::1]:9"},
+                        Case{"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", "*", "h"},
+                        Case{"GET /plain HTTP/1.1\r\nHost: h\r\n\r\n", "/plain", "h"}}) {
+    INFO(c.wire);
+    Recorder r;
+    HttpParser parser(HTTP_REQUEST, r);
+    r.parser = &parser;
+    auto result = parser.execute(c.wire, std::strlen(c.wire));
+    REQUIRE(result.status == HttpParser::Status::Ok);
+    REQUIRE(r.requests.size() == 1);
+    CHECK(r.requests[0].target == c.target);
+    REQUIRE(r.requests[0].headers.size() == 1);
+    CHECK(r.requests[0].headers[0].value == c.host);
+  }
+  for (const char* wire : {"GET http://user@h/ HTTP/1.1\r\nHost: h\r\n\r\n",
+                           "GET ftp://h/x HTTP/1.1\r\nHost: h\r\n\r\n",
+                           "GET http://h:0/ HTTP/1.1\r\nHost: h\r\n\r\n"}) {
+    auto r = refused(wire);
+    REQUIRE(r);
+    CHECK(r->requests.empty());
+  }
+}
+
 TEST_CASE("request smuggling forms are errors", "[agent][parser]") {
   const char* cases[] = {
       "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",

@@ -346,6 +346,27 @@ TEST_CASE("trailers of chunked bodies are relayed both ways and framing fields a
   CHECK(close.substr(close.find("\r\n\r\n") + 4).size() == 5);
 }
 
+TEST_CASE("an absolute-form target reaches the model server as a path with its authority as Host",
+          "[proxy]") {
+  ModelServer model;
+  Agent agent(model.port());
+  RawSocket socket(agent.port());
+  REQUIRE(socket.send("GET http://models.test:81/echo?size=3 HTTP/1.1\r\nHost: other\r\n\r\n"));
+  std::string response = socket.readUntil([](const std::string& s) {
+    size_t end = s.find("\r\n\r\n");
+    return end != std::string::npos && s.size() >= end + 4 + 3;
+  });
+  CHECK_THAT(response, Catch::StartsWith("HTTP/1.1 200"));
+  json entry = lastRecorded(model);
+  CHECK(entry["path"] == "/echo?size=3");
+  CHECK(recordedHeader(entry, "Host") == "models.test:81");
+  REQUIRE(socket.send("GET ftp://models.test/echo HTTP/1.1\r\nHost: other\r\n\r\n"));
+  std::string refused = socket.readAll(5s);
+  CHECK_THAT(refused,
+             Catch::StartsWith("HTTP/1.1 400") && Catch::Contains("invalid request target"));
+  CHECK(model.recordedLines().size() == 1);
+}
+
 TEST_CASE("HTTP/1.0 clients get close-delimited answers", "[proxy]") {
   ModelServer model;
   Agent agent(model.port());
