@@ -144,6 +144,9 @@ class ClientConnection final : public Connection, private HttpParser::Delegate {
   // After a 101 response: raw bytes in both directions.
   void startTunnel();
   void tunnelWrite(const char* data, size_t length) { write(std::string_view(data, length)); }
+  // The model server closed its side of the tunnel: what it sent is delivered, then the
+  // connection ends.
+  void endTunnel() { closeWhenFlushed(); }
   const std::string& clientAddress() const { return clientAddress_; }
   bool closeAfterExchange() const { return closeAfter_; }
   void idleClose() {
@@ -154,7 +157,7 @@ class ClientConnection final : public Connection, private HttpParser::Delegate {
       close();
     }
   }
-  bool busy() const { return current_ != nullptr || !parser_.idle(); }
+  bool busy() const { return !h2Tunnel_ && (current_ != nullptr || !parser_.idle()); }
   bool writing() const { return !closing() && unsentBytes() > 0; }
 
  private:
@@ -171,6 +174,9 @@ class ClientConnection final : public Connection, private HttpParser::Delegate {
   bool onParsedMessageComplete() override;
 
   void parse(const char* data, size_t length);
+  // While the connection's first bytes may be the HTTP/2 preface: false when they were held
+  // or the connection became an HTTP/2 tunnel, true when they are HTTP/1 to parse.
+  bool checkH2Preface(const char* data, size_t length);
   void resumeParsing();
   void finishExchange();
   void updateReading();
@@ -198,6 +204,9 @@ class ClientConnection final : public Connection, private HttpParser::Delegate {
   bool tunnel_ = false;
   bool upgradeRequest_ = false;
   bool lingering_ = false;
+  bool mayBeH2_ = true;  // nothing but a prefix of the HTTP/2 preface was read so far
+  bool h2Tunnel_ = false;
+  std::string h2Held_;  // that prefix
   size_t discarded_ = 0;
   uv_shutdown_t shutdown_;
 };
@@ -254,8 +263,15 @@ class ExchangeImpl final : public Exchange,
     }
   }
   void tunnelData(const char* data, size_t length) {
-    if (upstream_ != nullptr) upstream_->send(std::string_view(data, length));
+    if (upstream_ != nullptr) {
+      upstream_->send(std::string_view(data, length));
+    } else if (h2_) {
+      pendingBody_.append(data, length);
+    }
   }
+  // An HTTP/2 connection with prior knowledge (gRPC): `preface` and everything after it go to
+  // a fresh model-server connection, and its bytes back, as they are.
+  void startH2(std::string preface);
   void tunnelClosed() {
     if (upstream_ != nullptr) {
       upstream_->abandon();
@@ -281,7 +297,7 @@ class ExchangeImpl final : public Exchange,
   }
   void onUpstreamTunnelClosed() override {
     upstream_ = nullptr;
-    if (client_ != nullptr) client_->abortResponse();
+    if (client_ != nullptr) client_->endTunnel();
   }
 
  private:
@@ -333,6 +349,7 @@ class ExchangeImpl final : public Exchange,
   bool tunnel_ = false;
   bool done_ = false;
   bool declaredTooLarge_;
+  bool h2_ = false;
   Headers requestTrailers_;
   size_t bodyBytes_ = 0;
 };
@@ -476,7 +493,30 @@ void ExchangeImpl::onUpstreamReady(UpstreamConnection& connection) {
   waitingUpstream_ = false;
   upstream_ = &connection;
   if (client_ != nullptr) client_->resumeBody();
+  if (h2_) {
+    upstream_->startTunnel();
+    upstream_->send(std::exchange(pendingBody_, {}));
+    return;
+  }
   sendRequestStart();
+}
+
+void ExchangeImpl::startH2(std::string preface) {
+  // As Go's h2c handler hijacks these connections, a drain does not wait for them.
+  --context_.stats.exchangesInFlight;
+  h2_ = true;
+  tunnel_ = true;
+  mode_ = Mode::Forwarding;
+  activeModule_ = context_.modules.size();
+  pendingBody_ = std::move(preface);
+  upstream_ = context_.upstream.open(this, false, true);
+  if (upstream_ != nullptr) {
+    upstream_->startTunnel();
+    upstream_->send(std::exchange(pendingBody_, {}));
+  } else {
+    waitingUpstream_ = true;
+    if (client_ != nullptr) client_->pauseBody();
+  }
 }
 
 void ExchangeImpl::sendRequestStart() {
@@ -658,6 +698,12 @@ void ExchangeImpl::onUpstreamComplete(const Headers& trailers) {
 void ExchangeImpl::onUpstreamError(int status, const std::string& reason, bool retryable) {
   upstream_ = nullptr;
   if (client_ == nullptr || done_) return;
+  if (h2_) {
+    // An HTTP/1.1 answer would mean nothing to an HTTP/2 client: the connection closes.
+    warnProxyError("proxy error for an HTTP/2 connection: " + reason);
+    client_->abortResponse();
+    return;
+  }
   bool bodyReplayable = bodyBuffered_ || !hasBody_;
   if (retryable && !retried_ && bodyReplayable && isIdempotentMethod(request_.method) &&
       !upgrade_) {
@@ -739,6 +785,7 @@ void ExchangeImpl::clientGone() {
 void ExchangeImpl::finish(bool complete) {
   if (done_) return;
   done_ = true;
+  if (h2_) return;  // a connection, not an exchange: neither logged nor counted
   --context_.stats.exchangesInFlight;
   for (size_t index : context_.completeObservers) {
     if (index < reached_) context_.modules[index]->onComplete(*this, complete);
@@ -777,6 +824,7 @@ void ClientConnection::onData(const char* data, size_t length) {
     if (current_) current_->tunnelData(data, length);
     return;
   }
+  if (mayBeH2_ && !checkH2Preface(data, length)) return;
   if (paused_ || !pending_.empty()) {
     pending_.append(data, length);
     updateReading();
@@ -787,6 +835,35 @@ void ClientConnection::onData(const char* data, size_t length) {
     armTimer(context_.config.headerTimeout);
   }
   parse(data, length);
+}
+
+bool ClientConnection::checkH2Preface(const char* data, size_t length) {
+  // RFC 9113 §3.4: a client that knows the server speaks HTTP/2 starts with this.
+  static constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  size_t held = h2Held_.size();
+  size_t compared = std::min(length, kPreface.size() - held);
+  if (std::memcmp(data, kPreface.data() + held, compared) != 0) {
+    mayBeH2_ = false;
+    if (held == 0) return true;
+    std::string bytes = std::exchange(h2Held_, {});
+    bytes.append(data, length);
+    onData(bytes.data(), bytes.size());
+    return false;
+  }
+  h2Held_.append(data, length);
+  if (h2Held_.size() < kPreface.size()) return false;
+  mayBeH2_ = false;
+  RequestHead head;
+  head.method = "PRI";
+  head.target = "*";
+  current_ = std::allocate_shared<ExchangeImpl>(RecyclingAllocator<ExchangeImpl>(), context_, this,
+                                                std::move(head), false, std::nullopt, true);
+  upgradeRequest_ = true;
+  h2Tunnel_ = true;
+  auto exchange = current_;
+  exchange->startH2(std::exchange(h2Held_, {}));
+  if (current_ == exchange && !closing()) startTunnel();
+  return false;
 }
 
 void ClientConnection::parse(const char* data, size_t length) {

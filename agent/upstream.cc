@@ -135,7 +135,7 @@ void UpstreamConnection::resumeResponse() {
 
 void UpstreamConnection::startTunnel() {
   tunnel_ = true;
-  cancelTimer();
+  if (connected_) cancelTimer();  // a connect still has its timeout
 }
 
 void UpstreamConnection::onData(const char* data, size_t length) {

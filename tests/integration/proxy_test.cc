@@ -367,6 +367,63 @@ TEST_CASE("an absolute-form target reaches the model server as a path with its a
   CHECK(model.recordedLines().size() == 1);
 }
 
+namespace {
+
+// tests/support/h2c_peer.js as an HTTP/2 (h2c) model server on a free port.
+struct H2cServer {
+  H2cServer()
+      : port(freePort()),
+        process({"/usr/bin/env", "node", sourcePath("tests/support/h2c_peer.js"), "server",
+                 "--port", std::to_string(port)}) {
+    REQUIRE(waitForPort(port, 15s));
+  }
+  uint16_t port;
+  Process process;
+};
+
+}  // namespace
+
+TEST_CASE("HTTP/2 with prior knowledge (gRPC) passes through to an h2c model server",
+          "[proxy][h2c]") {
+  H2cServer model;
+  Agent agent(model.port, {"--enable-batcher", "--log-url", "http://127.0.0.1:1/"});
+  Process client({"/usr/bin/env", "node", sourcePath("tests/support/h2c_peer.js"), "client",
+                  "--url", agent.url(""), "--streams", "20", "--body-bytes", "300000"});
+  REQUIRE(client.wait(30s) == 0);
+  std::string output = client.output();
+  INFO(output);
+  json summary = json::parse(output.substr(output.find('{')));
+  REQUIRE(summary["results"].size() == 20);
+  for (size_t i = 0; i < 20; ++i) {
+    const json& result = summary["results"][i];
+    CHECK(result["status"] == 200);
+    CHECK(result["path"] == "/inference.GRPCInferenceService/ModelInfer/" + std::to_string(i));
+    CHECK(result["bodyOk"] == true);
+    CHECK(result["trailers"]["grpc-status"] == "0");
+    CHECK(result["trailers"]["x-body-bytes"] == "300000");
+  }
+
+  // A preface split across reads is still recognised; the model server's SETTINGS come back.
+  RawSocket raw(agent.port());
+  REQUIRE(raw.send("PRI * HTT"));
+  std::this_thread::sleep_for(50ms);
+  static constexpr char kRest[] = "P/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";  // and SETTINGS
+  REQUIRE(raw.send(std::string(kRest, sizeof kRest - 1)));
+  std::string frames = raw.readUntil([](const std::string& s) { return s.size() >= 9; }, 5s);
+  REQUIRE(frames.size() >= 9);
+  CHECK(frames[3] == '\x04');  // a SETTINGS frame
+  // HTTP/1.1 on other connections is untouched: the h2c server refuses it, the agent says so.
+  HttpResponse http1 = httpRequest(agent.url("/v1/models/m"));
+  CHECK(http1.status == 502);
+
+  // A drain does not wait for HTTP/2 connections (Go's h2c handler hijacks them): SIGTERM with
+  // one still open exits well within --drain-timeout (30 s).
+  auto stopping = std::chrono::steady_clock::now();
+  CHECK(agent.terminate(10s) == 0);
+  CHECK(std::chrono::steady_clock::now() - stopping < 5s);
+  CHECK(raw.closedByPeer(5s));
+}
+
 TEST_CASE("HTTP/1.0 clients get close-delimited answers", "[proxy]") {
   ModelServer model;
   Agent agent(model.port());
