@@ -422,6 +422,14 @@ TEST_CASE("HTTP/2 with prior knowledge (gRPC) passes through to an h2c model ser
   CHECK(agent.terminate(10s) == 0);
   CHECK(std::chrono::steady_clock::now() - stopping < 5s);
   CHECK(raw.closedByPeer(5s));
+
+  // No model server: the HTTP/2 client's connection closes at once (an HTTP/1.1 502 would mean
+  // nothing to it), and the agent stays up.
+  Agent orphan(freePort());
+  RawSocket refused(orphan.port());
+  REQUIRE(refused.send(std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")));
+  CHECK(refused.closedByPeer(5s));
+  CHECK(httpRequest(orphan.url("/")).status == 502);
 }
 
 TEST_CASE("HTTP/1.0 clients get close-delimited answers", "[proxy]") {
