@@ -39,10 +39,15 @@ double unitRandom() {
 }
 
 bool ByteBudget::tryReserve(size_t bytes) {
-  if (bytes > limit_ - used_) return false;
+  if (used_ > limit_ || bytes > limit_ - used_) return false;
   used_ += bytes;
   if (gauge_ != nullptr) gauge_->Increment(static_cast<double>(bytes));
   return true;
+}
+
+void ByteBudget::reserve(size_t bytes) {
+  used_ += bytes;
+  if (gauge_ != nullptr) gauge_->Increment(static_cast<double>(bytes));
 }
 
 void ByteBudget::release(size_t bytes) {
@@ -67,6 +72,12 @@ bool ByteLease::grow(size_t bytes) {
   if (!budget_ || !budget_->tryReserve(bytes)) return false;
   bytes_ += bytes;
   return true;
+}
+
+void ByteLease::hold(size_t bytes) {
+  if (!budget_) return;
+  budget_->reserve(bytes);
+  bytes_ += bytes;
 }
 
 void ByteLease::reset() {
@@ -153,7 +164,8 @@ Dispatcher::Dispatcher(uv_loop_s* loop, DispatcherOptions options, prometheus::R
                                      .timeout = options_.timeout,
                                      .backoffBase = options_.backoffBase,
                                      .backoffCap = options_.backoffCap,
-                                     .userAgent = options_.userAgent};
+                                     .userAgent = options_.userAgent,
+                                     .budget = budget_};
     pipeline_ = std::make_unique<PipelineClient>(
         loop, std::move(pipeline), format_, [this] { return take(); },
         [this](Delivery delivery, PipelineResult result) {

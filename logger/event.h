@@ -20,6 +20,9 @@ class ByteBudget {
   explicit ByteBudget(size_t limit, prometheus::Gauge* gauge = nullptr)
       : limit_(limit), gauge_(gauge) {}
   bool tryReserve(size_t bytes);
+  // Counts bytes already held, whatever the limit (copies made for a write): while they are,
+  // less is left for new bodies.
+  void reserve(size_t bytes);
   void release(size_t bytes);
   size_t used() const { return used_; }
 
@@ -42,6 +45,8 @@ class ByteLease {
 
   // Reserves `bytes` more; false (and nothing reserved) when the budget has no room.
   bool grow(size_t bytes);
+  // Counts `bytes` more without asking (see ByteBudget::reserve).
+  void hold(size_t bytes);
   void reset();
   size_t bytes() const { return bytes_; }
 

@@ -101,6 +101,7 @@ struct PipelineClient::WriteBatch {
   std::vector<std::string> chunks;
   std::vector<std::shared_ptr<const std::string>> bodies;
   std::vector<uv_buf_t> buffers;
+  ByteLease copies;  // the body bytes copied into `chunks`
 };
 
 // Answers are parsed with bare llhttp: only their status, framing and keep-alive matter, so
@@ -419,12 +420,14 @@ void PipelineClient::write(Connection& c) {
     estimate += prefix_.size() + kHeadEstimate + (size <= kInlineBody ? size : 0);
   }
   chunk.reserve(estimate);
+  size_t copied = 0;
   for (size_t i = c.written; i < c.held.size(); ++i) {
     const Event& event = c.held[i].delivery.event;
     serialize(event, chunk);
     size_t size = event.body ? event.body->size() : 0;
     if (size <= kInlineBody) {
       if (size > 0) chunk += *event.body;
+      copied += size;
       continue;
     }
     batch->chunks.push_back(std::exchange(chunk, {}));
@@ -440,6 +443,10 @@ void PipelineClient::write(Connection& c) {
     const std::string& bytes = body ? *batch->bodies[index] : batch->chunks[index];
     batch->buffers.push_back(
         uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size())));
+  }
+  if (copied > 0 && options_.budget) {
+    batch->copies = ByteLease(options_.budget);
+    batch->copies.hold(copied);
   }
   c.written = c.held.size();
   batch->socket = c.socket;

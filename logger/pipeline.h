@@ -69,6 +69,9 @@ class PipelineClient {
     // may be ::1 first while the sink listens on 127.0.0.1 only). Empty: `sink.host` is taken
     // as an IP literal, or else resolved for every new connection.
     std::vector<sockaddr_storage> addresses;
+    // The copies of small bodies written next to their heads count here until the kernel has
+    // taken them (with a sink that stops reading, until the connection ends).
+    std::shared_ptr<ByteBudget> budget;
   };
   // The next delivery to send; nullopt when there is none.
   using Take = std::function<std::optional<Delivery>()>;

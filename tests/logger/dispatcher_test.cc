@@ -72,6 +72,14 @@ TEST_CASE("The byte budget bounds leases and takes back what they release", "[lo
     CHECK(a.bytes() == 0);
     moved.reset();
     CHECK(budget->used() == 40);
+    // Bytes already held (copies for a write) count beyond the limit, and leave no room.
+    logger::ByteLease copies(budget);
+    copies.hold(90);
+    CHECK(budget->used() == 130);
+    logger::ByteLease c(budget);
+    CHECK_FALSE(c.grow(1));
+    copies.reset();
+    CHECK(c.grow(60));
   }
   CHECK(budget->used() == 0);
 }

@@ -1,5 +1,6 @@
 #include "logger/pipeline.h"
 
+#include <unistd.h>
 #include <uv.h>
 
 #include <catch2/catch.hpp>
@@ -8,6 +9,7 @@
 
 #include "logger/dispatcher.h"
 #include "tests/logger/helpers.h"
+#include "tests/support/net.h"
 
 using namespace std::chrono_literals;
 using logtest::Loop;
@@ -218,6 +220,52 @@ TEST_CASE("A sink refusing on every address fails with the last address's error"
   CHECK(delivered.results[0].status == 0);
   CHECK(delivered.results[0].error.find("cannot connect to the sink") != std::string::npos);
   CHECK(sink.events().empty());
+}
+
+TEST_CASE("Copies of small bodies waiting to be written count against the byte budget",
+          "[logger]") {
+  // A sink that never reads: a listener whose connection is never accepted. The kernel takes
+  // a few MiB; the rest of 24 MiB of 12 KiB bodies (copied next to their heads) waits in the
+  // agent, and is counted.
+  uint16_t port = 0;
+  int listener = testsupport::listenOnLoopback(4, port);
+  REQUIRE(listener >= 0);
+  auto budget = std::make_shared<logger::ByteBudget>(size_t{64} << 20);
+  Loop loop;
+  {
+    constexpr int kEvents = 2048;
+    const std::string body(12 * 1024, 'b');
+    std::deque<logger::Delivery> source;
+    for (int i = 0; i < kEvents; ++i)
+      source.push_back({makeEvent("w" + std::to_string(i), body), 0});
+    logger::EventFormat format({"test-source", "isvc", "ns", "predictor", "default", ""});
+    logger::PipelineClient client(
+        loop.get(),
+        logger::PipelineClient::Options{
+            .sink = *logger::parseHttpUrl("http://127.0.0.1:" + std::to_string(port) + "/"),
+            .connections = 1,
+            .depth = kEvents,
+            .timeout = 30s,
+            .budget = budget},
+        format,
+        [&]() -> std::optional<logger::Delivery> {
+          if (source.empty()) return std::nullopt;
+          auto delivery = std::move(source.front());
+          source.pop_front();
+          return delivery;
+        },
+        [](logger::Delivery, logger::PipelineResult) {});
+    client.wake();
+    // One event while connecting, then the rest in one write.
+    REQUIRE(loop.runUntil([&] { return source.empty(); }, 10s));
+    loop.runFor(200ms);
+    CHECK(budget->used() >= size_t{12} << 20);
+    CHECK(budget->used() <= size_t{kEvents} * body.size());
+  }
+  // Closing the connection ends the writes and gives the copies back.
+  CHECK(loop.close());
+  CHECK(budget->used() == 0);
+  ::close(listener);
 }
 
 TEST_CASE("A sink closing connections mid-pipeline loses no event", "[logger]") {
