@@ -313,6 +313,8 @@ class ExchangeImpl final : public Exchange,
   }
   void startUpstream();
   void sendRequestStart();
+  // The bytes an HTTP/2 client sent so far, to the model server; the rest follows as it comes.
+  void sendH2Start();
   void forwardBody(const char* data, size_t length);
   void endUpstreamRequest();
   void notifyResponseHead();
@@ -494,8 +496,7 @@ void ExchangeImpl::onUpstreamReady(UpstreamConnection& connection) {
   upstream_ = &connection;
   if (client_ != nullptr) client_->resumeBody();
   if (h2_) {
-    upstream_->startTunnel();
-    upstream_->send(std::exchange(pendingBody_, {}));
+    sendH2Start();
     return;
   }
   sendRequestStart();
@@ -511,12 +512,16 @@ void ExchangeImpl::startH2(std::string preface) {
   pendingBody_ = std::move(preface);
   upstream_ = context_.upstream.open(this, false, true);
   if (upstream_ != nullptr) {
-    upstream_->startTunnel();
-    upstream_->send(std::exchange(pendingBody_, {}));
+    sendH2Start();
   } else {
     waitingUpstream_ = true;
     if (client_ != nullptr) client_->pauseBody();
   }
+}
+
+void ExchangeImpl::sendH2Start() {
+  upstream_->startTunnel();
+  upstream_->send(std::exchange(pendingBody_, {}));
 }
 
 void ExchangeImpl::sendRequestStart() {
