@@ -40,8 +40,7 @@ double unitRandom() {
 
 bool ByteBudget::tryReserve(size_t bytes) {
   if (used_ > limit_ || bytes > limit_ - used_) return false;
-  used_ += bytes;
-  if (gauge_ != nullptr) gauge_->Increment(static_cast<double>(bytes));
+  reserve(bytes);
   return true;
 }
 

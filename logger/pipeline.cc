@@ -214,13 +214,14 @@ std::vector<Delivery> PipelineClient::abandon() {
   return deliveries;
 }
 
-void PipelineClient::fill(Connection& c, size_t cap, uint64_t now) {
+bool PipelineClient::fill(Connection& c, size_t cap, uint64_t now) {
   while (c.held.size() < cap) {
     auto delivery = take_();
-    if (!delivery) return;
+    if (!delivery) return false;
     c.held.push_back({std::move(*delivery), now});
     ++held_;
   }
+  return true;
 }
 
 void PipelineClient::flush() {
@@ -252,11 +253,7 @@ void PipelineClient::flush() {
     Connection* target = *std::min_element(
         slow.begin(), slow.end(),
         [](const Connection* a, const Connection* b) { return a->held.size() < b->held.size(); });
-    if (target->held.size() >= cap) break;
-    auto delivery = take_();
-    if (!delivery) break;
-    target->held.push_back({std::move(*delivery), now});
-    ++held_;
+    if (target->held.size() >= cap || !fill(*target, target->held.size() + 1, now)) break;
   }
   for (Connection* c : open) {
     armDeadline(*c);
@@ -270,10 +267,7 @@ void PipelineClient::flush() {
       redialTimer_.start(std::chrono::milliseconds(redialNotBefore_ - now), [this] { wake(); });
       return;
     }
-    auto delivery = take_();
-    if (!delivery) return;
-    c.held.push_back({std::move(*delivery), now});
-    ++held_;
+    if (!fill(c, c.held.size() + 1, now)) return;
     armDeadline(c);
     dial(c);
   }

@@ -102,8 +102,8 @@ class PipelineClient {
   enum class Ending { Closed, TimedOut };
 
   void flush();
-  // Takes events for the connection until it holds `cap`.
-  void fill(Connection& connection, size_t cap, uint64_t now);
+  // Takes events for the connection until it holds `cap`; false when none was left to take.
+  bool fill(Connection& connection, size_t cap, uint64_t now);
   void dial(Connection& connection);
   // Connects to the connection's next address.
   void connectNext(Connection& connection);
