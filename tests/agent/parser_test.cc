@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 #include <cstring>
+#include <functional>
 #include <memory>
 
 using namespace agent;
@@ -46,12 +47,10 @@ std::unique_ptr<Recorder> refused(const char* wire) {
   return recorder;
 }
 
-}  // namespace
-
-TEST_CASE("a request split at every byte parses the same", "[agent][parser]") {
-  std::string wire =
-      "POST /v1/models/m:predict?q=1 HTTP/1.1\r\nHost: h\r\nX-Long: abcdefghij\r\n"
-      "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+// Parses `wire` in two reads, split at every byte in turn; both must succeed, then `check` looks
+// at what was recorded.
+void parseSplitEverywhere(const std::string& wire,
+                          const std::function<void(Recorder&, HttpParser&)>& check) {
   for (size_t split = 1; split < wire.size(); ++split) {
     Recorder r;
     HttpParser parser(HTTP_REQUEST, r);
@@ -61,6 +60,17 @@ TEST_CASE("a request split at every byte parses the same", "[agent][parser]") {
     INFO("split at " << split);
     REQUIRE(first.status == HttpParser::Status::Ok);
     REQUIRE(second.status == HttpParser::Status::Ok);
+    check(r, parser);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a request split at every byte parses the same", "[agent][parser]") {
+  std::string wire =
+      "POST /v1/models/m:predict?q=1 HTTP/1.1\r\nHost: h\r\nX-Long: abcdefghij\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+  parseSplitEverywhere(wire, [](Recorder& r, HttpParser&) {
     REQUIRE(r.requests.size() == 1);
     CHECK(r.requests[0].method == "POST");
     CHECK(r.requests[0].target == "/v1/models/m:predict?q=1");
@@ -68,7 +78,7 @@ TEST_CASE("a request split at every byte parses the same", "[agent][parser]") {
     CHECK(*findHeader(r.requests[0].headers, "x-long") == "abcdefghij");
     CHECK(r.body == "hello world");
     CHECK(r.completed == 1);
-  }
+  });
 }
 
 TEST_CASE("pausing after a message leaves pipelined bytes unconsumed", "[agent][parser]") {
@@ -112,15 +122,7 @@ TEST_CASE("trailer fields are kept apart from the head, split anywhere, per mess
       "POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n"
       "3\r\nabc\r\n0\r\nX-Sum: 12 \r\nContent-Length: 5\r\n\r\n"
       "POST /b HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
-  for (size_t split = 1; split < wire.size(); ++split) {
-    Recorder r;
-    HttpParser parser(HTTP_REQUEST, r);
-    r.parser = &parser;
-    auto first = parser.execute(wire.data(), split);
-    auto second = parser.execute(wire.data() + split, wire.size() - split);
-    INFO("split at " << split);
-    REQUIRE(first.status == HttpParser::Status::Ok);
-    REQUIRE(second.status == HttpParser::Status::Ok);
+  parseSplitEverywhere(wire, [](Recorder& r, HttpParser& parser) {
     REQUIRE(r.completed == 2);
     REQUIRE(r.requests.size() == 2);
     CHECK(r.requests[0].headers.size() == 3);
@@ -128,7 +130,7 @@ TEST_CASE("trailer fields are kept apart from the head, split anywhere, per mess
     CHECK(r.trailers[0] == Headers{{"X-Sum", "12"}, {"Content-Length", "5"}});
     CHECK(r.trailers[1].empty());
     CHECK(parser.takeTrailers().empty());
-  }
+  });
 }
 
 TEST_CASE("absolute-form targets become origin-form with their authority as Host",

@@ -55,6 +55,22 @@ logger::DispatcherOptions pipelined(const std::string& url) {
   return options;
 }
 
+// Hands out `source` in order, as the dispatcher's queue would.
+logger::PipelineClient::Take takeFrom(std::deque<logger::Delivery>& source) {
+  return [&source]() -> std::optional<logger::Delivery> {
+    if (source.empty()) return std::nullopt;
+    auto delivery = std::move(source.front());
+    source.pop_front();
+    return delivery;
+  };
+}
+
+const logger::EventFormat& testFormat() {
+  static const logger::EventFormat format(
+      {"test-source", "isvc", "ns", "predictor", "default", ""});
+  return format;
+}
+
 std::map<std::string, int> countIds(const std::vector<nlohmann::json>& events) {
   std::map<std::string, int> counts;
   for (const auto& event : events)
@@ -104,19 +120,11 @@ TEST_CASE("Pipelining: many events in flight on one connection arrive complete a
     std::vector<long> statuses;
     size_t mostInFlight = 0;
     logger::PipelineClient* self = nullptr;
-    logger::EventFormat format({"test-source", "isvc", "ns", "predictor", "default", ""});
     logger::PipelineClient client(
         loop.get(),
         logger::PipelineClient::Options{
             .sink = *logger::parseHttpUrl(sink.url("/ce")), .connections = 1, .depth = 64},
-        format,
-        [&]() -> std::optional<logger::Delivery> {
-          if (source.empty()) return std::nullopt;
-          auto delivery = std::move(source.front());
-          source.pop_front();
-          return delivery;
-        },
-        [&](logger::Delivery, logger::PipelineResult result) {
+        testFormat(), takeFrom(source), [&](logger::Delivery, logger::PipelineResult result) {
           mostInFlight = std::max(mostInFlight, self->held() + 1);
           statuses.push_back(result.status);
         });
@@ -168,26 +176,18 @@ Delivered sendThrough(Loop& loop, const Sink& sink, std::vector<sockaddr_storage
   std::deque<logger::Delivery> source;
   for (int i = 0; i < count; ++i)
     source.push_back({makeEvent("a" + std::to_string(i), "b"), 0});
-  logger::EventFormat format({"test-source", "isvc", "ns", "predictor", "default", ""});
   auto sinkAddress = *logger::parseHttpUrl(sink.url("/ce"));
   sinkAddress.host = "sink.invalid";  // never resolved: the addresses are given
-  logger::PipelineClient client(
-      loop.get(),
-      logger::PipelineClient::Options{.sink = sinkAddress,
-                                      .connections = 1,
-                                      .timeout = 5s,
-                                      .backoffBase = 10s,
-                                      .addresses = std::move(addresses)},
-      format,
-      [&]() -> std::optional<logger::Delivery> {
-        if (source.empty()) return std::nullopt;
-        auto delivery = std::move(source.front());
-        source.pop_front();
-        return delivery;
-      },
-      [&](logger::Delivery, logger::PipelineResult result) {
-        delivered.results.push_back(std::move(result));
-      });
+  logger::PipelineClient client(loop.get(),
+                                logger::PipelineClient::Options{.sink = sinkAddress,
+                                                                .connections = 1,
+                                                                .timeout = 5s,
+                                                                .backoffBase = 10s,
+                                                                .addresses = std::move(addresses)},
+                                testFormat(), takeFrom(source),
+                                [&](logger::Delivery, logger::PipelineResult result) {
+                                  delivered.results.push_back(std::move(result));
+                                });
   client.wake();
   REQUIRE(loop.runUntil([&] { return delivered.results.size() >= 1 && client.held() == 0; }));
   return delivered;
@@ -238,7 +238,6 @@ TEST_CASE("Copies of small bodies waiting to be written count against the byte b
     std::deque<logger::Delivery> source;
     for (int i = 0; i < kEvents; ++i)
       source.push_back({makeEvent("w" + std::to_string(i), body), 0});
-    logger::EventFormat format({"test-source", "isvc", "ns", "predictor", "default", ""});
     logger::PipelineClient client(
         loop.get(),
         logger::PipelineClient::Options{
@@ -247,14 +246,7 @@ TEST_CASE("Copies of small bodies waiting to be written count against the byte b
             .depth = kEvents,
             .timeout = 30s,
             .budget = budget},
-        format,
-        [&]() -> std::optional<logger::Delivery> {
-          if (source.empty()) return std::nullopt;
-          auto delivery = std::move(source.front());
-          source.pop_front();
-          return delivery;
-        },
-        [](logger::Delivery, logger::PipelineResult) {});
+        testFormat(), takeFrom(source), [](logger::Delivery, logger::PipelineResult) {});
     client.wake();
     // One event while connecting, then the rest in one write.
     REQUIRE(loop.runUntil([&] { return source.empty(); }, 10s));
