@@ -15,6 +15,7 @@
 #include "agent/metrics.h"
 #include "agent/plugin.h"
 #include "agent/probe.h"
+#include "agent/send_ring.h"
 #include "agent/server.h"
 #include "agent/upstream.h"
 #include "batcher/batcher.h"
@@ -330,6 +331,7 @@ class App {
       shared_.puller = shared_.plugin->makePuller(config, shared_.registry.get());
       shared_.puller->start();
     }
+    SendRing::setEnabled(config.ioUring);
     for (int i = 0; i < config.threads; ++i) {
       workers_.push_back(std::make_unique<Worker>(shared_, i, readiness));
       pointers_.push_back(workers_.back().get());

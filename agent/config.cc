@@ -14,8 +14,9 @@ namespace agent {
 namespace {
 
 // Bool flags that upstream's webhook may pass as two words ("--flag false").
-const std::set<std::string, std::less<>> kBoolFlags = {
-    "--enable-batcher", "--enable-puller", "--logger-tls-skip-verify", "--log-all-responses"};
+const std::set<std::string, std::less<>> kBoolFlags = {"--enable-batcher", "--enable-puller",
+                                                       "--logger-tls-skip-verify",
+                                                       "--log-all-responses", "--io-uring"};
 
 // Joins "--bool-flag true|false" into "--bool-flag=true|false" (DECISIONS §1), and splits
 // "--name=" into "--name" "" (CLI11 would otherwise take the next argument's value).
@@ -255,6 +256,9 @@ ParseResult parseConfig(int argc, const char* const* argv) {
   app.add_option("--log-level", c.logLevel, "trace, debug, info, warn, error (env KSA_LOG_LEVEL)")
       ->group("Operations");
   app.add_option("--threads", c.threads, "Event loops (SO_REUSEPORT listeners)")
+      ->group("Operations");
+  app.add_flag("--io-uring", c.ioUring,
+               "Send each poll phase's writes in one io_uring call where the kernel allows it")
       ->group("Operations");
   app.add_option("--max-header-bytes", c.maxHeaderBytes, "Request head size limit (431)")
       ->check(CLI::PositiveNumber)

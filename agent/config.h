@@ -69,6 +69,7 @@ struct Config : LoggerConfig {
   uint16_t metricsPort = 0;  // 0: no metrics listener
   std::string logLevel = "info";
   int threads = 1;
+  bool ioUring = true;  // --io-uring=false: one write system call per peer
 
   // Limits and timeouts (ours).
   size_t maxHeaderBytes = 64 * 1024;

@@ -1,9 +1,12 @@
 #include "agent/connection.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <memory>
 #include <vector>
+
+#include "agent/send_ring.h"
 
 namespace agent {
 
@@ -106,16 +109,70 @@ void Connection::flushCorked() {
   // Connections are freed only in close callbacks, which never run inside a read callback, so
   // every pointer here is still valid.
   flushing.swap(corked);
+  for (Connection* connection : flushing)
+    connection->corkListed_ = false;
+  if (flushing.size() > 1 && sendTogether()) {
+    flushing.clear();
+    return;
+  }
+  for (Connection* connection : flushing)
+    connection->flushCork();
+  flushing.clear();
+}
+
+void Connection::flushCork() {
+  if (cork_.empty() || closing_) return;
+  sending.swap(cork_);
+  uv_buf_t buffer = uv_buf_init(sending.data(), static_cast<unsigned>(sending.size()));
+  bool written = writeNow(&buffer, 1);
+  sending.clear();
+  if (sending.capacity() > kKeptCorkCapacity) std::string().swap(sending);
+  if (written && queuedBytes_ == 0) onWriteDrained();
+}
+
+bool Connection::sendTogether() {
+  SendRing* ring = SendRing::forThisThread();
+  if (ring == nullptr) return false;
+  thread_local std::vector<RingSend> sends;
+  thread_local std::vector<Connection*> senders;
+  thread_local std::vector<Connection*> others;
   for (Connection* connection : flushing) {
     if (connection->cork_.empty() || connection->closing_) continue;
-    sending.swap(connection->cork_);
-    uv_buf_t buffer = uv_buf_init(sending.data(), static_cast<unsigned>(sending.size()));
-    bool written = connection->writeNow(&buffer, 1);
-    sending.clear();
-    if (sending.capacity() > kKeptCorkCapacity) std::string().swap(sending);
-    if (written && connection->queuedBytes_ == 0) connection->onWriteDrained();
+    uv_os_fd_t fd;
+    // Connections with bytes queued (which go first) and unix sockets take the usual write.
+    if (connection->queuedBytes_ != 0 || connection->kind_ != Kind::Tcp ||
+        uv_fileno(&connection->handle_.handle, &fd) != 0) {
+      others.push_back(connection);
+      continue;
+    }
+    sends.push_back({fd, connection->cork_.data(), connection->cork_.size()});
+    senders.push_back(connection);
   }
-  flushing.clear();
+  ring->send(sends);
+  // What a socket did not take is queued before any callback runs, as a callback may write to
+  // another connection of the batch.
+  for (size_t i = 0; i < sends.size(); ++i) {
+    Connection* connection = senders[i];
+    long& result = sends[i].result;
+    if (result == -EAGAIN) result = 0;
+    if (result >= 0) result = connection->queue(connection->cork_, static_cast<size_t>(result));
+    connection->cork_.clear();
+    if (connection->cork_.capacity() > kKeptCorkCapacity) std::string().swap(connection->cork_);
+  }
+  for (size_t i = 0; i < sends.size(); ++i) {
+    Connection* connection = senders[i];
+    if (sends[i].result < 0) {
+      connection->failWrite(static_cast<int>(sends[i].result));
+    } else if (!connection->closing_ && connection->queuedBytes_ == 0) {
+      connection->onWriteDrained();
+    }
+  }
+  for (Connection* connection : others)
+    connection->flushCork();
+  sends.clear();
+  senders.clear();
+  others.clear();
+  return true;
 }
 
 bool Connection::write(std::string_view data) {
@@ -130,7 +187,10 @@ bool Connection::write(const uv_buf_t* buffers, unsigned count) {
     total += buffers[i].len;
   if (total == 0) return true;
   if (readDepth > 0 && cork_.size() + total <= kCorkLimit) {
-    if (cork_.empty()) corked.push_back(this);
+    if (!corkListed_) {
+      corked.push_back(this);
+      corkListed_ = true;
+    }
     for (unsigned i = 0; i < count; ++i)
       cork_.append(buffers[i].base, buffers[i].len);
     return true;
@@ -149,9 +209,6 @@ bool Connection::write(const uv_buf_t* buffers, unsigned count) {
 }
 
 bool Connection::writeNow(const uv_buf_t* buffers, unsigned count) {
-  size_t total = 0;
-  for (unsigned i = 0; i < count; ++i)
-    total += buffers[i].len;
   size_t written = 0;
   if (queuedBytes_ == 0) {
     int rc = uv_try_write(stream(), buffers, count);
@@ -162,10 +219,26 @@ bool Connection::writeNow(const uv_buf_t* buffers, unsigned count) {
       return false;
     }
   }
-  if (written == total) return true;
+  int rc = queue(buffers, count, written);
+  if (rc != 0) {
+    failWrite(rc);
+    return false;
+  }
+  return true;
+}
+
+int Connection::queue(std::string_view data, size_t skip) {
+  uv_buf_t buffer = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
+  return queue(&buffer, 1, skip);
+}
+
+int Connection::queue(const uv_buf_t* buffers, unsigned count, size_t skip) {
+  size_t total = 0;
+  for (unsigned i = 0; i < count; ++i)
+    total += buffers[i].len;
+  if (skip >= total) return 0;
   auto* request = new WriteRequest{{}, this, {}};
-  request->data.reserve(total - written);
-  size_t skip = written;
+  request->data.reserve(total - skip);
   for (unsigned i = 0; i < count; ++i) {
     size_t len = buffers[i].len;
     if (skip >= len) {
@@ -180,11 +253,10 @@ bool Connection::writeNow(const uv_buf_t* buffers, unsigned count) {
   int rc = uv_write(&request->request, stream(), &rest, 1, writeCallback);
   if (rc != 0) {
     delete request;
-    failWrite(rc);
-    return false;
+    return rc;
   }
   queuedBytes_ += request->data.size();
-  return true;
+  return 0;
 }
 
 void Connection::writeCallback(uv_write_t* req, int status) {

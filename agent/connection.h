@@ -82,7 +82,15 @@ class Connection {
   static void timerCallback(uv_timer_t* timer);
   void failWrite(int status);
   bool writeNow(const uv_buf_t* buffers, unsigned count);
+  // Copies what follows the first `skip` bytes and queues it behind earlier writes; returns a
+  // libuv error (the caller fails the connection) or 0.
+  int queue(const uv_buf_t* buffers, unsigned count, size_t skip);
+  int queue(std::string_view data, size_t skip);
+  void flushCork();
   static void flushCorked();
+  // Sends the gathered writes of every connection flushCorked holds in one system call; false
+  // where this thread has no send ring.
+  static bool sendTogether();
 
   uv_loop_t* loop_;
   Kind kind_;
@@ -98,6 +106,8 @@ class Connection {
   uint64_t timerDue_ = kNoDeadline;  // when the libuv timer fires, if started
   size_t queuedBytes_ = 0;
   std::string cork_;
+  // Listed for flushCorked: once only, even when a large write took the cork meanwhile.
+  bool corkListed_ = false;
   int openHandles_ = 2;
   bool reading_ = false;
   bool closing_ = false;

@@ -54,6 +54,10 @@ TEST_CASE("both flag forms, bool values as separate words, lists", "[agent][conf
   CHECK(c.maxLatencyMs == 7);
   CHECK(parse({"--logger-tls-skip-verify", "true"}).config->loggerTlsSkipVerify);
   CHECK(parse({"--logger-tls-skip-verify=true"}).config->loggerTlsSkipVerify);
+  CHECK(parse({}).config->ioUring);
+  CHECK(parse({"--io-uring"}).config->ioUring);
+  CHECK_FALSE(parse({"--io-uring=false"}).config->ioUring);
+  CHECK_FALSE(parse({"--io-uring", "false"}).config->ioUring);
 }
 
 TEST_CASE("bad values exit 2 with the flag named", "[agent][config]") {
