@@ -24,8 +24,8 @@ struct RingSend {
 class SendRing {
  public:
   // The calling thread's ring, made on first use; nullptr where io_uring is unavailable (old
-  // kernels, seccomp profiles that deny it, as Docker's and Kubernetes' default ones do) or
-  // was turned off with setEnabled(false).
+  // kernels, seccomp profiles that deny it, as the defaults of Docker 25 and containerd 2.0 and
+  // later do) or was turned off with setEnabled(false).
   static SendRing* forThisThread();
   // Process-wide; from main before any loop runs.
   static void setEnabled(bool enabled);
