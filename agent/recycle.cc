@@ -83,7 +83,7 @@ Spares* spares() {
 }
 
 bool keepable(const std::string& s) {
-  return s.capacity() > std::string().capacity() && s.capacity() <= kMaxRecycledString;
+  return s.capacity() > kInlineStringCapacity && s.capacity() <= kMaxRecycledString;
 }
 
 void recycleString(Spares& spares, std::string& s) {
@@ -102,14 +102,12 @@ void recycleHeaders(Spares& spares, Headers& headers) {
 
 }  // namespace
 
-void recycleString(std::string& s) {
-  if (!keepable(s)) return;
+void recycleHeapString(std::string& s) {
   Spares* instance = spares();
   if (instance != nullptr) recycleString(*instance, s);
 }
 
-void reuseString(std::string& s, size_t needed) {
-  if (s.capacity() > std::string().capacity()) return;
+void reuseHeapString(std::string& s, size_t needed) {
   Spares* instance = spares();
   if (instance == nullptr || instance->strings.empty()) return;
   std::vector<std::string>& strings = instance->strings;

@@ -15,10 +15,19 @@
 
 namespace agent {
 
+// The capacity of a string that holds its characters inline (no heap block).
+inline constexpr size_t kInlineStringCapacity = std::string().capacity();
+
+// The out-of-line parts of reuseString and recycleString.
+void reuseHeapString(std::string& s, size_t needed);
+void recycleHeapString(std::string& s);
+
 // Gives the empty string `s` the capacity of a recycled one, when `s` has only its inline
 // capacity and this thread has one to give. The latest kept string that holds `needed` bytes is
 // taken when one of the last few does, else the latest (which the caller then grows).
-void reuseString(std::string& s, size_t needed = 0);
+inline void reuseString(std::string& s, size_t needed = 0) {
+  if (s.capacity() == kInlineStringCapacity) reuseHeapString(s, needed);
+}
 // Appends, first taking a recycled string's capacity when `s` is empty and too small.
 inline void appendReusing(std::string& s, const char* data, size_t length) {
   if (s.empty() && length > s.capacity()) reuseString(s, length);
@@ -33,8 +42,12 @@ inline void assignReusing(std::string& s, std::string_view text) {
 inline constexpr size_t kMaxRecycledString = 256;
 // Keeps the capacity of `s` for this thread's next reuseString, when it is worth keeping (not
 // inline, at most kMaxRecycledString) and the thread has room for it; `s` is left valid and
-// unspecified.
-void recycleString(std::string& s);
+// unspecified. Inline, since most strings it sees (moved-from ones) have nothing to keep.
+inline void recycleString(std::string& s) {
+  if (s.capacity() > kInlineStringCapacity && s.capacity() <= kMaxRecycledString) {
+    recycleHeapString(s);
+  }
+}
 
 // An empty header vector: a recycled one (with its capacity) when this thread has one.
 Headers reuseHeaders();

@@ -159,21 +159,25 @@ void appendRfc3339Nano(std::string& out, std::chrono::system_clock::time_point t
   using namespace std::chrono;
   auto sinceEpoch = duration_cast<nanoseconds>(time.time_since_epoch());
   auto seconds = floor<std::chrono::seconds>(sinceEpoch);
-  auto nanos = static_cast<long long>((sinceEpoch - seconds).count());
-  out += dates.of(static_cast<std::time_t>(seconds.count()));
+  auto nanos = static_cast<uint32_t>((sinceEpoch - seconds).count());
+  const std::string& date = dates.of(static_cast<std::time_t>(seconds.count()));
+  // The date (at most 31 characters, see DateCache::of), '.', nine digits and 'Z', appended
+  // at once.
+  std::array<char, 48> text{};
+  std::memcpy(text.data(), date.data(), date.size());
+  size_t length = date.size();
   if (nanos != 0) {
-    std::array<char, 9> digits{};
-    for (int i = 8; i >= 0; --i) {
-      digits[static_cast<size_t>(i)] = static_cast<char>('0' + nanos % 10);
+    text[length] = '.';
+    for (size_t i = length + 9; i > length; --i) {
+      text[i] = static_cast<char>('0' + nanos % 10);
       nanos /= 10;
     }
-    size_t length = digits.size();
-    while (length > 0 && digits[length - 1] == '0')
+    length += 10;
+    while (text[length - 1] == '0')
       --length;
-    out += '.';
-    out.append(digits.data(), length);
   }
-  out += 'Z';
+  text[length++] = 'Z';
+  out.append(text.data(), length);
 }
 
 Record::Record(const Record& other)

@@ -186,13 +186,13 @@ Dispatcher::~Dispatcher() {
   reportDrops(true);
 }
 
-bool Dispatcher::enqueue(Event event) {
+bool Dispatcher::enqueue(EventPtr event) {
   if (stopped_) {
-    drop(DropReason::Shutdown, event.record.id);
+    drop(DropReason::Shutdown, event->record.id);
     return false;
   }
   if (depthNow() >= options_.maxEvents) {
-    drop(DropReason::QueueFull, event.record.id);
+    drop(DropReason::QueueFull, event->record.id);
     return false;
   }
   if (budget_->used() > kTrimAfterBytes) trimWhenIdle_ = true;
@@ -306,7 +306,7 @@ std::optional<Delivery> Dispatcher::take() {
 }
 
 void Dispatcher::onPipelineResult(Delivery delivery, PipelineResult result) {
-  const std::string& id = delivery.event.record.id;
+  const std::string& id = delivery.event->record.id;
   if (result.status >= 200 && result.status < 300) {
     ++stats_.sent;
     if (metrics_.sent != nullptr) metrics_.sent->Increment();
@@ -474,14 +474,14 @@ void Dispatcher::abandonAll() {
   busyWorkers_ = 0;
   if (pipeline_) {
     for (const auto& delivery : pipeline_->abandon())
-      drop(DropReason::Shutdown, delivery.event.record.id);
+      drop(DropReason::Shutdown, delivery.event->record.id);
   }
   for (const auto& [due, delivery] : retrying_)
-    drop(DropReason::Shutdown, delivery.event.record.id);
+    drop(DropReason::Shutdown, delivery.event->record.id);
   retrying_.clear();
   retryTimer_.stop();
   for (const auto& delivery : pending_)
-    drop(DropReason::Shutdown, delivery.event.record.id);
+    drop(DropReason::Shutdown, delivery.event->record.id);
   pending_.clear();
   updateDepth();
 }

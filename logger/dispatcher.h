@@ -86,7 +86,7 @@ class Dispatcher {
   const std::shared_ptr<ByteBudget>& budget() const { return budget_; }
 
   // Takes an event for delivery; false when it was dropped (queue full, or drained already).
-  bool enqueue(Event event);
+  bool enqueue(EventPtr event);
   // Counts an event that could not even be built (its body outgrew the budget).
   void countDrop(DropReason reason, std::string_view id);
 
@@ -99,7 +99,7 @@ class Dispatcher {
  private:
   struct Worker {
     explicit Worker(uv_loop_s* loop) : backoff(loop) {}
-    std::optional<Event> event;
+    EventPtr event;
     int attempt = 0;
     uint64_t transfer = 0;
     Timer backoff;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "agent/recycle.h"
 #include "logger/cloudevent.h"
 
 namespace prometheus {
@@ -55,16 +56,23 @@ class ByteLease {
   size_t bytes_ = 0;
 };
 
-// One CloudEvent ready to POST; its headers are written from the record when it is sent.
+// One CloudEvent ready to POST; its headers are written from the record when it is sent. Made
+// once per event and handed on by pointer from the queue to the connection and back; its block
+// comes from this thread's spares, as the exchange's does.
 struct Event {
+  static void* operator new(size_t size) { return agent::recycledBlock(size); }
+  static void operator delete(void* block, size_t size) { agent::recycleBlock(block, size); }
+
   Record record;
   std::shared_ptr<const std::string> body;
   ByteLease lease;  // the body's share of the byte budget
 };
 
+using EventPtr = std::unique_ptr<Event>;
+
 // An event on its way to the sink and the delivery attempts it has used.
 struct Delivery {
-  Event event;
+  EventPtr event;
   int attempt = 0;
 };
 

@@ -236,17 +236,17 @@ void LoggerModule::append(Body& body, std::string_view chunk) {
   agent::appendReusing(body.data, chunk.data(), chunk.size());
 }
 
-void LoggerModule::emit(Record record, Body body) {
+void LoggerModule::emit(Record&& record, Body&& body) {
   if (body.overflow) {
     dispatcher_.countDrop(*body.overflow, record.id);
     return;
   }
-  Event event;
-  event.record = std::move(record);
+  auto event = std::make_unique<Event>();
+  event->record = std::move(record);
   auto payload = std::allocate_shared<const Payload>(agent::RecyclingAllocator<Payload>(),
                                                      std::move(body.data));
-  event.body = std::shared_ptr<const std::string>(payload, &payload->bytes);
-  event.lease = std::move(body.lease);
+  event->body = std::shared_ptr<const std::string>(payload, &payload->bytes);
+  event->lease = std::move(body.lease);
   dispatcher_.enqueue(std::move(event));
 }
 

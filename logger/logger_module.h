@@ -56,7 +56,7 @@ class LoggerModule : public agent::Module {
 
   void expect(Body& body, const agent::Headers& headers);
   void append(Body& body, std::string_view chunk);
-  void emit(Record record, Body body);
+  void emit(Record&& record, Body&& body);
   void startDispatcherDrain();
 
   size_t slot_;

@@ -30,6 +30,9 @@ constexpr std::chrono::milliseconds kMinFlushInterval{2};
 // How long the oldest event on a connection may wait for its answer before new events go to
 // another connection (see flush).
 constexpr uint64_t kSlowAnswerMs = 200;
+// Answers up to this size are remembered for skipKnownAnswer (a sink's usual answer, a status
+// line and a few headers, is well under it).
+constexpr size_t kKnownAnswerBytes = 512;
 
 // Writing to a connection the sink has closed raises SIGPIPE (libuv writes without
 // MSG_NOSIGNAL). The agent ignores it already; so does any other host of this client, unless it
@@ -409,14 +412,14 @@ void PipelineClient::write(Connection& c) {
   // One allocation for the heads and small bodies of the batch, instead of one per doubling.
   size_t estimate = 0;
   for (size_t i = c.written; i < c.held.size(); ++i) {
-    const Event& event = c.held[i].delivery.event;
+    const Event& event = *c.held[i].delivery.event;
     size_t size = event.body ? event.body->size() : 0;
     estimate += prefix_.size() + kHeadEstimate + (size <= kInlineBody ? size : 0);
   }
   chunk.reserve(estimate);
   size_t copied = 0;
   for (size_t i = c.written; i < c.held.size(); ++i) {
-    const Event& event = c.held[i].delivery.event;
+    const Event& event = *c.held[i].delivery.event;
     serialize(event, chunk);
     size_t size = event.body ? event.body->size() : 0;
     if (size <= kInlineBody) {
@@ -461,24 +464,46 @@ void PipelineClient::write(Connection& c) {
   batch.release();
 }
 
+bool PipelineClient::skipKnownAnswer(Connection& c, const char*& position, const char* last) {
+  if (c.inMessage || knownAnswer_.empty() ||
+      static_cast<size_t>(last - position) < knownAnswer_.size() ||
+      std::memcmp(position, knownAnswer_.data(), knownAnswer_.size()) != 0) {
+    return false;
+  }
+  position += knownAnswer_.size();
+  c.status = knownStatus_;
+  c.keepAlive = true;
+  return true;
+}
+
 void PipelineClient::onRead(Connection& c, const char* data, size_t length) {
   const char* position = data;
   const char* last = data + length;
   while (position < last) {
-    llhttp_errno_t error =
-        llhttp_execute(&c.parser, position, static_cast<size_t>(last - position));
-    if (error == HPE_OK) break;
-    if (error != HPE_PAUSED) {
-      const char* reason = llhttp_get_error_reason(&c.parser);
-      end(c, Ending::Closed,
-          std::string("malformed answer from the sink: ") +
-              (error == HPE_PAUSED_UPGRADE ? "an upgrade"
-               : reason != nullptr         ? reason
-                                           : llhttp_errno_name(error)));
-      return;
+    if (!skipKnownAnswer(c, position, last)) {
+      const char* start = c.inMessage ? nullptr : position;
+      llhttp_errno_t error =
+          llhttp_execute(&c.parser, position, static_cast<size_t>(last - position));
+      if (error == HPE_OK) break;
+      if (error != HPE_PAUSED) {
+        const char* reason = llhttp_get_error_reason(&c.parser);
+        end(c, Ending::Closed,
+            std::string("malformed answer from the sink: ") +
+                (error == HPE_PAUSED_UPGRADE ? "an upgrade"
+                 : reason != nullptr         ? reason
+                                             : llhttp_errno_name(error)));
+        return;
+      }
+      position = llhttp_get_error_pos(&c.parser);
+      llhttp_resume(&c.parser);
+      // A whole final keep-alive answer parsed from a message boundary: the same bytes there
+      // again make the same answer, so the next one like it is recognised without llhttp.
+      size_t size = start == nullptr ? 0 : static_cast<size_t>(position - start);
+      if (size > 0 && size <= kKnownAnswerBytes && c.status >= 200 && c.keepAlive) {
+        knownAnswer_.assign(start, size);
+        knownStatus_ = c.status;
+      }
     }
-    position = llhttp_get_error_pos(&c.parser);
-    llhttp_resume(&c.parser);
     if (c.status < 200) continue;  // an interim answer
     if (c.written == 0) {
       end(c, Ending::Closed, "an answer from the sink to no request");

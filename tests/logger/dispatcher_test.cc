@@ -12,14 +12,14 @@ using logtest::Sink;
 
 namespace {
 
-logger::Event makeEvent(const std::string& id, std::string body,
-                        std::string contentType = "application/json") {
-  logger::Event event;
-  event.record.id = id;
-  event.record.time = std::chrono::system_clock::now();
-  event.record.recorded = event.record.time;
-  event.record.contentType = std::move(contentType);
-  event.body = std::make_shared<const std::string>(std::move(body));
+logger::EventPtr makeEvent(const std::string& id, std::string body,
+                           std::string contentType = "application/json") {
+  auto event = std::make_unique<logger::Event>();
+  event->record.id = id;
+  event->record.time = std::chrono::system_clock::now();
+  event->record.recorded = event->record.time;
+  event->record.contentType = std::move(contentType);
+  event->body = std::make_shared<const std::string>(std::move(body));
   return event;
 }
 

@@ -128,9 +128,9 @@ TEST_CASE("HTTPS sinks: verified with the CA file, refused without, skip-verify 
     options.caCertPath = caPath;
     options.skipTlsVerify = skipVerify;
     logger::Dispatcher dispatcher(loop.get(), options, nullptr);
-    logger::Event event;
-    event.record.id = "tls";
-    event.body = std::make_shared<const std::string>("secret");
+    auto event = std::make_unique<logger::Event>();
+    event->record.id = "tls";
+    event->body = std::make_shared<const std::string>("secret");
     dispatcher.enqueue(std::move(event));
     loop.runUntil([&] { return dispatcher.stats().depth == 0; }, 10s);
     return dispatcher.stats().sent == 1;
@@ -155,9 +155,9 @@ TEST_CASE("A CA file that appears later is picked up without a restart", "[logge
     options.caCertPath = dir + "/rotated/ca.crt";
     logger::Dispatcher dispatcher(loop.get(), options, nullptr);
     auto offer = [&](const std::string& id) {
-      logger::Event event;
-      event.record.id = id;
-      event.body = std::make_shared<const std::string>("x");
+      auto event = std::make_unique<logger::Event>();
+      event->record.id = id;
+      event->body = std::make_shared<const std::string>("x");
       dispatcher.enqueue(std::move(event));
       loop.runUntil([&] { return dispatcher.stats().depth == 0; }, 10s);
     };

@@ -1,11 +1,15 @@
 #include "logger/pipeline.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include <catch2/catch.hpp>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "logger/dispatcher.h"
 #include "tests/logger/helpers.h"
@@ -17,13 +21,13 @@ using logtest::Sink;
 
 namespace {
 
-logger::Event makeEvent(const std::string& id, std::string body) {
-  logger::Event event;
-  event.record.id = id;
-  event.record.time = std::chrono::system_clock::now();
-  event.record.recorded = event.record.time;
-  event.record.contentType = "application/octet-stream";
-  event.body = std::make_shared<const std::string>(std::move(body));
+logger::EventPtr makeEvent(const std::string& id, std::string body) {
+  auto event = std::make_unique<logger::Event>();
+  event->record.id = id;
+  event->record.time = std::chrono::system_clock::now();
+  event->record.recorded = event->record.time;
+  event->record.contentType = "application/octet-stream";
+  event->body = std::make_shared<const std::string>(std::move(body));
   return event;
 }
 
@@ -403,6 +407,113 @@ TEST_CASE("A pipeline stuck behind a slow answer times out and is sent again", "
     CHECK(dispatcher.stats().droppedBy[logger::DropReason::Failed] == 5);
     CHECK(dispatcher.stats().retried == 5);
     CHECK(dispatcher.stats().depth == 0);
+  }
+  CHECK(loop.close());
+}
+
+namespace {
+
+// Accepts one connection, reads until `requests` request heads have arrived, then writes
+// `answers` in pieces of 1 to 7 bytes (each its own send, with TCP_NODELAY), and waits for the
+// client to close. A scripted peer, not a real sink: the test needs answers cut at every byte.
+class ScriptedSink {
+ public:
+  ScriptedSink(int requests, std::string answers) {
+    listener_ = testsupport::listenOnLoopback(4, port_);
+    REQUIRE(listener_ >= 0);
+    thread_ = std::thread([this, requests, answers = std::move(answers)] {
+      int peer = ::accept(listener_, nullptr, nullptr);
+      if (peer < 0) return;
+      int one = 1;
+      ::setsockopt(peer, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      std::string received;
+      char buffer[4096];
+      auto heads = [&] {
+        size_t count = 0;
+        for (size_t at = received.find("POST /"); at != std::string::npos;
+             at = received.find("POST /", at + 1))
+          ++count;
+        return count;
+      };
+      while (heads() < static_cast<size_t>(requests)) {
+        ssize_t n = ::read(peer, buffer, sizeof buffer);
+        if (n <= 0) break;
+        received.append(buffer, static_cast<size_t>(n));
+      }
+      for (size_t at = 0, piece = 1; at < answers.size(); at += piece, piece = piece % 7 + 1) {
+        size_t size = std::min(piece, answers.size() - at);
+        if (::send(peer, answers.data() + at, size, MSG_NOSIGNAL) != static_cast<ssize_t>(size)) {
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+      while (::read(peer, buffer, sizeof buffer) > 0) {
+      }
+      ::close(peer);
+    });
+  }
+  ~ScriptedSink() {
+    thread_.join();
+    ::close(listener_);
+  }
+  ScriptedSink(const ScriptedSink&) = delete;
+  ScriptedSink& operator=(const ScriptedSink&) = delete;
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/"; }
+
+ private:
+  uint16_t port_ = 0;
+  int listener_ = -1;
+  std::thread thread_;
+};
+
+}  // namespace
+
+TEST_CASE("Answers alike and answers that differ from the last by a byte are told apart",
+          "[logger]") {
+  // The client recognises an answer byte-identical to the last one parsed without parsing it;
+  // answers that share its start, differ late, carry a body or arrive cut at any byte must
+  // still be read as what they are.
+  const std::string accepted = "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n";
+  const std::vector<std::pair<long, std::string>> script = {
+      {202, accepted},
+      {202, accepted},
+      {201, "HTTP/1.1 201 Accepted\r\nContent-Length: 0\r\n\r\n"},
+      {202, accepted},
+      {202, "HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\nok"},
+      {202, "HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\nok"},
+      {202, accepted},
+      {400, "HTTP/1.1 400 Accepted\r\nContent-Length: 0\r\n\r\n"},
+      {202, "HTTP/1.1 100 Continue\r\n\r\n" + accepted},
+      {202, accepted},
+      {204, "HTTP/1.1 204 No Content\r\n\r\n"},
+      {204, "HTTP/1.1 204 No Content\r\n\r\n"},
+      {202, accepted},
+  };
+  std::string answers;
+  std::vector<long> expected;
+  for (const auto& [status, bytes] : script) {
+    answers += bytes;
+    expected.push_back(status);
+  }
+  ScriptedSink sink(static_cast<int>(script.size()), answers);
+  Loop loop;
+  {
+    std::deque<logger::Delivery> source;
+    for (size_t i = 0; i < script.size(); ++i)
+      source.push_back({makeEvent("s" + std::to_string(i), "b"), 0});
+    std::vector<long> statuses;
+    logger::PipelineClient client(
+        loop.get(),
+        logger::PipelineClient::Options{
+            .sink = *logger::parseHttpUrl(sink.url()), .connections = 1, .timeout = 10s},
+        testFormat(), takeFrom(source), [&](logger::Delivery, logger::PipelineResult result) {
+          CHECK(result.error.empty());
+          statuses.push_back(result.status);
+        });
+    client.wake();
+    REQUIRE(loop.runUntil([&] { return statuses.size() == script.size(); }));
+    CHECK(statuses == expected);
+    CHECK(client.connectionsOpened() == 1);
   }
   CHECK(loop.close());
 }
