@@ -453,6 +453,9 @@ class ScriptedSink {
     });
   }
   ~ScriptedSink() {
+    // Ends an accept still waiting (a client that never connected), so that the test fails
+    // instead of hanging.
+    ::shutdown(listener_, SHUT_RDWR);
     thread_.join();
     ::close(listener_);
   }
