@@ -15,8 +15,9 @@
 
 namespace agent {
 
-// The capacity of a string that holds its characters inline (no heap block).
-inline constexpr size_t kInlineStringCapacity = std::string().capacity();
+// The capacity of a string that holds its characters inline (no heap block). Not constexpr:
+// clang does not evaluate libstdc++'s string constructor at compile time.
+inline const size_t kInlineStringCapacity = std::string().capacity();
 
 // The out-of-line parts of reuseString and recycleString.
 void reuseHeapString(std::string& s, size_t needed);
