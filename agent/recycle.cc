@@ -82,10 +82,6 @@ Spares* spares() {
   return instance != nullptr ? instance : makeSpares();
 }
 
-bool keepable(const std::string& s) {
-  return s.capacity() > kInlineStringCapacity && s.capacity() <= kMaxRecycledString;
-}
-
 void recycleString(Spares& spares, std::string& s) {
   if (keepable(s) && spares.strings.size() < kMaxStrings) spares.strings.push_back(std::move(s));
 }

@@ -41,13 +41,15 @@ inline void assignReusing(std::string& s, std::string_view text) {
 }
 // Strings with more capacity than this are never kept.
 inline constexpr size_t kMaxRecycledString = 256;
-// Keeps the capacity of `s` for this thread's next reuseString, when it is worth keeping (not
-// inline, at most kMaxRecycledString) and the thread has room for it; `s` is left valid and
-// unspecified. Inline, since most strings it sees (moved-from ones) have nothing to keep.
+// Whether the capacity of `s` is worth keeping: not inline, at most kMaxRecycledString.
+inline bool keepable(const std::string& s) {
+  return s.capacity() > kInlineStringCapacity && s.capacity() <= kMaxRecycledString;
+}
+// Keeps the capacity of `s` for this thread's next reuseString, when it is keepable and the
+// thread has room for it; `s` is left valid and unspecified. Inline, since most strings it sees
+// (moved-from ones) have nothing to keep.
 inline void recycleString(std::string& s) {
-  if (s.capacity() > kInlineStringCapacity && s.capacity() <= kMaxRecycledString) {
-    recycleHeapString(s);
-  }
+  if (keepable(s)) recycleHeapString(s);
 }
 
 // An empty header vector: a recycled one (with its capacity) when this thread has one.
