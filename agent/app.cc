@@ -15,12 +15,14 @@
 #include "agent/metrics.h"
 #include "agent/plugin.h"
 #include "agent/probe.h"
-#include "agent/send_ring.h"
-#include "agent/server.h"
-#include "agent/upstream.h"
 #include "batcher/batcher.h"
+#include "core/client/pool.h"
+#include "core/server/server.h"
+#include "core/uv/send_ring.h"
 
 namespace agent {
+
+using namespace core;
 
 namespace {
 
@@ -80,12 +82,13 @@ class Worker {
               UpstreamOptions{config_.componentPort,
                               shareOf(config_.maxUpstreamConnections, config_.threads),
                               config_.upstreamConnectTimeout, config_.upstreamTimeout}),
-        context_(config_, &loop_.loop, pool_, shareOf(config_.maxConnections, config_.threads)),
+        limits_(serverLimits(config_)),
+        context_(limits_, &loop_.loop, pool_, shareOf(config_.maxConnections, config_.threads)),
         prober_(&loop_.loop, std::move(readiness)),
         probes_(prober_),
         tcp_(context_),
         unix_(context_),
-        metricsContext_(config_, &loop_.loop, pool_, 64),
+        metricsContext_(limits_, &loop_.loop, pool_, 64),
         metricsListener_(metricsContext_) {
     uv_timer_init(&loop_.loop, &drainTimer_);
     drainTimer_.data = this;
@@ -162,23 +165,23 @@ class Worker {
   }
 
   bool buildModules() {
-    ModuleContext moduleContext{&loop_.loop, &pool_, shared_.registry.get(), config_.port};
-    std::vector<Module*> chain;
+    FilterContext filterContext{&loop_.loop, &pool_};
+    std::vector<Filter*> chain;
     // Upstream's order: the logger sees each caller's request and the batcher's reply to it.
     if (!config_.logUrl.empty()) {
-      moduleContext.slot = chain.size();
-      logger_ = shared_.plugin->makeLogger(moduleContext, config_);
+      filterContext.slot = chain.size();
+      logger_ =
+          shared_.plugin->makeLogger(filterContext, loggerOptions(config_, shared_.registry.get()));
       if (logger_ == nullptr) return false;
       chain.push_back(logger_.get());
     }
     if (config_.enableBatcher) {
-      moduleContext.slot = chain.size();
-      batcher_ = batcher::makeBatcher(
-          moduleContext, batcher::Options{config_.maxBatchSize, config_.maxLatencyMs,
-                                          config_.batcherTimeout, config_.maxBufferedBodyBytes});
+      filterContext.slot = chain.size();
+      batcher_ =
+          batcher::makeBatcher(filterContext, batcherOptions(config_, shared_.registry.get()));
       chain.push_back(batcher_.get());
     }
-    context_.setModules(std::move(chain));
+    context_.setFilters(std::move(chain));
     return true;
   }
 
@@ -226,7 +229,7 @@ class Worker {
           self->stop();
         },
         static_cast<uint64_t>(config_.drainTimeout.count()), 0);
-    nextModule_ = context_.modules.size();
+    nextModule_ = context_.filters.size();
     advanceDrain();
   }
 
@@ -237,7 +240,7 @@ class Worker {
     inAdvance_ = true;
     closeIdleClients(context_);
     while (nextModule_ > 0) {
-      Module* module = context_.modules[nextModule_ - 1];
+      Filter* module = context_.filters[nextModule_ - 1];
       bool observer = (module->observes() & kObserveComplete) != 0;
       if (observer && context_.stats.exchangesInFlight > 0) break;
       --nextModule_;
@@ -277,7 +280,7 @@ class Worker {
          {reinterpret_cast<uv_handle_t*>(&drainTimer_), reinterpret_cast<uv_handle_t*>(&wake_)}) {
       if (!uv_is_closing(handle)) uv_close(handle, nullptr);
     }
-    context_.setModules({});
+    context_.setFilters({});
     batcher_.reset();
     logger_.reset();
     Connection::stopGatheringPerPollPhase();
@@ -289,6 +292,7 @@ class Worker {
   const Config& config_;
   int index_;
   UpstreamPool pool_;
+  ServerLimits limits_;
   ServerContext context_;
   ReadinessProber prober_;
   ProbeHandler probes_;
@@ -296,8 +300,8 @@ class Worker {
   Listener unix_;
   ServerContext metricsContext_;
   Listener metricsListener_;
-  std::unique_ptr<Module> logger_;
-  std::unique_ptr<Module> batcher_;
+  std::unique_ptr<core::Filter> logger_;
+  std::unique_ptr<core::Filter> batcher_;
   uv_timer_t drainTimer_;
   uv_async_t wake_;
   std::atomic<bool> drainRequested_{false};
@@ -328,7 +332,7 @@ class App {
       shared_.proxyMetrics = std::make_unique<ProxyMetrics>(*shared_.registry);
     }
     if (config.enablePuller) {
-      shared_.puller = shared_.plugin->makePuller(config, shared_.registry.get());
+      shared_.puller = shared_.plugin->makePuller(pullerOptions(config, shared_.registry.get()));
       shared_.puller->start();
     }
     SendRing::setEnabled(config.ioUring);

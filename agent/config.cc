@@ -6,10 +6,13 @@
 #include <cstdlib>
 #include <set>
 
-#include "agent/http.h"
-#include "agent/version.h"
+#include "core/http/head.h"
+#include "core/http/url.h"
+#include "core/util/version.h"
 
 namespace agent {
+
+using namespace core;
 
 namespace {
 
@@ -372,6 +375,64 @@ ParseResult parseConfig(int argc, const char* const* argv) {
     result.message = "kserve-agent: " + f.message + "\nRun with --help for usage.";
   }
   return result;
+}
+
+core::ServerLimits serverLimits(const Config& config) {
+  core::ServerLimits limits;
+  limits.maxHeaderBytes = config.maxHeaderBytes;
+  limits.maxHeaderCount = config.maxHeaderCount;
+  limits.maxRequestBodyBytes = config.maxRequestBodyBytes;
+  limits.maxBufferedBodyBytes = config.maxBufferedBodyBytes;
+  limits.headerTimeout = config.headerTimeout;
+  limits.idleTimeout = config.idleTimeout;
+  limits.writeTimeout = config.writeTimeout;
+  return limits;
+}
+
+batcher::Options batcherOptions(const Config& config, prometheus::Registry* metrics) {
+  batcher::Options options;
+  options.maxBatchSize = config.maxBatchSize;
+  options.maxLatencyMs = config.maxLatencyMs;
+  options.timeout = config.batcherTimeout;
+  options.maxBodyBytes = config.maxBufferedBodyBytes;
+  options.metrics = metrics;
+  return options;
+}
+
+logger::Options loggerOptions(const Config& config, prometheus::Registry* metrics) {
+  logger::Options options;
+  options.logUrl = config.logUrl;
+  options.workers = config.workers;
+  options.sourceUri = config.sourceUri;
+  options.logMode = config.logMode;
+  options.inferenceService = config.inferenceService;
+  options.namespace_ = config.namespace_;
+  options.endpoint = config.endpoint;
+  options.component = config.component;
+  options.metadataHeaders = config.metadataHeaders;
+  options.metadataAnnotations = config.metadataAnnotations;
+  options.loggerCaCertFile = config.loggerCaCertFile;
+  options.loggerCaCertDir = config.loggerCaCertDir;
+  options.loggerTlsSkipVerify = config.loggerTlsSkipVerify;
+  options.logAllResponses = config.logAllResponses;
+  options.logQueueEvents = config.logQueueEvents;
+  options.logQueueBytes = config.logQueueBytes;
+  options.logTimeout = config.logTimeout;
+  options.logRetries = config.logRetries;
+  options.listenPort = config.port;
+  options.metrics = metrics;
+  return options;
+}
+
+puller::Options pullerOptions(const Config& config, prometheus::Registry* metrics) {
+  puller::Options options;
+  options.configDir = config.configDir;
+  options.modelDir = config.modelDir;
+  options.componentPort = config.componentPort;
+  options.concurrency = config.pullerConcurrency;
+  options.retries = config.pullerRetries;
+  options.metrics = metrics;
+  return options;
 }
 
 }  // namespace agent

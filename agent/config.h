@@ -8,13 +8,17 @@
 #include <string>
 #include <vector>
 
+#include "batcher/batcher.h"
+#include "core/server/limits.h"
+#include "logger/logger.h"
+#include "puller/puller.h"
+
 namespace agent {
 
 using Duration = std::chrono::milliseconds;
 
-// Every setting the payload logger uses (it takes this struct as its options).
-struct LoggerConfig {
-  // Upstream flags.
+struct Config {
+  // Logger (upstream flags, then ours; agent/plugin.cc maps them onto logger::Options).
   std::string logUrl;
   int workers = 5;
   std::string sourceUri;  // defaulted to http://localhost:<port>/ after parsing
@@ -28,15 +32,12 @@ struct LoggerConfig {
   std::string loggerCaCertFile = "service-ca.crt";
   std::string loggerCaCertDir = "/etc/tls/logger";
   bool loggerTlsSkipVerify = false;
-  // Ours.
   bool logAllResponses = false;
   size_t logQueueEvents = 10000;
   size_t logQueueBytes = size_t{64} << 20;
   Duration logTimeout{std::chrono::seconds(10)};
   int logRetries = 5;  // delivery attempts per event, the first included
-};
 
-struct Config : LoggerConfig {
   // Proxy (upstream flags).
   uint16_t port = 9081;
   uint16_t componentPort = 8080;
@@ -54,7 +55,7 @@ struct Config : LoggerConfig {
   int pullerConcurrency = 4;
   int pullerRetries = 5;
 
-  // Logger flags upstream accepts and this agent ignores (the logger's own are in LoggerConfig).
+  // Logger flags upstream accepts and this agent ignores (the logger's own are above).
   std::string logStorePath;
   std::string logStoreFormat = "json";
   std::string logMarshallerUrl = "http://localhost:9083/marshal";
@@ -94,6 +95,13 @@ struct ParseResult {
 
 // Parses argv and the environment; never exits the process itself.
 ParseResult parseConfig(int argc, const char* const* argv);
+
+// The settings of each part the agent composes, from its flags. `metrics`: where the part's
+// metrics go (null: none).
+core::ServerLimits serverLimits(const Config& config);
+batcher::Options batcherOptions(const Config& config, prometheus::Registry* metrics);
+logger::Options loggerOptions(const Config& config, prometheus::Registry* metrics);
+puller::Options pullerOptions(const Config& config, prometheus::Registry* metrics);
 
 // Parses a Go-style duration ("300ms", "5s", "1m30s", "0"); nullopt when malformed.
 std::optional<Duration> parseDuration(std::string_view text);

@@ -6,6 +6,8 @@
 
 namespace agent {
 
+using namespace core;
+
 ProxyMetrics::ProxyMetrics(prometheus::Registry& registry)
     : requests_(prometheus::BuildCounter()
                     .Name("kserve_agent_requests_total")

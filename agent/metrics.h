@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/server.h"
+#include "core/server/server.h"
 
 namespace agent {
 
@@ -27,8 +27,8 @@ class ProxyMetrics {
   void observe(int status, std::chrono::steady_clock::duration elapsed);
   // Sets the connection gauges to the sums over every loop (at scrape time).
   struct LoopFigures {
-    const ServerStats* stats;
-    const UpstreamPool* pool;
+    const core::ServerStats* stats;
+    const core::UpstreamPool* pool;
   };
   void sample(const std::vector<LoopFigures>& loops);
 

@@ -1,9 +1,6 @@
 // Built into libkserve-agent-modules.so: adapts the logger and the puller to the core's view.
 #include "agent/plugin.h"
 
-#include "logger/logger.h"
-#include "puller/puller.h"
-
 namespace {
 
 class PullerAdapter final : public agent::ModelPuller {
@@ -17,21 +14,13 @@ class PullerAdapter final : public agent::ModelPuller {
   puller::Puller puller_;
 };
 
-std::unique_ptr<agent::Module> makeLogger(const agent::ModuleContext& context,
-                                          const agent::Config& config) {
-  return logger::makeLogger(context, config);
+std::unique_ptr<core::Filter> makeLogger(const core::FilterContext& context,
+                                         const logger::Options& options) {
+  return logger::makeLogger(context, options);
 }
 
-std::unique_ptr<agent::ModelPuller> makePuller(const agent::Config& config,
-                                               prometheus::Registry* metrics) {
-  puller::Options options;
-  options.configDir = config.configDir;
-  options.modelDir = config.modelDir;
-  options.componentPort = config.componentPort;
-  options.concurrency = config.pullerConcurrency;
-  options.retries = config.pullerRetries;
-  options.metrics = metrics;
-  return std::make_unique<PullerAdapter>(std::move(options));
+std::unique_ptr<agent::ModelPuller> makePuller(const puller::Options& options) {
+  return std::make_unique<PullerAdapter>(options);
 }
 
 const agent::ModulePlugin kPlugin{makeLogger, makePuller};

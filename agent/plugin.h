@@ -6,8 +6,9 @@
 #include <memory>
 #include <string>
 
-#include "agent/config.h"
-#include "agent/module.h"
+#include "core/chain/filter.h"
+#include "logger/logger.h"
+#include "puller/puller.h"
 
 namespace agent {
 
@@ -23,8 +24,9 @@ class ModelPuller {
 
 struct ModulePlugin {
   // The logger for one loop (nullptr when --log-url is empty).
-  std::unique_ptr<Module> (*makeLogger)(const ModuleContext& context, const Config& config);
-  std::unique_ptr<ModelPuller> (*makePuller)(const Config& config, prometheus::Registry* metrics);
+  std::unique_ptr<core::Filter> (*makeLogger)(const core::FilterContext& context,
+                                              const logger::Options& options);
+  std::unique_ptr<ModelPuller> (*makePuller)(const puller::Options& options);
 };
 
 // Loads the plugin from the executable's directory (or $KSA_MODULES_DIR); nullptr with `error`

@@ -10,6 +10,8 @@
 
 namespace agent {
 
+using namespace core;
+
 namespace {
 
 using nlohmann::json;

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/module.h"
+#include "core/chain/filter.h"
 
 namespace agent {
 
@@ -23,7 +23,7 @@ struct ProbeSpec {
   uint16_t port = 8080;
   std::string path = "/";
   std::string scheme = "HTTP";
-  std::vector<Header> headers;
+  std::vector<core::Header> headers;
   int timeoutSeconds = 0;
   int periodSeconds = 10;
   int successThreshold = 1;
@@ -66,7 +66,7 @@ class ReadinessProber {
 class ProbeHandler {
  public:
   explicit ProbeHandler(ReadinessProber& prober) : prober_(prober) {}
-  bool intercept(const ExchangePtr& exchange);
+  bool intercept(const core::ExchangePtr& exchange);
   void setDraining() { draining_ = true; }
   bool draining() const { return draining_; }
 

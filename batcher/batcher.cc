@@ -88,8 +88,8 @@ bool isSuccess(int status) {
 }
 
 // The declared body size, when there is a valid Content-Length.
-std::optional<size_t> declaredLength(const agent::RequestHead& request) {
-  const std::string* value = agent::findHeader(request.headers, "Content-Length");
+std::optional<size_t> declaredLength(const core::RequestHead& request) {
+  const std::string* value = core::findHeader(request.headers, "Content-Length");
   if (value == nullptr) return std::nullopt;
   size_t length = 0;
   auto [end, error] = std::from_chars(value->data(), value->data() + value->size(), length);
@@ -135,7 +135,7 @@ class Timer {
 };
 
 struct Caller {
-  agent::ExchangePtr exchange;
+  core::ExchangePtr exchange;
   v1::Request v1;
   v2::Request v2;
   size_t count = 0;  // instances (v1) or rows (v2)
@@ -152,7 +152,7 @@ struct Batch {
   bool answered = false;
 };
 
-void answerV1(Batch& batch, const agent::UpstreamResult& result) {
+void answerV1(Batch& batch, const core::UpstreamResult& result) {
   // Upstream's rows: a transport error or a status other than 200 carries no batch id; a 200
   // that cannot be used carries one.
   std::string message;
@@ -181,7 +181,7 @@ void answerV1(Batch& batch, const agent::UpstreamResult& result) {
   }
 }
 
-void answerV2(Batch& batch, const agent::UpstreamResult& result) {
+void answerV2(Batch& batch, const core::UpstreamResult& result) {
   if (result.status == 0) {
     for (auto& caller : batch.callers) {
       caller.exchange->replyWith(502, kJson, v2::errorBody(result.error));
@@ -192,7 +192,7 @@ void answerV2(Batch& batch, const agent::UpstreamResult& result) {
   // (201 or 203 too) holds every caller's rows, so it is split like 200 and relayed, or refused
   // with 502 when it cannot be split: no caller may see another's data.
   if (!isSuccess(result.status)) {
-    const std::string* type = agent::findHeader(result.headers, "Content-Type");
+    const std::string* type = core::findHeader(result.headers, "Content-Type");
     for (auto& caller : batch.callers) {
       caller.exchange->replyWith(result.status, type != nullptr ? *type : "", result.body);
     }
@@ -214,7 +214,7 @@ void answerV2(Batch& batch, const agent::UpstreamResult& result) {
 }
 
 // Answers every caller of a batch once, whatever the outcome.
-void answer(Batch& batch, const agent::UpstreamResult& result) {
+void answer(Batch& batch, const core::UpstreamResult& result) {
   if (batch.answered) return;
   batch.answered = true;
   // Upstream's v1 counts only 200 as success; v2 takes any 2xx.
@@ -283,36 +283,36 @@ struct Metrics {
 // gone only answers its own callers.
 class Engine : public std::enable_shared_from_this<Engine> {
  public:
-  Engine(const agent::ModuleContext& context, const Options& options)
+  Engine(const core::FilterContext& context, const Options& options)
       : context_(context),
         options_(options),
         maxBatchSize_(options.maxBatchSize > 0 ? static_cast<size_t>(options.maxBatchSize)
                                                : kDefaultMaxBatchSize),
         maxLatency_(options.maxLatencyMs > 0 ? options.maxLatencyMs : kDefaultMaxLatencyMs),
         random_(std::random_device{}()) {
-    if (context.metrics != nullptr) metrics_.emplace(*context.metrics);
+    if (options.metrics != nullptr) metrics_.emplace(*options.metrics);
   }
 
-  agent::Action onRequestHeaders(const agent::ExchangePtr& exchange) {
-    const agent::RequestHead& request = exchange->request();
+  core::Action onRequestHeaders(const core::ExchangePtr& exchange) {
+    const core::RequestHead& request = exchange->request();
     const auto protocol = protocolFor(request.path());
     const auto length = declaredLength(request);
     const bool tooLarge = length && *length > options_.maxBodyBytes;
     if (protocol == Protocol::V1) {
-      if (!tooLarge) return agent::Action::Buffer;
+      if (!tooLarge) return core::Action::Buffer;
       exchange->replyError(413, bodyTooLarge());
-      return agent::Action::Handled;
+      return core::Action::Handled;
     }
     // v2 requests the batcher cannot hold pass through untouched (and stream), also when a
     // chunked body turns out larger than it may hold.
     if (request.method == "POST" && protocol == Protocol::V2 && !tooLarge &&
-        agent::findHeader(request.headers, "Inference-Header-Content-Length") == nullptr) {
-      return agent::Action::BufferOrContinue;
+        core::findHeader(request.headers, "Inference-Header-Content-Length") == nullptr) {
+      return core::Action::BufferOrContinue;
     }
-    return agent::Action::Continue;
+    return core::Action::Continue;
   }
 
-  agent::Action onRequestBody(const agent::ExchangePtr& exchange, const std::string& body) {
+  core::Action onRequestBody(const core::ExchangePtr& exchange, const std::string& body) {
     // Queues and the merged call use the path as the client sent it: the model server gets the
     // target spelled as its callers spelled it.
     const std::string_view path = exchange->request().path();
@@ -321,26 +321,26 @@ class Engine : public std::enable_shared_from_this<Engine> {
     if (protocolFor(path) == Protocol::V1) {
       if (body.size() > options_.maxBodyBytes) {
         exchange->replyError(413, bodyTooLarge());
-        return agent::Action::Handled;
+        return core::Action::Handled;
       }
       v1::RequestParse parsed = v1::parseRequest(body);
       if (!parsed.error.empty()) {
         exchange->replyError(400, parsed.error);
-        return agent::Action::Handled;
+        return core::Action::Handled;
       }
       caller.count = parsed.request.count;
       caller.v1 = std::move(parsed.request);
       enqueue(Protocol::V1, "v1 " + std::string(path), std::move(caller));
-      return agent::Action::Handled;
+      return core::Action::Handled;
     }
-    if (body.size() > options_.maxBodyBytes) return agent::Action::Continue;
+    if (body.size() > options_.maxBodyBytes) return core::Action::Continue;
     auto parsed = v2::parseRequest(body);
-    if (!parsed) return agent::Action::Continue;
+    if (!parsed) return core::Action::Continue;
     caller.count = parsed->rows;
     std::string key = "v2 " + std::string(path) + '\n' + parsed->signature;
     caller.v2 = std::move(*parsed);
     enqueue(Protocol::V2, std::move(key), std::move(caller));
-    return agent::Action::Handled;
+    return core::Action::Handled;
   }
 
   void drain(std::chrono::steady_clock::time_point deadline, std::function<void()> done) {
@@ -380,7 +380,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
     }
     if (batch->contentType.empty()) {
       const std::string* type =
-          agent::findHeader(caller.exchange->request().headers, "Content-Type");
+          core::findHeader(caller.exchange->request().headers, "Content-Type");
       if (type != nullptr) batch->contentType = *type;
     }
     batch->count += caller.count;
@@ -406,7 +406,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
     if (batch->callers.empty()) return;
     if (metrics_) metrics_->record(batch->protocol, reason, batch->count);
 
-    agent::UpstreamRequest request;
+    core::UpstreamRequest request;
     request.target = batch->target;
     request.timeout = options_.timeout;
     if (!batch->contentType.empty())
@@ -429,7 +429,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
     const uint64_t id = nextFlight_++;
     inFlight_.emplace(id, batch);
     std::weak_ptr<Engine> weak = weak_from_this();
-    context_.upstream->send(std::move(request), [weak, id, batch](agent::UpstreamResult result) {
+    context_.upstream->send(std::move(request), [weak, id, batch](core::UpstreamResult result) {
       answer(*batch, result);
       if (auto engine = weak.lock()) engine->landed(id);
     });
@@ -444,7 +444,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   void abandonInFlight() {
     auto batches = std::move(inFlight_);
     inFlight_.clear();
-    agent::UpstreamResult result;
+    core::UpstreamResult result;
     result.error = std::string(kShutDown);
     for (auto& [id, batch] : batches)
       answer(*batch, result);
@@ -458,7 +458,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
     if (done) done();
   }
 
-  agent::ModuleContext context_;
+  core::FilterContext context_;
   Options options_;
   size_t maxBatchSize_;
   int maxLatency_;
@@ -472,15 +472,15 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::unique_ptr<Timer> drainTimer_;
 };
 
-class BatcherModule final : public agent::Module {
+class BatcherModule final : public core::Filter {
  public:
-  BatcherModule(const agent::ModuleContext& context, const Options& options)
+  BatcherModule(const core::FilterContext& context, const Options& options)
       : engine_(std::make_shared<Engine>(context, options)) {}
 
-  agent::Action onRequestHeaders(const agent::ExchangePtr& exchange) override {
+  core::Action onRequestHeaders(const core::ExchangePtr& exchange) override {
     return engine_->onRequestHeaders(exchange);
   }
-  agent::Action onRequestBody(const agent::ExchangePtr& exchange, std::string& body) override {
+  core::Action onRequestBody(const core::ExchangePtr& exchange, std::string& body) override {
     return engine_->onRequestBody(exchange, body);
   }
   void drain(std::chrono::steady_clock::time_point deadline, std::function<void()> done) override {
@@ -493,8 +493,8 @@ class BatcherModule final : public agent::Module {
 
 }  // namespace
 
-std::unique_ptr<agent::Module> makeBatcher(const agent::ModuleContext& context,
-                                           const Options& options) {
+std::unique_ptr<core::Filter> makeBatcher(const core::FilterContext& context,
+                                          const Options& options) {
   return std::make_unique<BatcherModule>(context, options);
 }
 

@@ -13,7 +13,11 @@
 #include <cstddef>
 #include <memory>
 
-#include "agent/module.h"
+#include "core/chain/filter.h"
+
+namespace prometheus {
+class Registry;
+}
 
 namespace batcher {
 
@@ -22,9 +26,10 @@ struct Options {
   int maxLatencyMs = 5000;
   std::chrono::milliseconds timeout{60000};  // merged model call timeout
   size_t maxBodyBytes = 64u << 20;           // 413 above this
+  prometheus::Registry* metrics = nullptr;   // where the batcher's metrics go; null: none
 };
 
-std::unique_ptr<agent::Module> makeBatcher(const agent::ModuleContext& context,
-                                           const Options& options);
+std::unique_ptr<core::Filter> makeBatcher(const core::FilterContext& context,
+                                          const Options& options);
 
 }  // namespace batcher

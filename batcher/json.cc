@@ -3,7 +3,7 @@
 #include <array>
 #include <cstdint>
 
-#include "agent/encoding.h"
+#include "core/util/encoding.h"
 
 namespace batcher::json {
 
@@ -687,7 +687,7 @@ bool goFieldMatches(std::string_view key, std::string_view name) {
     // Go folds each rune r to ToUpper(ToLower(r)); these are the non-ASCII runes that land on
     // an ASCII letter.
     uint32_t rune = 0;
-    const size_t length = agent::utf8Length(key, k, rune);
+    const size_t length = core::utf8Length(key, k, rune);
     char folded = 0;
     if (rune == 0x130 || rune == 0x131) folded = 'i';
     if (rune == 0x17f) folded = 's';

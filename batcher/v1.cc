@@ -2,7 +2,7 @@
 
 #include <array>
 
-#include "agent/encoding.h"
+#include "core/util/encoding.h"
 namespace batcher::v1 {
 
 namespace {
@@ -159,7 +159,7 @@ ResponseParse parseResponse(std::string_view body) {
 std::string successBody(std::string_view batchId, const std::vector<std::string_view>& predictions,
                         size_t offset, size_t count) {
   std::string body = "{\"message\":\"\",\"batchId\":";
-  agent::appendGoJsonString(body, batchId);
+  core::appendGoJsonString(body, batchId);
   body += ",\"predictions\":[";
   appendJoined(body, predictions, offset, count);
   body += "]}";
@@ -168,9 +168,9 @@ std::string successBody(std::string_view batchId, const std::vector<std::string_
 
 std::string errorBody(std::string_view message, std::string_view batchId) {
   std::string body = "{\"message\":";
-  agent::appendGoJsonString(body, message);
+  core::appendGoJsonString(body, message);
   body += ",\"batchId\":";
-  agent::appendGoJsonString(body, batchId);
+  core::appendGoJsonString(body, batchId);
   body += ",\"predictions\":null}";
   return body;
 }
@@ -185,7 +185,7 @@ std::string newBatchId(std::mt19937_64& random) {
     }
   }
   std::string id;
-  agent::appendUuidV4(id, bytes);
+  core::appendUuidV4(id, bytes);
   return id;
 }
 

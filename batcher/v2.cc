@@ -2,8 +2,8 @@
 
 #include <charconv>
 
-#include "agent/encoding.h"
 #include "batcher/json.h"
+#include "core/util/encoding.h"
 
 namespace batcher::v2 {
 
@@ -61,7 +61,7 @@ void appendShape(std::string& out, uint64_t rows, const std::vector<uint64_t>& s
 }
 
 void appendKey(std::string& out, std::string_view key) {
-  agent::appendGoJsonString(out, key);
+  core::appendGoJsonString(out, key);
   out += ':';
 }
 
@@ -400,7 +400,7 @@ Split splitResponse(std::string_view body, const std::vector<const Request*>& re
 
 std::string errorBody(std::string_view message) {
   std::string body = "{\"error\":";
-  agent::appendGoJsonString(body, message);
+  core::appendGoJsonString(body, message);
   body += '}';
   return body;
 }

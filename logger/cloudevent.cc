@@ -9,8 +9,8 @@
 #include <cstring>
 #include <ctime>
 
-#include "agent/encoding.h"
-#include "agent/recycle.h"
+#include "core/util/encoding.h"
+#include "core/util/recycle.h"
 
 namespace logger {
 
@@ -126,17 +126,17 @@ void EventFormat::appendHeaders(const Record& record, std::string& out) const {
   }
 }
 
-agent::Headers EventFormat::headers(const Record& record) const {
+core::Headers EventFormat::headers(const Record& record) const {
   std::string lines;
   appendHeaders(record, lines);
-  agent::Headers headers;
+  core::Headers headers;
   std::string_view rest = lines;
   while (!rest.empty()) {
     size_t end = rest.find("\r\n");
     std::string_view line = rest.substr(0, end);
     size_t colon = line.find(':');
-    headers.push_back({std::string(line.substr(0, colon)),
-                       std::string(agent::trimSpace(line.substr(colon + 1)))});
+    headers.push_back(
+        {std::string(line.substr(0, colon)), std::string(core::trimSpace(line.substr(colon + 1)))});
     rest.remove_prefix(end + 2);
   }
   return headers;
@@ -182,22 +182,22 @@ void appendRfc3339Nano(std::string& out, std::chrono::system_clock::time_point t
 
 Record::Record(const Record& other)
     : kind(other.kind), time(other.time), recorded(other.recorded), statusCode(other.statusCode) {
-  agent::assignReusing(id, other.id);
-  agent::assignReusing(contentType, other.contentType);
-  agent::assignReusing(metadataJson, other.metadataJson);
+  core::assignReusing(id, other.id);
+  core::assignReusing(contentType, other.contentType);
+  core::assignReusing(metadataJson, other.metadataJson);
 }
 
 Record::~Record() {
-  agent::recycleString(id);
-  agent::recycleString(contentType);
-  agent::recycleString(metadataJson);
+  core::recycleString(id);
+  core::recycleString(contentType);
+  core::recycleString(metadataJson);
 }
 
 void appendRandomUuid(std::string& out) {
   thread_local RandomPool pool;
   std::array<unsigned char, 16> bytes{};
   pool.fill(bytes.data(), bytes.size());
-  agent::appendUuidV4(out, bytes);
+  core::appendUuidV4(out, bytes);
 }
 
 std::string canonicalHeaderKey(std::string_view name) {
@@ -216,7 +216,7 @@ std::string canonicalHeaderKey(std::string_view name) {
 std::string jsonString(std::string_view text) {
   std::string out;
   out.reserve(text.size() + 2);
-  agent::appendGoJsonString(out, text);
+  core::appendGoJsonString(out, text);
   return out;
 }
 
@@ -255,12 +255,12 @@ std::string annotationsJson(const std::vector<std::string>& items) {
   return out;
 }
 
-Metadata collectMetadata(const agent::Headers& requestHeaders,
+Metadata collectMetadata(const core::Headers& requestHeaders,
                          const std::vector<std::string>& metadataHeaders) {
   Metadata metadata;
   for (const auto& header : requestHeaders) {
     for (const auto& wanted : metadataHeaders) {
-      if (agent::iequals(header.name, wanted)) {
+      if (core::iequals(header.name, wanted)) {
         metadata[canonicalHeaderKey(header.name)].push_back(header.value);
         break;
       }
@@ -269,15 +269,15 @@ Metadata collectMetadata(const agent::Headers& requestHeaders,
   return metadata;
 }
 
-void assignEventId(std::string& id, const agent::Headers& requestHeaders) {
-  const std::string* incoming = agent::findHeader(requestHeaders, "Ce-Id");
-  std::string_view given = incoming == nullptr ? std::string_view() : agent::trimSpace(*incoming);
+void assignEventId(std::string& id, const core::Headers& requestHeaders) {
+  const std::string* incoming = core::findHeader(requestHeaders, "Ce-Id");
+  std::string_view given = incoming == nullptr ? std::string_view() : core::trimSpace(*incoming);
   if (!given.empty()) {
-    agent::assignReusing(id, given);
+    core::assignReusing(id, given);
     return;
   }
   id.clear();
-  if (id.capacity() < kUuidLength) agent::reuseString(id, kUuidLength);
+  if (id.capacity() < kUuidLength) core::reuseString(id, kUuidLength);
   appendRandomUuid(id);
 }
 

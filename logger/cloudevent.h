@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/http.h"
+#include "core/http/head.h"
 
 namespace logger {
 
@@ -84,7 +84,7 @@ class EventFormat {
   // value is empty).
   void appendHeaders(const Record& record, std::string& out) const;
   // The same headers as a list, in the same order.
-  agent::Headers headers(const Record& record) const;
+  core::Headers headers(const Record& record) const;
 
  private:
   // Per EventKind: Ce-Specversion, Ce-Source, Ce-Type, the attribute lines, Ce-Annotations.
@@ -113,11 +113,11 @@ std::string annotationsJson(const std::vector<std::string>& items);
 // The metadata of a request: for each configured header name, matched case-insensitively (a fix
 // over upstream's exact match on Go-canonical names), every value the request carries, keyed by
 // the Go-canonical name as upstream emits it.
-Metadata collectMetadata(const agent::Headers& requestHeaders,
+Metadata collectMetadata(const core::Headers& requestHeaders,
                          const std::vector<std::string>& metadataHeaders);
 
 // Sets `id` to the id both events share: the request's Ce-Id when it has a non-blank one, else a
 // new UUIDv4.
-void assignEventId(std::string& id, const agent::Headers& requestHeaders);
+void assignEventId(std::string& id, const core::Headers& requestHeaders);
 
 }  // namespace logger

@@ -250,7 +250,7 @@ bool Dispatcher::deliver(Worker& worker) {
   request.timeout = options_.timeout;
   request.skipTlsVerify = options_.skipTlsVerify;
   // Without verification no CA is read (nor a missing one warned about).
-  if (!options_.skipTlsVerify && agent::iequals(options_.url.substr(0, 6), "https:")) {
+  if (!options_.skipTlsVerify && core::iequals(options_.url.substr(0, 6), "https:")) {
     request.caBundle = caBundle_.current(std::chrono::steady_clock::now());
   }
   Worker* target = &worker;

@@ -15,14 +15,14 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/http.h"
-#include "agent/recycle.h"
+#include "core/http/head.h"
+#include "core/util/recycle.h"
+#include "core/uv/timer.h"
 #include "logger/ca_bundle.h"
 #include "logger/cloudevent.h"
 #include "logger/event.h"
 #include "logger/http_client.h"
 #include "logger/pipeline.h"
-#include "logger/timer.h"
 
 struct uv_loop_s;
 namespace prometheus {
@@ -102,7 +102,7 @@ class Dispatcher {
     EventPtr event;
     int attempt = 0;
     uint64_t transfer = 0;
-    Timer backoff;
+    core::Timer backoff;
   };
   struct Metrics {
     prometheus::Counter* sent = nullptr;
@@ -137,10 +137,10 @@ class Dispatcher {
   Metrics metrics_;
   std::shared_ptr<ByteBudget> budget_;
   CaBundle caBundle_;
-  std::deque<Delivery, agent::RecyclingAllocator<Delivery>> pending_;
+  std::deque<Delivery, core::RecyclingAllocator<Delivery>> pending_;
   // Pipelined deliveries waiting for their next attempt, by when it is due.
   std::multimap<std::chrono::steady_clock::time_point, Delivery> retrying_;
-  Timer retryTimer_;
+  core::Timer retryTimer_;
   bool trimWhenIdle_ = false;  // a burst held enough memory to give back once the queue empties
   std::vector<std::unique_ptr<Worker>> workers_;
   size_t busyWorkers_ = 0;
@@ -148,8 +148,8 @@ class Dispatcher {
   std::map<DropReason, uint64_t> unreportedDrops_;
   std::optional<std::chrono::steady_clock::time_point> lastDropReport_;
   std::string lastFailure_;  // why the latest delivery was given up, for the next report
-  Timer drainTimer_;
-  Timer reportTimer_;  // reports drops held back by the rate limit once it allows
+  core::Timer drainTimer_;
+  core::Timer reportTimer_;  // reports drops held back by the rate limit once it allows
   bool reportArmed_ = false;
   std::function<void()> drainDone_;
   bool draining_ = false;

@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "agent/recycle.h"
+#include "core/util/recycle.h"
 #include "logger/cloudevent.h"
 
 namespace prometheus {
@@ -60,8 +60,8 @@ class ByteLease {
 // once per event and handed on by pointer from the queue to the connection and back; its block
 // comes from this thread's spares, as the exchange's does.
 struct Event {
-  static void* operator new(size_t size) { return agent::recycledBlock(size); }
-  static void operator delete(void* block, size_t size) { agent::recycleBlock(block, size); }
+  static void* operator new(size_t size) { return core::recycledBlock(size); }
+  static void operator delete(void* block, size_t size) { core::recycleBlock(block, size); }
 
   Record record;
   std::shared_ptr<const std::string> body;

@@ -97,7 +97,7 @@ uint64_t HttpClient::send(HttpRequest request, Done done) {
   curl_slist* list = nullptr;
   bool hasContentType = false;
   for (const auto& header : r.headers) {
-    hasContentType = hasContentType || agent::iequals(header.name, "Content-Type");
+    hasContentType = hasContentType || core::iequals(header.name, "Content-Type");
     // "Name;" is curl's spelling of a header with an empty value ("Name:" would remove it).
     std::string line = header.value.empty() ? header.name + ";" : header.name + ": " + header.value;
     list = curl_slist_append(list, line.c_str());

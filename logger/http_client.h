@@ -11,8 +11,8 @@
 #include <string>
 #include <unordered_set>
 
-#include "agent/http.h"
-#include "logger/timer.h"
+#include "core/http/head.h"
+#include "core/uv/timer.h"
 
 struct uv_loop_s;
 
@@ -21,7 +21,7 @@ namespace logger {
 struct HttpRequest {
   std::string method = "POST";
   std::string url;
-  agent::Headers headers;
+  core::Headers headers;
   // Shared so that a retried request does not copy its body; kept alive while in flight.
   std::shared_ptr<const std::string> body;
   std::chrono::milliseconds timeout{0};  // whole transfer, connect included; 0: none
@@ -78,7 +78,7 @@ class HttpClient {
 
   uv_loop_s* loop_;
   Options options_;
-  Timer timer_;
+  core::Timer timer_;
   std::unique_ptr<void, MultiDeleter> multi_;
   std::map<uint64_t, std::unique_ptr<Transfer>> transfers_;
   std::unordered_set<SocketWatch*> watches_;

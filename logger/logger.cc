@@ -5,8 +5,9 @@
 #include <charconv>
 #include <filesystem>
 
-#include "agent/http.h"
-#include "agent/version.h"
+#include "core/http/head.h"
+#include "core/http/url.h"
+#include "core/util/version.h"
 #include "logger/logger_module.h"
 
 namespace logger {
@@ -19,20 +20,20 @@ constexpr std::string_view kProbeUserAgent = "kube-probe/";
 // thread's spare strings when the last holder lets go.
 struct Payload {
   explicit Payload(std::string data) : bytes(std::move(data)) {}
-  ~Payload() { agent::recycleString(bytes); }
+  ~Payload() { core::recycleString(bytes); }
   Payload(const Payload&) = delete;
   Payload& operator=(const Payload&) = delete;
   std::string bytes;
 };
 
 // The Content-Type to put on an event: the message's own, trimmed; "" (none) when absent.
-std::string_view contentTypeOf(const agent::Headers& headers) {
-  const std::string* value = agent::findHeader(headers, "Content-Type");
-  return value == nullptr ? std::string_view() : agent::trimSpace(*value);
+std::string_view contentTypeOf(const core::Headers& headers) {
+  const std::string* value = core::findHeader(headers, "Content-Type");
+  return value == nullptr ? std::string_view() : core::trimSpace(*value);
 }
 
-std::optional<size_t> contentLengthOf(const agent::Headers& headers) {
-  const std::string* value = agent::findHeader(headers, "Content-Length");
+std::optional<size_t> contentLengthOf(const core::Headers& headers) {
+  const std::string* value = core::findHeader(headers, "Content-Length");
   if (value == nullptr) return std::nullopt;
   size_t length = 0;
   auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), length);
@@ -40,14 +41,14 @@ std::optional<size_t> contentLengthOf(const agent::Headers& headers) {
   return length;
 }
 
-std::string eventSource(const agent::ModuleContext& context, const Options& options) {
-  return options.sourceUri.empty() ? "http://localhost:" + std::to_string(context.listenPort) + "/"
+std::string eventSource(const Options& options) {
+  return options.sourceUri.empty() ? "http://localhost:" + std::to_string(options.listenPort) + "/"
                                    : options.sourceUri;
 }
 
-EventAttributes eventAttributes(const agent::ModuleContext& context, const Options& options) {
+EventAttributes eventAttributes(const Options& options) {
   EventAttributes a;
-  a.source = eventSource(context, options);
+  a.source = eventSource(options);
   a.inferenceService = options.inferenceService;
   a.namespace_ = options.namespace_;
   a.component = options.component;
@@ -56,7 +57,7 @@ EventAttributes eventAttributes(const agent::ModuleContext& context, const Optio
   return a;
 }
 
-DispatcherOptions dispatcherOptions(const agent::ModuleContext& context, const Options& options) {
+DispatcherOptions dispatcherOptions(const Options& options) {
   DispatcherOptions d;
   d.url = options.logUrl;
   d.workers = options.workers;
@@ -69,53 +70,53 @@ DispatcherOptions dispatcherOptions(const agent::ModuleContext& context, const O
                      .lexically_normal()
                      .string();
   d.skipTlsVerify = options.loggerTlsSkipVerify;
-  d.userAgent = "kserve-agent/" + std::string(agent::kVersion);
-  d.attributes = eventAttributes(context, options);
+  d.userAgent = "kserve-agent/" + std::string(core::kVersion);
+  d.attributes = eventAttributes(options);
   return d;
 }
 
 }  // namespace
 
-std::unique_ptr<agent::Module> makeLogger(const agent::ModuleContext& context,
-                                          const Options& options) {
+std::unique_ptr<core::Filter> makeLogger(const core::FilterContext& context,
+                                         const Options& options) {
   if (options.logUrl.empty()) return nullptr;
-  if (std::string problem = agent::httpUrlProblem(options.logUrl); !problem.empty()) {
+  if (std::string problem = core::httpUrlProblem(options.logUrl); !problem.empty()) {
     spdlog::error("logger: {}; events to {} will be dropped", problem, options.logUrl);
   }
   return std::make_unique<LoggerModule>(context, options);
 }
 
-LoggerModule::LoggerModule(const agent::ModuleContext& context, const Options& options)
+LoggerModule::LoggerModule(const core::FilterContext& context, const Options& options)
     : slot_(context.slot),
       logRequests_(options.logMode != "response"),
       logResponses_(options.logMode != "request"),
       logAllResponses_(options.logAllResponses),
       metadataHeaders_(options.metadataHeaders),
       maxBodyBytes_(options.logQueueBytes),
-      dispatcher_(context.loop, dispatcherOptions(context, options), context.metrics),
+      dispatcher_(context.loop, dispatcherOptions(options), options.metrics),
       drainTimer_(context.loop) {
   spdlog::info("logger: {} events to {} (source {}, {} workers)", options.logMode, options.logUrl,
-               eventSource(context, options), options.workers);
+               eventSource(options), options.workers);
 }
 
 unsigned LoggerModule::observes() const {
-  unsigned bits = agent::kObserveComplete;
-  if (logRequests_) bits |= agent::kObserveRequestData;
-  if (logResponses_) bits |= agent::kObserveResponse;
+  unsigned bits = core::kObserveComplete;
+  if (logRequests_) bits |= core::kObserveRequestData;
+  if (logResponses_) bits |= core::kObserveResponse;
   return bits;
 }
 
-agent::Action LoggerModule::onRequestHeaders(const agent::ExchangePtr& exchange) {
-  const agent::RequestHead& request = exchange->request();
-  const std::string* userAgent = agent::findHeader(request.headers, "User-Agent");
+core::Action LoggerModule::onRequestHeaders(const core::ExchangePtr& exchange) {
+  const core::RequestHead& request = exchange->request();
+  const std::string* userAgent = core::findHeader(request.headers, "User-Agent");
   if (userAgent != nullptr && userAgent->starts_with(kProbeUserAgent)) {
-    return agent::Action::Continue;
+    return core::Action::Continue;
   }
   auto capture = std::make_unique<Capture>();
   Record& record = capture->record;
   assignEventId(record.id, request.headers);
   record.time = exchange->startTime();
-  agent::assignReusing(record.contentType, contentTypeOf(request.headers));
+  core::assignReusing(record.contentType, contentTypeOf(request.headers));
   if (!metadataHeaders_.empty()) {
     record.metadataJson = metadataJson(collectMetadata(request.headers, metadataHeaders_));
   }
@@ -124,22 +125,22 @@ agent::Action LoggerModule::onRequestHeaders(const agent::ExchangePtr& exchange)
   if (logRequests_) expect(capture->request, request.headers);
   exchange->state(slot_) = std::move(capture);
   ++openCaptures_;
-  return agent::Action::Continue;
+  return core::Action::Continue;
 }
 
-LoggerModule::Capture* LoggerModule::captureOf(agent::Exchange& exchange) const {
+LoggerModule::Capture* LoggerModule::captureOf(core::Exchange& exchange) const {
   return static_cast<Capture*>(exchange.state(slot_).get());
 }
 
-void LoggerModule::onRequestData(agent::Exchange& exchange, std::string_view chunk) {
+void LoggerModule::onRequestData(core::Exchange& exchange, std::string_view chunk) {
   Capture* capture = captureOf(exchange);
   if (capture == nullptr || !logRequests_) return;
   append(capture->request, chunk);
 }
 
-void LoggerModule::onResponseHeaders(agent::Exchange& exchange) {
+void LoggerModule::onResponseHeaders(core::Exchange& exchange) {
   Capture* capture = captureOf(exchange);
-  const agent::ResponseHead* response = exchange.response();
+  const core::ResponseHead* response = exchange.response();
   if (capture == nullptr || response == nullptr || !logResponses_) return;
   // Upstream logs 200 responses only; --log-all-responses logs every status.
   capture->captureResponse = response->status == 200 || logAllResponses_;
@@ -149,18 +150,18 @@ void LoggerModule::onResponseHeaders(agent::Exchange& exchange) {
   if (capture->captureResponse && !bodiless) expect(capture->response, response->headers);
 }
 
-void LoggerModule::onResponseData(agent::Exchange& exchange, std::string_view chunk) {
+void LoggerModule::onResponseData(core::Exchange& exchange, std::string_view chunk) {
   Capture* capture = captureOf(exchange);
   if (capture == nullptr || !capture->captureResponse) return;
   append(capture->response, chunk);
 }
 
-void LoggerModule::onComplete(agent::Exchange& exchange, bool complete) {
-  std::unique_ptr<agent::ExchangeState> state = std::move(exchange.state(slot_));
+void LoggerModule::onComplete(core::Exchange& exchange, bool complete) {
+  std::unique_ptr<core::ExchangeState> state = std::move(exchange.state(slot_));
   if (state == nullptr) return;
   --openCaptures_;
   Capture& capture = static_cast<Capture&>(*state);
-  const agent::ResponseHead* response = exchange.response();
+  const core::ResponseHead* response = exchange.response();
   auto now = std::chrono::system_clock::now();
   capture.record.recorded = now;
   bool logResponse = capture.captureResponse && response != nullptr;
@@ -177,7 +178,7 @@ void LoggerModule::onComplete(agent::Exchange& exchange, bool complete) {
       Record& record = capture.record;
       record.kind = EventKind::Response;
       record.time = now;
-      agent::assignReusing(record.contentType, contentTypeOf(response->headers));
+      core::assignReusing(record.contentType, contentTypeOf(response->headers));
       if (logAllResponses_) record.statusCode = response->status;
       emit(std::move(record), std::move(capture.response));
     } else {
@@ -203,7 +204,7 @@ void LoggerModule::drain(std::chrono::steady_clock::time_point deadline,
   });
 }
 
-void LoggerModule::expect(Body& body, const agent::Headers& headers) {
+void LoggerModule::expect(Body& body, const core::Headers& headers) {
   std::optional<size_t> length = contentLengthOf(headers);
   if (!length || *length == 0) return;
   // Reserving the announced length up front keeps concurrent large bodies within the budget
@@ -213,7 +214,7 @@ void LoggerModule::expect(Body& body, const agent::Headers& headers) {
   } else if (!body.lease.grow(*length)) {
     body.overflow = DropReason::QueueFull;
   } else {
-    if (*length <= agent::kMaxRecycledString) agent::reuseString(body.data, *length);
+    if (*length <= core::kMaxRecycledString) core::reuseString(body.data, *length);
     body.data.reserve(*length);
   }
 }
@@ -233,7 +234,7 @@ void LoggerModule::append(Body& body, std::string_view chunk) {
     std::string().swap(body.data);
     return;
   }
-  agent::appendReusing(body.data, chunk.data(), chunk.size());
+  core::appendReusing(body.data, chunk.data(), chunk.size());
 }
 
 void LoggerModule::emit(Record&& record, Body&& body) {
@@ -243,7 +244,7 @@ void LoggerModule::emit(Record&& record, Body&& body) {
   }
   auto event = std::make_unique<Event>();
   event->record = std::move(record);
-  auto payload = std::allocate_shared<const Payload>(agent::RecyclingAllocator<Payload>(),
+  auto payload = std::allocate_shared<const Payload>(core::RecyclingAllocator<Payload>(),
                                                      std::move(body.data));
   event->body = std::shared_ptr<const std::string>(payload, &payload->bytes);
   event->lease = std::move(body.lease);

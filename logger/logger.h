@@ -3,18 +3,49 @@
 // through untouched.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
-#include "agent/config.h"
-#include "agent/module.h"
+#include "core/chain/filter.h"
+
+namespace prometheus {
+class Registry;
+}
 
 namespace logger {
 
-// The logger's settings: the logger part of the command line (agent::Config is one).
-using Options = agent::LoggerConfig;
+// The logger's settings (the agent maps its flags onto them).
+struct Options {
+  // As upstream's flags.
+  std::string logUrl;
+  int workers = 5;
+  std::string sourceUri;  // "": http://localhost:<listenPort>/
+  std::string logMode = "all";
+  std::string inferenceService;
+  std::string namespace_;
+  std::string endpoint;
+  std::string component;
+  std::vector<std::string> metadataHeaders;
+  std::vector<std::string> metadataAnnotations;  // "key=value" items
+  std::string loggerCaCertFile = "service-ca.crt";
+  std::string loggerCaCertDir = "/etc/tls/logger";
+  bool loggerTlsSkipVerify = false;
+  // Ours.
+  bool logAllResponses = false;
+  size_t logQueueEvents = 10000;
+  size_t logQueueBytes = size_t{64} << 20;
+  std::chrono::milliseconds logTimeout{std::chrono::seconds(10)};
+  int logRetries = 5;                       // delivery attempts per event, the first included
+  uint16_t listenPort = 9081;               // the agent's port, for the default source
+  prometheus::Registry* metrics = nullptr;  // where the logger's metrics go; null: none
+};
 
 // The logger module for one loop; nullptr when options.logUrl is empty (the logger is off).
-std::unique_ptr<agent::Module> makeLogger(const agent::ModuleContext& context,
-                                          const Options& options);
+std::unique_ptr<core::Filter> makeLogger(const core::FilterContext& context,
+                                         const Options& options);
 
 }  // namespace logger

@@ -8,25 +8,25 @@
 #include <string>
 #include <vector>
 
-#include "agent/module.h"
-#include "agent/recycle.h"
+#include "core/chain/filter.h"
+#include "core/util/recycle.h"
+#include "core/uv/timer.h"
 #include "logger/cloudevent.h"
 #include "logger/dispatcher.h"
 #include "logger/logger.h"
-#include "logger/timer.h"
 
 namespace logger {
 
-class LoggerModule : public agent::Module {
+class LoggerModule : public core::Filter {
  public:
-  LoggerModule(const agent::ModuleContext& context, const Options& options);
+  LoggerModule(const core::FilterContext& context, const Options& options);
 
   unsigned observes() const override;
-  agent::Action onRequestHeaders(const agent::ExchangePtr& exchange) override;
-  void onRequestData(agent::Exchange& exchange, std::string_view chunk) override;
-  void onResponseHeaders(agent::Exchange& exchange) override;
-  void onResponseData(agent::Exchange& exchange, std::string_view chunk) override;
-  void onComplete(agent::Exchange& exchange, bool complete) override;
+  core::Action onRequestHeaders(const core::ExchangePtr& exchange) override;
+  void onRequestData(core::Exchange& exchange, std::string_view chunk) override;
+  void onResponseHeaders(core::Exchange& exchange) override;
+  void onResponseData(core::Exchange& exchange, std::string_view chunk) override;
+  void onComplete(core::Exchange& exchange, bool complete) override;
   // Waits for the exchanges in flight to complete, then for their events to be delivered.
   void drain(std::chrono::steady_clock::time_point deadline, std::function<void()> done) override;
 
@@ -42,19 +42,19 @@ class LoggerModule : public agent::Module {
     std::optional<DropReason> overflow;  // why the body cannot be logged
   };
   // What is kept of one exchange until it completes, in the exchange's state slot.
-  struct Capture final : agent::ExchangeState {
+  struct Capture final : core::ExchangeState {
     // One per logged exchange: the block is recycled like the exchange's own.
-    static void* operator new(size_t size) { return agent::recycledBlock(size); }
-    static void operator delete(void* block, size_t size) { agent::recycleBlock(block, size); }
+    static void* operator new(size_t size) { return core::recycledBlock(size); }
+    static void operator delete(void* block, size_t size) { core::recycleBlock(block, size); }
 
     Record record;  // the request event's; the response event starts from it
     Body request;
     bool captureResponse = false;
     Body response;
   };
-  Capture* captureOf(agent::Exchange& exchange) const;
+  Capture* captureOf(core::Exchange& exchange) const;
 
-  void expect(Body& body, const agent::Headers& headers);
+  void expect(Body& body, const core::Headers& headers);
   void append(Body& body, std::string_view chunk);
   void emit(Record&& record, Body&& body);
   void startDispatcherDrain();
@@ -67,7 +67,7 @@ class LoggerModule : public agent::Module {
   size_t maxBodyBytes_;
   Dispatcher dispatcher_;
   size_t openCaptures_ = 0;
-  Timer drainTimer_;
+  core::Timer drainTimer_;
   std::optional<std::chrono::steady_clock::time_point> drainDeadline_;
   std::function<void()> drainDone_;
 };

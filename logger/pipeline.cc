@@ -9,7 +9,8 @@
 #include <cstring>
 #include <utility>
 
-#include "agent/recycle.h"
+#include "core/http/url.h"
+#include "core/util/recycle.h"
 
 namespace logger {
 
@@ -72,7 +73,7 @@ void appendTarget(std::string& out, std::string_view target) {
 }  // namespace
 
 std::optional<SinkAddress> parseHttpUrl(std::string_view url) {
-  auto parts = agent::splitHttpUrl(url);
+  auto parts = core::splitHttpUrl(url);
   if (!parts || parts->https || parts->userInfo) return std::nullopt;
   SinkAddress address;
   address.host = std::string(parts->host);
@@ -148,7 +149,7 @@ struct PipelineClient::Connection {
   std::vector<sockaddr_storage> addresses;  // of the sink, for this connection's attempts
   size_t nextAddress = 0;
   bool open = false;  // connected; before that it holds one event only
-  std::deque<Held, agent::RecyclingAllocator<Held>> held;
+  std::deque<Held, core::RecyclingAllocator<Held>> held;
   size_t written = 0;       // the first `written` held events were handed to the socket
   uint64_t answered = 0;    // answers on the current socket
   uint64_t lastAnswer = 0;  // loop time of the last answer on the current socket
@@ -156,7 +157,7 @@ struct PipelineClient::Connection {
   bool inMessage = false;   // an answer has begun and is not complete
   long status = 0;          // of the last complete answer
   bool keepAlive = true;
-  Timer deadline;
+  core::Timer deadline;
   bool deadlineArmed = false;
 };
 

@@ -16,8 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/uv/timer.h"
 #include "logger/event.h"
-#include "logger/timer.h"
 
 struct uv_loop_s;
 
@@ -132,10 +132,10 @@ class PipelineClient {
   const EventFormat& format_;
   std::string prefix_;  // request line, Host and User-Agent: the same for every event
   std::vector<std::unique_ptr<Connection>> connections_;
-  Timer flushTimer_;
+  core::Timer flushTimer_;
   bool flushArmed_ = false;
   uint64_t lastFlush_ = 0;  // uv_now milliseconds of the last flush
-  Timer redialTimer_;
+  core::Timer redialTimer_;
   uint64_t redialNotBefore_ = 0;  // uv_now milliseconds
   int failuresInRow_ = 0;
   bool oneAtATime_ = false;  // the sink's last answer closed its connection

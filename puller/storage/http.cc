@@ -3,7 +3,8 @@
 // file name) is unpacked; anything else is saved under the last segment of the URL path.
 #include <nlohmann/json.hpp>
 
-#include "agent/http.h"
+#include "core/http/head.h"
+#include "core/http/url.h"
 #include "puller/storage/archive.h"
 #include "puller/storage/providers.h"
 #include "puller/storage/util.h"
@@ -13,7 +14,7 @@ namespace storage {
 Status downloadHttp(const std::string& uri, const fs::path& destination,
                     const DownloadOptions& options, Downloaded& out) {
   std::string problem;
-  auto parts = agent::splitHttpUrl(uri, &problem);
+  auto parts = core::splitHttpUrl(uri, &problem);
   if (!parts) return Status::failure(problem + " in the URI", true);
   std::string host(parts->host);  // as Go's url.Hostname(): no port, no IPv6 brackets
   std::string path(parts->target.substr(0, parts->target.find('?')));

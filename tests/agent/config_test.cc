@@ -136,3 +136,25 @@ TEST_CASE("sink URLs in any case with user info and IPv6 literals are accepted",
     CHECK(result.config);
   }
 }
+
+TEST_CASE("loggerOptions takes the logger part of the flags", "[agent][config]") {
+  Config config;
+  config.logUrl = "http://127.0.0.1:9/";
+  config.workers = 7;
+  config.logMode = "request";
+  config.metadataHeaders = {"a"};
+  config.logQueueBytes = 123;
+  config.logRetries = 9;
+  config.loggerTlsSkipVerify = true;
+  config.port = 9123;
+  logger::Options options = loggerOptions(config, nullptr);
+  CHECK(options.logUrl == config.logUrl);
+  CHECK(options.workers == 7);
+  CHECK(options.logMode == "request");
+  CHECK(options.metadataHeaders == std::vector<std::string>{"a"});
+  CHECK(options.logQueueBytes == 123);
+  CHECK(options.logRetries == 9);
+  CHECK(options.loggerTlsSkipVerify);
+  CHECK(options.loggerCaCertDir == "/etc/tls/logger");
+  CHECK(options.listenPort == 9123);
+}

@@ -10,28 +10,28 @@
 #include "batcher/batcher.h"
 
 using namespace std::chrono_literals;
-using agent::Action;
+using core::Action;
 
 namespace {
 
 // An exchange as the core would hand it to the module; it records the reply.
-class FakeExchange final : public agent::Exchange {
+class FakeExchange final : public core::Exchange {
  public:
-  FakeExchange(std::string method, std::string target, agent::Headers headers) {
+  FakeExchange(std::string method, std::string target, core::Headers headers) {
     request_.method = std::move(method);
     request_.target = std::move(target);
     request_.headers = std::move(headers);
   }
 
-  const agent::RequestHead& request() const override { return request_; }
-  agent::RequestHead& mutableRequest() override { return request_; }
+  const core::RequestHead& request() const override { return request_; }
+  core::RequestHead& mutableRequest() override { return request_; }
   const std::string& clientAddress() const override { return address_; }
-  const agent::ResponseHead* response() const override { return reply_ ? &*reply_ : nullptr; }
+  const core::ResponseHead* response() const override { return reply_ ? &*reply_ : nullptr; }
   uint64_t id() const override { return 1; }
   std::chrono::system_clock::time_point startTime() const override { return {}; }
   bool finished() const override { return gone || reply_.has_value(); }
   bool requestReceived() const override { return true; }
-  void reply(agent::ResponseHead head, std::string body) override {
+  void reply(core::ResponseHead head, std::string body) override {
     if (finished()) return;
     ++replies;
     reply_ = std::move(head);
@@ -40,7 +40,7 @@ class FakeExchange final : public agent::Exchange {
 
   int status() const { return reply_ ? reply_->status : 0; }
   std::string header(std::string_view name) const {
-    const std::string* value = reply_ ? agent::findHeader(reply_->headers, name) : nullptr;
+    const std::string* value = reply_ ? core::findHeader(reply_->headers, name) : nullptr;
     return value != nullptr ? *value : "";
   }
   const std::string& body() const { return body_; }
@@ -49,25 +49,25 @@ class FakeExchange final : public agent::Exchange {
   int replies = 0;
 
  private:
-  agent::RequestHead request_;
+  core::RequestHead request_;
   std::string address_ = "127.0.0.1";
-  std::optional<agent::ResponseHead> reply_;
+  std::optional<core::ResponseHead> reply_;
   std::string body_;
 };
 
 // Records merged calls; the test answers them when it wants to.
-class FakeUpstream final : public agent::UpstreamClient {
+class FakeUpstream final : public core::UpstreamClient {
  public:
   struct Call {
-    agent::UpstreamRequest request;
-    std::function<void(agent::UpstreamResult)> done;
+    core::UpstreamRequest request;
+    std::function<void(core::UpstreamResult)> done;
   };
-  void send(agent::UpstreamRequest request,
-            std::function<void(agent::UpstreamResult)> done) override {
+  void send(core::UpstreamRequest request,
+            std::function<void(core::UpstreamResult)> done) override {
     calls.push_back({std::move(request), std::move(done)});
   }
   void answer(size_t index, int status, std::string body, std::string error = "") {
-    agent::UpstreamResult result;
+    core::UpstreamResult result;
     result.status = status;
     result.body = std::move(body);
     result.error = std::move(error);
@@ -82,10 +82,10 @@ class FakeUpstream final : public agent::UpstreamClient {
 struct Fixture {
   explicit Fixture(batcher::Options options = {}, prometheus::Registry* registry = nullptr) {
     uv_loop_init(&loop);
-    agent::ModuleContext context;
+    core::FilterContext context;
     context.loop = &loop;
     context.upstream = &upstream;
-    context.metrics = registry;
+    options.metrics = registry;
     module = batcher::makeBatcher(context, options);
   }
   ~Fixture() {
@@ -96,11 +96,10 @@ struct Fixture {
 
   // Sends one request through the module as the chain does; returns the exchange.
   std::shared_ptr<FakeExchange> post(const std::string& target, std::string body,
-                                     agent::Headers headers = {{"Content-Type",
-                                                                "application/json"}},
+                                     core::Headers headers = {{"Content-Type", "application/json"}},
                                      Action* outcome = nullptr) {
     auto exchange = std::make_shared<FakeExchange>("POST", target, std::move(headers));
-    agent::ExchangePtr pointer = exchange;
+    core::ExchangePtr pointer = exchange;
     Action action = module->onRequestHeaders(pointer);
     if (action == Action::Buffer || action == Action::BufferOrContinue) {
       action = module->onRequestBody(pointer, body);
@@ -118,7 +117,7 @@ struct Fixture {
 
   uv_loop_t loop;
   FakeUpstream upstream;
-  std::unique_ptr<agent::Module> module;
+  std::unique_ptr<core::Filter> module;
 };
 
 batcher::Options options(int size, int latencyMs) {
@@ -214,7 +213,7 @@ TEST_CASE("module: the merged call carries the caller's Content-Type and the tim
   const auto& request = f.upstream.calls[0].request;
   CHECK(request.method == "POST");
   CHECK(request.timeout == 1234ms);
-  const std::string* type = agent::findHeader(request.headers, "Content-Type");
+  const std::string* type = core::findHeader(request.headers, "Content-Type");
   REQUIRE(type != nullptr);
   CHECK(*type == "application/json; charset=utf-8");
   f.upstream.answer(0, 200, R"({"predictions":[1]})");
@@ -256,17 +255,17 @@ TEST_CASE("module: only :predict and v2 infer requests are held", "[batcher]") {
                                                         {"GET", "/v2/models/m/infer"},
                                                         {"POST", "/v2/models/m/ready"},
                                                         {"POST", "/openai/v1/completions"}}) {
-    auto exchange = std::make_shared<FakeExchange>(method, target, agent::Headers{});
+    auto exchange = std::make_shared<FakeExchange>(method, target, core::Headers{});
     INFO(target);
     CHECK(f.module->onRequestHeaders(exchange) == Action::Continue);
   }
   auto binary = std::make_shared<FakeExchange>(
-      "POST", "/v2/models/m/infer", agent::Headers{{"Inference-Header-Content-Length", "10"}});
+      "POST", "/v2/models/m/infer", core::Headers{{"Inference-Header-Content-Length", "10"}});
   CHECK(f.module->onRequestHeaders(binary) == Action::Continue);
-  auto get = std::make_shared<FakeExchange>("GET", "/v1/models/m:predict", agent::Headers{});
+  auto get = std::make_shared<FakeExchange>("GET", "/v1/models/m:predict", core::Headers{});
   CHECK(f.module->onRequestHeaders(get) == Action::Buffer);
   // v2 bodies the batcher cannot hold go on unbuffered; v1 ones are refused (413) as upstream.
-  auto v2 = std::make_shared<FakeExchange>("POST", "/v2/models/m/infer", agent::Headers{});
+  auto v2 = std::make_shared<FakeExchange>("POST", "/v2/models/m/infer", core::Headers{});
   CHECK(f.module->onRequestHeaders(v2) == Action::BufferOrContinue);
 }
 
@@ -581,7 +580,7 @@ TEST_CASE("module: paths that only look encoded are not batched", "[batcher]") {
   for (std::string target :
        {"/v1/models/m%3Aexplain", "/v1/models/m%zz:predict", "/v1/models/m:predict%",
         "/v1/models/m:predict%2", "/v1/models/m%253Apredict", "/v2/models/m%2Finfer%2F"}) {
-    auto exchange = std::make_shared<FakeExchange>("POST", target, agent::Headers{});
+    auto exchange = std::make_shared<FakeExchange>("POST", target, core::Headers{});
     INFO(target);
     CHECK(f.module->onRequestHeaders(exchange) == Action::Continue);
   }

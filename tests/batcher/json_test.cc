@@ -2,8 +2,8 @@
 // exact-text reading of values.
 #include <catch2/catch.hpp>
 
-#include "agent/encoding.h"
 #include "batcher/json.h"
+#include "core/util/encoding.h"
 
 using namespace batcher;
 
@@ -26,7 +26,7 @@ simdjson::error_code elementsOf(std::string_view text, std::vector<std::string>&
 
 std::string goString(std::string_view text) {
   std::string out;
-  agent::appendGoJsonString(out, text);
+  core::appendGoJsonString(out, text);
   return out;
 }
 

@@ -1,4 +1,4 @@
-// Fuzzes agent::HttpParser, the llhttp wrapper that reads every client request and every model
+// Fuzzes core::HttpParser, the llhttp wrapper that reads every client request and every model
 // server response. The same bytes are parsed twice: in one piece, and cut at arbitrary points
 // as TCP may deliver them. Both runs must report the same messages and the same outcome (a
 // proxy whose verdict depends on segmentation can be smuggled through), and each call must
@@ -17,33 +17,33 @@
 #include <string>
 #include <vector>
 
-#include "agent/parser.h"
+#include "core/http/parser.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
 // Records what the parser reports, in a form that does not depend on how the input was cut:
 // body bytes are gathered per message.
-class Recorder final : public agent::HttpParser::Delegate {
+class Recorder final : public core::HttpParser::Delegate {
  public:
-  Recorder(bool response, bool pause, bool headResponses, agent::ParserLimits limits)
+  Recorder(bool response, bool pause, bool headResponses, core::ParserLimits limits)
       : response_(response), pause_(pause), headResponses_(headResponses), limits_(limits) {}
 
-  void attach(agent::HttpParser& parser) { parser_ = &parser; }
+  void attach(core::HttpParser& parser) { parser_ = &parser; }
   std::string& log() { return log_; }
 
   bool onParsedHead() override {
     FUZZ_CHECK(!inBody_);
     size_t bytes = 0;
-    const agent::Headers* headers = nullptr;
+    const core::Headers* headers = nullptr;
     if (response_) {
-      const agent::ResponseHead& head = parser_->response();
+      const core::ResponseHead& head = parser_->response();
       log_ += "response " + std::to_string(head.status) + " 1." +
               std::to_string(head.versionMinor) + " " + head.reason + "\n";
       bytes += head.reason.size();
       headers = &head.headers;
     } else {
-      const agent::RequestHead& head = parser_->request();
+      const core::RequestHead& head = parser_->request();
       log_ += "request " + head.method + " " + head.target + " 1." +
               std::to_string(head.versionMinor) + "\n";
       bytes += head.target.size();
@@ -79,8 +79,8 @@ class Recorder final : public agent::HttpParser::Delegate {
   bool response_;
   bool pause_;
   bool headResponses_;
-  agent::ParserLimits limits_;
-  agent::HttpParser* parser_ = nullptr;
+  core::ParserLimits limits_;
+  core::HttpParser* parser_ = nullptr;
   std::string log_;
   std::string body_;
   bool inBody_ = false;
@@ -88,39 +88,39 @@ class Recorder final : public agent::HttpParser::Delegate {
 
 // Feeds `pieces` in order, resuming after pauses, and returns the log with the outcome.
 std::string parse(const std::vector<std::string>& pieces, bool response, bool pause,
-                  bool headResponses, agent::ParserLimits limits) {
+                  bool headResponses, core::ParserLimits limits) {
   Recorder recorder(response, pause, headResponses, limits);
-  agent::HttpParser parser(response ? HTTP_RESPONSE : HTTP_REQUEST, recorder, limits);
+  core::HttpParser parser(response ? HTTP_RESPONSE : HTTP_REQUEST, recorder, limits);
   recorder.attach(parser);
   std::string outcome = "ok";
   for (const auto& piece : pieces) {
     size_t offset = 0;
     while (offset < piece.size() && outcome == "ok") {
       size_t length = piece.size() - offset;
-      agent::HttpParser::Result result = parser.execute(piece.data() + offset, length);
+      core::HttpParser::Result result = parser.execute(piece.data() + offset, length);
       FUZZ_CHECK(result.consumed <= length);
       switch (result.status) {
-        case agent::HttpParser::Status::Ok:
+        case core::HttpParser::Status::Ok:
           FUZZ_CHECK(result.consumed == length);
           offset = piece.size();
           break;
-        case agent::HttpParser::Status::Paused:
+        case core::HttpParser::Status::Paused:
           FUZZ_CHECK(pause);
           FUZZ_CHECK(!parser.inMessage());
           parser.resume();
           offset += result.consumed;
           break;
-        case agent::HttpParser::Status::Upgrade:
+        case core::HttpParser::Status::Upgrade:
           outcome = "upgrade";
           break;
-        case agent::HttpParser::Status::Error: {
+        case core::HttpParser::Status::Error: {
           FUZZ_CHECK(result.errorStatus == 400 || result.errorStatus == 431);
           // Which limit or rule trips first (400 or 431) may depend on where a span ends; that
           // the message is refused may not.
           outcome = "error";
           const char probe[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-          agent::HttpParser::Result again = parser.execute(probe, sizeof probe - 1);
-          FUZZ_CHECK(again.status == agent::HttpParser::Status::Error);
+          core::HttpParser::Result again = parser.execute(probe, sizeof probe - 1);
+          FUZZ_CHECK(again.status == core::HttpParser::Status::Error);
           break;
         }
       }
@@ -128,8 +128,8 @@ std::string parse(const std::vector<std::string>& pieces, bool response, bool pa
     if (outcome != "ok") break;
   }
   if (outcome == "ok" && parser.inMessage()) {
-    agent::HttpParser::Result end = parser.finish();
-    outcome = end.status == agent::HttpParser::Status::Error ? "unfinished" : "finished";
+    core::HttpParser::Result end = parser.finish();
+    outcome = end.status == core::HttpParser::Status::Error ? "unfinished" : "finished";
   }
   return recorder.log() + outcome + "\n";
 }
@@ -141,7 +141,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool response = (data[0] & 1) != 0;
   const bool pause = (data[0] & 2) != 0;
   const bool headResponses = (data[0] & 4) != 0;
-  agent::ParserLimits limits{64 + size_t{data[1]} * 16, 1 + size_t{data[2]} % 32};
+  core::ParserLimits limits{64 + size_t{data[1]} * 16, 1 + size_t{data[2]} % 32};
   std::minstd_rand random(data[3]);
   std::string input(reinterpret_cast<const char*>(data) + 4, size - 4);
 

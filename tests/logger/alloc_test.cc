@@ -51,8 +51,8 @@ size_t allocationsIn(Hook&& hook) {
   return allocations - before;
 }
 
-agent::RequestHead predictRequest(const std::string& body) {
-  agent::RequestHead head;
+core::RequestHead predictRequest(const std::string& body) {
+  core::RequestHead head;
   head.method = "POST";
   head.target = "/v1/models/m:predict";
   head.headers = {{"Host", "127.0.0.1:9081"},
@@ -61,8 +61,8 @@ agent::RequestHead predictRequest(const std::string& body) {
   return head;
 }
 
-agent::ResponseHead predictResponse(const std::string& body) {
-  agent::ResponseHead head;
+core::ResponseHead predictResponse(const std::string& body) {
+  core::ResponseHead head;
   head.status = 200;
   head.headers = {{"Content-Type", "application/json; charset=utf-8"},
                   {"Content-Length", std::to_string(body.size())}};
@@ -78,8 +78,8 @@ TEST_CASE("Once warm the logger's hooks allocate nothing per exchange", "[logger
     logger::LoggerModule module(logtest::contextFor(loop), logtest::optionsFor(sink));
     const std::string requestBody = R"({"instances":[[6.8,2.8,4.8,1.4],[6.0,3.4,4.5,1.6]]})";
     const std::string responseBody = R"({"predictions":[1,1]})";
-    const agent::RequestHead request = predictRequest(requestBody);
-    const agent::ResponseHead response = predictResponse(responseBody);
+    const core::RequestHead request = predictRequest(requestBody);
+    const core::ResponseHead response = predictResponse(responseBody);
     uint64_t played = 0;
     // Plays a burst of exchanges, as a loop turn with many clients would, and waits until their
     // events are delivered; returns what the module's hooks allocated.
@@ -90,8 +90,8 @@ TEST_CASE("Once warm the logger's hooks allocate nothing per exchange", "[logger
       size_t inHooks = 0;
       for (const auto& exchange : open) {
         inHooks += allocationsIn([&] {
-          agent::ExchangePtr shared = exchange;
-          REQUIRE(module.onRequestHeaders(shared) == agent::Action::Continue);
+          core::ExchangePtr shared = exchange;
+          REQUIRE(module.onRequestHeaders(shared) == core::Action::Continue);
           module.onRequestData(*exchange, requestBody);
         });
       }

@@ -21,8 +21,8 @@ std::string rfc3339(system_clock::time_point time) {
   return out;
 }
 
-std::string headerValue(const agent::Headers& headers, const std::string& name) {
-  const std::string* value = agent::findHeader(headers, name);
+std::string headerValue(const core::Headers& headers, const std::string& name) {
+  const std::string* value = core::findHeader(headers, name);
   return value == nullptr ? "<absent>" : *value;
 }
 
@@ -78,7 +78,7 @@ TEST_CASE("Annotations split at the first '=' and are absent when none", "[logge
 }
 
 TEST_CASE("Metadata headers match case-insensitively and keep Go-canonical names", "[logger]") {
-  agent::Headers request{
+  core::Headers request{
       {"x-request-id", "r1"}, {"Foo", "bar"}, {"X-Request-ID", "r2"}, {"Other", "no"}};
   auto metadata = logger::collectMetadata(request, {"X-Request-Id", "foo", "Missing"});
   CHECK(logger::metadataJson(metadata) == R"({"Foo":["bar"],"X-Request-Id":["r1","r2"]})");
@@ -86,7 +86,7 @@ TEST_CASE("Metadata headers match case-insensitively and keep Go-canonical names
 }
 
 TEST_CASE("The event id comes from Ce-Id, else a new UUID", "[logger]") {
-  auto eventId = [](const agent::Headers& headers) {
+  auto eventId = [](const core::Headers& headers) {
     std::string id = "an id from an earlier exchange, replaced whole";
     logger::assignEventId(id, headers);
     return id;
@@ -126,18 +126,18 @@ TEST_CASE("Request event headers are upstream's, in Go casing", "[logger]") {
   record.metadataJson = logger::metadataJson({{"Foo", {"bar"}}});
   logger::EventFormat format({"http://localhost:9081/", "isvc", "ns", "predictor", "default", ""});
   auto headers = format.headers(record);
-  agent::Headers expected{{"Ce-Specversion", "1.0"},
-                          {"Ce-Source", "http://localhost:9081/"},
-                          {"Ce-Type", "org.kubeflow.serving.inference.request"},
-                          {"Ce-Inferenceservicename", "isvc"},
-                          {"Ce-Namespace", "ns"},
-                          {"Ce-Component", "predictor"},
-                          {"Ce-Endpoint", "default"},
-                          {"Ce-Id", "id-1"},
-                          {"Ce-Time", "2024-05-01T12:00:00.000000005Z"},
-                          {"Ce-Recordedtime", "2024-05-01T12:00:01Z"},
-                          {"Content-Type", "application/json"},
-                          {"Ce-Metadata", R"({"Foo":["bar"]})"}};
+  core::Headers expected{{"Ce-Specversion", "1.0"},
+                         {"Ce-Source", "http://localhost:9081/"},
+                         {"Ce-Type", "org.kubeflow.serving.inference.request"},
+                         {"Ce-Inferenceservicename", "isvc"},
+                         {"Ce-Namespace", "ns"},
+                         {"Ce-Component", "predictor"},
+                         {"Ce-Endpoint", "default"},
+                         {"Ce-Id", "id-1"},
+                         {"Ce-Time", "2024-05-01T12:00:00.000000005Z"},
+                         {"Ce-Recordedtime", "2024-05-01T12:00:01Z"},
+                         {"Content-Type", "application/json"},
+                         {"Ce-Metadata", R"({"Foo":["bar"]})"}};
   REQUIRE(headers.size() == expected.size());
   for (size_t i = 0; i < expected.size(); ++i) {
     CHECK(headers[i].name == expected[i].name);

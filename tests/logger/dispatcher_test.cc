@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <set>
 
+#include "core/uv/timer.h"
 #include "tests/logger/helpers.h"
 
 using namespace std::chrono_literals;
@@ -204,7 +205,7 @@ TEST_CASE("A slow sink times out, the event is retried, the loop never blocks", 
     // A timer on the same loop keeps ticking while the delivery waits.
     int ticks = 0;
     auto start = std::chrono::steady_clock::now();
-    logger::Timer ticker(loop.get());
+    core::Timer ticker(loop.get());
     std::function<void()> tick = [&] {
       ++ticks;
       ticker.start(10ms, tick);

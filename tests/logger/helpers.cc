@@ -219,11 +219,9 @@ logger::Options optionsFor(const Sink& sink) {
   return options;
 }
 
-agent::ModuleContext contextFor(Loop& loop, prometheus::Registry* metrics) {
-  agent::ModuleContext context;
+core::FilterContext contextFor(Loop& loop) {
+  core::FilterContext context;
   context.loop = loop.get();
-  context.metrics = metrics;
-  context.listenPort = 9081;
   return context;
 }
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/module.h"
+#include "core/chain/filter.h"
 #include "logger/logger.h"
 #include "tests/support/net.h"
 #include "tests/support/process.h"
@@ -102,28 +102,28 @@ bool hasEventHeader(const nlohmann::json& event, const std::string& lowerName);
 std::string patternBytes(size_t size);
 
 // An exchange for driving a module's hooks by hand, as the agent's chain would.
-class FakeExchange : public agent::Exchange {
+class FakeExchange : public core::Exchange {
  public:
-  FakeExchange(uint64_t id, agent::RequestHead request) : id_(id), request_(std::move(request)) {}
-  const agent::RequestHead& request() const override { return request_; }
-  agent::RequestHead& mutableRequest() override { return request_; }
+  FakeExchange(uint64_t id, core::RequestHead request) : id_(id), request_(std::move(request)) {}
+  const core::RequestHead& request() const override { return request_; }
+  core::RequestHead& mutableRequest() override { return request_; }
   const std::string& clientAddress() const override { return address_; }
-  const agent::ResponseHead* response() const override { return response_ ? &*response_ : nullptr; }
+  const core::ResponseHead* response() const override { return response_ ? &*response_ : nullptr; }
   uint64_t id() const override { return id_; }
   std::chrono::system_clock::time_point startTime() const override { return start_; }
   bool finished() const override { return false; }
   bool requestReceived() const override { return received; }
-  void reply(agent::ResponseHead head, std::string body) override {
+  void reply(core::ResponseHead head, std::string body) override {
     response_ = std::move(head);
     (void)body;
   }
-  void setResponse(agent::ResponseHead head) { response_ = std::move(head); }
+  void setResponse(core::ResponseHead head) { response_ = std::move(head); }
   bool received = true;  // what requestReceived() says
 
  private:
   uint64_t id_;
-  agent::RequestHead request_;
-  std::optional<agent::ResponseHead> response_;
+  core::RequestHead request_;
+  std::optional<core::ResponseHead> response_;
   std::string address_ = "127.0.0.1";
   std::chrono::system_clock::time_point start_ = std::chrono::system_clock::now();
 };
@@ -131,6 +131,6 @@ class FakeExchange : public agent::Exchange {
 // Logger flags that send to `sink`, with two attempts per event.
 logger::Options optionsFor(const Sink& sink);
 // The context the agent gives a module, on `loop`; listening on 9081.
-agent::ModuleContext contextFor(Loop& loop, prometheus::Registry* metrics = nullptr);
+core::FilterContext contextFor(Loop& loop);
 
 }  // namespace logtest

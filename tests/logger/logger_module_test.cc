@@ -17,10 +17,10 @@ using logtest::Sink;
 namespace {
 
 struct Exchange {
-  agent::Headers requestHeaders;
+  core::Headers requestHeaders;
   std::vector<std::string> requestChunks;
   int status = 200;
-  agent::Headers responseHeaders;
+  core::Headers responseHeaders;
   std::vector<std::string> responseChunks;
   bool complete = true;
   bool responds = true;
@@ -31,21 +31,21 @@ struct Exchange {
 // Plays one exchange through the module's hooks as the chain would.
 void play(logger::LoggerModule& module, const Exchange& e) {
   static uint64_t nextId = 1;
-  agent::RequestHead head;
+  core::RequestHead head;
   head.method = e.method;
   head.target = "/v1/models/m:predict";
   head.headers = e.requestHeaders;
   auto exchange = std::make_shared<FakeExchange>(nextId++, head);
   exchange->received = e.received;
-  REQUIRE(module.onRequestHeaders(exchange) == agent::Action::Continue);
-  bool requestData = (module.observes() & agent::kObserveRequestData) != 0;
-  bool responseHooks = (module.observes() & agent::kObserveResponse) != 0;
+  REQUIRE(module.onRequestHeaders(exchange) == core::Action::Continue);
+  bool requestData = (module.observes() & core::kObserveRequestData) != 0;
+  bool responseHooks = (module.observes() & core::kObserveResponse) != 0;
   if (requestData) {
     for (const auto& chunk : e.requestChunks)
       module.onRequestData(*exchange, chunk);
   }
   if (e.responds) {
-    agent::ResponseHead response;
+    core::ResponseHead response;
     response.status = e.status;
     response.headers = e.responseHeaders;
     exchange->setResponse(response);
@@ -122,8 +122,8 @@ TEST_CASE("Log modes select the request or the response event", "[logger]") {
     responseOnly.logMode = "response";
     logger::LoggerModule requests(contextFor(loop), requestOnly);
     logger::LoggerModule responses(contextFor(loop), responseOnly);
-    CHECK((requests.observes() & agent::kObserveResponse) == 0);
-    CHECK((responses.observes() & agent::kObserveRequestData) == 0);
+    CHECK((requests.observes() & core::kObserveResponse) == 0);
+    CHECK((responses.observes() & core::kObserveRequestData) == 0);
     play(requests, {.requestHeaders = {{"Ce-Id", "req-mode"}},
                     .requestChunks = {"in"},
                     .responseChunks = {"out"}});
@@ -240,7 +240,8 @@ TEST_CASE("A body larger than the byte bound is dropped and counted, the other i
     prometheus::Registry registry;
     logger::Options options = optionsFor(sink);
     options.logQueueBytes = 1000;
-    logger::LoggerModule module(contextFor(loop, &registry), options);
+    options.metrics = &registry;
+    logger::LoggerModule module(contextFor(loop), options);
     play(module, {.requestHeaders = {{"Ce-Id", "big"}},
                   .requestChunks = {std::string(600, 'a'), std::string(600, 'b')},
                   .responseChunks = {"small"}});
@@ -320,7 +321,7 @@ TEST_CASE("Drain waits for open exchanges, then for their events", "[logger]") {
   Loop loop;
   {
     logger::LoggerModule module(contextFor(loop), optionsFor(sink));
-    agent::RequestHead head;
+    core::RequestHead head;
     head.method = "POST";
     head.target = "/";
     head.headers = {{"Ce-Id", "late"}};
@@ -331,7 +332,7 @@ TEST_CASE("Drain waits for open exchanges, then for their events", "[logger]") {
     module.drain(std::chrono::steady_clock::now() + 10s, [&] { done = true; });
     loop.runFor(50ms);
     CHECK_FALSE(done);
-    agent::ResponseHead response;
+    core::ResponseHead response;
     exchange->setResponse(response);
     module.onResponseHeaders(*exchange);
     module.onResponseData(*exchange, "reply");
@@ -343,27 +344,12 @@ TEST_CASE("Drain waits for open exchanges, then for their events", "[logger]") {
   CHECK(loop.close());
 }
 
-TEST_CASE("makeLogger is off without a URL and takes the logger part of the flags", "[logger]") {
+TEST_CASE("makeLogger is off without a URL and on with one", "[logger]") {
   Loop loop;
-  agent::ModuleContext context = contextFor(loop);
+  core::FilterContext context = contextFor(loop);
   CHECK(logger::makeLogger(context, logger::Options{}) == nullptr);
-  agent::Config config;
-  config.logUrl = "http://127.0.0.1:9/";
-  config.workers = 7;
-  config.logMode = "request";
-  config.metadataHeaders = {"a"};
-  config.logQueueBytes = 123;
-  config.logRetries = 9;
-  config.loggerTlsSkipVerify = true;
-  const logger::Options& options = config;
-  CHECK(options.logUrl == config.logUrl);
-  CHECK(options.workers == 7);
-  CHECK(options.logMode == "request");
-  CHECK(options.metadataHeaders == std::vector<std::string>{"a"});
-  CHECK(options.logQueueBytes == 123);
-  CHECK(options.logRetries == 9);
-  CHECK(options.loggerTlsSkipVerify);
-  CHECK(options.loggerCaCertDir == "/etc/tls/logger");
+  logger::Options options;
+  options.logUrl = "http://127.0.0.1:9/";
   CHECK(logger::makeLogger(context, options) != nullptr);
   CHECK(loop.close());
 }
