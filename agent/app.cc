@@ -17,6 +17,8 @@
 #include "agent/probe.h"
 #include "batcher/batcher.h"
 #include "core/client/pool.h"
+#include "core/proxy/proxy.h"
+#include "core/server/drain.h"
 #include "core/server/server.h"
 #include "core/uv/send_ring.h"
 
@@ -70,9 +72,8 @@ struct Shared {
 };
 
 // One event loop serving client connections: its listeners (SO_REUSEPORT when there are
-// several loops), upstream pool, module chain and probes, and its drain sequence (quiet period,
-// stop accepting, finish in-flight exchanges, flush modules).
-class Worker {
+// several loops), upstream pool and proxy, filter chain (probes first) and drain sequence.
+class Worker final : private ServerObserver, private DrainCallbacks {
  public:
   Worker(Shared& shared, int index, ReadinessSpec readiness)
       : shared_(shared),
@@ -82,16 +83,18 @@ class Worker {
               UpstreamOptions{config_.componentPort,
                               shareOf(config_.maxUpstreamConnections, config_.threads),
                               config_.upstreamConnectTimeout, config_.upstreamTimeout}),
+        proxy_(pool_),
         limits_(serverLimits(config_)),
-        context_(limits_, &loop_.loop, pool_, shareOf(config_.maxConnections, config_.threads)),
+        context_(limits_, &loop_.loop, proxy_, shareOf(config_.maxConnections, config_.threads)),
+        drain_(context_, config_.quietPeriod, config_.drainTimeout, *this),
         prober_(&loop_.loop, std::move(readiness)),
-        probes_(prober_),
+        probes_(prober_, drain_),
         tcp_(context_),
         unix_(context_),
-        metricsContext_(limits_, &loop_.loop, pool_, 64),
+        metricsTerminal_([this] { return renderAllMetrics(); }),
+        metricsContext_(limits_, &loop_.loop, metricsTerminal_, 64),
         metricsListener_(metricsContext_) {
-    uv_timer_init(&loop_.loop, &drainTimer_);
-    drainTimer_.data = this;
+    context_.observer = this;
     uv_async_init(&loop_.loop, &wake_,
                   [](uv_async_t* a) { static_cast<Worker*>(a->data)->onWake(); });
     wake_.data = this;
@@ -105,25 +108,12 @@ class Worker {
 
   // Builds the chain and listens; false (with the reason logged) when the agent cannot start.
   bool start(const std::vector<Worker*>& allWorkers) {
+    workers_ = allWorkers;
     if (shared_.puller) {
       // As upstream, the agent is ready only once the initial models are in place.
       prober_.setGate([this] { return shared_.puller->initialModelsReady(); });
     }
-    if (!buildModules()) return false;
-    context_.intercept = [this](const ExchangePtr& exchange) {
-      if (probes_.intercept(exchange)) return true;
-      // Every ordinary request during the quiet period restarts it (as Knative's drainer).
-      if (stage_ == Stage::Quiet) restartQuietTimer();
-      return false;
-    };
-    context_.onExchangeDone = [this](const Exchange&, int status,
-                                     std::chrono::steady_clock::duration elapsed) {
-      if (shared_.proxyMetrics) shared_.proxyMetrics->observe(status, elapsed);
-      if (stage_ == Stage::Finishing) advanceDrain();
-    };
-    context_.onClientSettled = [this] {
-      if (stage_ == Stage::Finishing) advanceDrain();
-    };
+    if (!buildChain()) return false;
     int rc = tcp_.listenTcp(config_.port, config_.threads > 1);
     if (rc != 0) {
       spdlog::error("cannot listen on port {}: {}", config_.port, uv_strerror(rc));
@@ -136,11 +126,17 @@ class Worker {
         spdlog::warn("cannot listen on unix socket {}: {}", config_.unixSocket, uv_strerror(rc));
       }
     }
-    if (index_ == 0 && config_.metricsPort != 0 && !startMetrics(allWorkers)) return false;
+    if (index_ == 0 && config_.metricsPort != 0) {
+      rc = metricsListener_.listenTcp(config_.metricsPort, false);
+      if (rc != 0) {
+        spdlog::error("cannot listen on metrics port {}: {}", config_.metricsPort, uv_strerror(rc));
+        return false;
+      }
+    }
     return true;
   }
 
-  // Runs the loop until the drain sequence has finished (or stop()).
+  // Runs the loop until the drain sequence has finished.
   void run() {
     Connection::gatherWritesPerPollPhase(&loop_.loop);
     uv_run(&loop_.loop, UV_RUN_DEFAULT);
@@ -154,20 +150,18 @@ class Worker {
   }
 
  private:
-  enum class Stage { Serving, Quiet, Finishing, Done };
-
   void onWake() {
-    if (drainRequested_ && stage_ == Stage::Serving) {
-      stage_ = Stage::Quiet;
+    if (drainRequested_ && drain_.stage() == DrainSequence::Stage::Serving) {
       probes_.setDraining();
-      restartQuietTimer();
+      drain_.begin();
     }
   }
 
-  bool buildModules() {
+  bool buildChain() {
     FilterContext filterContext{&loop_.loop, &pool_};
-    std::vector<Filter*> chain;
-    // Upstream's order: the logger sees each caller's request and the batcher's reply to it.
+    // The probe filter first: probes reach no other filter. Then upstream's order: the logger
+    // sees each caller's request and the batcher's reply to it.
+    std::vector<Filter*> chain{&probes_};
     if (!config_.logUrl.empty()) {
       filterContext.slot = chain.size();
       logger_ =
@@ -181,89 +175,32 @@ class Worker {
           batcher::makeBatcher(filterContext, batcherOptions(config_, shared_.registry.get()));
       chain.push_back(batcher_.get());
     }
-    context_.setFilters(std::move(chain));
+    context_.chain.setFilters(std::move(chain));
     return true;
   }
 
-  bool startMetrics(const std::vector<Worker*>& workers) {
-    metricsContext_.intercept = [this, workers](const ExchangePtr& exchange) {
-      if (exchange->request().path() != "/metrics") {
-        exchange->replyError(404, "not found: metrics are at /metrics");
-        return true;
-      }
-      std::vector<ProxyMetrics::LoopFigures> figures;
-      for (const Worker* worker : workers)
-        figures.push_back(worker->figures());
-      shared_.proxyMetrics->sample(figures);
-      exchange->replyWith(200, "text/plain; version=0.0.4; charset=utf-8",
-                          renderMetrics(*shared_.registry));
-      return true;
-    };
-    int rc = metricsListener_.listenTcp(config_.metricsPort, false);
-    if (rc != 0) {
-      spdlog::error("cannot listen on metrics port {}: {}", config_.metricsPort, uv_strerror(rc));
-      return false;
-    }
-    return true;
+  std::string renderAllMetrics() {
+    std::vector<ProxyMetrics::LoopFigures> figures;
+    for (const Worker* worker : workers_)
+      figures.push_back(worker->figures());
+    shared_.proxyMetrics->sample(figures);
+    return renderMetrics(*shared_.registry);
   }
 
-  void restartQuietTimer() {
-    uv_timer_start(
-        &drainTimer_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->startFinishing(); },
-        static_cast<uint64_t>(config_.quietPeriod.count()), 0);
+  // ServerObserver
+  void onExchangeDone(const Exchange&, int status,
+                      std::chrono::steady_clock::duration elapsed) override {
+    if (shared_.proxyMetrics) shared_.proxyMetrics->observe(status, elapsed);
+    drain_.progress();
   }
+  void onClientSettled() override { drain_.progress(); }
 
-  // The quiet period is over: stop accepting, let in-flight exchanges finish, flush modules.
-  void startFinishing() {
-    stage_ = Stage::Finishing;
-    context_.draining = true;
+  // DrainCallbacks
+  void stopAccepting() override {
     tcp_.close();
     unix_.close();
-    deadline_ = std::chrono::steady_clock::now() + config_.drainTimeout;
-    uv_timer_start(
-        &drainTimer_,
-        [](uv_timer_t* t) {
-          auto* self = static_cast<Worker*>(t->data);
-          spdlog::warn("drain timeout: {} exchanges still in flight",
-                       self->context_.stats.exchangesInFlight.load());
-          self->stop();
-        },
-        static_cast<uint64_t>(config_.drainTimeout.count()), 0);
-    nextModule_ = context_.filters.size();
-    advanceDrain();
   }
-
-  // Drains modules from the last to the first; a module that observes exchanges is drained
-  // only once no exchange is in flight, so it sees every one of them.
-  void advanceDrain() {
-    if (stage_ != Stage::Finishing || moduleDraining_ || inAdvance_) return;
-    inAdvance_ = true;
-    closeIdleClients(context_);
-    while (nextModule_ > 0) {
-      Filter* module = context_.filters[nextModule_ - 1];
-      bool observer = (module->observes() & kObserveComplete) != 0;
-      if (observer && context_.stats.exchangesInFlight > 0) break;
-      --nextModule_;
-      moduleDraining_ = true;
-      module->drain(deadline_, [this]() {
-        moduleDraining_ = false;
-        advanceDrain();
-      });
-      if (moduleDraining_) break;
-    }
-    inAdvance_ = false;
-    // Responses still being written to clients are waited for too (up to the drain deadline).
-    if (!moduleDraining_ && nextModule_ == 0 && context_.stats.exchangesInFlight == 0 &&
-        closeIdleClients(context_) == 0) {
-      stop();
-    }
-  }
-
-  void stop() {
-    if (stage_ == Stage::Done) return;
-    stage_ = Stage::Done;
-    uv_stop(&loop_.loop);
-  }
+  void drained(bool) override { uv_stop(&loop_.loop); }
 
   // Closes every handle the worker owns and lets their close callbacks run.
   void shutdown() {
@@ -273,14 +210,10 @@ class Worker {
     std::vector<Connection*> clients(context_.clients.begin(), context_.clients.end());
     for (Connection* client : clients)
       client->close();
-    // Merged calls to a model server that has not answered by now are not waited for.
-    pool_.cancelCalls("the agent shut down before the model server answered");
-    pool_.closeIdle();
-    for (uv_handle_t* handle :
-         {reinterpret_cast<uv_handle_t*>(&drainTimer_), reinterpret_cast<uv_handle_t*>(&wake_)}) {
-      if (!uv_is_closing(handle)) uv_close(handle, nullptr);
-    }
-    context_.setFilters({});
+    proxy_.shutdown();
+    auto* wake = reinterpret_cast<uv_handle_t*>(&wake_);
+    if (!uv_is_closing(wake)) uv_close(wake, nullptr);
+    context_.chain.setFilters({});
     batcher_.reset();
     logger_.reset();
     Connection::stopGatheringPerPollPhase();
@@ -291,25 +224,23 @@ class Worker {
   Shared& shared_;
   const Config& config_;
   int index_;
+  std::vector<Worker*> workers_;
   UpstreamPool pool_;
+  ProxyTerminal proxy_;
   ServerLimits limits_;
   ServerContext context_;
+  DrainSequence drain_;
   ReadinessProber prober_;
-  ProbeHandler probes_;
+  ProbeFilter probes_;
   Listener tcp_;
   Listener unix_;
+  MetricsTerminal metricsTerminal_;
   ServerContext metricsContext_;
   Listener metricsListener_;
-  std::unique_ptr<core::Filter> logger_;
-  std::unique_ptr<core::Filter> batcher_;
-  uv_timer_t drainTimer_;
+  std::unique_ptr<Filter> logger_;
+  std::unique_ptr<Filter> batcher_;
   uv_async_t wake_;
   std::atomic<bool> drainRequested_{false};
-  Stage stage_ = Stage::Serving;
-  size_t nextModule_ = 0;
-  bool moduleDraining_ = false;
-  bool inAdvance_ = false;
-  std::chrono::steady_clock::time_point deadline_;
 };
 
 // The process: loops (the first on the main thread, which also takes the signals), the puller

@@ -80,4 +80,13 @@ std::string renderMetrics(prometheus::Registry& registry) {
   return out.str();
 }
 
+TerminalStreamPtr MetricsTerminal::start(Downstream& exchange) {
+  if (exchange.request().path() != "/metrics") {
+    exchange.replyError(404, "not found: metrics are at /metrics");
+  } else {
+    exchange.replyWith(200, "text/plain; version=0.0.4; charset=utf-8", render_());
+  }
+  return nullptr;
+}
+
 }  // namespace agent

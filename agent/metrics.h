@@ -11,10 +11,13 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "core/chain/terminal.h"
+#include "core/client/pool.h"
 #include "core/server/server.h"
 
 namespace agent {
@@ -45,5 +48,16 @@ class ProxyMetrics {
 
 // The text exposition of everything in the registry.
 std::string renderMetrics(prometheus::Registry& registry);
+
+// What the metrics listener answers: the text exposition at /metrics (made by `render` at each
+// scrape), 404 elsewhere.
+class MetricsTerminal final : public core::Terminal {
+ public:
+  explicit MetricsTerminal(std::function<std::string()> render) : render_(std::move(render)) {}
+  core::TerminalStreamPtr start(core::Downstream& exchange) override;
+
+ private:
+  std::function<std::string()> render_;
+};
 
 }  // namespace agent

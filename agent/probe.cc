@@ -8,6 +8,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "agent/forwarded.h"
+
 namespace agent {
 
 using namespace core;
@@ -352,7 +354,7 @@ void ReadinessProber::finishRound(bool ready) {
     waiter(ready);
 }
 
-bool ProbeHandler::intercept(const ExchangePtr& exchange) {
+bool ProbeFilter::answerProbe(const ExchangePtr& exchange) {
   const RequestHead& request = exchange->request();
   const std::string* agent = findHeader(request.headers, "User-Agent");
   const std::string* networkProbe = findHeader(request.headers, "K-Network-Probe");
@@ -392,6 +394,14 @@ bool ProbeHandler::intercept(const ExchangePtr& exchange) {
     return true;
   }
   return false;
+}
+
+Action ProbeFilter::onRequestHeaders(const ExchangePtr& exchange) {
+  if (answerProbe(exchange)) return Action::Handled;
+  // Every ordinary request during the quiet period restarts it (as Knative's drainer).
+  drain_.noteRequest();
+  applyForwardedShim(exchange->mutableRequest().headers);
+  return Action::Continue;
 }
 
 }  // namespace agent

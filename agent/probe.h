@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/chain/filter.h"
+#include "core/server/drain.h"
 
 namespace agent {
 
@@ -62,16 +63,24 @@ class ReadinessProber {
   std::chrono::steady_clock::time_point aggressiveDeadline_;
 };
 
-// Answers probes; returns true when the request was a probe (answered now or shortly).
-class ProbeHandler {
+// The filter at the head of the agent's chain: answers kubelet and Knative probes (which then
+// reach no other filter), restarts the drain's quiet period on every other request, and applies
+// Knative's Forwarded shim before the other filters see the request.
+class ProbeFilter final : public core::Filter {
  public:
-  explicit ProbeHandler(ReadinessProber& prober) : prober_(prober) {}
-  bool intercept(const core::ExchangePtr& exchange);
+  ProbeFilter(ReadinessProber& prober, core::DrainSequence& drain)
+      : prober_(prober), drain_(drain) {}
+  core::Action onRequestHeaders(const core::ExchangePtr& exchange) override;
+  // After the signal, probes fail (503 "shutting down") while requests are still served.
   void setDraining() { draining_ = true; }
   bool draining() const { return draining_; }
 
  private:
+  // Answers the request when it is a probe; false when it is not one.
+  bool answerProbe(const core::ExchangePtr& exchange);
+
   ReadinessProber& prober_;
+  core::DrainSequence& drain_;
   bool draining_ = false;
 };
 

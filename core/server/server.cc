@@ -11,7 +11,7 @@
 #include <stdexcept>
 
 #include "core/http/parser.h"
-#include "core/proxy/forwarded.h"
+#include "core/util/assert.h"
 #include "core/util/recycle.h"
 
 namespace core {
@@ -20,8 +20,6 @@ using namespace std::string_view_literals;
 
 namespace {
 
-// Bytes queued toward one side before the other side stops reading (backpressure).
-constexpr size_t kHighWater = 1 << 20;
 // Request bytes held unparsed: pipelined requests read ahead while a response is pending.
 constexpr size_t kMaxReadAhead = 64 * 1024;
 // Request body bytes discarded after an early answer before the connection is closed instead.
@@ -34,49 +32,7 @@ std::atomic<uint64_t> nextExchangeId{1};
 constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr size_t kMaxLingerBytes = 1 << 20;
 
-// Proxy errors come in floods when the model server is down: one line per second at most,
-// with the number of lines left out.
-void warnProxyError(const std::string& text) {
-  thread_local std::chrono::steady_clock::time_point lastLogged;
-  thread_local uint64_t suppressed = 0;
-  auto now = std::chrono::steady_clock::now();
-  if (now - lastLogged < std::chrono::seconds(1)) {
-    ++suppressed;
-    return;
-  }
-  if (suppressed > 0) {
-    spdlog::warn("{} (and {} similar errors in the last second)", text, suppressed);
-  } else {
-    spdlog::warn("{}", text);
-  }
-  lastLogged = now;
-  suppressed = 0;
-}
-
 enum class Framing { None, Length, Chunked, Close };
-
-// Removes hop-by-hop headers and those the Connection header names. The value of a Trailer
-// field removed is left in `trailer`.
-void stripHopByHop(Headers& headers, bool keepUpgrade, std::string& trailer) {
-  std::vector<std::string> named = connectionOptions(headers);
-  std::string te;
-  if (const std::string* v = findHeader(headers, "TE");
-      v != nullptr && headerHasToken(*v, "trailers")) {
-    te = "trailers";
-  }
-  std::erase_if(headers, [&](const Header& h) {
-    if (keepUpgrade && (iequals(h.name, "Upgrade") || iequals(h.name, "Connection"))) return false;
-    if (isHopByHopHeader(h.name)) {
-      if (iequals(h.name, "Trailer")) trailer = h.value;
-      return true;
-    }
-    for (const auto& n : named) {
-      if (iequals(h.name, n) && !(keepUpgrade && iequals(n, "Upgrade"))) return true;
-    }
-    return false;
-  });
-  if (!te.empty()) headers.push_back({"TE", te});
-}
 
 std::string peerAddress(uv_tcp_t* tcp) {
   sockaddr_storage storage{};
@@ -107,7 +63,8 @@ class ClientConnection final : public Connection, private HttpParser::Delegate {
       : Connection(context.loop, kind),
         context_(context),
         parser_(HTTP_REQUEST, *this,
-                ParserLimits{context.limits.maxHeaderBytes, context.limits.maxHeaderCount}) {
+                ParserLimits{context.limits.maxHeaderBytes, context.limits.maxHeaderCount}),
+        mayBeH2_(context.terminal.takesH2()) {
     ++context_.stats.connectionsOpen;
     context_.clients.insert(this);
   }
@@ -205,16 +162,17 @@ class ClientConnection final : public Connection, private HttpParser::Delegate {
   bool tunnel_ = false;
   bool upgradeRequest_ = false;
   bool lingering_ = false;
-  bool mayBeH2_ = true;  // nothing but a prefix of the HTTP/2 preface was read so far
+  bool mayBeH2_;  // nothing but a prefix of the HTTP/2 preface was read so far
   bool h2Tunnel_ = false;
   std::string h2Held_;  // that prefix
   size_t discarded_ = 0;
   uv_shutdown_t shutdown_;
 };
 
-// One request and its response.
-class ExchangeImpl final : public Exchange,
-                           public UpstreamSink,
+// One request and its response: runs the chain, then the terminal, and writes what either
+// answers to the client.
+class ExchangeImpl final : public Downstream,
+                           private ChainCallbacks,
                            public std::enable_shared_from_this<ExchangeImpl> {
  public:
   ExchangeImpl(ServerContext& context, ClientConnection* client, RequestHead head, bool chunkedBody,
@@ -226,6 +184,7 @@ class ExchangeImpl final : public Exchange,
         id_(nextExchangeId.fetch_add(1, std::memory_order_relaxed)),
         startTime_(std::chrono::system_clock::now()),
         startClock_(std::chrono::steady_clock::now()),
+        run_(context.chain, *this, context.limits.maxBufferedBodyBytes),
         chunkedBody_(chunkedBody),
         hasBody_(chunkedBody || contentLength.value_or(0) > 0),
         upgrade_(upgrade),
@@ -245,10 +204,39 @@ class ExchangeImpl final : public Exchange,
   uint64_t id() const override { return id_; }
   std::chrono::system_clock::time_point startTime() const override { return startTime_; }
   bool finished() const override { return done_; }
-  bool requestReceived() const override { return requestComplete_ || bodyBuffered_; }
+  bool requestReceived() const override { return requestComplete_ || run_.bodyBuffered(); }
   void reply(ResponseHead head, std::string body) override;
 
-  // The Content-Length is over --max-request-body-bytes.
+  // Downstream
+  bool chunkedBody() const override { return chunkedBody_; }
+  bool hasBody() const override { return hasBody_; }
+  bool upgrade() const override { return upgrade_; }
+  std::string* bufferedBody() override { return run_.bodyBuffered() ? &run_.body() : nullptr; }
+  const Headers& requestTrailers() const override { return requestTrailers_; }
+  bool responseStarted() const override { return responseStarted_; }
+  void sendResponseHead(ResponseHead& head, std::string trailerAnnouncement,
+                        bool switching) override;
+  bool sendResponseBody(const char* data, size_t length) override;
+  void endResponse(const Headers& trailers) override {
+    if (client_ != nullptr) client_->endResponse(&trailers);
+  }
+  void abortResponse() override {
+    if (client_ != nullptr) client_->abortResponse();
+  }
+  void pauseRequestBody() override {
+    if (client_ != nullptr) client_->pauseBody();
+  }
+  void resumeRequestBody() override {
+    if (client_ != nullptr) client_->resumeBody();
+  }
+  void tunnelWrite(const char* data, size_t length) override {
+    if (client_ != nullptr) client_->tunnelWrite(data, length);
+  }
+  void endTunnel() override {
+    if (client_ != nullptr) client_->endTunnel();
+  }
+
+  // The Content-Length is over the request body limit.
   bool declaredTooLarge() const { return declaredTooLarge_; }
 
   // From the client connection.
@@ -258,68 +246,46 @@ class ExchangeImpl final : public Exchange,
   void requestEnd(const Headers& trailers = {});
   void clientGone();
   void clientDrained() {
-    if (upstreamPaused_ && upstream_ != nullptr) {
-      upstreamPaused_ = false;
-      upstream_->resumeResponse();
-    }
+    if (liveStream()) stream_->onDownstreamDrained();
   }
   void tunnelData(const char* data, size_t length) {
-    if (upstream_ != nullptr) {
-      upstream_->send(std::string_view(data, length));
-    } else if (h2_) {
-      pendingBody_.append(data, length);
-    }
+    if (liveStream()) stream_->onTunnelData(data, length);
   }
-  // An HTTP/2 connection with prior knowledge (gRPC): `preface` and everything after it go to
-  // a fresh model-server connection, and its bytes back, as they are.
+  // An HTTP/2 connection with prior knowledge (gRPC): the terminal tunnels it, `preface` first.
   void startH2(std::string preface);
   void tunnelClosed() {
-    if (upstream_ != nullptr) {
-      upstream_->abandon();
-      upstream_ = nullptr;
-    }
+    if (liveStream()) stream_->onTunnelClosed();
     finish(true);
   }
   bool upgraded() const { return tunnel_; }
   // The response was written completely and the request read completely.
   void completed() { finish(true); }
 
-  // UpstreamSink
-  void onUpstreamReady(UpstreamConnection& connection) override;
-  void onUpstreamHead(ResponseHead& head) override;
-  void onUpstreamBody(const char* data, size_t length) override;
-  void onUpstreamComplete(const Headers& trailers) override;
-  void onUpstreamError(int status, const std::string& reason, bool retryable) override;
-  void onUpstreamDrained() override {
-    if (client_ != nullptr) client_->resumeBody();
-  }
-  void onUpstreamTunnelData(const char* data, size_t length) override {
-    if (client_ != nullptr) client_->tunnelWrite(data, length);
-  }
-  void onUpstreamTunnelClosed() override {
-    upstream_ = nullptr;
-    if (client_ != nullptr) client_->endTunnel();
-  }
-
  private:
-  enum class Mode { Chain, Buffering, Held, Forwarding, Replied };
-
   ExchangePtr self() { return shared_from_this(); }
-  void continueChain();
-  void runBodyHook();
-  void bufferBody(const char* data, size_t length);
-  void streamInstead(const char* data, size_t length);
+
+  // ChainCallbacks
+  void onChainPassed() override {
+    streamLive_ = true;
+    stream_ = context_.terminal.start(*this);
+  }
+  void onPassBody(const char* data, size_t length) override {
+    if (liveStream()) stream_->onRequestBody(data, length);
+  }
+  void onBufferedBodyTooLarge(size_t limit) override { replyBodyTooLarge(limit); }
+  ExchangePtr exchangePtr() override { return self(); }
+
+  bool liveStream() const { return streamLive_ && stream_ != nullptr; }
+  // The terminal's stream lets go of what it holds; it stays allocated until the exchange is
+  // destroyed, since this may run from inside one of its own calls.
+  void cancelStream() {
+    if (!streamLive_) return;
+    streamLive_ = false;
+    if (stream_ != nullptr) stream_->cancel();
+  }
   void replyBodyTooLarge(size_t limit) {
     replyError(413, "request body larger than " + std::to_string(limit) + " bytes");
   }
-  void startUpstream();
-  void sendRequestStart();
-  // The bytes an HTTP/2 client sent so far, to the model server; the rest follows as it comes.
-  void sendH2Start();
-  void forwardBody(const char* data, size_t length);
-  void endUpstreamRequest();
-  void notifyResponseHead();
-  void notifyResponseData(std::string_view chunk);
   void finish(bool complete);
 
   ServerContext& context_;
@@ -330,25 +296,14 @@ class ExchangeImpl final : public Exchange,
   uint64_t id_;
   std::chrono::system_clock::time_point startTime_;
   std::chrono::steady_clock::time_point startClock_;
-  Mode mode_ = Mode::Chain;
-  size_t nextModule_ = 0;
-  size_t activeModule_ = 0;  // modules before this index observe the response
-  size_t reached_ = 0;       // modules that saw the request
-  size_t bufferingModule_ = 0;
-  bool streamIfTooLarge_ = false;  // the buffering module asked for BufferOrContinue
-  std::string body_;               // the whole body, when a module buffered it
-  bool bodyBuffered_ = false;
-  std::string pendingBody_;  // streamed body bytes waiting for an upstream connection
-  UpstreamConnection* upstream_ = nullptr;
-  bool waitingUpstream_ = false;
+  ChainRun run_;
+  TerminalStreamPtr stream_;
+  bool streamLive_ = false;  // the terminal has the exchange and was not cancelled
   bool chunkedBody_;
   bool hasBody_;
   bool upgrade_;
-  bool upstreamChunked_ = false;
   bool requestComplete_ = false;
   bool responseStarted_ = false;
-  bool upstreamPaused_ = false;
-  bool retried_ = false;
   bool tunnel_ = false;
   bool done_ = false;
   bool declaredTooLarge_;
@@ -361,146 +316,36 @@ class ExchangeImpl final : public Exchange,
 // ExchangeImpl
 
 void ExchangeImpl::begin() {
-  if (context_.intercept && context_.intercept(self())) return;
   if (declaredTooLarge_) {
     // Refused from its Content-Length: nothing is forwarded and the body is not waited for.
     replyBodyTooLarge(context_.limits.maxRequestBodyBytes);
     return;
   }
-  applyForwardedShim(request_.headers);
-  continueChain();
-}
-
-void ExchangeImpl::continueChain() {
-  auto& modules = context_.filters;
-  while (nextModule_ < modules.size()) {
-    size_t index = nextModule_++;
-    activeModule_ = index;
-    reached_ = std::max(reached_, index + 1);
-    Action action = modules[index]->onRequestHeaders(self());
-    if (done_ || mode_ == Mode::Replied) return;
-    if (action == Action::Handled) {
-      mode_ = Mode::Held;
-      return;
-    }
-    if (action == Action::Buffer || action == Action::BufferOrContinue) {
-      bufferingModule_ = index;
-      streamIfTooLarge_ = action == Action::BufferOrContinue;
-      if (!hasBody_ || requestComplete_) {
-        bodyBuffered_ = true;
-        runBodyHook();
-        return;
-      }
-      mode_ = Mode::Buffering;
-      return;
-    }
-  }
-  startUpstream();
-}
-
-void ExchangeImpl::runBodyHook() {
-  mode_ = Mode::Chain;
-  activeModule_ = bufferingModule_;
-  Action action = context_.filters[bufferingModule_]->onRequestBody(self(), body_);
-  if (done_ || mode_ == Mode::Replied) return;
-  if (action == Action::Continue) {
-    continueChain();
-  } else {
-    mode_ = Mode::Held;
-  }
+  run_.start(*this, hasBody_ && !requestComplete_);
 }
 
 void ExchangeImpl::requestBody(const char* data, size_t length) {
   bodyBytes_ += length;
   if (bodyBytes_ > context_.limits.maxRequestBodyBytes) {
     if (responseStarted_) {
-      // The model server answered already; the rest of the body would go nowhere.
+      // The response started already; the rest of the body would go nowhere.
       if (client_ != nullptr) client_->abortResponse();
       return;
     }
     replyBodyTooLarge(context_.limits.maxRequestBodyBytes);
     return;
   }
-  std::string_view chunk(data, length);
-  for (size_t index : context_.requestDataObservers) {
-    if (index < reached_) context_.filters[index]->onRequestData(*this, chunk);
-  }
-  switch (mode_) {
-    case Mode::Buffering:
-      bufferBody(data, length);
-      break;
-    case Mode::Forwarding:
-      forwardBody(data, length);
-      break;
-    default:
-      break;
-  }
-}
-
-void ExchangeImpl::bufferBody(const char* data, size_t length) {
-  if (body_.size() + length > context_.limits.maxBufferedBodyBytes) {
-    if (streamIfTooLarge_) {
-      streamInstead(data, length);
-      return;
-    }
-    activeModule_ = bufferingModule_;
-    replyBodyTooLarge(context_.limits.maxBufferedBodyBytes);
-    return;
-  }
-  body_.append(data, length);
-}
-
-// The body outgrew the buffering module's BufferOrContinue: the rest of the chain sees the
-// request as if that module had returned Continue, and what was collected goes first.
-void ExchangeImpl::streamInstead(const char* data, size_t length) {
-  std::string collected = std::move(body_);
-  body_.clear();
-  mode_ = Mode::Chain;
-  continueChain();
-  if (done_) return;
-  if (mode_ == Mode::Forwarding) {
-    forwardBody(collected.data(), collected.size());
-    forwardBody(data, length);
-  } else if (mode_ == Mode::Buffering) {
-    // A later module buffers it in turn, under the same limit.
-    body_ = std::move(collected);
-    bufferBody(data, length);
-  }
+  run_.requestData(*this, data, length);
 }
 
 void ExchangeImpl::requestEnd(const Headers& trailers) {
   requestComplete_ = true;
   if (!trailers.empty()) requestTrailers_ = trailers;
-  if (mode_ == Mode::Buffering) {
-    bodyBuffered_ = true;
-    runBodyHook();
-  } else if (mode_ == Mode::Forwarding && upstream_ != nullptr) {
-    endUpstreamRequest();
-  }
-}
-
-void ExchangeImpl::startUpstream() {
-  mode_ = Mode::Forwarding;
-  activeModule_ = context_.filters.size();
-  upstreamChunked_ = !bodyBuffered_ && chunkedBody_;
-  upstream_ = context_.upstream.open(this, request_.method == "HEAD", upgrade_);
-  if (upstream_ != nullptr) {
-    sendRequestStart();
+  if (run_.state() == ChainRun::State::Passed) {
+    if (liveStream()) stream_->onRequestEnd();
   } else {
-    waitingUpstream_ = true;
-    if (client_ != nullptr) client_->pauseBody();
+    run_.requestEnd(*this);
   }
-}
-
-void ExchangeImpl::onUpstreamReady(UpstreamConnection& connection) {
-  waitingUpstream_ = false;
-  upstream_ = &connection;
-  if (client_ != nullptr) client_->resumeBody();
-  if (h2_) {
-    sendH2Start();
-    return;
-  }
-  sendRequestStart();
 }
 
 void ExchangeImpl::startH2(std::string preface) {
@@ -508,149 +353,17 @@ void ExchangeImpl::startH2(std::string preface) {
   --context_.stats.exchangesInFlight;
   h2_ = true;
   tunnel_ = true;
-  mode_ = Mode::Forwarding;
-  activeModule_ = context_.filters.size();
-  pendingBody_ = std::move(preface);
-  upstream_ = context_.upstream.open(this, false, true);
-  if (upstream_ != nullptr) {
-    sendH2Start();
-  } else {
-    waitingUpstream_ = true;
-    if (client_ != nullptr) client_->pauseBody();
-  }
+  run_.replied();
+  streamLive_ = true;
+  stream_ = context_.terminal.startH2(*this, std::move(preface));
 }
 
-void ExchangeImpl::sendH2Start() {
-  upstream_->startTunnel();
-  upstream_->send(std::exchange(pendingBody_, {}));
-}
-
-void ExchangeImpl::sendRequestStart() {
-  // The head is written straight from the client's request, leaving out what is hop-by-hop
-  // (RFC 9110 §7.6.1) or replaced here: framing, Expect (answered by the agent) and
-  // X-Forwarded-For (appended to).
-  std::vector<std::string> named = connectionOptions(request_.headers);
-  bool replaceLength = bodyBuffered_ || upstreamChunked_;
-  bool hasHost = false;
-  bool teTrailers = false;
-  std::string priorForwardedFor;
-  ScratchString scratch;
-  std::string& out = *scratch;
-  out.reserve(256 + request_.headers.size() * 64);
-  out += request_.method;
-  out += ' ';
-  out += request_.target;
-  out += " HTTP/1.1\r\n"sv;
-  for (const auto& h : request_.headers) {
-    const std::string& name = h.name;
-    if (iequals(name, "X-Forwarded-For")) {
-      if (!priorForwardedFor.empty()) priorForwardedFor += ", ";
-      priorForwardedFor += h.value;
-      continue;
-    }
-    bool upgradeHeader = upgrade_ && (iequals(name, "Upgrade") || iequals(name, "Connection"));
-    if (!upgradeHeader) {
-      if (iequals(name, "TE")) {
-        teTrailers = teTrailers || headerHasToken(h.value, "trailers");
-        continue;
-      }
-      // The Trailer field announces the trailers relayed after a chunked body.
-      bool announcement = upstreamChunked_ && iequals(name, "Trailer");
-      if ((isHopByHopHeader(name) && !announcement) || iequals(name, "Expect")) continue;
-      if (replaceLength && iequals(name, "Content-Length")) continue;
-      bool isNamed = false;
-      for (const std::string& token : named)
-        isNamed = isNamed || iequals(name, token);
-      if (isNamed) continue;
-    }
-    hasHost = hasHost || iequals(name, "Host");
-    appendHeaderLine(out, h);
-  }
-  if (!hasHost) {
-    out += "Host: 127.0.0.1:"sv;
-    out += std::to_string(context_.upstream.options().port);
-    out += "\r\n"sv;
-  }
-  if (teTrailers) out += "TE: trailers\r\n"sv;
-  if (bodyBuffered_ && (hasBody_ || !body_.empty())) {
-    out += "Content-Length: "sv;
-    out += std::to_string(body_.size());
-    out += "\r\n"sv;
-  } else if (upstreamChunked_) {
-    out += "Transfer-Encoding: chunked\r\n"sv;
-  }
-  if (!clientAddress_.empty()) {
-    out += "X-Forwarded-For: "sv;
-    if (!priorForwardedFor.empty()) {
-      out += priorForwardedFor;
-      out += ", "sv;
-    }
-    out += clientAddress_;
-    out += "\r\n"sv;
-  } else if (!priorForwardedFor.empty()) {
-    out += "X-Forwarded-For: "sv;
-    out += priorForwardedFor;
-    out += "\r\n"sv;
-  }
-  out += "\r\n"sv;
-  if (bodyBuffered_) {
-    uv_buf_t buffers[2] = {uv_buf_init(out.data(), static_cast<unsigned>(out.size())),
-                           uv_buf_init(body_.data(), static_cast<unsigned>(body_.size()))};
-    upstream_->send(buffers, 2);
-  } else {
-    upstream_->send(out);
-    if (!pendingBody_.empty()) {
-      std::string pending = std::move(pendingBody_);
-      pendingBody_.clear();
-      forwardBody(pending.data(), pending.size());
-    }
-  }
-  if (requestComplete_ || bodyBuffered_ || upgrade_) endUpstreamRequest();
-}
-
-void ExchangeImpl::forwardBody(const char* data, size_t length) {
-  if (upstream_ == nullptr) {
-    pendingBody_.append(data, length);
-    return;
-  }
-  if (upstreamChunked_) {
-    char sizeLine[24];
-    int n = std::snprintf(sizeLine, sizeof sizeLine, "%zx\r\n", length);
-    uv_buf_t buffers[3] = {uv_buf_init(sizeLine, static_cast<unsigned>(n)),
-                           uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(length)),
-                           uv_buf_init(const_cast<char*>("\r\n"), 2)};
-    upstream_->send(buffers, 3);
-  } else {
-    uv_buf_t buffer = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(length));
-    upstream_->send(&buffer, 1);
-  }
-  if (upstream_->requestBytesPending() > kHighWater && client_ != nullptr) client_->pauseBody();
-}
-
-void ExchangeImpl::endUpstreamRequest() {
-  if (upstreamChunked_ && !requestTrailers_.empty()) {
-    ScratchString scratch;
-    appendLastChunk(*scratch, requestTrailers_);
-    upstream_->send(*scratch);
-  } else if (upstreamChunked_) {
-    upstream_->send("0\r\n\r\n");
-  }
-  upstream_->requestComplete();
-}
-
-void ExchangeImpl::onUpstreamHead(ResponseHead& head) {
+void ExchangeImpl::sendResponseHead(ResponseHead& head, std::string trailerAnnouncement,
+                                    bool switching) {
   if (client_ == nullptr) return;
-  if (head.status == 101 && !upgrade_) {
-    // A switch the client did not ask for: what follows is not HTTP (Go's proxy answers 502).
-    std::exchange(upstream_, nullptr)->abandon();
-    replyError(502, "the model server switched protocols without being asked to");
-    return;
-  }
+  KSA_ASSERT(!responseStarted_);
   response_ = std::move(head);
   responseStarted_ = true;
-  bool switching = response_.status == 101 && upgrade_;
-  std::string trailer;
-  stripHopByHop(response_.headers, switching, trailer);
   int status = response_.status;
   Framing framing;
   bool closeAfter = client_->closeAfterExchange() || context_.draining;
@@ -673,77 +386,28 @@ void ExchangeImpl::onUpstreamHead(ResponseHead& head) {
   }
   if (upgrade_ && !switching) closeAfter = true;
   // Trailers are relayed only after a chunked body; so is their announcement.
-  if (framing == Framing::Chunked && !trailer.empty()) {
-    response_.headers.push_back({"Trailer", std::move(trailer)});
+  if (framing == Framing::Chunked && !trailerAnnouncement.empty()) {
+    response_.headers.push_back({"Trailer", std::move(trailerAnnouncement)});
   }
   client_->writeResponseHead(response_, framing, closeAfter);
-  notifyResponseHead();
+  run_.responseHead(*this);
   if (switching && client_ != nullptr) {
     tunnel_ = true;
-    upstream_->startTunnel();
     client_->startTunnel();
   }
 }
 
-void ExchangeImpl::onUpstreamBody(const char* data, size_t length) {
-  if (client_ == nullptr) return;
-  notifyResponseData(std::string_view(data, length));
+bool ExchangeImpl::sendResponseBody(const char* data, size_t length) {
+  if (client_ == nullptr) return true;
+  run_.responseData(*this, std::string_view(data, length));
   client_->writeResponseBody(data, length);
-  if (client_ != nullptr && client_->queuedBytes() > kHighWater && upstream_ != nullptr) {
-    upstreamPaused_ = true;
-    upstream_->pauseResponse();
-  }
-}
-
-void ExchangeImpl::onUpstreamComplete(const Headers& trailers) {
-  upstream_ = nullptr;
-  if (client_ == nullptr) return;
-  client_->endResponse(&trailers);
-}
-
-void ExchangeImpl::onUpstreamError(int status, const std::string& reason, bool retryable) {
-  upstream_ = nullptr;
-  if (client_ == nullptr || done_) return;
-  if (h2_) {
-    // An HTTP/1.1 answer would mean nothing to an HTTP/2 client: the connection closes.
-    warnProxyError("proxy error for an HTTP/2 connection: " + reason);
-    client_->abortResponse();
-    return;
-  }
-  bool bodyReplayable = bodyBuffered_ || !hasBody_;
-  if (retryable && !retried_ && bodyReplayable && isIdempotentMethod(request_.method) &&
-      !upgrade_) {
-    // A pooled connection the model server had closed: try once more on a fresh one.
-    retried_ = true;
-    upstream_ = context_.upstream.open(this, request_.method == "HEAD", true);
-    if (upstream_ != nullptr) {
-      sendRequestStart();
-    } else {
-      waitingUpstream_ = true;  // withdrawn from the pool's queue if the client goes
-    }
-    return;
-  }
-  if (!responseStarted_) {
-    warnProxyError("proxy error for " + request_.method + " " + request_.target + ": " + reason);
-    replyError(status, reason);
-  } else {
-    warnProxyError("proxy error after the response started for " + request_.method + " " +
-                   request_.target + ": " + reason);
-    client_->abortResponse();
-  }
+  return client_ == nullptr || client_->queuedBytes() <= kBackpressureHighWater;
 }
 
 void ExchangeImpl::reply(ResponseHead head, std::string body) {
   if (done_ || responseStarted_ || client_ == nullptr) return;
-  if (upstream_ != nullptr) {
-    upstream_->abandon();
-    upstream_ = nullptr;
-  }
-  if (waitingUpstream_) {
-    context_.upstream.cancelWait(this);
-    waitingUpstream_ = false;
-  }
-  mode_ = Mode::Replied;
+  cancelStream();
+  run_.replied();
   response_ = std::move(head);
   responseStarted_ = true;
   removeHeader(response_.headers, "Transfer-Encoding");
@@ -755,51 +419,31 @@ void ExchangeImpl::reply(ResponseHead head, std::string body) {
       client_->closeAfterExchange() || context_.draining || upgrade_ || response_.status == 413 ||
       (!requestComplete_ && hasBody_ && bodyBytes_ > kMaxDiscard) || declaredTooLarge_;
   client_->writeResponseHead(response_, noBody ? Framing::None : Framing::Length, closeAfter);
-  notifyResponseHead();
+  run_.responseHead(*this);
   if (!noBody && !body.empty()) {
-    notifyResponseData(body);
+    run_.responseData(*this, body);
     if (client_ != nullptr) client_->writeResponseBody(body.data(), body.size());
   }
   if (client_ != nullptr) client_->endResponse();
 }
 
-void ExchangeImpl::notifyResponseHead() {
-  for (size_t index : context_.responseObservers) {
-    if (index < activeModule_) context_.filters[index]->onResponseHeaders(*this);
-  }
-}
-
-void ExchangeImpl::notifyResponseData(std::string_view chunk) {
-  for (size_t index : context_.responseObservers) {
-    if (index < activeModule_) context_.filters[index]->onResponseData(*this, chunk);
-  }
-}
-
 void ExchangeImpl::clientGone() {
   client_ = nullptr;
-  if (upstream_ != nullptr) {
-    upstream_->abandon();
-    upstream_ = nullptr;
-  }
-  if (waitingUpstream_) {
-    context_.upstream.cancelWait(this);
-    waitingUpstream_ = false;
-  }
+  cancelStream();
   finish(false);
 }
 
 void ExchangeImpl::finish(bool complete) {
   if (done_) return;
   done_ = true;
+  cancelStream();
   if (h2_) return;  // a connection, not an exchange: neither logged nor counted
   --context_.stats.exchangesInFlight;
-  for (size_t index : context_.completeObservers) {
-    if (index < reached_) context_.filters[index]->onComplete(*this, complete);
-  }
-  if (context_.onExchangeDone) {
+  run_.complete(*this, complete);
+  if (context_.observer != nullptr) {
     int status = responseStarted_ ? response_.status : 499;
-    context_.onExchangeDone(*this, complete ? status : 499,
-                            std::chrono::steady_clock::now() - startClock_);
+    context_.observer->onExchangeDone(*this, complete ? status : 499,
+                                      std::chrono::steady_clock::now() - startClock_);
   }
 }
 
@@ -1159,7 +803,7 @@ void ClientConnection::onWriteDrained() {
     }
     if (current_) current_->clientDrained();
   }
-  if (context_.draining && context_.onClientSettled) context_.onClientSettled();
+  if (context_.draining && context_.observer != nullptr) context_.observer->onClientSettled();
 }
 
 void ClientConnection::onTimeout() {
@@ -1189,30 +833,16 @@ void ClientConnection::onClosed() {
   }
   --context_.stats.connectionsOpen;
   context_.clients.erase(this);
-  if (context_.draining && context_.onClientSettled) context_.onClientSettled();
+  if (context_.draining && context_.observer != nullptr) context_.observer->onClientSettled();
   delete this;
 }
 
 // ---------------------------------------------------------------------------------------------
 // ServerContext and Listener
 
-ServerContext::ServerContext(const ServerLimits& serverLimits, uv_loop_t* l, UpstreamPool& pool,
+ServerContext::ServerContext(const ServerLimits& serverLimits, uv_loop_t* l, Terminal& end,
                              size_t connectionLimit)
-    : limits(serverLimits), loop(l), maxConnections(connectionLimit), upstream(pool) {}
-
-void ServerContext::setFilters(std::vector<Filter*> list) {
-  if (list.size() > kMaxFilters) throw std::invalid_argument("too many filters in one chain");
-  filters = std::move(list);
-  requestDataObservers.clear();
-  responseObservers.clear();
-  completeObservers.clear();
-  for (size_t i = 0; i < filters.size(); ++i) {
-    unsigned observes = filters[i]->observes();
-    if ((observes & kObserveRequestData) != 0) requestDataObservers.push_back(i);
-    if ((observes & kObserveResponse) != 0) responseObservers.push_back(i);
-    if ((observes & kObserveComplete) != 0) completeObservers.push_back(i);
-  }
-}
+    : limits(serverLimits), loop(l), maxConnections(connectionLimit), terminal(end) {}
 
 Listener::Listener(ServerContext& context) : context_(context) {}
 

@@ -1,6 +1,6 @@
-// The client side: listeners (TCP and unix socket), client connections with keep-alive and
-// pipelining, and the exchanges that carry each request through the module chain to the
-// model server and its response back.
+// The server: listeners (TCP and unix socket), client connections with keep-alive and
+// pipelining, and the exchanges that carry each request through the filter chain to the
+// terminal (the agent's proxy, the router's graph) and its response back.
 #pragma once
 
 #include <uv.h>
@@ -13,9 +13,10 @@
 #include <unordered_set>
 #include <vector>
 
-#include "core/chain/filter.h"
-#include "core/client/pool.h"
+#include "core/chain/chain.h"
+#include "core/chain/terminal.h"
 #include "core/server/limits.h"
+#include "core/uv/connection.h"
 
 namespace core {
 
@@ -29,29 +30,33 @@ struct ServerStats {
   std::atomic<size_t> exchangesInFlight{0};
 };
 
+// What the owner of a server hears about: callbacks through an interface, so a server holds no
+// closures of its owner.
+class ServerObserver {
+ public:
+  virtual ~ServerObserver() = default;
+  // An exchange's response is complete (`status`), or its client went away first (499).
+  virtual void onExchangeDone(const Exchange& exchange, int status,
+                              std::chrono::steady_clock::duration elapsed) {
+    (void)exchange;
+    (void)status;
+    (void)elapsed;
+  }
+  // During a drain: a client connection wrote out everything queued for it, or closed.
+  virtual void onClientSettled() {}
+};
+
 // Everything a client connection needs, shared by all connections of one loop.
 struct ServerContext {
-  ServerContext(const ServerLimits& limits, uv_loop_t* loop, UpstreamPool& upstream,
+  ServerContext(const ServerLimits& limits, uv_loop_t* loop, Terminal& terminal,
                 size_t maxConnections);
-
-  // Sets the filter chain, in order; computes which filters observe what.
-  void setFilters(std::vector<Filter*> filters);
 
   const ServerLimits& limits;
   uv_loop_t* loop;
-  size_t maxConnections;  // this loop's share of --max-connections
-  UpstreamPool& upstream;
-  std::vector<Filter*> filters;
-  std::vector<size_t> requestDataObservers;
-  std::vector<size_t> responseObservers;
-  std::vector<size_t> completeObservers;
-  // Runs first for every request (probes, drain); returns true when it answered.
-  std::function<bool(const ExchangePtr&)> intercept;
-  // Called when an exchange's response is complete or the client went away.
-  std::function<void(const Exchange&, int status, std::chrono::steady_clock::duration)>
-      onExchangeDone;
-  // During a drain: a client connection wrote out everything queued for it, or closed.
-  std::function<void()> onClientSettled;
+  size_t maxConnections;  // this loop's share of the connection limit
+  Chain chain;            // the filters every request passes
+  Terminal& terminal;     // what answers the requests the filters let through
+  ServerObserver* observer = nullptr;
   ServerStats stats;
   std::unordered_set<Connection*> clients;  // open client connections
   bool draining = false;                    // stop keep-alive: answer with Connection: close

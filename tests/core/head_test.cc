@@ -1,12 +1,10 @@
 #include "core/http/head.h"
-#include "core/http/url.h"
-#include "core/proxy/forwarded.h"
 
 #include <catch2/catch.hpp>
 
 using namespace core;
 
-TEST_CASE("header lookup is case-insensitive and set/remove replace every copy", "[agent][http]") {
+TEST_CASE("header lookup is case-insensitive and set/remove replace every copy", "[core][http]") {
   Headers headers = {{"Content-Type", "a"}, {"X-Dup", "1"}, {"x-dup", "2"}};
   REQUIRE(findHeader(headers, "content-type") != nullptr);
   CHECK(*findHeader(headers, "CONTENT-TYPE") == "a");
@@ -18,14 +16,14 @@ TEST_CASE("header lookup is case-insensitive and set/remove replace every copy",
   CHECK(headers.size() == 1);
 }
 
-TEST_CASE("header tokens match within comma lists", "[agent][http]") {
+TEST_CASE("header tokens match within comma lists", "[core][http]") {
   CHECK(headerHasToken("keep-alive, Upgrade", "upgrade"));
   CHECK(headerHasToken(" trailers ", "trailers"));
   CHECK_FALSE(headerHasToken("upgrades", "upgrade"));
   CHECK_FALSE(headerHasToken("", "x"));
 }
 
-TEST_CASE("the last chunk carries the trailers that may be relayed", "[agent][http]") {
+TEST_CASE("the last chunk carries the trailers that may be relayed", "[core][http]") {
   std::string out;
   appendLastChunk(out, {});
   CHECK(out == "0\r\n\r\n");
@@ -40,7 +38,7 @@ TEST_CASE("the last chunk carries the trailers that may be relayed", "[agent][ht
   CHECK(out == "0\r\nX-Checksum: abc\r\nGrpc-Status: 0\r\n\r\n");
 }
 
-TEST_CASE("hop-by-hop header names", "[agent][http]") {
+TEST_CASE("hop-by-hop header names", "[core][http]") {
   for (const char* name :
        {"Connection", "keep-alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding",
         "Upgrade", "Proxy-Authorization", "PROXY-AUTHENTICATE", "te"}) {
@@ -53,7 +51,7 @@ TEST_CASE("hop-by-hop header names", "[agent][http]") {
   }
 }
 
-TEST_CASE("case-insensitive comparison", "[agent][http]") {
+TEST_CASE("case-insensitive comparison", "[core][http]") {
   CHECK(iequals("Content-Length", "content-LENGTH"));
   CHECK(iequals("", ""));
   CHECK_FALSE(iequals("Content-Length", "Content-Lengt"));
@@ -62,7 +60,7 @@ TEST_CASE("case-insensitive comparison", "[agent][http]") {
   CHECK_FALSE(iequals("[", "{"));
 }
 
-TEST_CASE("Connection options name the headers to drop, keep-alive left out", "[agent][http]") {
+TEST_CASE("Connection options name the headers to drop, keep-alive left out", "[core][http]") {
   Headers headers = {{"Connection", "keep-alive"}, {"Host", "x"}};
   CHECK(connectionOptions(headers).empty());
   headers.push_back({"connection", " X-Private ,, Keep-Alive, close"});
@@ -70,7 +68,7 @@ TEST_CASE("Connection options name the headers to drop, keep-alive left out", "[
 }
 
 TEST_CASE("comma-separated items are trimmed, empty ones skipped, and visiting can stop",
-          "[agent][http]") {
+          "[core][http]") {
   CHECK(splitList(" a ,,b\t, ") == std::vector<std::string_view>{"a", "b"});
   std::vector<std::string_view> seen;
   bool stopped = forEachListItem("x, y, z", [&](std::string_view item) {
@@ -81,7 +79,7 @@ TEST_CASE("comma-separated items are trimmed, empty ones skipped, and visiting c
   CHECK(seen == std::vector<std::string_view>{"x", "y"});
 }
 
-TEST_CASE("scratch strings hand their capacity on; nested ones get their own", "[agent][http]") {
+TEST_CASE("scratch strings hand their capacity on; nested ones get their own", "[core][http]") {
   const char* reused = nullptr;
   {
     ScratchString first;
@@ -98,7 +96,7 @@ TEST_CASE("scratch strings hand their capacity on; nested ones get their own", "
   CHECK(*second == "kept");
 }
 
-TEST_CASE("request path drops the query", "[agent][http]") {
+TEST_CASE("request path drops the query", "[core][http]") {
   RequestHead head;
   head.target = "/v1/models/m:predict?x=1";
   CHECK(head.path() == "/v1/models/m:predict");
@@ -106,33 +104,7 @@ TEST_CASE("request path drops the query", "[agent][http]") {
   CHECK(head.path() == "/plain");
 }
 
-TEST_CASE("forwarded shim synthesises Forwarded from X-Forwarded-*", "[agent][http]") {
-  SECTION("for, host and proto with an IPv6 node") {
-    Headers h = {{"X-Forwarded-For", "1.2.3.4, ::1"},
-                 {"X-Forwarded-Host", "example.com"},
-                 {"X-Forwarded-Proto", "https"}};
-    applyForwardedShim(h);
-    CHECK(*findHeader(h, "Forwarded") == "for=1.2.3.4;host=example.com;proto=https, for=\"[::1]\"");
-  }
-  SECTION("only proto") {
-    Headers h = {{"X-Forwarded-Proto", "http"}};
-    applyForwardedShim(h);
-    CHECK(*findHeader(h, "Forwarded") == "proto=http");
-  }
-  SECTION("an existing Forwarded header is kept") {
-    Headers h = {{"Forwarded", "for=x"}, {"X-Forwarded-For", "1.1.1.1"}};
-    applyForwardedShim(h);
-    CHECK(h.size() == 2);
-    CHECK(*findHeader(h, "Forwarded") == "for=x");
-  }
-  SECTION("nothing to derive from") {
-    Headers h = {{"Host", "x"}};
-    applyForwardedShim(h);
-    CHECK(findHeader(h, "Forwarded") == nullptr);
-  }
-}
-
-TEST_CASE("reason phrases", "[agent][http]") {
+TEST_CASE("reason phrases", "[core][http]") {
   CHECK(reasonPhrase(200) == "OK");
   CHECK(reasonPhrase(431) == "Request Header Fields Too Large");
   CHECK(reasonPhrase(799) == "Unknown");

@@ -1,8 +1,12 @@
-#include "core/proxy/forwarded.h"
+#include "agent/forwarded.h"
 
-namespace core {
+namespace agent {
 
 using namespace std::string_view_literals;
+using core::findHeader;
+using core::Headers;
+using core::iequals;
+using core::splitList;
 
 namespace {
 
@@ -50,4 +54,4 @@ void applyForwardedShim(Headers& headers) {
   headers.push_back({"Forwarded", std::move(value)});
 }
 
-}  // namespace core
+}  // namespace agent
