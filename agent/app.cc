@@ -16,6 +16,7 @@
 #include "agent/plugin.h"
 #include "agent/probe.h"
 #include "batcher/batcher.h"
+#include "core/client/client.h"
 #include "core/client/pool.h"
 #include "core/proxy/proxy.h"
 #include "core/server/drain.h"
@@ -79,10 +80,10 @@ class Worker final : private ServerObserver, private DrainCallbacks {
       : shared_(shared),
         config_(shared.config),
         index_(index),
-        pool_(&loop_.loop,
-              UpstreamOptions{config_.componentPort,
-                              shareOf(config_.maxUpstreamConnections, config_.threads),
-                              config_.upstreamConnectTimeout, config_.upstreamTimeout}),
+        client_(&loop_.loop,
+                UpstreamOptions{shareOf(config_.maxUpstreamConnections, config_.threads),
+                                config_.upstreamConnectTimeout, config_.upstreamTimeout}),
+        pool_(client_.pool(Origin{false, "127.0.0.1", config_.componentPort})),
         proxy_(pool_),
         limits_(serverLimits(config_)),
         context_(limits_, &loop_.loop, proxy_, shareOf(config_.maxConnections, config_.threads)),
@@ -225,7 +226,8 @@ class Worker final : private ServerObserver, private DrainCallbacks {
   const Config& config_;
   int index_;
   std::vector<Worker*> workers_;
-  UpstreamPool pool_;
+  Client client_;
+  UpstreamPool& pool_;  // to the model server
   ProxyTerminal proxy_;
   ServerLimits limits_;
   ServerContext context_;

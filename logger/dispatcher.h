@@ -18,10 +18,10 @@
 #include "core/http/head.h"
 #include "core/util/recycle.h"
 #include "core/uv/timer.h"
+#include "core_curl/curl_client.h"
 #include "logger/ca_bundle.h"
 #include "logger/cloudevent.h"
 #include "logger/event.h"
-#include "logger/http_client.h"
 #include "logger/pipeline.h"
 
 struct uv_loop_s;
@@ -122,7 +122,7 @@ class Dispatcher {
   size_t depthNow() const;
   // Starts the worker's next attempt; false (event dropped) when curl refused the request.
   bool deliver(Worker& worker);
-  void onResult(Worker& worker, HttpResult result);
+  void onResult(Worker& worker, core::CurlResult result);
   // The worker is done with its event: frees it and hands it the next one.
   void finish(Worker& worker);
   void release(Worker& worker);
@@ -156,7 +156,7 @@ class Dispatcher {
   bool stopped_ = false;
   // Declared last so that they are destroyed first: deliveries in flight are cancelled before the
   // workers and queues their callbacks point at go away.
-  HttpClient client_;
+  core::CurlClient client_;
   std::unique_ptr<PipelineClient> pipeline_;  // http:// sinks; null for https
 };
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/client/call.h"
 #include "core/http/head.h"
 
 struct uv_loop_s;
@@ -87,30 +88,6 @@ enum Observe : unsigned {
   kObserveRequestData = 1u << 0,
   kObserveResponse = 1u << 1,  // onResponseHeaders and onResponseData
   kObserveComplete = 1u << 2,
-};
-
-// A request sent by a module (the batcher's merged call) to the model server.
-struct UpstreamRequest {
-  std::string method = "POST";
-  std::string target;
-  Headers headers;
-  std::string body;
-  std::chrono::milliseconds timeout{0};  // 0: no timeout
-};
-
-// The answer to an UpstreamRequest. status == 0 means no HTTP answer arrived; error says why.
-struct UpstreamResult {
-  int status = 0;
-  Headers headers;
-  std::string body;
-  std::string error;
-};
-
-class UpstreamClient {
- public:
-  virtual ~UpstreamClient() = default;
-  // Sends the request over the pooled connections; the callback runs once on the loop.
-  virtual void send(UpstreamRequest request, std::function<void(UpstreamResult)> done) = 0;
 };
 
 // What a filter gets when it is created: the loop it runs on and the client to the service

@@ -11,8 +11,9 @@ using namespace std::string_view_literals;
 
 namespace {
 
-std::string dialError(uint16_t port, int status) {
-  return "dial tcp 127.0.0.1:" + std::to_string(port) + ": connect: " + uv_strerror(status);
+// As Go's dialer words it: "dial tcp 127.0.0.1:8080: connect: connection refused".
+std::string dialError(const sockaddr_storage& address, int status) {
+  return "dial tcp " + addressText(address) + ": connect: " + uv_strerror(status);
 }
 
 }  // namespace
@@ -48,23 +49,45 @@ UpstreamConnection::UpstreamConnection(UpstreamPool& pool)
 }
 
 void UpstreamConnection::connect() {
-  sockaddr_in addr{};
-  uv_ip4_addr("127.0.0.1", pool_.options().port, &addr);
-  uv_tcp_nodelay(tcp(), 1);
-  int rc = uv_tcp_connect(&connectRequest_, tcp(), reinterpret_cast<const sockaddr*>(&addr),
-                          connectCallback);
-  if (rc != 0) {
-    fail(502, dialError(pool_.options().port, rc));
+  if (pool_.options().connectTimeout.count() > 0) armTimer(pool_.options().connectTimeout);
+  const Origin& origin = pool_.origin();
+  resolving_ = pool_.resolver().resolve(
+      origin.host, origin.port,
+      [this](int status, const Addresses& addresses) { onResolved(status, addresses); });
+}
+
+void UpstreamConnection::onResolved(int status, const Addresses& addresses) {
+  resolving_ = 0;
+  if (closing()) return;
+  if (status != 0) {
+    fail(502, "dial tcp: lookup " + pool_.origin().host + ": " + uv_strerror(status));
     return;
   }
-  if (pool_.options().connectTimeout.count() > 0) armTimer(pool_.options().connectTimeout);
+  addresses_ = addresses;
+  nextAddress_ = 0;
+  connectNext();
+}
+
+void UpstreamConnection::connectNext() {
+  const sockaddr_storage& address = addresses_[nextAddress_++];
+  uv_tcp_nodelay(tcp(), 1);
+  int rc = uv_tcp_connect(&connectRequest_, tcp(), reinterpret_cast<const sockaddr*>(&address),
+                          connectCallback);
+  if (rc != 0) fail(502, dialError(address, rc));
 }
 
 void UpstreamConnection::connectCallback(uv_connect_t* request, int status) {
   auto* self = static_cast<UpstreamConnection*>(request->data);
   if (status == UV_ECANCELED || self->closing()) return;
   if (status != 0) {
-    self->fail(502, dialError(self->pool_.options().port, status));
+    if (self->nextAddress_ < self->addresses_.size()) {
+      // As Go's dialer: the next address of the name, on a fresh socket.
+      self->replaceSocket();
+      return;
+    }
+    // Every address failed: the next connection asks the resolver again.
+    self->pool_.resolver().forget(self->pool_.origin().host);
+    self->fail(502, dialError(self->addresses_[self->nextAddress_ - 1], status));
     return;
   }
   self->connected_ = true;
@@ -165,7 +188,7 @@ void UpstreamConnection::onData(const char* data, size_t length) {
     return;
   }
   if (result.status == HttpParser::Status::Error) {
-    fail(502, "malformed response from the model server");
+    fail(502, "malformed response from " + pool_.options().peerName);
   }
 }
 
@@ -189,8 +212,8 @@ void UpstreamConnection::onReadEnd(int status) {
     return;
   }
   fail(502, status == UV_EOF
-                ? "the model server closed the connection"
-                : std::string("connection to the model server failed: ") + uv_strerror(status));
+                ? pool_.options().peerName + " closed the connection"
+                : "connection to " + pool_.options().peerName + " failed: " + uv_strerror(status));
 }
 
 void UpstreamConnection::onWriteDrained() {
@@ -199,15 +222,16 @@ void UpstreamConnection::onWriteDrained() {
 
 void UpstreamConnection::onWriteFailed(int status) {
   if (failure_.empty()) {
-    failure_ = std::string("writing to the model server failed: ") + uv_strerror(status);
+    failure_ = "writing to " + pool_.options().peerName + " failed: " + uv_strerror(status);
   }
 }
 
 void UpstreamConnection::onTimeout() {
   if (!connected_) {
-    fail(502, "timed out dialing 127.0.0.1:" + std::to_string(pool_.options().port));
+    const Origin& origin = pool_.origin();
+    fail(502, "timed out dialing " + origin.host + ":" + std::to_string(origin.port));
   } else {
-    fail(504, "the model server did not answer in time");
+    fail(504, pool_.options().peerName + " did not answer in time");
   }
 }
 
@@ -219,14 +243,16 @@ void UpstreamConnection::fail(int status, const std::string& reason) {
 }
 
 void UpstreamConnection::onClosed() {
+  if (resolving_ != 0) pool_.resolver().cancel(resolving_);
   // Every failure reaches the exchange from here, never from inside the call that found it
   // (a write can fail inside send(), while the exchange is still using this connection).
   UpstreamSink* sink = std::exchange(sink_, nullptr);
   pool_.closed(this);
   if (sink != nullptr) {
-    sink->onUpstreamError(failStatus_,
-                          failure_.empty() ? "the connection to the model server closed" : failure_,
-                          reused() && !responseStarted_);
+    sink->onUpstreamError(
+        failStatus_,
+        failure_.empty() ? "the connection to " + pool_.options().peerName + " closed" : failure_,
+        reused() && !responseStarted_);
   }
   delete this;
 }
@@ -264,7 +290,8 @@ void UpstreamConnection::completeResponse(bool unsolicitedBytes) {
   UpstreamSink* sink = std::exchange(sink_, nullptr);
   Headers trailers = parser_.takeTrailers();
   if (unsolicitedBytes) {
-    spdlog::warn("the model server sent bytes after a complete response; closing the connection");
+    spdlog::warn("{} sent bytes after a complete response; closing the connection",
+                 pool_.options().peerName);
   }
   bool reusable = parser_.keepAlive() && requestDone_ && !closing() && !unsolicitedBytes;
   if (reusable) {
@@ -278,8 +305,13 @@ void UpstreamConnection::completeResponse(bool unsolicitedBytes) {
 // ---------------------------------------------------------------------------------------------
 // UpstreamPool
 
-UpstreamPool::UpstreamPool(uv_loop_t* loop, UpstreamOptions options)
-    : loop_(loop), options_(options) {}
+UpstreamPool::UpstreamPool(uv_loop_t* loop, Origin origin, UpstreamOptions options,
+                           Resolver& resolver)
+    : loop_(loop),
+      origin_(std::move(origin)),
+      authority_(origin_.hostPort()),
+      options_(std::move(options)),
+      resolver_(resolver) {}
 
 UpstreamPool::~UpstreamPool() = default;
 
@@ -355,10 +387,9 @@ void UpstreamPool::closeIdle() {
 
 // One buffered request/response through the pool, with its own deadline. Frees itself once
 // both the exchange has ended and its timer handle has closed.
-class BufferedCall final : public UpstreamSink {
+class BufferedCall final : public UpstreamSink, public UpstreamCall {
  public:
-  BufferedCall(UpstreamPool& pool, UpstreamRequest request,
-               std::function<void(UpstreamResult)> done)
+  BufferedCall(UpstreamPool& pool, UpstreamRequest request, UpstreamDone done)
       : pool_(pool), request_(std::move(request)), done_(std::move(done)) {
     uv_timer_init(pool.loop(), &timer_);
     timer_.data = this;
@@ -371,8 +402,9 @@ class BufferedCall final : public UpstreamSink {
           &timer_,
           [](uv_timer_t* t) {
             auto* self = static_cast<BufferedCall*>(t->data);
+            self->result_.timedOut = true;
             self->finish(0, "timed out after " + std::to_string(self->request_.timeout.count()) +
-                                "ms waiting for the model server");
+                                "ms waiting for " + self->pool_.options().peerName);
           },
           static_cast<uint64_t>(request_.timeout.count()), 0);
     }
@@ -380,7 +412,13 @@ class BufferedCall final : public UpstreamSink {
     if (connection_ != nullptr) sendRequest();
   }
 
-  void cancel(const std::string& reason) { finish(0, reason); }
+  // UpstreamCall: ends the call without its callback.
+  void cancel() override {
+    done_ = nullptr;
+    finish(0, "cancelled");
+  }
+  // Ends the call with an error (shutdown).
+  void abort(const std::string& reason) { finish(0, reason); }
 
  private:
   void onUpstreamReady(UpstreamConnection& connection) override {
@@ -396,8 +434,7 @@ class BufferedCall final : public UpstreamSink {
     setHeader(head.headers, "Content-Length", std::to_string(request_.body.size()));
     removeHeader(head.headers, "Transfer-Encoding");
     if (findHeader(head.headers, "Host") == nullptr) {
-      head.headers.insert(head.headers.begin(),
-                          {"Host", "127.0.0.1:" + std::to_string(pool_.options().port)});
+      head.headers.insert(head.headers.begin(), {"Host", pool_.authority()});
     }
     std::string out = serializeRequestHead(head);
     uv_buf_t buffers[2] = {
@@ -412,6 +449,12 @@ class BufferedCall final : public UpstreamSink {
     result_.headers = head.headers;
   }
   void onUpstreamBody(const char* data, size_t length) override {
+    if (request_.maxResponseBytes != 0 &&
+        result_.body.size() + length > request_.maxResponseBytes) {
+      finish(0, "the response body of " + pool_.options().peerName + " is larger than " +
+                    std::to_string(request_.maxResponseBytes) + " bytes");
+      return;
+    }
     result_.body.append(data, length);
   }
   void onUpstreamComplete(const Headers&) override {
@@ -420,8 +463,8 @@ class BufferedCall final : public UpstreamSink {
   }
   void onUpstreamError(int, const std::string& reason, bool retryable) override {
     connection_ = nullptr;
-    // A pooled connection the model server had closed: only a request that is safe to repeat
-    // is sent again, since the model may have seen it.
+    // A pooled connection the service had closed: only a request that is safe to repeat is
+    // sent again, since the service may have seen it.
     if (retryable && isIdempotentMethod(request_.method) && !retried_) {
       retried_ = true;
       result_ = {};
@@ -451,12 +494,12 @@ class BufferedCall final : public UpstreamSink {
     auto done = std::move(done_);
     uv_close(reinterpret_cast<uv_handle_t*>(&timer_),
              [](uv_handle_t* h) { delete static_cast<BufferedCall*>(h->data); });
-    done(std::move(result));
+    if (done) done(std::move(result));
   }
 
   UpstreamPool& pool_;
   UpstreamRequest request_;
-  std::function<void(UpstreamResult)> done_;
+  UpstreamDone done_;
   UpstreamResult result_;
   UpstreamConnection* connection_ = nullptr;
   uv_timer_t timer_;
@@ -467,11 +510,13 @@ class BufferedCall final : public UpstreamSink {
 void UpstreamPool::cancelCalls(const std::string& reason) {
   std::vector<BufferedCall*> calls(calls_.begin(), calls_.end());
   for (auto* call : calls)
-    call->cancel(reason);
+    call->abort(reason);
 }
 
-void UpstreamPool::send(UpstreamRequest request, std::function<void(UpstreamResult)> done) {
-  (new BufferedCall(*this, std::move(request), std::move(done)))->start();
+UpstreamCall* UpstreamPool::send(UpstreamRequest request, UpstreamDone done) {
+  auto* call = new BufferedCall(*this, std::move(request), std::move(done));
+  call->start();
+  return call;
 }
 
 }  // namespace core

@@ -1,5 +1,6 @@
-// The model-server side: pooled keep-alive HTTP/1.1 connections to 127.0.0.1:<component-port>,
-// each parsing responses with llhttp and handing them to the exchange that owns it for now.
+// One pool per origin: kept-alive HTTP/1.1 connections to one service (the agent's model server,
+// a router step), each parsing responses with llhttp and handing them to the exchange or call
+// that owns it for now. Names are resolved on the thread pool; each address is tried in turn.
 #pragma once
 
 #include <atomic>
@@ -10,8 +11,10 @@
 #include <unordered_set>
 #include <vector>
 
-#include "core/chain/filter.h"
+#include "core/client/call.h"
+#include "core/client/resolver.h"
 #include "core/http/parser.h"
+#include "core/http/url.h"
 #include "core/uv/connection.h"
 
 namespace core {
@@ -46,10 +49,13 @@ class UpstreamSink {
 };
 
 struct UpstreamOptions {
-  uint16_t port = 8080;
   size_t maxConnections = 1000;
+  // Resolving and connecting, every address tried included.
   std::chrono::milliseconds connectTimeout{5000};
-  std::chrono::milliseconds responseTimeout{300000};  // 0: none
+  // The wait for the response head, or for the next bytes of its body; 0: none.
+  std::chrono::milliseconds responseTimeout{300000};
+  // How errors name the peer ("the model server did not answer in time").
+  std::string peerName = "the model server";
 };
 
 class UpstreamPool;
@@ -75,10 +81,14 @@ class UpstreamConnection final : public Connection, private HttpParser::Delegate
   size_t requestBytesPending() const { return unsentBytes() + pendingOut_.size(); }
   bool reused() const { return exchanges_ > 1; }
 
+  // Resolves the origin and connects, trying each address in turn.
   void connect();
 
  private:
   friend class UpstreamPool;
+  void onResolved(int status, const Addresses& addresses);
+  void connectNext();
+  void onSocketReplaced() override { connectNext(); }
   void onData(const char* data, size_t length) override;
   void onReadEnd(int status) override;
   void onWriteDrained() override;
@@ -100,6 +110,9 @@ class UpstreamConnection final : public Connection, private HttpParser::Delegate
   HttpParser parser_;
   UpstreamSink* sink_ = nullptr;
   uv_connect_t connectRequest_;
+  Addresses addresses_;     // where the origin's name led
+  size_t nextAddress_ = 0;  // the address the next connect attempt takes
+  uint64_t resolving_ = 0;  // the resolver's id while a lookup runs
   std::string pendingOut_;
   int failStatus_ = 502;  // the answer onClosed gives the sink
   std::string failure_;   // why the connection failed, for the sink; "" when it just closed
@@ -115,7 +128,8 @@ class UpstreamConnection final : public Connection, private HttpParser::Delegate
 
 class UpstreamPool final : public UpstreamClient {
  public:
-  UpstreamPool(uv_loop_t* loop, UpstreamOptions options);
+  // `resolver` (shared by the pools of one loop) must outlive the pool.
+  UpstreamPool(uv_loop_t* loop, Origin origin, UpstreamOptions options, Resolver& resolver);
   ~UpstreamPool() override;
 
   // A connection bound to `sink`: an idle pooled one, or a new one (connecting). nullptr when
@@ -125,8 +139,8 @@ class UpstreamPool final : public UpstreamClient {
   // Withdraws a sink still waiting for a connection.
   void cancelWait(UpstreamSink* sink);
 
-  // UpstreamClient: a buffered request (the batcher's merged call).
-  void send(UpstreamRequest request, std::function<void(UpstreamResult)> done) override;
+  // UpstreamClient: a whole request and its whole answer (the batcher's merged call, a step).
+  UpstreamCall* send(UpstreamRequest request, UpstreamDone done) override;
 
   // Closes idle connections (shutdown).
   void closeIdle();
@@ -135,7 +149,11 @@ class UpstreamPool final : public UpstreamClient {
   void cancelCalls(const std::string& reason);
 
   uv_loop_t* loop() const { return loop_; }
+  const Origin& origin() const { return origin_; }
+  // The Host header for requests that carry none.
+  const std::string& authority() const { return authority_; }
   const UpstreamOptions& options() const { return options_; }
+  Resolver& resolver() { return resolver_; }
   // Read by metrics from another loop's thread.
   size_t openConnections() const { return open_.load(std::memory_order_relaxed); }
   size_t idleConnections() const { return idleCount_.load(std::memory_order_relaxed); }
@@ -153,7 +171,10 @@ class UpstreamPool final : public UpstreamClient {
   void serveWaiter();
 
   uv_loop_t* loop_;
+  Origin origin_;
+  std::string authority_;
   UpstreamOptions options_;
+  Resolver& resolver_;
   std::vector<UpstreamConnection*> idle_;
   std::deque<Waiter> waiters_;
   std::unordered_set<BufferedCall*> calls_;
@@ -162,7 +183,7 @@ class UpstreamPool final : public UpstreamClient {
   std::atomic<size_t> idleCount_{0};
 };
 
-// Serialises a request head for the model server.
+// Serialises a request head for a service.
 std::string serializeRequestHead(const RequestHead& head);
 
 }  // namespace core

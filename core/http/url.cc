@@ -59,4 +59,30 @@ std::string httpUrlProblem(std::string_view url) {
   return problem;
 }
 
+std::string Origin::hostPort() const {
+  bool ipv6 = host.find(':') != std::string::npos;
+  return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::string Origin::describe() const {
+  return std::string(https ? "https://" : "http://") + hostPort();
+}
+
+std::optional<OriginTarget> splitOriginUrl(std::string_view url, std::string* problem) {
+  auto parts = splitHttpUrl(url, problem);
+  if (!parts) return std::nullopt;
+  if (parts->userInfo) {
+    if (problem != nullptr) *problem = "user info in the URL is not supported";
+    return std::nullopt;
+  }
+  OriginTarget out;
+  out.origin.https = parts->https;
+  out.origin.host = std::string(parts->host);
+  out.origin.port = parts->port != 0 ? parts->port : (parts->https ? 443 : 80);
+  out.target = parts->target.empty() || parts->target.front() == '?'
+                   ? "/" + std::string(parts->target)
+                   : std::string(parts->target);
+  return out;
+}
+
 }  // namespace core

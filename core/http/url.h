@@ -25,4 +25,26 @@ std::optional<HttpUrlParts> splitHttpUrl(std::string_view url, std::string* prob
 // Why `url` is not a usable http(s) URL, or "" when it is (see splitHttpUrl).
 std::string httpUrlProblem(std::string_view url);
 
+// Where requests go: scheme, host and port. Connections are pooled per origin.
+struct Origin {
+  bool https = false;
+  std::string host;  // a name or an IP literal, without the brackets of IPv6
+  uint16_t port = 80;
+
+  // "host:port", IPv6 literals in brackets: the Host header of requests that name none.
+  std::string hostPort() const;
+  // "http://host:port", for messages.
+  std::string describe() const;
+  bool operator==(const Origin&) const = default;
+};
+
+// An http(s) URL taken apart for a request: its origin (the port defaulted from the scheme) and
+// its target (path and query; "/" when the URL has none). nullopt with why in `problem` when the
+// URL is not usable, user info included (requests carry no credentials in URLs).
+struct OriginTarget {
+  Origin origin;
+  std::string target;
+};
+std::optional<OriginTarget> splitOriginUrl(std::string_view url, std::string* problem = nullptr);
+
 }  // namespace core

@@ -215,8 +215,8 @@ void ProxyStream::sendRequestHead() {
     appendHeaderLine(out, h);
   }
   if (!hasHost) {
-    out += "Host: 127.0.0.1:"sv;
-    out += std::to_string(pool_.options().port);
+    out += "Host: "sv;
+    out += pool_.authority();
     out += "\r\n"sv;
   }
   if (teTrailers) out += "TE: trailers\r\n"sv;

@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/util/assert.h"
 #include "core/uv/send_ring.h"
 
 namespace core {
@@ -317,8 +318,27 @@ void Connection::close() {
   }
   closing_ = true;
   reading_ = false;
-  uv_close(&handle_.handle, closeCallback);
+  // A socket closing for replaceSocket counts as closed when that close completes.
+  if (!replacing_) uv_close(&handle_.handle, closeCallback);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), closeCallback);
+}
+
+void Connection::replaceSocket() {
+  KSA_ASSERT(kind_ == Kind::Tcp && !closing_ && !replacing_);
+  KSA_ASSERT(queuedBytes_ == 0 && cork_.empty());
+  replacing_ = true;
+  reading_ = false;
+  uv_close(&handle_.handle, [](uv_handle_t* handle) {
+    auto* self = static_cast<Connection*>(handle->data);
+    self->replacing_ = false;
+    if (self->closing_) {
+      if (--self->openHandles_ == 0) self->onClosed();
+      return;
+    }
+    uv_tcp_init(self->loop_, &self->handle_.tcp);
+    self->handle_.handle.data = self;
+    self->onSocketReplaced();
+  });
 }
 
 void Connection::closeCallback(uv_handle_t* handle) {

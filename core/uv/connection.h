@@ -53,6 +53,10 @@ class Connection {
 
   // Closes the socket and the timer; onClosed() runs when both are closed. Idempotent.
   void close();
+  // After a TCP connect failed: closes the socket and makes a fresh one in its place (a socket
+  // whose connect failed cannot connect again), then onSocketReplaced runs. The timer keeps
+  // running. Nothing may have been written or read.
+  void replaceSocket();
   bool closing() const { return closing_; }
 
  protected:
@@ -72,6 +76,8 @@ class Connection {
   virtual void onTimeout() {}
   // Both handles are closed: the default frees the object.
   virtual void onClosed() { delete this; }
+  // replaceSocket finished: the new socket is ready to connect.
+  virtual void onSocketReplaced() {}
 
  private:
   struct WriteRequest;
@@ -111,6 +117,7 @@ class Connection {
   int openHandles_ = 2;
   bool reading_ = false;
   bool closing_ = false;
+  bool replacing_ = false;  // the socket is closing for replaceSocket
 };
 
 }  // namespace core

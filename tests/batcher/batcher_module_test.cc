@@ -62,9 +62,14 @@ class FakeUpstream final : public core::UpstreamClient {
     core::UpstreamRequest request;
     std::function<void(core::UpstreamResult)> done;
   };
-  void send(core::UpstreamRequest request,
-            std::function<void(core::UpstreamResult)> done) override {
+  // The batcher does not cancel its calls; the handle only has to be valid.
+  struct Handle final : core::UpstreamCall {
+    void cancel() override {}
+  };
+  core::UpstreamCall* send(core::UpstreamRequest request,
+                           std::function<void(core::UpstreamResult)> done) override {
     calls.push_back({std::move(request), std::move(done)});
+    return &handle;
   }
   void answer(size_t index, int status, std::string body, std::string error = "") {
     core::UpstreamResult result;
@@ -76,6 +81,7 @@ class FakeUpstream final : public core::UpstreamClient {
     done(std::move(result));
   }
   std::vector<Call> calls;
+  Handle handle;
 };
 
 // A loop, a scripted upstream and the module; checks the loop closes cleanly at the end.

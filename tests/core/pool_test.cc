@@ -15,8 +15,11 @@ UpstreamResult call(uint16_t port, const UpstreamRequest& request) {
   uv_loop_init(&loop);
   UpstreamResult last;
   {
-    UpstreamPool pool(&loop, UpstreamOptions{port, 10, std::chrono::milliseconds(2000),
-                                             std::chrono::milliseconds(0)});
+    Resolver resolver(&loop);
+    UpstreamPool pool(
+        &loop, Origin{false, "127.0.0.1", port},
+        UpstreamOptions{10, std::chrono::milliseconds(2000), std::chrono::milliseconds(0)},
+        resolver);
     // Two calls: the second reuses the pooled connection.
     for (int i = 0; i < 2; ++i) {
       pool.send(request, [&](UpstreamResult r) {

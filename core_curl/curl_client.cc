@@ -1,4 +1,4 @@
-#include "logger/http_client.h"
+#include "core_curl/curl_client.h"
 
 #include <curl/curl.h>
 #include <spdlog/spdlog.h>
@@ -8,7 +8,7 @@
 #include <array>
 #include <mutex>
 
-namespace logger {
+namespace core {
 
 namespace {
 
@@ -26,53 +26,76 @@ void initCurlOnce() {
 
 }  // namespace
 
-struct HttpClient::Transfer {
+struct CurlClient::Transfer {
   uint64_t id = 0;
-  HttpRequest request;
+  CurlRequest request;
   Done done;
   std::unique_ptr<CURL, EasyDeleter> easy;
   std::unique_ptr<curl_slist, SlistDeleter> headers;
   std::string responseBody;
+  Headers responseHeaders;
   size_t maxResponseBytes = 0;
+  bool bodyTooLarge = false;
   std::array<char, CURL_ERROR_SIZE> error{};
 };
 
 // One socket curl asked us to watch. Freed in the close callback of its poll handle.
-struct HttpClient::SocketWatch {
+struct CurlClient::SocketWatch {
   uv_poll_t poll{};
   curl_socket_t fd = CURL_SOCKET_BAD;
-  HttpClient* client = nullptr;
+  CurlClient* client = nullptr;
 };
 
-// Keeps the start of the response body (sinks answer with little or nothing) and drops the rest.
-size_t HttpClient::onBody(char* data, size_t size, size_t count, void* user) {
+// Keeps the start of the response body (sinks answer with little or nothing) and drops the rest,
+// or fails the transfer when the request asked for the whole body within a bound.
+size_t CurlClient::onBody(char* data, size_t size, size_t count, void* user) {
   auto* transfer = static_cast<Transfer*>(user);
   size_t bytes = size * count;
   size_t room = transfer->maxResponseBytes -
                 std::min(transfer->maxResponseBytes, transfer->responseBody.size());
+  if (bytes > room && transfer->request.failOnLargeBody) {
+    transfer->bodyTooLarge = true;
+    return 0;  // curl then ends the transfer with CURLE_WRITE_ERROR
+  }
   transfer->responseBody.append(data, std::min(bytes, room));
   return bytes;
 }
 
-void HttpClient::MultiDeleter::operator()(void* multi) const {
+// Collects the header fields of the last answer (an interim 100 or a redirect starts anew).
+size_t CurlClient::onHeader(char* data, size_t size, size_t count, void* user) {
+  auto* transfer = static_cast<Transfer*>(user);
+  size_t bytes = size * count;
+  std::string_view line(data, bytes);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r'))
+    line.remove_suffix(1);
+  if (line.starts_with("HTTP/")) {
+    transfer->responseHeaders.clear();
+  } else if (size_t colon = line.find(':'); colon != std::string_view::npos && colon > 0) {
+    transfer->responseHeaders.push_back(
+        {std::string(line.substr(0, colon)), std::string(trimSpace(line.substr(colon + 1)))});
+  }
+  return bytes;
+}
+
+void CurlClient::MultiDeleter::operator()(void* multi) const {
   curl_multi_cleanup(multi);
 }
 
-HttpClient::HttpClient(uv_loop_s* loop, Options options)
+CurlClient::CurlClient(uv_loop_s* loop, Options options)
     : loop_(loop), options_(std::move(options)), timer_(loop) {
   initCurlOnce();
   multi_.reset(curl_multi_init());
   CURLM* multi = multi_.get();
-  curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &HttpClient::onSocket);
+  curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &CurlClient::onSocket);
   curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, this);
-  curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &HttpClient::onCurlTimer);
+  curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &CurlClient::onCurlTimer);
   curl_multi_setopt(multi, CURLMOPT_TIMERDATA, this);
   curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, options_.maxConnectionsPerHost);
   curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, options_.maxConnectionsPerHost);
   curl_multi_setopt(multi, CURLMOPT_PIPELINING, long{CURLPIPE_NOTHING});
 }
 
-HttpClient::~HttpClient() {
+CurlClient::~CurlClient() {
   for (auto& [id, transfer] : transfers_)
     curl_multi_remove_handle(multi_.get(), transfer->easy.get());
   transfers_.clear();
@@ -83,21 +106,23 @@ HttpClient::~HttpClient() {
     closeWatch(*watches_.begin());
 }
 
-uint64_t HttpClient::send(HttpRequest request, Done done) {
+uint64_t CurlClient::send(CurlRequest request, Done done) {
   auto transfer = std::make_unique<Transfer>();
   transfer->id = nextId_++;
   transfer->request = std::move(request);
   transfer->done = std::move(done);
-  transfer->maxResponseBytes = options_.maxResponseBytes;
+  transfer->maxResponseBytes = transfer->request.maxResponseBytes != 0
+                                   ? transfer->request.maxResponseBytes
+                                   : options_.maxResponseBytes;
   transfer->easy.reset(curl_easy_init());
   CURL* easy = transfer->easy.get();
   if (easy == nullptr) return 0;
-  const HttpRequest& r = transfer->request;
+  const CurlRequest& r = transfer->request;
 
   curl_slist* list = nullptr;
   bool hasContentType = false;
   for (const auto& header : r.headers) {
-    hasContentType = hasContentType || core::iequals(header.name, "Content-Type");
+    hasContentType = hasContentType || iequals(header.name, "Content-Type");
     // "Name;" is curl's spelling of a header with an empty value ("Name:" would remove it).
     std::string line = header.value.empty() ? header.name + ";" : header.name + ": " + header.value;
     list = curl_slist_append(list, line.c_str());
@@ -121,8 +146,10 @@ uint64_t HttpClient::send(HttpRequest request, Done done) {
   set(CURLOPT_PROTOCOLS_STR, "http,https");
   set(CURLOPT_USERAGENT, options_.userAgent.c_str());
   set(CURLOPT_ERRORBUFFER, transfer->error.data());
-  set(CURLOPT_WRITEFUNCTION, &HttpClient::onBody);
+  set(CURLOPT_WRITEFUNCTION, &CurlClient::onBody);
   set(CURLOPT_WRITEDATA, static_cast<void*>(transfer.get()));
+  set(CURLOPT_HEADERFUNCTION, &CurlClient::onHeader);
+  set(CURLOPT_HEADERDATA, static_cast<void*>(transfer.get()));
   set(CURLOPT_TIMEOUT_MS, static_cast<long>(r.timeout.count()));
   set(CURLOPT_TCP_KEEPALIVE, 1L);
   if (r.method == "POST") {
@@ -155,7 +182,7 @@ uint64_t HttpClient::send(HttpRequest request, Done done) {
   return id;
 }
 
-bool HttpClient::cancel(uint64_t id) {
+bool CurlClient::cancel(uint64_t id) {
   auto it = transfers_.find(id);
   if (it == transfers_.end()) return false;
   curl_multi_remove_handle(multi_.get(), it->second->easy.get());
@@ -163,9 +190,9 @@ bool HttpClient::cancel(uint64_t id) {
   return true;
 }
 
-int HttpClient::onSocket(void* easy, int fd, int what, void* clientPtr, void* watchPtr) {
+int CurlClient::onSocket(void* easy, int fd, int what, void* clientPtr, void* watchPtr) {
   (void)easy;
-  auto* client = static_cast<HttpClient*>(clientPtr);
+  auto* client = static_cast<CurlClient*>(clientPtr);
   auto* watch = static_cast<SocketWatch*>(watchPtr);
   if (what == CURL_POLL_REMOVE) {
     if (watch != nullptr) {
@@ -204,9 +231,9 @@ int HttpClient::onSocket(void* easy, int fd, int what, void* clientPtr, void* wa
   return 0;
 }
 
-int HttpClient::onCurlTimer(void* multi, long timeoutMs, void* clientPtr) {
+int CurlClient::onCurlTimer(void* multi, long timeoutMs, void* clientPtr) {
   (void)multi;
-  auto* client = static_cast<HttpClient*>(clientPtr);
+  auto* client = static_cast<CurlClient*>(clientPtr);
   if (timeoutMs < 0) {
     client->timer_.stop();
   } else {
@@ -217,13 +244,13 @@ int HttpClient::onCurlTimer(void* multi, long timeoutMs, void* clientPtr) {
   return 0;
 }
 
-void HttpClient::socketAction(int fd, int flags) {
+void CurlClient::socketAction(int fd, int flags) {
   int running = 0;
   curl_multi_socket_action(multi_.get(), fd, flags, &running);
   finishCompleted();
 }
 
-void HttpClient::finishCompleted() {
+void CurlClient::finishCompleted() {
   int queued = 0;
   while (CURLMsg* message = curl_multi_info_read(multi_.get(), &queued)) {
     if (message->msg != CURLMSG_DONE) continue;
@@ -232,13 +259,18 @@ void HttpClient::finishCompleted() {
     void* privatePtr = nullptr;
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, &privatePtr);
     auto* transfer = static_cast<Transfer*>(privatePtr);
-    HttpResult result;
+    CurlResult result;
     long connects = 0;
     curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
     connectionsOpened_ += static_cast<uint64_t>(std::max(connects, 0L));
     if (code == CURLE_OK) {
       curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &result.status);
+      result.headers = std::move(transfer->responseHeaders);
+    } else if (transfer->bodyTooLarge) {
+      result.error = "the response body is larger than " +
+                     std::to_string(transfer->maxResponseBytes) + " bytes";
     } else {
+      result.timedOut = code == CURLE_OPERATION_TIMEDOUT;
       result.error = transfer->error[0] != '\0' ? std::string(transfer->error.data())
                                                 : std::string(curl_easy_strerror(code));
     }
@@ -252,11 +284,11 @@ void HttpClient::finishCompleted() {
   }
 }
 
-void HttpClient::closeWatch(SocketWatch* watch) {
+void CurlClient::closeWatch(SocketWatch* watch) {
   watches_.erase(watch);
   uv_poll_stop(&watch->poll);
   uv_close(reinterpret_cast<uv_handle_t*>(&watch->poll),
            [](uv_handle_t* handle) { delete static_cast<SocketWatch*>(handle->data); });
 }
 
-}  // namespace logger
+}  // namespace core

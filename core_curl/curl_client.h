@@ -16,27 +16,33 @@
 
 struct uv_loop_s;
 
-namespace logger {
+namespace core {
 
-struct HttpRequest {
+struct CurlRequest {
   std::string method = "POST";
   std::string url;
-  core::Headers headers;
+  Headers headers;
   // Shared so that a retried request does not copy its body; kept alive while in flight.
   std::shared_ptr<const std::string> body;
   std::chrono::milliseconds timeout{0};  // whole transfer, connect included; 0: none
   // PEM certificates to trust for https; null: curl's default store.
   std::shared_ptr<const std::string> caBundle;
   bool skipTlsVerify = false;
+  // The body kept of the answer: 0 takes the client's Options::maxResponseBytes. Beyond it the
+  // rest is dropped, or with failOnLargeBody the transfer fails.
+  size_t maxResponseBytes = 0;
+  bool failOnLargeBody = false;
 };
 
-struct HttpResult {
+struct CurlResult {
   long status = 0;    // 0: no HTTP answer, see error
   std::string error;  // why there is no answer (connection refused, timeout, TLS, ...)
+  Headers headers;    // of the final answer
   std::string body;   // the start of the response body (bounded)
+  bool timedOut = false;
 };
 
-class HttpClient {
+class CurlClient {
  public:
   struct Options {
     // Connections kept to one host, busy or idle; more transfers wait inside curl.
@@ -44,18 +50,18 @@ class HttpClient {
     size_t maxResponseBytes = 64 * 1024;
     std::string userAgent = "kserve-agent";
   };
-  using Done = std::function<void(HttpResult)>;
+  using Done = std::function<void(CurlResult)>;
 
-  HttpClient(uv_loop_s* loop, Options options);
+  CurlClient(uv_loop_s* loop, Options options);
   // Cancels the transfers still running without calling their callbacks. Must not run from
   // inside one of this client's callbacks.
-  ~HttpClient();
-  HttpClient(const HttpClient&) = delete;
-  HttpClient& operator=(const HttpClient&) = delete;
+  ~CurlClient();
+  CurlClient(const CurlClient&) = delete;
+  CurlClient& operator=(const CurlClient&) = delete;
 
   // Starts a request; `done` runs once on the loop with the outcome (never from inside send).
   // Returns the transfer's id, or 0 when curl refused to set it up (`done` is not called).
-  uint64_t send(HttpRequest request, Done done);
+  uint64_t send(CurlRequest request, Done done);
   // Stops a transfer without calling its callback; false when it is not running.
   bool cancel(uint64_t id);
   size_t active() const { return transfers_.size(); }
@@ -70,6 +76,7 @@ class HttpClient {
   };
 
   static size_t onBody(char* data, size_t size, size_t count, void* transfer);
+  static size_t onHeader(char* data, size_t size, size_t count, void* transfer);
   static int onSocket(void* easy, int fd, int what, void* client, void* watch);
   static int onCurlTimer(void* multi, long timeoutMs, void* client);
   void socketAction(int fd, int flags);
@@ -78,7 +85,7 @@ class HttpClient {
 
   uv_loop_s* loop_;
   Options options_;
-  core::Timer timer_;
+  Timer timer_;
   std::unique_ptr<void, MultiDeleter> multi_;
   std::map<uint64_t, std::unique_ptr<Transfer>> transfers_;
   std::unordered_set<SocketWatch*> watches_;
@@ -86,4 +93,4 @@ class HttpClient {
   uint64_t connectionsOpened_ = 0;
 };
 
-}  // namespace logger
+}  // namespace core

@@ -1,0 +1,32 @@
+// Calls to https origins for core::Client, through libcurl on the loop (CurlClient): TLS with the
+// system's trust store, connections kept alive per host.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+
+#include "core/client/client.h"
+#include "core/uv/timer.h"
+#include "core_curl/curl_client.h"
+
+namespace core {
+
+class CurlHttpsTransport final : public HttpsTransport {
+ public:
+  CurlHttpsTransport(uv_loop_t* loop, CurlClient::Options options);
+  ~CurlHttpsTransport() override;
+
+  UpstreamCall* send(const Origin& origin, UpstreamRequest request, UpstreamDone done) override;
+  void cancelCalls(const std::string& reason) override;
+
+ private:
+  class Call;
+  void finished(Call* call);
+
+  uv_loop_t* loop_;
+  CurlClient client_;
+  std::unordered_map<Call*, std::unique_ptr<Call>> calls_;
+};
+
+}  // namespace core
