@@ -50,8 +50,9 @@ class CurlHttpsTransport::Call final : public UpstreamCall {
   uint64_t transfer_ = 0;
 };
 
-CurlHttpsTransport::CurlHttpsTransport(uv_loop_t* loop, CurlClient::Options options)
-    : loop_(loop), client_(loop, std::move(options)) {}
+CurlHttpsTransport::CurlHttpsTransport(uv_loop_t* loop, CurlClient::Options options,
+                                       std::shared_ptr<const std::string> caBundle)
+    : loop_(loop), caBundle_(std::move(caBundle)), client_(loop, std::move(options)) {}
 
 // The client's transfers end without callbacks when it goes; the calls need nothing more.
 CurlHttpsTransport::~CurlHttpsTransport() = default;
@@ -66,6 +67,7 @@ UpstreamCall* CurlHttpsTransport::send(const Origin& origin, UpstreamRequest ups
   request.timeout = upstream.timeout;
   request.maxResponseBytes = upstream.maxResponseBytes;
   request.failOnLargeBody = upstream.maxResponseBytes != 0;
+  request.caBundle = caBundle_;
   auto call = std::make_unique<Call>(*this, std::move(done));
   Call* raw = call.get();
   calls_.emplace(raw, std::move(call));

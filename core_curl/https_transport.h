@@ -14,7 +14,9 @@ namespace core {
 
 class CurlHttpsTransport final : public HttpsTransport {
  public:
-  CurlHttpsTransport(uv_loop_t* loop, CurlClient::Options options);
+  // `caBundle`: PEM certificates to trust instead of the system store (null: the system's).
+  CurlHttpsTransport(uv_loop_t* loop, CurlClient::Options options,
+                     std::shared_ptr<const std::string> caBundle = nullptr);
   ~CurlHttpsTransport() override;
 
   UpstreamCall* send(const Origin& origin, UpstreamRequest request, UpstreamDone done) override;
@@ -25,6 +27,7 @@ class CurlHttpsTransport final : public HttpsTransport {
   void finished(Call* call);
 
   uv_loop_t* loop_;
+  std::shared_ptr<const std::string> caBundle_;
   CurlClient client_;
   std::unordered_map<Call*, std::unique_ptr<Call>> calls_;
 };

@@ -108,6 +108,11 @@ uint64_t Resolver::resolve(const std::string& host, uint16_t port, Done done) {
   return id;
 }
 
+void Resolver::rememberForTest(const std::string& host, Addresses addresses) {
+  answers_[host] =
+      Answer{std::move(addresses), uv_now(loop_) + static_cast<uint64_t>(keepAnswers_.count())};
+}
+
 void Resolver::cancel(uint64_t id) {
   for (auto& [host, lookup] : lookups_) {
     std::erase_if(lookup->waiters, [id](const Lookup::Waiter& w) { return w.id == id; });

@@ -46,6 +46,9 @@ class Resolver {
   void cancel(uint64_t id);
   // Forgets the kept answer for `host` (after every address of it failed).
   void forget(const std::string& host) { answers_.erase(host); }
+  // Keeps `addresses` (their ports ignored) as the answer for `host` for the usual while, as if
+  // a lookup had found them: tests use it to give a name several addresses.
+  void rememberForTest(const std::string& host, Addresses addresses);
 
  private:
   struct Lookup;

@@ -130,48 +130,6 @@ void Sink::stop() {
   process_->wait(10s);
 }
 
-Loop::Loop() : loop_(std::make_unique<uv_loop_s>()) {
-  uv_loop_init(loop_.get());
-}
-
-Loop::~Loop() {
-  if (!closed_) close();
-}
-
-bool Loop::runUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  struct Check {
-    uv_timer_t timer{};
-    std::function<bool()> done;
-    std::chrono::steady_clock::time_point deadline;
-  };
-  auto* check = new Check{{}, done, std::chrono::steady_clock::now() + timeout};
-  uv_timer_init(loop_.get(), &check->timer);
-  check->timer.data = check;
-  uv_timer_start(
-      &check->timer,
-      [](uv_timer_t* timer) {
-        auto* c = static_cast<Check*>(timer->data);
-        if (c->done() || std::chrono::steady_clock::now() >= c->deadline) uv_stop(timer->loop);
-      },
-      0, 5);
-  uv_run(loop_.get(), UV_RUN_DEFAULT);
-  uv_close(reinterpret_cast<uv_handle_t*>(&check->timer),
-           [](uv_handle_t* handle) { delete static_cast<Check*>(handle->data); });
-  uv_run(loop_.get(), UV_RUN_NOWAIT);
-  return done();
-}
-
-void Loop::runFor(std::chrono::milliseconds duration) {
-  runUntil([] { return false; }, duration);
-}
-
-bool Loop::close() {
-  closed_ = true;
-  for (int i = 0; i < 10; ++i)
-    uv_run(loop_.get(), UV_RUN_NOWAIT);
-  return uv_loop_close(loop_.get()) == 0;
-}
-
 TestPki makeTestPki(const std::string& dir) {
   TestPki pki{dir + "/ca.crt", dir + "/server.key", dir + "/server.crt"};
   std::string caKey = dir + "/ca.key";

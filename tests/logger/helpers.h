@@ -12,6 +12,7 @@
 
 #include "core/chain/filter.h"
 #include "logger/logger.h"
+#include "tests/support/loop.h"
 #include "tests/support/net.h"
 #include "tests/support/process.h"
 
@@ -63,25 +64,8 @@ class Sink {
   std::unique_ptr<testsupport::Process> process_;
 };
 
-// A private libuv loop for in-process tests. The destructor checks nothing is left open.
-class Loop {
- public:
-  Loop();
-  ~Loop();
-  Loop(const Loop&) = delete;
-  Loop& operator=(const Loop&) = delete;
-  uv_loop_s* get() { return loop_.get(); }
-  // Runs the loop until `done()` holds or the timeout passes; returns done().
-  bool runUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout = 20s);
-  // Runs the loop for a while.
-  void runFor(std::chrono::milliseconds duration);
-  // Runs pending close callbacks and closes the loop; true when nothing was left open.
-  bool close();
-
- private:
-  std::unique_ptr<uv_loop_s> loop_;
-  bool closed_ = false;
-};
+// The loop helper every test folder shares.
+using Loop = testsupport::TestLoop;
 
 // A CA and a server certificate for 127.0.0.1 made with the openssl command, in `dir`.
 struct TestPki {
