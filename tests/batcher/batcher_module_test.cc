@@ -8,52 +8,14 @@
 #include <optional>
 
 #include "batcher/batcher.h"
+#include "tests/support/fake_exchange.h"
 
 using namespace std::chrono_literals;
 using core::Action;
 
 namespace {
 
-// An exchange as the core would hand it to the module; it records the reply.
-class FakeExchange final : public core::Exchange {
- public:
-  FakeExchange(std::string method, std::string target, core::Headers headers) {
-    request_.method = std::move(method);
-    request_.target = std::move(target);
-    request_.headers = std::move(headers);
-  }
-
-  const core::RequestHead& request() const override { return request_; }
-  core::RequestHead& mutableRequest() override { return request_; }
-  const std::string& clientAddress() const override { return address_; }
-  const core::ResponseHead* response() const override { return reply_ ? &*reply_ : nullptr; }
-  uint64_t id() const override { return 1; }
-  std::chrono::system_clock::time_point startTime() const override { return {}; }
-  bool finished() const override { return gone || reply_.has_value(); }
-  bool requestReceived() const override { return true; }
-  void reply(core::ResponseHead head, std::string body) override {
-    if (finished()) return;
-    ++replies;
-    reply_ = std::move(head);
-    body_ = std::move(body);
-  }
-
-  int status() const { return reply_ ? reply_->status : 0; }
-  std::string header(std::string_view name) const {
-    const std::string* value = reply_ ? core::findHeader(reply_->headers, name) : nullptr;
-    return value != nullptr ? *value : "";
-  }
-  const std::string& body() const { return body_; }
-
-  bool gone = false;
-  int replies = 0;
-
- private:
-  core::RequestHead request_;
-  std::string address_ = "127.0.0.1";
-  std::optional<core::ResponseHead> reply_;
-  std::string body_;
-};
+using testsupport::FakeExchange;
 
 // Records merged calls; the test answers them when it wants to.
 class FakeUpstream final : public core::UpstreamClient {

@@ -12,6 +12,7 @@
 
 #include "core/chain/filter.h"
 #include "logger/logger.h"
+#include "tests/support/fake_exchange.h"
 #include "tests/support/loop.h"
 #include "tests/support/net.h"
 #include "tests/support/process.h"
@@ -85,32 +86,7 @@ bool hasEventHeader(const nlohmann::json& event, const std::string& lowerName);
 // Bytes 0..255 repeated, as the model server's /echo?size= produces.
 std::string patternBytes(size_t size);
 
-// An exchange for driving a module's hooks by hand, as the agent's chain would.
-class FakeExchange : public core::Exchange {
- public:
-  FakeExchange(uint64_t id, core::RequestHead request) : id_(id), request_(std::move(request)) {}
-  const core::RequestHead& request() const override { return request_; }
-  core::RequestHead& mutableRequest() override { return request_; }
-  const std::string& clientAddress() const override { return address_; }
-  const core::ResponseHead* response() const override { return response_ ? &*response_ : nullptr; }
-  uint64_t id() const override { return id_; }
-  std::chrono::system_clock::time_point startTime() const override { return start_; }
-  bool finished() const override { return false; }
-  bool requestReceived() const override { return received; }
-  void reply(core::ResponseHead head, std::string body) override {
-    response_ = std::move(head);
-    (void)body;
-  }
-  void setResponse(core::ResponseHead head) { response_ = std::move(head); }
-  bool received = true;  // what requestReceived() says
-
- private:
-  uint64_t id_;
-  core::RequestHead request_;
-  std::optional<core::ResponseHead> response_;
-  std::string address_ = "127.0.0.1";
-  std::chrono::system_clock::time_point start_ = std::chrono::system_clock::now();
-};
+using testsupport::FakeExchange;
 
 // Logger flags that send to `sink`, with two attempts per event.
 logger::Options optionsFor(const Sink& sink);
