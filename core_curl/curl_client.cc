@@ -8,7 +8,10 @@
 #include <array>
 #include <mutex>
 
-namespace core {
+namespace core_curl {
+
+using core::iequals;
+using core::trimSpace;
 
 namespace {
 
@@ -291,4 +294,4 @@ void CurlClient::closeWatch(SocketWatch* watch) {
            [](uv_handle_t* handle) { delete static_cast<SocketWatch*>(handle->data); });
 }
 
-}  // namespace core
+}  // namespace core_curl

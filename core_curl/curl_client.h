@@ -16,7 +16,10 @@
 
 struct uv_loop_s;
 
-namespace core {
+namespace core_curl {
+
+using core::Headers;
+using core::Timer;
 
 struct CurlRequest {
   std::string method = "POST";
@@ -93,4 +96,4 @@ class CurlClient {
   uint64_t connectionsOpened_ = 0;
 };
 
-}  // namespace core
+}  // namespace core_curl

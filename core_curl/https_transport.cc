@@ -1,6 +1,13 @@
 #include "core_curl/https_transport.h"
 
-namespace core {
+namespace core_curl {
+
+using core::Origin;
+using core::Timer;
+using core::UpstreamCall;
+using core::UpstreamDone;
+using core::UpstreamRequest;
+using core::UpstreamResult;
 
 // One call: a curl transfer, or (when curl refused to set one up) an error delivered on the next
 // loop turn.
@@ -87,4 +94,4 @@ void CurlHttpsTransport::finished(Call* call) {
   calls_.erase(call);
 }
 
-}  // namespace core
+}  // namespace core_curl

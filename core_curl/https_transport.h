@@ -10,16 +10,17 @@
 #include "core/uv/timer.h"
 #include "core_curl/curl_client.h"
 
-namespace core {
+namespace core_curl {
 
-class CurlHttpsTransport final : public HttpsTransport {
+class CurlHttpsTransport final : public core::HttpsTransport {
  public:
   // `caBundle`: PEM certificates to trust instead of the system store (null: the system's).
   CurlHttpsTransport(uv_loop_t* loop, CurlClient::Options options,
                      std::shared_ptr<const std::string> caBundle = nullptr);
   ~CurlHttpsTransport() override;
 
-  UpstreamCall* send(const Origin& origin, UpstreamRequest request, UpstreamDone done) override;
+  core::UpstreamCall* send(const core::Origin& origin, core::UpstreamRequest request,
+                           core::UpstreamDone done) override;
   void cancelCalls(const std::string& reason) override;
 
  private:
@@ -32,4 +33,4 @@ class CurlHttpsTransport final : public HttpsTransport {
   std::unordered_map<Call*, std::unique_ptr<Call>> calls_;
 };
 
-}  // namespace core
+}  // namespace core_curl

@@ -126,9 +126,9 @@ Dispatcher::Dispatcher(uv_loop_s* loop, DispatcherOptions options, prometheus::R
       retryTimer_(loop),
       drainTimer_(loop),
       reportTimer_(loop),
-      client_(loop, core::CurlClient::Options{.maxConnectionsPerHost = options_.workers,
-                                              .maxResponseBytes = 4096,
-                                              .userAgent = options_.userAgent}) {
+      client_(loop, core_curl::CurlClient::Options{.maxConnectionsPerHost = options_.workers,
+                                                   .maxResponseBytes = 4096,
+                                                   .userAgent = options_.userAgent}) {
   if (metrics != nullptr) {
     metrics_.sent = &prometheus::BuildCounter()
                          .Name("kserve_agent_logger_events_sent_total")
@@ -243,7 +243,7 @@ void Dispatcher::pump() {
 
 bool Dispatcher::deliver(Worker& worker) {
   ++worker.attempt;
-  core::CurlRequest request;
+  core_curl::CurlRequest request;
   request.url = options_.url;
   request.headers = format_.headers(worker.event->record);
   request.body = worker.event->body;
@@ -254,7 +254,7 @@ bool Dispatcher::deliver(Worker& worker) {
     request.caBundle = caBundle_.current(std::chrono::steady_clock::now());
   }
   Worker* target = &worker;
-  worker.transfer = client_.send(std::move(request), [this, target](core::CurlResult result) {
+  worker.transfer = client_.send(std::move(request), [this, target](core_curl::CurlResult result) {
     onResult(*target, std::move(result));
   });
   if (worker.transfer != 0) return true;
@@ -262,7 +262,7 @@ bool Dispatcher::deliver(Worker& worker) {
   return false;
 }
 
-void Dispatcher::onResult(Worker& worker, core::CurlResult result) {
+void Dispatcher::onResult(Worker& worker, core_curl::CurlResult result) {
   worker.transfer = 0;
   const std::string& id = worker.event->record.id;
   if (result.status >= 200 && result.status < 300) {

@@ -122,7 +122,7 @@ class Dispatcher {
   size_t depthNow() const;
   // Starts the worker's next attempt; false (event dropped) when curl refused the request.
   bool deliver(Worker& worker);
-  void onResult(Worker& worker, core::CurlResult result);
+  void onResult(Worker& worker, core_curl::CurlResult result);
   // The worker is done with its event: frees it and hands it the next one.
   void finish(Worker& worker);
   void release(Worker& worker);
@@ -156,7 +156,7 @@ class Dispatcher {
   bool stopped_ = false;
   // Declared last so that they are destroyed first: deliveries in flight are cancelled before the
   // workers and queues their callbacks point at go away.
-  core::CurlClient client_;
+  core_curl::CurlClient client_;
   std::unique_ptr<PipelineClient> pipeline_;  // http:// sinks; null for https
 };
 

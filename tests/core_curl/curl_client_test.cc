@@ -10,8 +10,8 @@ using logtest::Sink;
 
 namespace {
 
-core::CurlRequest post(const std::string& url, std::string body) {
-  core::CurlRequest request;
+core_curl::CurlRequest post(const std::string& url, std::string body) {
+  core_curl::CurlRequest request;
   request.url = url;
   request.headers = {
       {"Ce-Id", "x"}, {"Ce-Type", "t"}, {"Ce-Source", "s"}, {"Ce-Specversion", "1.0"}};
@@ -26,10 +26,10 @@ TEST_CASE("The client posts over one kept-alive connection", "[core_curl]") {
   Sink sink;
   Loop loop;
   {
-    core::CurlClient client(loop.get(), {});
+    core_curl::CurlClient client(loop.get(), {});
     std::vector<long> statuses;
     std::function<void()> next = [&] {
-      client.send(post(sink.url(), "body"), [&](core::CurlResult result) {
+      client.send(post(sink.url(), "body"), [&](core_curl::CurlResult result) {
         statuses.push_back(result.status);
         if (statuses.size() < 5) next();
       });
@@ -47,14 +47,14 @@ TEST_CASE("A refused connection and a timeout come back as errors", "[core_curl]
   Sink slow(logtest::delayed(3000));
   Loop loop;
   {
-    core::CurlClient client(loop.get(), {});
-    std::optional<core::CurlResult> refused;
-    std::optional<core::CurlResult> timedOut;
+    core_curl::CurlClient client(loop.get(), {});
+    std::optional<core_curl::CurlResult> refused;
+    std::optional<core_curl::CurlResult> timedOut;
     client.send(post("http://127.0.0.1:" + std::to_string(testsupport::freePort()) + "/", "x"),
-                [&](core::CurlResult r) { refused = std::move(r); });
+                [&](core_curl::CurlResult r) { refused = std::move(r); });
     auto request = post(slow.url(), "x");
     request.timeout = 200ms;
-    client.send(std::move(request), [&](core::CurlResult r) { timedOut = std::move(r); });
+    client.send(std::move(request), [&](core_curl::CurlResult r) { timedOut = std::move(r); });
     REQUIRE(loop.runUntil([&] { return refused && timedOut; }, 5s));
     CHECK(refused->status == 0);
     CHECK_FALSE(refused->error.empty());
@@ -68,10 +68,10 @@ TEST_CASE("Cancelled and abandoned transfers never call back and leave no handle
   Sink slow(logtest::delayed(2000));
   Loop loop;
   {
-    core::CurlClient client(loop.get(), {});
+    core_curl::CurlClient client(loop.get(), {});
     int calls = 0;
-    uint64_t first = client.send(post(slow.url(), "1"), [&](core::CurlResult) { ++calls; });
-    client.send(post(slow.url(), "2"), [&](core::CurlResult) { ++calls; });
+    uint64_t first = client.send(post(slow.url(), "1"), [&](core_curl::CurlResult) { ++calls; });
+    client.send(post(slow.url(), "2"), [&](core_curl::CurlResult) { ++calls; });
     loop.runFor(100ms);
     CHECK(client.active() == 2);
     CHECK(client.cancel(first));

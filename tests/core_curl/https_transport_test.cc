@@ -14,8 +14,8 @@ TEST_CASE("https origins go through curl with the trust given, headers and body 
   testsupport::TestLoop loop;
   {
     auto ca = std::make_shared<const std::string>(testsupport::readFile(pki.caCert));
-    core::CurlHttpsTransport trusted(loop.get(), {}, ca);
-    core::CurlHttpsTransport systemStore(loop.get(), {});
+    core_curl::CurlHttpsTransport trusted(loop.get(), {}, ca);
+    core_curl::CurlHttpsTransport systemStore(loop.get(), {});
     core::Client client(loop.get(), core::UpstreamOptions{}, &trusted);
     core::Origin origin{true, "127.0.0.1", sink.port()};
     auto request = [] {
