@@ -1,7 +1,6 @@
 #include "agent/app.h"
 
 #include <signal.h>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <uv.h>
 
@@ -21,6 +20,8 @@
 #include "core/proxy/proxy.h"
 #include "core/server/drain.h"
 #include "core/server/server.h"
+#include "core/util/logging.h"
+#include "core/uv/loop.h"
 #include "core/uv/send_ring.h"
 
 namespace agent {
@@ -28,35 +29,6 @@ namespace agent {
 using namespace core;
 
 namespace {
-
-void configureLogging(const Config& config) {
-  // Several loops may log at once: the multi-threaded sink.
-  auto logger = spdlog::stderr_logger_mt("kserve-agent");
-  // One line per event, in JSON, as structured log collectors expect.
-  logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","msg":"%v"})",
-                      spdlog::pattern_time_type::utc);
-  logger->set_level(spdlog::level::from_str(config.logLevel));
-  logger->flush_on(spdlog::level::info);
-  spdlog::set_default_logger(logger);
-}
-
-struct Loop {
-  Loop() { uv_loop_init(&loop); }
-  ~Loop() {
-    // Whatever is still open is closed here and its close callbacks run, so the loop closes.
-    uv_walk(
-        &loop,
-        [](uv_handle_t* handle, void*) {
-          if (!uv_is_closing(handle)) uv_close(handle, nullptr);
-        },
-        nullptr);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
-  }
-  Loop(const Loop&) = delete;
-  Loop& operator=(const Loop&) = delete;
-  uv_loop_t loop;
-};
 
 size_t shareOf(size_t limit, int threads) {
   return std::max<size_t>(
@@ -80,23 +52,23 @@ class Worker final : private ServerObserver, private DrainCallbacks {
       : shared_(shared),
         config_(shared.config),
         index_(index),
-        client_(&loop_.loop,
+        client_(loop_.get(),
                 UpstreamOptions{shareOf(config_.maxUpstreamConnections, config_.threads),
                                 config_.upstreamConnectTimeout, config_.upstreamTimeout}),
         pool_(client_.pool(Origin{false, "127.0.0.1", config_.componentPort})),
         proxy_(pool_),
         limits_(serverLimits(config_)),
-        context_(limits_, &loop_.loop, proxy_, shareOf(config_.maxConnections, config_.threads)),
+        context_(limits_, loop_.get(), proxy_, shareOf(config_.maxConnections, config_.threads)),
         drain_(context_, config_.quietPeriod, config_.drainTimeout, *this),
-        prober_(&loop_.loop, std::move(readiness)),
+        prober_(loop_.get(), std::move(readiness)),
         probes_(prober_, drain_),
         tcp_(context_),
         unix_(context_),
         metricsTerminal_([this] { return renderAllMetrics(); }),
-        metricsContext_(limits_, &loop_.loop, metricsTerminal_, 64),
+        metricsContext_(limits_, loop_.get(), metricsTerminal_, 64),
         metricsListener_(metricsContext_) {
     context_.observer = this;
-    uv_async_init(&loop_.loop, &wake_,
+    uv_async_init(loop_.get(), &wake_,
                   [](uv_async_t* a) { static_cast<Worker*>(a->data)->onWake(); });
     wake_.data = this;
   }
@@ -104,7 +76,7 @@ class Worker final : private ServerObserver, private DrainCallbacks {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  uv_loop_t* loop() { return &loop_.loop; }
+  uv_loop_t* loop() { return loop_.get(); }
   ProxyMetrics::LoopFigures figures() const { return {&context_.stats, &pool_}; }
 
   // Builds the chain and listens; false (with the reason logged) when the agent cannot start.
@@ -139,8 +111,8 @@ class Worker final : private ServerObserver, private DrainCallbacks {
 
   // Runs the loop until the drain sequence has finished.
   void run() {
-    Connection::gatherWritesPerPollPhase(&loop_.loop);
-    uv_run(&loop_.loop, UV_RUN_DEFAULT);
+    Connection::gatherWritesPerPollPhase(loop_.get());
+    uv_run(loop_.get(), UV_RUN_DEFAULT);
     shutdown();
   }
 
@@ -159,7 +131,7 @@ class Worker final : private ServerObserver, private DrainCallbacks {
   }
 
   bool buildChain() {
-    FilterContext filterContext{&loop_.loop, &pool_};
+    FilterContext filterContext{loop_.get(), &pool_};
     // The probe filter first: probes reach no other filter. Then upstream's order: the logger
     // sees each caller's request and the batcher's reply to it.
     std::vector<Filter*> chain{&probes_};
@@ -201,7 +173,7 @@ class Worker final : private ServerObserver, private DrainCallbacks {
     tcp_.close();
     unix_.close();
   }
-  void drained(bool) override { uv_stop(&loop_.loop); }
+  void drained(bool) override { uv_stop(loop_.get()); }
 
   // Closes every handle the worker owns and lets their close callbacks run.
   void shutdown() {
@@ -218,10 +190,10 @@ class Worker final : private ServerObserver, private DrainCallbacks {
     batcher_.reset();
     logger_.reset();
     Connection::stopGatheringPerPollPhase();
-    uv_run(&loop_.loop, UV_RUN_DEFAULT);
+    uv_run(loop_.get(), UV_RUN_DEFAULT);
   }
 
-  Loop loop_;
+  OwnedLoop loop_;
   Shared& shared_;
   const Config& config_;
   int index_;
@@ -336,7 +308,7 @@ class App {
 int runAgent(const Config& config) {
   // A peer that vanished must surface as EPIPE on the write, not kill the process.
   signal(SIGPIPE, SIG_IGN);
-  configureLogging(config);
+  configureJsonLogging("kserve-agent", config.logLevel);
   const char* multi = std::getenv("ENABLE_MULTI_CONTAINER_PROBES");
   std::string error;
   auto readiness = parseReadiness(std::getenv("SERVING_READINESS_PROBE"),

@@ -10,6 +10,7 @@
 
 #include "batcher/batcher.h"
 #include "core/server/limits.h"
+#include "core/util/duration.h"
 #include "logger/logger.h"
 #include "puller/puller.h"
 
@@ -103,7 +104,6 @@ batcher::Options batcherOptions(const Config& config, prometheus::Registry* metr
 logger::Options loggerOptions(const Config& config, prometheus::Registry* metrics);
 puller::Options pullerOptions(const Config& config, prometheus::Registry* metrics);
 
-// Parses a Go-style duration ("300ms", "5s", "1m30s", "0"); nullopt when malformed.
-std::optional<Duration> parseDuration(std::string_view text);
+using core::parseDuration;
 
 }  // namespace agent
