@@ -12,6 +12,10 @@ Routes:
   POST /v2/repository/models/<m>/load|unload   200 {} (recorded; --repo-status to change)
   GET  /stats                     {"connections": distinct client connections, "requests": n}
   ANY  /echo?status=&chunked=1&size=&delay_ms=&header=Name:Value&ctype=
+  POST /graph/success|error|echo|headers|reply?status=&body=&ctype=  (InferenceGraph models;
+       delay_ms= on each: success 200 {"predictions":[{"message":"SUCCESS"}]}, error 404
+       {"detail":"Intentional 404 code"} as upstream's e2e models, echo the body, headers the
+       request headers as JSON, reply a given status and body)
             &trailer=Name:Value&announce=Name,Name
                                   echoes the body (or size bytes), with the given shape; a
                                   chunked answer ends with the trailer fields given (repeatable)
@@ -131,6 +135,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, json.dumps(stats).encode())
         if path == "/echo":
             return self.echo(body, query)
+        if path.startswith("/graph/"):
+            return self.graph_model(path[len("/graph/"):], body, query)
         if path == "/sse":
             return self.sse(query)
         if path == "/upgrade":
@@ -211,6 +217,27 @@ class Handler(BaseHTTPRequestHandler):
         ctype = query.get("ctype") or self.headers.get("Content-Type") or "application/octet-stream"
         return self.send(int(query.get("status", 200)), body, ctype, extra,
                          chunked=query.get("chunked") == "1", trailers=trailers)
+
+    def graph_model(self, name, body, query):
+        """The InferenceGraph e2e models and a few more, one per path (/graph/<name>)."""
+        if "delay_ms" in query:
+            time.sleep(int(query["delay_ms"]) / 1000.0)
+        if name == "success":
+            return self.send(200, b'{"predictions":[{"message":"SUCCESS"}]}')
+        if name == "error":
+            return self.send(404, b'{"detail":"Intentional 404 code"}')
+        if name == "echo":
+            return self.send(int(query.get("status", 200)), body,
+                             self.headers.get("Content-Type") or "application/octet-stream")
+        if name == "headers":
+            headers = {}
+            for k, v in self.headers.items():
+                headers.setdefault(k, []).append(v)
+            return self.send(200, json.dumps({"headers": headers}).encode())
+        if name == "reply":
+            return self.send(int(query.get("status", 200)), query.get("body", "").encode(),
+                             query.get("ctype", "application/json"))
+        return self.send(404, b'{"detail":"no such graph model"}')
 
     def sse(self, query):
         count = int(query.get("n", 3))

@@ -88,6 +88,39 @@ int Agent::terminate(std::chrono::milliseconds timeout) {
   return process_->wait(timeout);
 }
 
+Router::Router(const std::string& graphJson, std::vector<std::string> extraArgs,
+               std::map<std::string, std::string> env)
+    : port_(freePort()) {
+  std::vector<std::string> argv{builtBinary("kserve-router"), "--graph-json", graphJson, "--port",
+                                std::to_string(port_)};
+  bool hasDrain = false;
+  for (const auto& a : extraArgs)
+    hasDrain = hasDrain || a.starts_with("--drain-period");
+  if (!hasDrain) argv.push_back("--drain-period=0s");
+  argv.insert(argv.end(), extraArgs.begin(), extraArgs.end());
+  process_ = std::make_unique<Process>(argv, env);
+  if (!waitForPort(port_, 15s)) {
+    throw std::runtime_error("router did not start: " + process_->output());
+  }
+}
+
+std::string Router::url(const std::string& path) const {
+  return "http://127.0.0.1:" + std::to_string(port_) + path;
+}
+
+int Router::terminate(std::chrono::milliseconds timeout) {
+  terminated_ = true;
+  process_->signal(SIGTERM);
+  return process_->wait(timeout);
+}
+
+Router::~Router() {
+  if (!terminated_ && !process_->running()) {
+    std::fprintf(stderr, "kserve-router exited on its own; its output:\n%s\n",
+                 process_->output().c_str());
+  }
+}
+
 std::unique_ptr<RawSocket> requestLargeBody(uint16_t agentPort, size_t size,
                                             const std::string& extraHeaders) {
   auto socket = std::make_unique<RawSocket>(agentPort);

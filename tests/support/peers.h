@@ -57,4 +57,24 @@ class Agent {
   std::unique_ptr<Process> process_;
 };
 
+// kserve-router with --graph-json and --port set, started and listening. Unless the test says
+// otherwise, a SIGTERM drains at once (--drain-period=0s).
+class Router {
+ public:
+  explicit Router(const std::string& graphJson, std::vector<std::string> extraArgs = {},
+                  std::map<std::string, std::string> env = {});
+  uint16_t port() const { return port_; }
+  std::string url(const std::string& path) const;
+  Process& process() { return *process_; }
+  int terminate(std::chrono::milliseconds timeout = 20s);
+  ~Router();
+  Router(const Router&) = delete;
+  Router& operator=(const Router&) = delete;
+
+ private:
+  uint16_t port_;
+  bool terminated_ = false;
+  std::unique_ptr<Process> process_;
+};
+
 }  // namespace testsupport

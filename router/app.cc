@@ -1,0 +1,191 @@
+#include "router/app.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <uv.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "core/client/client.h"
+#include "core/server/drain.h"
+#include "core/server/server.h"
+#include "core/util/logging.h"
+#include "core/util/version.h"
+#include "core/uv/loop.h"
+#include "core_curl/https_transport.h"
+#include "router/engine.h"
+#include "router/graph.h"
+#include "router/propagation.h"
+#include "router/server.h"
+
+namespace router {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// Go's default for an unset server timeout is none; a timeout of 0 or less in routerTimeouts
+// means none as well. A day stands for "none" where the server needs a bound.
+constexpr std::chrono::milliseconds kNoTimeout = std::chrono::hours(24);
+
+std::chrono::milliseconds seconds(const std::optional<int64_t>& value,
+                                  std::chrono::milliseconds absent,
+                                  std::chrono::milliseconds none) {
+  if (!value) return absent;
+  if (*value <= 0) return none;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::seconds(*value));
+}
+
+class Router final : private core::ServerObserver, private core::DrainCallbacks {
+ public:
+  Router(const RouterConfig& config, Graph graph, HeaderPropagation propagation)
+      : config_(config),
+        timeouts_(graph.routerTimeouts.value_or(RouterTimeouts{})),
+        https_(&loop_,
+               core_curl::CurlClient::Options{
+                   .maxConnectionsPerHost = static_cast<long>(config.maxStepConnections),
+                   .maxResponseBytes = config.maxStepResponseBytes,
+                   .userAgent = "kserve-router/" + std::string(core::kVersion)}),
+        client_(&loop_,
+                core::UpstreamOptions{config.maxStepConnections, config.stepConnectTimeout,
+                                      std::chrono::milliseconds(0), "the step's service"},
+                &https_),
+        engine_(&loop_, std::move(graph), std::move(propagation), engineOptions(config), client_),
+        terminal_(&loop_, engine_, seconds(timeouts_.serverWrite, 60s, 0ms)),
+        limits_(serverLimits(config, timeouts_)),
+        context_(limits_, &loop_, terminal_, config.maxConnections),
+        listener_(context_),
+        drain_(context_, config.drainPeriod, config.drainTimeout, *this) {
+    context_.observer = this;
+    context_.chain.setFilters({&readyz_});
+  }
+
+  int run() {
+    int rc = listener_.listenTcp(config_.port, false);
+    if (rc != 0) {
+      spdlog::error("cannot listen on port {}: {}", config_.port, uv_strerror(rc));
+      return 1;
+    }
+    setupSignals();
+    spdlog::info("kserve-router {} listening on port {}", core::kVersion, config_.port);
+    core::Connection::gatherWritesPerPollPhase(&loop_);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    shutdown();
+    spdlog::info("Shutdown complete, exiting...");
+    return 0;
+  }
+
+ private:
+  EngineOptions engineOptions(const RouterConfig& config) {
+    EngineOptions options;
+    options.stepTimeout = seconds(timeouts_.serviceClient, 0ms, 0ms);
+    options.maxStepResponseBytes = config.maxStepResponseBytes;
+    options.istioProbeUrl = config.istioProbeUrl;
+    options.userAgent = "kserve-router/" + std::string(core::kVersion);
+    return options;
+  }
+
+  static core::ServerLimits serverLimits(const RouterConfig& config,
+                                         const RouterTimeouts& timeouts) {
+    core::ServerLimits limits;
+    limits.maxRequestBodyBytes = config.maxRequestBodyBytes;
+    limits.maxBufferedBodyBytes = config.maxRequestBodyBytes;
+    limits.headerTimeout = seconds(timeouts.serverRead, 60s, kNoTimeout);
+    limits.idleTimeout = seconds(timeouts.serverIdle, 180s, kNoTimeout);
+    return limits;
+  }
+
+  void setupSignals() {
+    for (auto [handle, signum] : {std::pair{&sigterm_, SIGTERM}, std::pair{&sigint_, SIGINT}}) {
+      uv_signal_init(&loop_, handle);
+      handle->data = this;
+      uv_signal_start(
+          handle, [](uv_signal_t* h, int sig) { static_cast<Router*>(h->data)->onSignal(sig); },
+          signum);
+      // The signals alone do not keep the loop running once it has drained.
+      uv_unref(reinterpret_cast<uv_handle_t*>(handle));
+    }
+    signalsSet_ = true;
+  }
+
+  void onSignal(int signum) {
+    if (drain_.stage() != core::DrainSequence::Stage::Serving) {
+      spdlog::warn("second signal {}: exiting now", signum);
+      std::_Exit(1);
+    }
+    spdlog::info("received signal {}: failing /readyz, serving {} ms more", signum,
+                 config_.drainPeriod.count());
+    readyz_.setDraining();
+    drain_.begin();
+  }
+
+  // ServerObserver
+  void onExchangeDone(const core::Exchange&, int, std::chrono::steady_clock::duration) override {
+    drain_.progress();
+  }
+  void onClientSettled() override { drain_.progress(); }
+
+  // DrainCallbacks
+  void stopAccepting() override { listener_.close(); }
+  void drained(bool) override { uv_stop(&loop_); }
+
+  void shutdown() {
+    listener_.close();
+    std::vector<core::Connection*> clients(context_.clients.begin(), context_.clients.end());
+    for (core::Connection* client : clients)
+      client->close();
+    client_.cancelCalls("the router shut down before the step answered");
+    client_.closeIdle();
+    if (signalsSet_) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
+      uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
+    }
+    context_.chain.setFilters({});
+    core::Connection::stopGatheringPerPollPhase();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+  }
+
+  const RouterConfig& config_;
+  RouterTimeouts timeouts_;
+  core::OwnedLoop loopHolder_;
+  uv_loop_t& loop_ = *loopHolder_.get();
+  core_curl::CurlHttpsTransport https_;
+  core::Client client_;
+  Engine engine_;
+  ReadyzFilter readyz_;
+  GraphTerminal terminal_;
+  core::ServerLimits limits_;
+  core::ServerContext context_;
+  core::Listener listener_;
+  core::DrainSequence drain_;
+  uv_signal_t sigterm_{};
+  uv_signal_t sigint_{};
+  bool signalsSet_ = false;
+};
+
+}  // namespace
+
+int runRouter(const RouterConfig& config) {
+  // A peer that vanished must surface as EPIPE on the write, not kill the process.
+  signal(SIGPIPE, SIG_IGN);
+  GraphResult parsed = parseGraph(config.graphJson);
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "kserve-router: %s\n", parsed.error.c_str());
+    return 2;
+  }
+  const char* level = std::getenv("KSR_LOG_LEVEL");
+  core::configureJsonLogging("kserve-router", level != nullptr ? level : config.logLevel);
+  for (const std::string& warning : parsed.graph.warnings)
+    spdlog::warn("graph: {}", warning);
+  std::vector<std::string> problems;
+  const char* patterns = std::getenv("PROPAGATE_HEADERS");
+  HeaderPropagation propagation =
+      HeaderPropagation::parse(patterns != nullptr ? patterns : "", problems);
+  for (const std::string& problem : problems)
+    spdlog::error("PROPAGATE_HEADERS: {}", problem);
+  Router router(config, std::move(parsed.graph), std::move(propagation));
+  return router.run();
+}
+
+}  // namespace router

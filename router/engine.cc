@@ -1,0 +1,421 @@
+#include "router/engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <unordered_map>
+
+#include "core/http/url.h"
+#include "core/uv/timer.h"
+#include "router/gjson.h"
+#include "router/json_text.h"
+
+namespace router {
+
+namespace {
+
+constexpr auto kMeshProbeTimeout = std::chrono::seconds(3);
+
+bool success(int status) {
+  return status >= 200 && status < 300;
+}
+
+Outcome failure(int status, std::string cause) {
+  Outcome outcome;
+  outcome.status = status;
+  outcome.error = std::move(cause);
+  return outcome;
+}
+
+}  // namespace
+
+std::string describeStep(const std::string& node, size_t index, const Step& step) {
+  std::string text = "step " + std::to_string(index);
+  if (!step.name.empty()) text += " (\"" + step.name + "\")";
+  return text + " of node \"" + node + "\"";
+}
+
+// A serviceUrl taken apart once: where the call goes, its target, and the Host header as the
+// URL writes it (Go sends URL.Host).
+struct Engine::Target {
+  std::string url;
+  core::Origin origin;
+  std::string target;
+  std::string host;
+};
+
+Engine::Engine(uv_loop_t* loop, Graph graph, HeaderPropagation propagation, EngineOptions options,
+               core::Client& client)
+    : loop_(loop),
+      graph_(std::move(graph)),
+      propagation_(std::move(propagation)),
+      options_(std::move(options)),
+      client_(client),
+      random_(std::random_device{}()) {
+  for (const auto& [name, node] : graph_.nodes) {
+    auto& targets = targets_[name];
+    for (const Step& step : node.steps) {
+      auto target = std::make_unique<Target>();
+      if (step.nodeName.empty()) {
+        // The graph was checked at start: every service step's URL splits.
+        auto split = core::splitOriginUrl(step.serviceUrl);
+        auto parts = core::splitHttpUrl(step.serviceUrl);
+        if (split && parts) {
+          target->url = step.serviceUrl;
+          target->origin = split->origin;
+          target->target = split->target;
+          target->host = std::string(parts->authority);
+        }
+      }
+      targets.push_back(std::move(target));
+    }
+  }
+}
+
+Engine::~Engine() = default;
+
+std::unique_ptr<GraphRun> Engine::run(const core::Headers& incoming, std::string input, Done done) {
+  core::Headers propagated = propagation_.select(incoming);
+  if (core::findHeader(propagated, "Content-Type") == nullptr) {
+    propagated.push_back({"Content-Type", "application/json"});
+  }
+  if (core::findHeader(propagated, "User-Agent") == nullptr) {
+    propagated.push_back({"User-Agent", options_.userAgent});
+  }
+  std::unique_ptr<GraphRun> run(new GraphRun(*this, std::move(propagated), std::move(done)));
+  run->start(std::move(input));
+  return run;
+}
+
+void Engine::whenMeshKnown(std::function<void()> then, const std::shared_ptr<bool>& alive) {
+  if (mesh_ == Mesh::Inside || mesh_ == Mesh::Outside) {
+    then();
+    return;
+  }
+  meshWaiters_.emplace_back(alive, std::move(then));
+  if (mesh_ == Mesh::Probing) return;
+  mesh_ = Mesh::Probing;
+  auto probe = core::splitOriginUrl(options_.istioProbeUrl);
+  auto settle = [this](bool inside) {
+    mesh_ = inside ? Mesh::Inside : Mesh::Outside;
+    spdlog::info("router: {} (probed {}): https steps are called {}",
+                 inside ? "in an Istio mesh" : "not in an Istio mesh", options_.istioProbeUrl,
+                 inside ? "as http" : "over TLS");
+    auto waiters = std::move(meshWaiters_);
+    meshWaiters_.clear();
+    for (auto& [weak, waiter] : waiters) {
+      if (weak.lock()) waiter();
+    }
+  };
+  if (!probe) {
+    settle(false);
+    return;
+  }
+  core::UpstreamRequest request;
+  request.method = "GET";
+  request.target = probe->target;
+  request.timeout = kMeshProbeTimeout;
+  request.maxResponseBytes = 64 * 1024;
+  // As upstream: a 200 from the sidecar's admin port means the mesh carries TLS. Any other
+  // outcome (refused, an error, a timeout) means it does not; upstream fails its first request
+  // when the probe errs, this router calls over TLS instead.
+  client_.send(probe->origin, std::move(request),
+               [settle](core::UpstreamResult result) { settle(result.status == 200); });
+}
+
+// A part of a run whose calls can be cancelled together: the run's root, and each Ensemble
+// (whose other branches stop when it answers early). Cancelling a scope cancels its children.
+struct GraphRun::Scope {
+  ScopePtr parent;
+  bool cancelled = false;
+  std::unordered_map<uint64_t, core::UpstreamCall*> calls;
+  std::vector<std::weak_ptr<Scope>> children;
+
+  bool dead() const {
+    for (const Scope* scope = this; scope != nullptr; scope = scope->parent.get()) {
+      if (scope->cancelled) return true;
+    }
+    return false;
+  }
+  static ScopePtr childOf(const ScopePtr& parent) {
+    auto child = std::make_shared<Scope>();
+    child->parent = parent;
+    parent->children.push_back(child);
+    return child;
+  }
+  void cancel() {
+    cancelled = true;
+    auto out = std::move(calls);
+    calls.clear();
+    for (auto& [id, call] : out)
+      call->cancel();
+    for (auto& weak : children) {
+      if (auto child = weak.lock()) child->cancel();
+    }
+  }
+};
+
+GraphRun::GraphRun(Engine& engine, core::Headers propagated, Engine::Done done)
+    : engine_(engine),
+      propagated_(std::move(propagated)),
+      done_(std::move(done)),
+      root_(std::make_shared<Scope>()),
+      alive_(std::make_shared<bool>(true)) {}
+
+GraphRun::~GraphRun() {
+  cancel();
+}
+
+void GraphRun::cancel() {
+  root_->cancel();
+  alive_.reset();
+  done_ = nullptr;
+}
+
+void GraphRun::start(std::string input) {
+  starting_ = true;
+  runNode(root_, "root", std::move(input), [this](Outcome outcome) {
+    if (!starting_) {
+      Engine::Done done = std::move(done_);
+      done(std::move(outcome));
+      return;
+    }
+    // Answered without a call: the answer goes out on the next loop turn, not inside run().
+    auto shared = std::make_shared<Outcome>(std::move(outcome));
+    later(root_, [this, shared] {
+      Engine::Done done = std::move(done_);
+      done(std::move(*shared));
+    });
+  });
+  starting_ = false;
+}
+
+void GraphRun::later(const ScopePtr& scope, std::function<void()> then) {
+  struct Deferred {
+    explicit Deferred(uv_loop_t* loop) : timer(loop) {}
+    core::Timer timer;
+  };
+  auto* deferred = new Deferred(engine_.loop_);
+  deferred->timer.start(std::chrono::milliseconds(0), [deferred, scope, then = std::move(then)] {
+    delete deferred;
+    if (!scope->dead()) then();
+  });
+}
+
+void GraphRun::runNode(const ScopePtr& scope, const std::string& name, std::string input,
+                       Next next) {
+  auto it = engine_.graph_.nodes.find(name);
+  if (it == engine_.graph_.nodes.end()) {
+    next(failure(500, "invalid route type: "));
+    return;
+  }
+  switch (it->second.type) {
+    case RouterType::Sequence:
+      sequence(scope, name, std::move(input), std::move(next));
+      break;
+    case RouterType::Switch:
+      switchNode(scope, name, std::move(input), std::move(next));
+      break;
+    case RouterType::Splitter:
+      splitter(scope, name, std::move(input), std::move(next));
+      break;
+    case RouterType::Ensemble:
+      ensemble(scope, name, std::move(input), std::move(next));
+      break;
+  }
+}
+
+void GraphRun::runStep(const ScopePtr& scope, const std::string& node, size_t index,
+                       std::string input, Next next) {
+  const Step& step = engine_.graph_.nodes.at(node).steps.at(index);
+  if (!step.nodeName.empty()) {
+    runNode(scope, step.nodeName, std::move(input), std::move(next));
+  } else {
+    callService(scope, node, index, std::move(input), std::move(next));
+  }
+}
+
+void GraphRun::callService(const ScopePtr& scope, const std::string& node, size_t index,
+                           std::string input, Next next) {
+  const Engine::Target& target = *engine_.targets_.at(node).at(index);
+  if (target.origin.https && engine_.mesh_ != Engine::Mesh::Inside &&
+      engine_.mesh_ != Engine::Mesh::Outside) {
+    auto shared = std::make_shared<std::string>(std::move(input));
+    engine_.whenMeshKnown(
+        [this, scope, node, index, shared, next = std::move(next)]() mutable {
+          if (!scope->dead()) callService(scope, node, index, std::move(*shared), std::move(next));
+        },
+        alive_);
+    return;
+  }
+  core::Origin origin = target.origin;
+  if (origin.https && engine_.mesh_ == Engine::Mesh::Inside) origin.https = false;
+  core::UpstreamRequest request;
+  request.method = "POST";
+  request.target = target.target;
+  request.headers.reserve(propagated_.size() + 1);
+  request.headers.push_back({"Host", target.host});
+  request.headers.insert(request.headers.end(), propagated_.begin(), propagated_.end());
+  request.body = std::move(input);
+  request.timeout = engine_.options_.stepTimeout;
+  request.maxResponseBytes = engine_.options_.maxStepResponseBytes;
+  spdlog::debug("router: calling {} for {}", target.url,
+                describeStep(node, index, engine_.graph_.nodes.at(node).steps.at(index)));
+  uint64_t id = nextCall_++;
+  core::UpstreamCall* call = engine_.client_.send(
+      origin, std::move(request),
+      [this, scope, id, node, index, next = std::move(next)](core::UpstreamResult result) {
+        scope->calls.erase(id);
+        if (scope->dead()) return;
+        Outcome outcome;
+        if (result.status == 0) {
+          const Step& step = engine_.graph_.nodes.at(node).steps.at(index);
+          outcome =
+              failure(result.timedOut ? 504 : 502,
+                      "Post \"" + engine_.targets_.at(node).at(index)->url + "\": " + result.error +
+                          " (" + describeStep(node, index, step) + ")");
+        } else {
+          outcome.status = result.status;
+          outcome.body = std::move(result.body);
+        }
+        next(std::move(outcome));
+      });
+  scope->calls.emplace(id, call);
+}
+
+void GraphRun::sequence(const ScopePtr& scope, const std::string& name, std::string input,
+                        Next next) {
+  if (engine_.graph_.nodes.at(name).steps.empty()) {
+    // Upstream writes status 0, which makes Go drop the connection.
+    next(failure(500, "node \"" + name + "\" has no steps"));
+    return;
+  }
+  sequenceStep(scope, name, 0, std::make_shared<const std::string>(std::move(input)), Outcome{},
+               std::move(next));
+}
+
+void GraphRun::sequenceStep(const ScopePtr& scope, const std::string& name, size_t index,
+                            std::shared_ptr<const std::string> input, Outcome previous, Next next) {
+  const std::vector<Step>& steps = engine_.graph_.nodes.at(name).steps;
+  if (index == steps.size()) {
+    next(std::move(previous));
+    return;
+  }
+  const Step& step = steps[index];
+  std::string stepInput = step.data == "$response" && index > 0 ? previous.body : *input;
+  if (step.mapPredictionsToInstances) stepInput = mapPredictionsToInstances(stepInput);
+  if (!step.condition.empty()) {
+    // The condition gates on the previous step's answer; on the first step there is none, which
+    // upstream reports as an invalid response.
+    if (!gjson::validBytes(previous.body)) {
+      next(failure(500, "invalid response"));
+      return;
+    }
+    if (!gjson::get(previous.body, step.condition).exists()) {
+      previous.status = 200;
+      next(std::move(previous));
+      return;
+    }
+  }
+  bool hard = step.dependencyType == Dependency::Hard;
+  runStep(scope, name, index, std::move(stepInput),
+          [this, scope, name, index, input, hard, next = std::move(next)](Outcome outcome) mutable {
+            if (outcome.failed() || (hard && !success(outcome.status))) {
+              next(std::move(outcome));
+              return;
+            }
+            sequenceStep(scope, name, index + 1, std::move(input), std::move(outcome),
+                         std::move(next));
+          });
+}
+
+void GraphRun::switchNode(const ScopePtr& scope, const std::string& name, std::string input,
+                          Next next) {
+  const std::vector<Step>& steps = engine_.graph_.nodes.at(name).steps;
+  if (gjson::validBytes(input)) {
+    for (size_t i = 0; i < steps.size(); ++i) {
+      if (!steps[i].condition.empty() && gjson::get(input, steps[i].condition).exists()) {
+        runStep(scope, name, i, std::move(input), std::move(next));
+        return;
+      }
+    }
+  }
+  next(failure(404, "None of the routes matched with the switch condition"));
+}
+
+void GraphRun::splitter(const ScopePtr& scope, const std::string& name, std::string input,
+                        Next next) {
+  const std::vector<Step>& steps = engine_.graph_.nodes.at(name).steps;
+  // Weights were checked at start (each >= 0, summing to 100), so a draw in [0, 100) always
+  // lands on a step.
+  int64_t draw = std::uniform_int_distribution<int64_t>(0, 99)(engine_.random_);
+  int64_t cumulative = 0;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    cumulative += steps[i].weight.value_or(0);
+    if (draw < cumulative) {
+      runStep(scope, name, i, std::move(input), std::move(next));
+      return;
+    }
+  }
+  next(failure(500, "no route was selected by the splitter"));
+}
+
+void GraphRun::ensemble(const ScopePtr& scope, const std::string& name, std::string input,
+                        Next next) {
+  const std::vector<Step>& steps = engine_.graph_.nodes.at(name).steps;
+  if (steps.empty()) {
+    next(Outcome{"{}", 200, {}});
+    return;
+  }
+  // Results are taken in step order (the first Hard failure in that order answers); an error
+  // in any step answers at once. Either way the steps still out are cancelled.
+  struct State {
+    std::vector<std::optional<Outcome>> results;
+    size_t next = 0;
+    bool answered = false;
+    ScopePtr branches;
+    Next done;
+  };
+  auto state = std::make_shared<State>();
+  state->results.resize(steps.size());
+  state->branches = Scope::childOf(scope);
+  state->done = std::move(next);
+  auto answer = [state](Outcome outcome) {
+    state->answered = true;
+    state->branches->cancel();
+    Next done = std::move(state->done);
+    done(std::move(outcome));
+  };
+  auto shared = std::make_shared<const std::string>(std::move(input));
+  for (size_t i = 0; i < steps.size() && !state->answered; ++i) {
+    runStep(state->branches, name, i, *shared, [this, state, name, i, answer](Outcome outcome) {
+      if (state->answered) return;
+      const std::vector<Step>& all = engine_.graph_.nodes.at(name).steps;
+      if (outcome.failed()) {
+        answer(std::move(outcome));
+        return;
+      }
+      if (auto problem = ensembleResultProblem(outcome.body)) {
+        answer(failure(500, *problem + " (" + describeStep(name, i, all[i]) + ")"));
+        return;
+      }
+      state->results[i] = std::move(outcome);
+      while (state->next < all.size() && state->results[state->next]) {
+        const Outcome& result = *state->results[state->next];
+        if (all[state->next].dependencyType == Dependency::Hard && !success(result.status)) {
+          answer(result);
+          return;
+        }
+        ++state->next;
+      }
+      if (state->next < all.size()) return;
+      std::vector<std::pair<std::string, std::string>> merged;
+      for (size_t k = 0; k < all.size(); ++k) {
+        merged.emplace_back(all[k].name.empty() ? std::to_string(k) : all[k].name,
+                            std::move(state->results[k]->body));
+      }
+      answer(Outcome{mergeEnsemble(std::move(merged)), 200, {}});
+    });
+  }
+}
+
+}  // namespace router

@@ -1,0 +1,102 @@
+#include "router/propagation.h"
+
+#include <re2/re2.h>
+
+namespace router {
+
+namespace {
+
+// RFC 9110's token characters, which Go's canonicalisation accepts.
+bool isTokenChar(unsigned char c) {
+  if (c >= 'a' && c <= 'z') return true;
+  if (c >= 'A' && c <= 'Z') return true;
+  if (c >= '0' && c <= '9') return true;
+  switch (c) {
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+std::string goCanonicalHeaderName(std::string_view name) {
+  for (unsigned char c : name) {
+    if (!isTokenChar(c)) return std::string(name);
+  }
+  std::string out(name);
+  bool upper = true;
+  for (char& c : out) {
+    if (upper && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    if (!upper && c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    upper = c == '-';
+  }
+  return out;
+}
+
+HeaderPropagation::HeaderPropagation() = default;
+HeaderPropagation::~HeaderPropagation() = default;
+HeaderPropagation::HeaderPropagation(HeaderPropagation&&) noexcept = default;
+HeaderPropagation& HeaderPropagation::operator=(HeaderPropagation&&) noexcept = default;
+
+HeaderPropagation HeaderPropagation::parse(std::string_view list,
+                                           std::vector<std::string>& problems) {
+  HeaderPropagation propagation;
+  propagation.add(list, problems);
+  return propagation;
+}
+
+void HeaderPropagation::add(std::string_view list, std::vector<std::string>& problems) {
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string_view item = list.substr(0, comma);
+    if (!item.empty()) {
+      RE2::Options options;
+      options.set_log_errors(false);
+      auto pattern =
+          std::make_unique<re2::RE2>(re2::StringPiece(item.data(), item.size()), options);
+      if (pattern->ok()) {
+        patterns_.push_back(std::move(pattern));
+      } else {
+        problems.push_back("header pattern \"" + std::string(item) +
+                           "\" is not a valid regular expression (" + pattern->error() +
+                           "); it is skipped");
+      }
+    }
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+}
+
+core::Headers HeaderPropagation::select(const core::Headers& incoming) const {
+  core::Headers out;
+  if (patterns_.empty()) return out;
+  for (const core::Header& header : incoming) {
+    std::string name = goCanonicalHeaderName(header.name);
+    if (name == "Host" || name == "Content-Length" || name == "Transfer-Encoding") continue;
+    for (const auto& pattern : patterns_) {
+      if (re2::RE2::PartialMatch(name, *pattern)) {
+        out.push_back({std::move(name), header.value});
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace router
