@@ -389,9 +389,10 @@ class BatchReader : public nlohmann::json_sax<nlohmann::json> {
     return "a value";
   }
 
+  // Fails on the field being read; its record is the last one of the batch.
   bool fail(const std::string& message) {
-    error_ =
-        "record " + std::to_string(batch_.size()) + ": field \"" + fieldName_ + "\": " + message;
+    error_ = "record " + std::to_string(batch_.size() - 1) + ": field \"" + fieldName_ +
+             "\": " + message;
     return false;
   }
 
