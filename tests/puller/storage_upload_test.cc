@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "puller/storage/s3.h"
 #include "puller/storage/upload.h"
 #include "puller/storage/util.h"
 #include "tests/puller/storage_peers.h"
@@ -369,4 +370,54 @@ TEST_CASE("Azure: the endpoint and credentials are checked at creation",
   ScopedEnv token({{"AZURE_ACCESS_TOKEN", "t"}, {"AZURE_ACCOUNT_NAME", "named"}});
   const auto uploader = make(BlobService::Azure, "logs", "acct.dfs.core.windows.net");
   CHECK(uploader->describe("k") == "abfs://logs@acct.dfs.core.windows.net/k");
+}
+
+// s3rver does not check SigV4 signatures; this fake does, with its own implementation of AWS's
+// algorithm (tests/support/storage_sigv4_s3.py), for every request of a PutObject and of a
+// multipart upload, keys with spaces, '+' and UTF-8 included.
+TEST_CASE("S3: every upload request carries a signature an independent SigV4 check accepts",
+          "[storage][upload][s3]") {
+  const uint16_t port = testsupport::freePort();
+  testsupport::Process fake({"/usr/bin/env", "python3",
+                             testsupport::sourcePath("tests/support/storage_sigv4_s3.py"), "--port",
+                             std::to_string(port), "--access-key", "AKIDEXAMPLE", "--secret-key",
+                             "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"});
+  REQUIRE(testsupport::waitForPort(port, 15s));
+  Vars vars{{"AWS_ENDPOINT_URL", "http://127.0.0.1:" + std::to_string(port)},
+            {"AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"},
+            {"AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"},
+            {"AWS_SESSION_TOKEN", "a session token/with+signs="},
+            {"AWS_REGION", "eu-west-3"},
+            {"S3_USER_VIRTUAL_BUCKET", std::nullopt},
+            {"awsAnonymousCredential", std::nullopt}};
+  ScopedEnv env(vars);
+  auto uploader = make(BlobService::S3, "logs");
+  const std::string key = "p/日本 a+b=c;d/0123-fedcba9876543210-1-request.json";
+  UploadReport report;
+  storage::Status status = uploader->upload(key, "{\"a\":1}", "application/json", {}, &report);
+  INFO(status.message << "\n" << fake.output());
+  REQUIRE(status.ok);
+  CHECK(report.requests == 1);
+
+  UploadOptions options;
+  options.multipartThreshold = 1 << 20;
+  options.partSize = 1 << 20;
+  const std::string data = patternBytes((3 << 20) + 1, 5);
+  status = uploader->upload(key + ".big", data, "application/octet-stream", options, &report);
+  INFO(status.message);
+  REQUIRE(status.ok);
+  CHECK(report.parts == 4);
+  CHECK(report.retries == 0);
+  const storage::S3Config config = storage::s3ConfigFromEnv();
+  const storage::HttpResponse read = storage::httpFetch(
+      storage::s3Request(config, "logs", "GET", key + ".big", {}, storage::sha256Hex("")));
+  REQUIRE(read.status == 200);
+  CHECK(read.body == data);
+
+  vars["AWS_SECRET_ACCESS_KEY"] = "not-the-secret";
+  ScopedEnv wrong(vars);
+  status = make(BlobService::S3, "logs")->upload(key, "x", "text/plain", quickRetries(3), &report);
+  CHECK_FALSE(status.ok);
+  CHECK(report.requests == 1);
+  CHECK_THAT(status.message, Catch::Contains("SignatureDoesNotMatch (HTTP 403)"));
 }
