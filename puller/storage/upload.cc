@@ -101,11 +101,8 @@ class S3Uploader : public Uploader {
  public:
   explicit S3Uploader(std::string bucket) : bucket_(std::move(bucket)) {}
 
-  Status upload(const std::string& key, std::string_view data, const std::string& contentType,
-                const UploadOptions& options, UploadReport* report) override {
-    UploadReport local;
-    UploadReport& counts = report != nullptr ? *report : local;
-    counts = {};
+  Status put(const std::string& key, std::string_view data, const std::string& contentType,
+             const UploadOptions& options, UploadReport& counts) override {
     // Read for each object, as each download does, so credentials that change are picked up.
     const S3Config config = s3ConfigFromEnv();
     if (data.size() > options.multipartThreshold && options.partSize > 0) {
@@ -217,11 +214,8 @@ class GcsUploader : public Uploader {
  public:
   explicit GcsUploader(std::string bucket) : bucket_(std::move(bucket)) {}
 
-  Status upload(const std::string& key, std::string_view data, const std::string& contentType,
-                const UploadOptions& options, UploadReport* report) override {
-    UploadReport local;
-    UploadReport& counts = report != nullptr ? *report : local;
-    counts = {};
+  Status put(const std::string& key, std::string_view data, const std::string& contentType,
+             const UploadOptions& options, UploadReport& counts) override {
     const std::string url = gcs::endpoint() + "/upload/storage/v1/b/" +
                             percentEncode(bucket_, false) +
                             "/o?uploadType=media&name=" + percentEncode(key, false);
@@ -292,11 +286,8 @@ class AzureUploader : public Uploader {
     basePath_ = path == std::string::npos ? "" : endpoint_.substr(path);
   }
 
-  Status upload(const std::string& key, std::string_view data, const std::string& contentType,
-                const UploadOptions& options, UploadReport* report) override {
-    UploadReport local;
-    UploadReport& counts = report != nullptr ? *report : local;
-    counts = {};
+  Status put(const std::string& key, std::string_view data, const std::string& contentType,
+             const UploadOptions& options, UploadReport& counts) override {
     if (data.size() > kMaxAzurePutBlob) {
       return Status::failure("cannot upload " + describe(key) + ": " + std::to_string(data.size()) +
                                  " bytes is more than Put Blob takes (5000 MiB)",
@@ -429,6 +420,15 @@ std::unique_ptr<Uploader> createAzure(const UploadTarget& target, std::string& e
 }
 
 }  // namespace
+
+Status Uploader::upload(const std::string& key, std::string_view data,
+                        const std::string& contentType, const UploadOptions& options,
+                        UploadReport* report) {
+  UploadReport local;
+  UploadReport& counts = report != nullptr ? *report : local;
+  counts = {};
+  return put(key, data, contentType, options, counts);
+}
 
 std::unique_ptr<Uploader> Uploader::create(const UploadTarget& target, std::string& error) {
   if (target.bucket.empty()) {

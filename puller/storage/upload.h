@@ -63,12 +63,16 @@ class Uploader {
 
   // Uploads `data` as the object `key` (replacing one of that name). Safe to call from one
   // thread at a time per Uploader.
-  virtual Status upload(const std::string& key, std::string_view data,
-                        const std::string& contentType, const UploadOptions& options,
-                        UploadReport* report = nullptr) = 0;
+  Status upload(const std::string& key, std::string_view data, const std::string& contentType,
+                const UploadOptions& options, UploadReport* report = nullptr);
   // Where an object goes, for logs: "s3://bucket/key", "gs://bucket/key",
   // "abfs://container@account/key".
   virtual std::string describe(const std::string& key) const = 0;
+
+ protected:
+  // The upload itself, counting its requests in `counts` (zeroed).
+  virtual Status put(const std::string& key, std::string_view data, const std::string& contentType,
+                     const UploadOptions& options, UploadReport& counts) = 0;
 };
 
 }  // namespace storage
