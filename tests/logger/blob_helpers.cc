@@ -2,6 +2,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+#include <map>
+
 #include "tests/support/process.h"
 
 namespace blobtest {
@@ -93,11 +96,16 @@ nlohmann::json goOracle(const std::string& batchJson, const std::vector<std::str
   const std::string dir = testsupport::makeTempDir("go-oracle");
   testsupport::writeFile(dir + "/batch.json", batchJson);
   testsupport::writeFile(dir + "/urls.json", nlohmann::json(urls).dump());
-  // GOPATH mode: the oracle is one file using the standard library only, so no module is needed.
+  // GOPATH mode: the oracle is one file using the standard library only, so no module is
+  // needed. Go wants a build cache; without HOME it has none unless told.
+  std::map<std::string, std::string> env{{"GO111MODULE", "off"}};
+  if (std::getenv("HOME") == nullptr && std::getenv("XDG_CACHE_HOME") == nullptr) {
+    env["GOCACHE"] = dir + "/go-cache";
+  }
   testsupport::Process go(
       {"/usr/bin/env", "go", "run", testsupport::sourcePath("tests/support/go_marshaller/main.go"),
        dir + "/batch.json", dir + "/urls.json", dir + "/out.json"},
-      {{"GO111MODULE", "off"}});
+      env);
   const int status = go.wait(300s);
   INFO(go.output());
   REQUIRE(status == 0);
