@@ -52,6 +52,51 @@ std::string sharedKeyAuthorization(const std::string& account, const std::string
   return "SharedKey " + account + ":" + base64Encode(hmacSha256(*key, text));
 }
 
+Status aadToken(const std::atomic<bool>* cancel, std::string& token) {
+  std::string clientId = envFirst({"AZURE_CLIENT_ID", "AZ_CLIENT_ID"});
+  std::string tenant = envFirst({"AZURE_TENANT_ID", "AZ_TENANT_ID"});
+  std::string secret = envFirst({"AZURE_CLIENT_SECRET", "AZ_CLIENT_SECRET"});
+  if (tenant.empty() || secret.empty()) {
+    return Status::failure(
+        "AZURE_CLIENT_ID is set but AZURE_TENANT_ID or AZURE_CLIENT_SECRET is missing");
+  }
+  std::string authority = env("AZURE_AUTHORITY_HOST");
+  if (authority.empty()) authority = "https://login.microsoftonline.com";
+  while (!authority.empty() && authority.back() == '/')
+    authority.pop_back();
+  HttpRequest request;
+  request.method = "POST";
+  request.url = authority + "/" + percentEncode(tenant, false) + "/oauth2/v2.0/token";
+  request.cancel = cancel;
+  request.timeout = std::chrono::seconds(60);
+  applyDefaultTls(request);
+  request.headers.push_back("Content-Type: application/x-www-form-urlencoded");
+  request.body = formEncode({{"grant_type", "client_credentials"},
+                             {"client_id", clientId},
+                             {"client_secret", secret},
+                             {"scope", "https://storage.azure.com/.default"}});
+  HttpResponse response = httpFetch(request);
+  if (!response.ok()) {
+    return Status::failure("cannot get an Azure AD token: " + describeFailure(request, response));
+  }
+  nlohmann::json answer = nlohmann::json::parse(response.body, nullptr, false);
+  if (!answer.is_object() || !answer.contains("access_token") ||
+      !answer["access_token"].is_string()) {
+    return Status::failure("the Azure AD token endpoint returned no access_token");
+  }
+  token = answer["access_token"].get<std::string>();
+  return Status::success();
+}
+
+std::string errorText(const HttpRequest& request, const HttpResponse& response) {
+  if (!response.error.empty()) return describeFailure(request, response);
+  std::string code = xmlFirst(response.body, "Code");
+  std::string text = "HTTP " + std::to_string(response.status);
+  if (!code.empty()) text = code + " (" + text + ")";
+  if (response.status == 403) text += "; check the account key, SAS token or AAD credentials";
+  return text;
+}
+
 std::string httpDateNow() {
   std::time_t now = std::time(nullptr);
   std::tm utc{};
@@ -117,42 +162,6 @@ std::vector<std::pair<std::string, std::string>> parseQuery(const std::string& t
   return out;
 }
 
-Status aadToken(const std::atomic<bool>* cancel, std::string& token) {
-  std::string clientId = envFirst({"AZURE_CLIENT_ID", "AZ_CLIENT_ID"});
-  std::string tenant = envFirst({"AZURE_TENANT_ID", "AZ_TENANT_ID"});
-  std::string secret = envFirst({"AZURE_CLIENT_SECRET", "AZ_CLIENT_SECRET"});
-  if (tenant.empty() || secret.empty()) {
-    return Status::failure(
-        "AZURE_CLIENT_ID is set but AZURE_TENANT_ID or AZURE_CLIENT_SECRET is missing");
-  }
-  std::string authority = env("AZURE_AUTHORITY_HOST");
-  if (authority.empty()) authority = "https://login.microsoftonline.com";
-  while (!authority.empty() && authority.back() == '/')
-    authority.pop_back();
-  HttpRequest request;
-  request.method = "POST";
-  request.url = authority + "/" + percentEncode(tenant, false) + "/oauth2/v2.0/token";
-  request.cancel = cancel;
-  request.timeout = std::chrono::seconds(60);
-  applyDefaultTls(request);
-  request.headers.push_back("Content-Type: application/x-www-form-urlencoded");
-  request.body = formEncode({{"grant_type", "client_credentials"},
-                             {"client_id", clientId},
-                             {"client_secret", secret},
-                             {"scope", "https://storage.azure.com/.default"}});
-  HttpResponse response = httpFetch(request);
-  if (!response.ok()) {
-    return Status::failure("cannot get an Azure AD token: " + describeFailure(request, response));
-  }
-  nlohmann::json answer = nlohmann::json::parse(response.body, nullptr, false);
-  if (!answer.is_object() || !answer.contains("access_token") ||
-      !answer["access_token"].is_string()) {
-    return Status::failure("the Azure AD token endpoint returned no access_token");
-  }
-  token = answer["access_token"].get<std::string>();
-  return Status::success();
-}
-
 class AzureClient {
  public:
   AzureClient(AzureTarget target, std::string bearer, std::string key,
@@ -199,15 +208,6 @@ class AzureClient {
   const std::atomic<bool>* cancel_;
 };
 
-std::string azureErrorText(const HttpRequest& request, const HttpResponse& response) {
-  if (!response.error.empty()) return describeFailure(request, response);
-  std::string code = xmlFirst(response.body, "Code");
-  std::string text = "HTTP " + std::to_string(response.status);
-  if (!code.empty()) text = code + " (" + text + ")";
-  if (response.status == 403) text += "; check the account key, SAS token or AAD credentials";
-  return text;
-}
-
 }  // namespace
 
 Status downloadAzure(const std::string& uri, const fs::path& destination,
@@ -219,7 +219,7 @@ Status downloadAzure(const std::string& uri, const fs::path& destination,
   std::string key;
   if (target.sas.empty()) {
     if (!envFirst({"AZURE_CLIENT_ID", "AZ_CLIENT_ID"}).empty()) {
-      status = aadToken(options.cancel, bearer);
+      status = azure::aadToken(options.cancel, bearer);
       if (!status.ok) return status;
     } else {
       key = env("AZURE_STORAGE_ACCESS_KEY");
@@ -239,7 +239,7 @@ Status downloadAzure(const std::string& uri, const fs::path& destination,
     HttpRequest request = client.request("", query);
     HttpResponse response = httpFetch(request);
     if (!response.ok()) {
-      return Status::failure("unable to list blobs: " + azureErrorText(request, response));
+      return Status::failure("unable to list blobs: " + azure::errorText(request, response));
     }
     for (const auto& blob : xmlElements(response.body, "Blob")) {
       listing.push_back({xmlFirst(blob, "Name"),
@@ -261,7 +261,7 @@ Status downloadAzure(const std::string& uri, const fs::path& destination,
     HttpResponse response = httpFetchToFile(request, file.string());
     if (!response.ok()) {
       return Status::failure("failed to download " + selected[i].key + ": " +
-                             azureErrorText(request, response));
+                             azure::errorText(request, response));
     }
     return checkSize(selected[i], response.bytes);
   });

@@ -1,10 +1,15 @@
-// Azure Blob Storage: Shared Key signing (exposed for tests that upload fixtures).
+// Azure Blob Storage: Shared Key signing (exposed for tests that upload fixtures) and the Azure
+// AD token of a service principal, shared by downloads and uploads.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "puller/storage/http_client.h"
+#include "puller/storage/storage.h"
 
 namespace storage::azure {
 
@@ -18,6 +23,14 @@ std::string sharedKeyAuthorization(const std::string& account, const std::string
                                    const std::string& method, const std::string& path,
                                    const std::vector<std::pair<std::string, std::string>>& query,
                                    const std::map<std::string, std::string>& headers);
+
+// A token for https://storage.azure.com from AZURE_CLIENT_ID, AZURE_TENANT_ID and
+// AZURE_CLIENT_SECRET (or their AZ_* aliases) at AZURE_AUTHORITY_HOST.
+Status aadToken(const std::atomic<bool>* cancel, std::string& token);
+
+// "<Code> (HTTP <status>)" from an Azure error answer (with a hint on 403), or the transport
+// failure.
+std::string errorText(const HttpRequest& request, const HttpResponse& response);
 
 // The current time as RFC 1123 ("Mon, 01 Jan 2024 00:00:00 GMT") for x-ms-date.
 std::string httpDateNow();

@@ -2,6 +2,8 @@
 // a service-account key (a JWT signed RS256 is exchanged at the key's token_uri) or an
 // authorized-user file (refresh token); anonymous otherwise. STORAGE_EMULATOR_HOST points the
 // client at another endpoint, as the official client libraries allow.
+#include "puller/storage/gcs.h"
+
 #include <nlohmann/json.hpp>
 
 #include <ctime>
@@ -13,13 +15,9 @@
 #include "puller/storage/util.h"
 
 namespace storage {
-namespace {
+namespace gcs {
 
-constexpr const char* kNotFound =
-    "unable to download object/s because: storage: object doesn't exist";
-constexpr const char* kScope = "https://www.googleapis.com/auth/devstorage.read_only";
-
-std::string gcsEndpoint() {
+std::string endpoint() {
   std::string host = env("STORAGE_EMULATOR_HOST");
   if (host.empty()) return "https://storage.googleapis.com";
   while (!host.empty() && host.back() == '/')
@@ -27,8 +25,7 @@ std::string gcsEndpoint() {
   return host.find("://") == std::string::npos ? "http://" + host : host;
 }
 
-// Exchanges the credentials file for an OAuth access token ("" and ok: anonymous).
-Status gcsAccessToken(const std::atomic<bool>* cancel, std::string& token) {
+Status accessToken(const std::atomic<bool>* cancel, std::string& token, const char* scope) {
   token.clear();
   std::string path = env("GOOGLE_APPLICATION_CREDENTIALS");
   if (path.empty()) return Status::success();
@@ -56,7 +53,7 @@ Status gcsAccessToken(const std::atomic<bool>* cancel, std::string& token) {
     nlohmann::json header = {{"alg", "RS256"}, {"typ", "JWT"}};
     if (key.contains("private_key_id")) header["kid"] = key["private_key_id"];
     nlohmann::json claims = {
-        {"iss", email}, {"scope", kScope}, {"aud", tokenUri}, {"iat", now}, {"exp", now + 3600}};
+        {"iss", email}, {"scope", scope}, {"aud", tokenUri}, {"iat", now}, {"exp", now + 3600}};
     std::string unsignedJwt = base64UrlEncode(header.dump()) + "." + base64UrlEncode(claims.dump());
     auto signature = rs256Sign(pem, unsignedJwt);
     if (!signature) {
@@ -87,6 +84,13 @@ Status gcsAccessToken(const std::atomic<bool>* cancel, std::string& token) {
   return Status::success();
 }
 
+}  // namespace gcs
+
+namespace {
+
+constexpr const char* kNotFound =
+    "unable to download object/s because: storage: object doesn't exist";
+
 }  // namespace
 
 Status downloadGcs(const std::string& uri, const fs::path& destination,
@@ -96,10 +100,10 @@ Status downloadGcs(const std::string& uri, const fs::path& destination,
   splitBucket(std::string_view(uri).substr(5), bucket, prefix);
   if (bucket.empty()) return Status::failure("no bucket in the URI", true);
   std::string token;
-  Status status = gcsAccessToken(options.cancel, token);
+  Status status = gcs::accessToken(options.cancel, token);
   if (!status.ok) return status;
 
-  std::string base = gcsEndpoint() + "/storage/v1/b/" + percentEncode(bucket, false) + "/o";
+  std::string base = gcs::endpoint() + "/storage/v1/b/" + percentEncode(bucket, false) + "/o";
   auto makeRequest = [&](const std::string& url) {
     HttpRequest request;
     request.url = url;

@@ -113,9 +113,11 @@ HttpResponse perform(const HttpRequest& request, const std::string& path) {
   } else if (request.method == "HEAD") {
     curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
   } else {
+    const std::string_view body =
+        request.payload.data() != nullptr ? request.payload : std::string_view(request.body);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.body.data());
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   }
 
   CURLcode code = curl_easy_perform(h);
@@ -124,6 +126,10 @@ HttpResponse perform(const HttpRequest& request, const std::string& path) {
   char* contentType = nullptr;
   curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &contentType);
   if (contentType != nullptr) response.contentType = contentType;
+  curl_header* etag = nullptr;
+  if (curl_easy_header(h, "ETag", 0, CURLH_HEADER, -1, &etag) == CURLHE_OK) {
+    response.etag = etag->value;
+  }
   // A successful download of an empty object never calls onWrite; the file must still exist.
   if (code == CURLE_OK && !path.empty() && response.status >= 200 && response.status < 300 &&
       response.bytes == 0) {

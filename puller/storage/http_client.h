@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace storage {
@@ -16,6 +17,9 @@ struct HttpRequest {
   std::string url;
   std::vector<std::string> headers;  // "Name: value"
   std::string body;
+  // A body the caller keeps alive for the request (uploads: no copy of a large object); sent
+  // instead of `body` when it points somewhere.
+  std::string_view payload;
   bool verifyTls = true;
   std::string caFile;  // PEM bundle; "" means the system store
   bool followRedirects = false;
@@ -32,6 +36,7 @@ struct HttpResponse {
   std::string error;  // transport error text, "" when an answer arrived
   std::string body;   // in-memory body, or the start of an error body for file downloads
   std::string contentType;
+  std::string etag;    // the ETag header (S3 multipart uploads need each part's)
   uint64_t bytes = 0;  // bytes written to the file for file downloads
   bool cancelled = false;
   bool ok() const { return error.empty() && status >= 200 && status < 300; }

@@ -26,45 +26,10 @@ class S3Client {
   S3Client(S3Config config, std::string bucket, const std::atomic<bool>* cancel)
       : config_(std::move(config)), bucket_(std::move(bucket)), cancel_(cancel) {}
 
-  // A signed request for the bucket (empty key) or an object.
+  // A signed GET for the bucket (empty key) or an object.
   HttpRequest request(const std::string& key,
                       const std::vector<std::pair<std::string, std::string>>& query) const {
-    std::string host = config_.host;
-    std::string path = config_.basePath;
-    if (config_.pathStyle) {
-      path += "/" + percentEncode(bucket_, false);
-      if (!key.empty()) path += "/" + percentEncode(key, true);
-    } else {
-      host = bucket_ + "." + host;
-      path += "/" + percentEncode(key, true);
-    }
-    std::string queryText = sigv4::canonicalQuery(query);
-    HttpRequest http;
-    http.url = config_.scheme + "://" + host + path + (queryText.empty() ? "" : "?" + queryText);
-    http.verifyTls = config_.verifyTls;
-    http.caFile = config_.caFile;
-    http.cancel = cancel_;
-    http.headers.push_back("Host: " + host);
-    if (config_.anonymous) return http;
-
-    sigv4::Request signing;
-    signing.method = "GET";
-    signing.canonicalUri = path;
-    signing.query = query;
-    signing.payloadHash = kEmptyHash;
-    std::string date = amzDateNow();
-    signing.headers["host"] = host;
-    signing.headers["x-amz-content-sha256"] = kEmptyHash;
-    signing.headers["x-amz-date"] = date;
-    if (!config_.credentials.sessionToken.empty()) {
-      signing.headers["x-amz-security-token"] = config_.credentials.sessionToken;
-    }
-    for (const auto& [name, value] : signing.headers) {
-      if (name != "host") http.headers.push_back(name + ": " + value);
-    }
-    http.headers.push_back("Authorization: " + sigv4::authorization(signing, config_.credentials,
-                                                                    config_.region, "s3", date));
-    return http;
+    return s3Request(config_, bucket_, "GET", key, query, kEmptyHash, {}, cancel_);
   }
 
   const std::string& bucket() const { return bucket_; }
@@ -74,6 +39,8 @@ class S3Client {
   std::string bucket_;
   const std::atomic<bool>* cancel_;
 };
+
+}  // namespace
 
 std::string s3ErrorText(const HttpRequest& request, const HttpResponse& response) {
   if (!response.error.empty()) return describeFailure(request, response);
@@ -85,7 +52,51 @@ std::string s3ErrorText(const HttpRequest& request, const HttpResponse& response
   return text;
 }
 
-}  // namespace
+HttpRequest s3Request(const S3Config& config, const std::string& bucket, const std::string& method,
+                      const std::string& key,
+                      const std::vector<std::pair<std::string, std::string>>& query,
+                      const std::string& payloadHash,
+                      const std::map<std::string, std::string>& headers,
+                      const std::atomic<bool>* cancel) {
+  std::string host = config.host;
+  std::string path = config.basePath;
+  if (config.pathStyle) {
+    path += "/" + percentEncode(bucket, false);
+    if (!key.empty()) path += "/" + percentEncode(key, true);
+  } else {
+    host = bucket + "." + host;
+    path += "/" + percentEncode(key, true);
+  }
+  std::string queryText = sigv4::canonicalQuery(query);
+  HttpRequest http;
+  http.method = method;
+  http.url = config.scheme + "://" + host + path + (queryText.empty() ? "" : "?" + queryText);
+  http.verifyTls = config.verifyTls;
+  http.caFile = config.caFile;
+  http.cancel = cancel;
+  http.headers.push_back("Host: " + host);
+  sigv4::Request signing;
+  signing.method = method;
+  signing.canonicalUri = path;
+  signing.query = query;
+  signing.payloadHash = payloadHash;
+  signing.headers = headers;
+  if (!config.anonymous) {
+    std::string date = amzDateNow();
+    signing.headers["x-amz-content-sha256"] = payloadHash;
+    signing.headers["x-amz-date"] = date;
+    if (!config.credentials.sessionToken.empty()) {
+      signing.headers["x-amz-security-token"] = config.credentials.sessionToken;
+    }
+    signing.headers["host"] = host;
+    http.headers.push_back("Authorization: " + sigv4::authorization(signing, config.credentials,
+                                                                    config.region, "s3", date));
+  }
+  for (const auto& [name, value] : signing.headers) {
+    if (name != "host") http.headers.push_back(name + ": " + value);
+  }
+  return http;
+}
 
 S3Config s3ConfigFromEnv() {
   S3Config config;

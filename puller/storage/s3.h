@@ -1,8 +1,13 @@
 // S3 (and S3-compatible stores) configured from the environment of the KServe initializers.
 #pragma once
 
+#include <atomic>
+#include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "puller/storage/http_client.h"
 #include "puller/storage/sigv4.h"
 
 namespace storage {
@@ -26,5 +31,18 @@ struct S3Config {
 // awsAnonymousCredential=true or no key is set. S3_VERIFY_SSL=0/false disables verification;
 // AWS_CA_BUNDLE names a CA file.
 S3Config s3ConfigFromEnv();
+
+// "<Code>: <Message> (HTTP <status>)" from an S3 error answer, or the transport failure.
+std::string s3ErrorText(const HttpRequest& request, const HttpResponse& response);
+
+// A request for the bucket (empty key) or an object, SigV4-signed with the configuration's
+// credentials (unsigned when anonymous). `payloadHash` is the hex SHA-256 of the body;
+// `headers` (lower-case names) are sent and signed too.
+HttpRequest s3Request(const S3Config& config, const std::string& bucket, const std::string& method,
+                      const std::string& key,
+                      const std::vector<std::pair<std::string, std::string>>& query,
+                      const std::string& payloadHash,
+                      const std::map<std::string, std::string>& headers = {},
+                      const std::atomic<bool>* cancel = nullptr);
 
 }  // namespace storage

@@ -5,6 +5,8 @@ It is a fake because no GCS server package is available to run on loopback (fake
 and the emulator are not packaged here). It follows the documented API paths:
   GET  /storage/v1/b/<bucket>/o?prefix=...&pageToken=...   listing: items[].name, nextPageToken
   GET  /storage/v1/b/<bucket>/o/<url-encoded object>?alt=media   media download
+  POST /upload/storage/v1/b/<bucket>/o?uploadType=media&name=<object>   media upload (the
+                body is the object; --fail-uploads N answers the first N with 503)
   POST /token   OAuth 2.0 JWT bearer grant (RFC 7523): the RS256 assertion is verified with the
                 `openssl` CLI against --public-key, then an access token is issued
 Objects are the files below --root/<bucket>/. With --require-token every storage request must
@@ -23,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ARGS = None
 ISSUED = set()
+UPLOADS_SEEN = 0
 
 
 def b64url_decode(text):
@@ -71,7 +74,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
-        form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+        body = self.rfile.read(length)
+        if self.path.startswith("/upload/"):
+            return self.upload(body)
+        form = urllib.parse.parse_qs(body.decode())
         if self.path != "/token" or form.get("grant_type") != [
                 "urn:ietf:params:oauth:grant-type:jwt-bearer"]:
             return self.reply(400, {"error": "unsupported_grant_type"})
@@ -118,6 +124,38 @@ class Handler(BaseHTTPRequestHandler):
             while chunk := f.read(1 << 16):
                 self.wfile.write(chunk)
 
+    def upload(self, body):
+        global UPLOADS_SEEN
+        url = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(url.query)
+        parts = url.path.split("/")
+        # ['', 'upload', 'storage', 'v1', 'b', bucket, 'o']
+        if len(parts) != 7 or parts[1:5] != ["upload", "storage", "v1", "b"] or parts[6] != "o":
+            return self.reply(404, {"error": {"code": 404, "message": "Not Found"}})
+        if query.get("uploadType") != ["media"] or len(query.get("name", [])) != 1:
+            return self.reply(400, {"error": {"code": 400, "message": "uploadType=media and name"}})
+        if not self.authorized():
+            return self.reply(401, {"error": {"code": 401, "message": "Unauthorized"}})
+        UPLOADS_SEEN += 1
+        if UPLOADS_SEEN <= ARGS.fail_uploads:
+            return self.reply(503, {"error": {"code": 503, "message": "Backend Error"}})
+        bucket_dir = os.path.join(ARGS.root, urllib.parse.unquote(parts[5]))
+        if not os.path.isdir(bucket_dir):
+            return self.reply(404, {"error": {"code": 404, "message": "bucket not found"}})
+        name = query["name"][0]
+        path = os.path.normpath(os.path.join(bucket_dir, name))
+        if not path.startswith(bucket_dir + os.sep):
+            return self.reply(400, {"error": {"code": 400, "message": "bad object name"}})
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(body)
+        if ARGS.upload_log:
+            with open(ARGS.upload_log, "a") as log:
+                log.write(json.dumps({"name": name, "contentType": self.headers.get(
+                    "Content-Type", ""), "size": len(body)}) + "\n")
+        return self.reply(200, {"kind": "storage#object", "bucket": parts[5], "name": name,
+                                "size": str(len(body))})
+
     def list(self, bucket_dir, query):
         prefix = query.get("prefix", [""])[0]
         names = []
@@ -146,6 +184,9 @@ def main():
     parser.add_argument("--public-key", help="PEM public key that verifies JWT assertions")
     parser.add_argument("--require-token", action="store_true")
     parser.add_argument("--token-log", help="append the claims of each verified JWT here")
+    parser.add_argument("--fail-uploads", type=int, default=0,
+                        help="answer the first N uploads with 503")
+    parser.add_argument("--upload-log", help="append a JSON line per stored upload here")
     parser.add_argument("--verbose", action="store_true")
     ARGS = parser.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
