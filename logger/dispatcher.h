@@ -19,7 +19,7 @@
 #include "core/util/recycle.h"
 #include "core/uv/timer.h"
 #include "core_curl/curl_client.h"
-#include "logger/ca_bundle.h"
+#include "core_curl/ca_bundle.h"
 #include "logger/cloudevent.h"
 #include "logger/event.h"
 #include "logger/pipeline.h"
@@ -136,7 +136,7 @@ class Dispatcher {
   EventFormat format_;  // the events' CE headers, for both delivery paths
   Metrics metrics_;
   std::shared_ptr<ByteBudget> budget_;
-  CaBundle caBundle_;
+  core_curl::CaBundle caBundle_;
   std::deque<Delivery, core::RecyclingAllocator<Delivery>> pending_;
   // Pipelined deliveries waiting for their next attempt, by when it is due.
   std::multimap<std::chrono::steady_clock::time_point, Delivery> retrying_;

@@ -13,6 +13,7 @@
 #include "core/util/logging.h"
 #include "core/util/version.h"
 #include "core/uv/loop.h"
+#include "core_curl/ca_bundle.h"
 #include "core_curl/https_transport.h"
 #include "router/engine.h"
 #include "router/graph.h"
@@ -184,7 +185,16 @@ int runRouter(const RouterConfig& config) {
       HeaderPropagation::parse(patterns != nullptr ? patterns : "", problems);
   for (const std::string& problem : problems)
     spdlog::error("PROPAGATE_HEADERS: {}", problem);
-  Router router(config, std::move(parsed.graph), std::move(propagation));
+  std::shared_ptr<const std::string> caBundle;
+  if (!config.caFile.empty()) {
+    caBundle = core_curl::CaBundle(config.caFile).current(std::chrono::steady_clock::now());
+    if (caBundle == nullptr) {
+      std::fprintf(stderr, "kserve-router: --ca-file %s holds no PEM certificate\n",
+                   config.caFile.c_str());
+      return 2;
+    }
+  }
+  Router router(config, std::move(parsed.graph), std::move(propagation), std::move(caBundle));
   return router.run();
 }
 

@@ -113,6 +113,9 @@ std::map<std::string, Flag> flagTable() {
           }
           c.istioProbeUrl = v;
         }}},
+      {"--ca-file",
+       {"path", "", "PEM certificates trusted for https steps besides the system's",
+        [](RouterConfig& c, const std::string&, const std::string& v) { c.caFile = v; }}},
       {"--log-level",
        {"level", defaults.logLevel, "trace, debug, info, warn, error or off",
         [](RouterConfig& c, const std::string& flag, const std::string& v) {

@@ -23,6 +23,8 @@ struct RouterConfig {
   size_t maxStepConnections = 1000;  // per step service
   std::chrono::milliseconds stepConnectTimeout{std::chrono::seconds(10)};
   std::string istioProbeUrl = "http://localhost:15000";
+  // PEM certificates trusted for https steps besides the system's ("": the system's only).
+  std::string caFile;
   std::string logLevel = "info";
 };
 

@@ -14,6 +14,7 @@
 #include "logger/logger.h"
 #include "tests/support/fake_exchange.h"
 #include "tests/support/loop.h"
+#include "tests/support/pki.h"
 #include "tests/support/net.h"
 #include "tests/support/process.h"
 
@@ -68,13 +69,8 @@ class Sink {
 // The loop helper every test folder shares.
 using Loop = testsupport::TestLoop;
 
-// A CA and a server certificate for 127.0.0.1 made with the openssl command, in `dir`.
-struct TestPki {
-  std::string caCert;
-  std::string serverKey;
-  std::string serverCert;
-};
-TestPki makeTestPki(const std::string& dir);
+using testsupport::makeTestPki;
+using testsupport::TestPki;
 
 std::string base64Decode(const std::string& text);
 // The exact bytes of the body an event carried.

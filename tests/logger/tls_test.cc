@@ -1,43 +1,12 @@
-// The logger's https path: the CA bundle and the dispatcher over TLS.
+// The logger's https path: the dispatcher over TLS.
 #include <catch2/catch.hpp>
 
-#include "logger/ca_bundle.h"
 #include "logger/dispatcher.h"
 #include "tests/logger/helpers.h"
 
 using namespace std::chrono_literals;
 using logtest::Loop;
 using logtest::Sink;
-
-TEST_CASE("The CA bundle adds the custom file to the system roots and follows changes",
-          "[logger]") {
-  std::string dir = testsupport::makeTempDir("ca-bundle");
-  std::string system = dir + "/system.pem";
-  std::string custom = dir + "/custom.crt";
-  testsupport::writeFile(system, "-----BEGIN CERTIFICATE-----\nSYSTEM\n-----END CERTIFICATE-----");
-  logger::CaBundle bundle(custom, system);
-  auto now = std::chrono::steady_clock::now();
-  CHECK(bundle.current(now) == nullptr);
-
-  testsupport::writeFile(custom, "-----BEGIN CERTIFICATE-----\nONE\n-----END CERTIFICATE-----\n");
-  CHECK(bundle.current(now + 500ms) == nullptr);  // looked at once per second at most
-  auto first = bundle.current(now + 1s);
-  REQUIRE(first != nullptr);
-  CHECK(first->find("SYSTEM") != std::string::npos);
-  CHECK(first->find("ONE") < first->size());
-  CHECK(first->find("SYSTEM") < first->find("ONE"));
-  CHECK(bundle.current(now + 2s) == first);  // unchanged file: same bundle, not re-read
-
-  testsupport::writeFile(custom,
-                         "-----BEGIN CERTIFICATE-----\nTWO, longer\n-----END CERTIFICATE-----\n");
-  auto second = bundle.current(now + 3s);
-  REQUIRE(second != nullptr);
-  CHECK(second->find("TWO") != std::string::npos);
-  CHECK(second->find("ONE") == std::string::npos);
-
-  testsupport::writeFile(custom, "not a certificate");
-  CHECK(bundle.current(now + 4s) == nullptr);
-}
 
 TEST_CASE("HTTPS sinks: verified with the CA file, refused without, skip-verify honoured",
           "[logger]") {

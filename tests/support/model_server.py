@@ -33,6 +33,7 @@ import argparse
 import base64
 import json
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -290,9 +291,15 @@ def main():
                         help="status of the v2 infer answers")
     parser.add_argument("--decode-path", action="store_true",
                         help="match routes on the percent-decoded path")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
+    parser.add_argument("--tls-key", help="and this key")
     parser.add_argument("--verbose", action="store_true")
     ARGS = parser.parse_args()
     server = Server((ARGS.host, ARGS.port), Handler)
+    if ARGS.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(ARGS.tls_cert, ARGS.tls_key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     print("model server listening on %s:%d" % (ARGS.host, ARGS.port), flush=True)
     try:
         server.serve_forever()

@@ -1,4 +1,4 @@
-#include "logger/ca_bundle.h"
+#include "core_curl/ca_bundle.h"
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-namespace logger {
+namespace core_curl {
 
 namespace {
 
@@ -63,4 +63,4 @@ void CaBundle::reload(const std::optional<FileStamp>& stamp) {
   bundle_ = std::move(combined);
 }
 
-}  // namespace logger
+}  // namespace core_curl

@@ -1,5 +1,6 @@
-// The certificates trusted for https sinks: the system roots plus the custom CA file
-// (--logger-ca-cert-dir/--logger-ca-cert-file), read once and again whenever the file changes.
+// The certificates trusted for https peers: the system roots plus a custom CA file (the logger's
+// --logger-ca-cert-dir/--logger-ca-cert-file, the router's --ca-file), read once and again
+// whenever the file changes.
 #pragma once
 
 #include <sys/types.h>
@@ -9,7 +10,7 @@
 #include <optional>
 #include <string>
 
-namespace logger {
+namespace core_curl {
 
 inline constexpr const char* kSystemCaBundle = "/etc/ssl/certs/ca-certificates.crt";
 
@@ -40,4 +41,4 @@ class CaBundle {
   std::shared_ptr<const std::string> bundle_;
 };
 
-}  // namespace logger
+}  // namespace core_curl
