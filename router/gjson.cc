@@ -35,12 +35,12 @@ unsigned char at(string_view s, Pos i) {
   return static_cast<unsigned char>(s[static_cast<size_t>(i)]);
 }
 
-// Go's s[from:] and s[from:to].
+// Go's s[from:] and s[from:to]; the callers keep 0 <= from <= to <= len(s).
 string_view tail(string_view s, Pos from) {
-  return s.substr(static_cast<size_t>(from));
+  return string_view(s.data() + from, s.size() - static_cast<size_t>(from));
 }
 string_view slice(string_view s, Pos from, Pos to) {
-  return s.substr(static_cast<size_t>(from), static_cast<size_t>(to - from));
+  return string_view(s.data() + from, static_cast<size_t>(to - from));
 }
 
 bool isDigit(unsigned char c) {
@@ -290,13 +290,21 @@ double parseFloat(string_view s) {
   }
   bool hex = false;
   if (!goFloatSyntax(s, hex)) return 0;
-  std::string clean;
-  clean.reserve(s.size());
-  for (char c : s) {
-    if (c != '_') clean += c;
+  // strtod rounds correctly, as Go does, and gives ±HUGE_VAL (infinity) past the range. It
+  // needs a terminated copy without the underscores; short numbers are copied on the stack.
+  char small[64];
+  std::string large;
+  char* clean = small;
+  if (s.size() >= sizeof small) {
+    large.resize(s.size() + 1);
+    clean = large.data();
   }
-  // strtod rounds correctly, as Go does, and gives ±HUGE_VAL (infinity) past the range.
-  return strtod_l(clean.c_str(), nullptr, cLocale());
+  size_t k = 0;
+  for (char c : s) {
+    if (c != '_') clean[k++] = c;
+  }
+  clean[k] = '\0';
+  return strtod_l(clean, nullptr, cLocale());
 }
 
 // strconv.FormatFloat(f, 'f', -1, 64): the shortest digits that read back as f, without an
