@@ -4,6 +4,8 @@
 // several of gjson's scanners step one past the end of the text.
 #include "router/gjson.h"
 
+#include "router/go_text.h"
+
 #include <locale.h>
 
 #include <algorithm>
@@ -20,28 +22,22 @@
 namespace router::gjson {
 namespace {
 
-using Pos = std::ptrdiff_t;
+using go::appendRune;
+using go::at;
+using go::decodeLastRune;
+using go::decodeRune;
+using go::hex4;
+using go::isSurrogate;
+using go::kRuneError;
+using go::len;
+using go::Pos;
+using go::Rune;
+using go::slice;
+using go::tail;
 using std::string_view;
 
 // tidwall/match's complexity limit as gjson passes it (matchLimit).
 constexpr std::int64_t kMatchComplexity = 10000;
-
-Pos len(string_view s) {
-  return static_cast<Pos>(s.size());
-}
-
-// The byte at i, unsigned as Go's bytes are.
-unsigned char at(string_view s, Pos i) {
-  return static_cast<unsigned char>(s[static_cast<size_t>(i)]);
-}
-
-// Go's s[from:] and s[from:to]; the callers keep 0 <= from <= to <= len(s).
-string_view tail(string_view s, Pos from) {
-  return string_view(s.data() + from, s.size() - static_cast<size_t>(from));
-}
-string_view slice(string_view s, Pos from, Pos to) {
-  return string_view(s.data() + from, static_cast<size_t>(to - from));
-}
 
 bool isDigit(unsigned char c) {
   return c >= '0' && c <= '9';
@@ -52,81 +48,6 @@ bool isHex(unsigned char c) {
 
 // ---------------------------------------------------------------------------------------------
 // Go's UTF-8, strconv and strings behaviour, as far as gjson depends on it.
-
-constexpr char32_t kRuneError = 0xFFFD;
-
-struct Rune {
-  char32_t value;
-  Pos size;
-};
-
-// utf8.DecodeRuneInString: invalid or short sequences decode as (RuneError, 1).
-Rune decodeRune(string_view s) {
-  if (s.empty()) return {kRuneError, 0};
-  unsigned char b0 = at(s, 0);
-  if (b0 < 0x80) return {b0, 1};
-  auto cont = [&](Pos k, unsigned char lo, unsigned char hi) {
-    return k < len(s) && at(s, k) >= lo && at(s, k) <= hi;
-  };
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    if (cont(1, 0x80, 0xBF)) return {char32_t((b0 & 0x1F) << 6 | (at(s, 1) & 0x3F)), 2};
-    return {kRuneError, 1};
-  }
-  if (b0 >= 0xE0 && b0 <= 0xEF) {
-    unsigned char lo = b0 == 0xE0 ? 0xA0 : 0x80;
-    unsigned char hi = b0 == 0xED ? 0x9F : 0xBF;
-    if (cont(1, lo, hi) && cont(2, 0x80, 0xBF)) {
-      return {char32_t((b0 & 0x0F) << 12 | (at(s, 1) & 0x3F) << 6 | (at(s, 2) & 0x3F)), 3};
-    }
-    return {kRuneError, 1};
-  }
-  if (b0 >= 0xF0 && b0 <= 0xF4) {
-    unsigned char lo = b0 == 0xF0 ? 0x90 : 0x80;
-    unsigned char hi = b0 == 0xF4 ? 0x8F : 0xBF;
-    if (cont(1, lo, hi) && cont(2, 0x80, 0xBF) && cont(3, 0x80, 0xBF)) {
-      return {char32_t((b0 & 0x07) << 18 | (at(s, 1) & 0x3F) << 12 | (at(s, 2) & 0x3F) << 6 |
-                       (at(s, 3) & 0x3F)),
-              4};
-    }
-  }
-  return {kRuneError, 1};
-}
-
-// utf8.DecodeLastRuneInString.
-Rune decodeLastRune(string_view s) {
-  Pos end = len(s);
-  if (end == 0) return {kRuneError, 0};
-  Pos start = end - 1;
-  if (at(s, start) < 0x80) return {at(s, start), 1};
-  Pos lim = std::max<Pos>(end - 4, 0);
-  for (start--; start >= lim; start--) {
-    if ((at(s, start) & 0xC0) != 0x80) break;
-  }
-  if (start < 0) start = 0;
-  Rune r = decodeRune(slice(s, start, end));
-  if (start + r.size != end) return {kRuneError, 1};
-  return r;
-}
-
-// utf8.EncodeRune: surrogates and values above U+10FFFF encode as U+FFFD.
-void appendRune(std::string& out, char32_t r) {
-  if (r > 0x10FFFF || (r >= 0xD800 && r <= 0xDFFF)) r = kRuneError;
-  if (r < 0x80) {
-    out += static_cast<char>(r);
-  } else if (r < 0x800) {
-    out += static_cast<char>(0xC0 | (r >> 6));
-    out += static_cast<char>(0x80 | (r & 0x3F));
-  } else if (r < 0x10000) {
-    out += static_cast<char>(0xE0 | (r >> 12));
-    out += static_cast<char>(0x80 | ((r >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (r & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (r >> 18));
-    out += static_cast<char>(0x80 | ((r >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((r >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (r & 0x3F));
-  }
-}
 
 // unicode.IsSpace.
 bool isGoSpace(char32_t r) {
@@ -392,30 +313,6 @@ std::int64_t floatToInt(double f) {
   return static_cast<std::int64_t>(f);
 }
 
-// The 4 hex digits of a \u escape (gjson's runeit); anything else reads as 0.
-char32_t hex4(string_view s) {
-  char32_t r = 0;
-  for (Pos i = 0; i < 4; i++) {
-    unsigned char c = at(s, i);
-    char32_t d;
-    if (isDigit(c)) {
-      d = c - '0';
-    } else if (c >= 'a' && c <= 'f') {
-      d = c - 'a' + 10;
-    } else if (c >= 'A' && c <= 'F') {
-      d = c - 'A' + 10;
-    } else {
-      return 0;
-    }
-    r = r << 4 | d;
-  }
-  return r;
-}
-
-bool isSurrogate(char32_t r) {
-  return r >= 0xD800 && r < 0xE000;
-}
-
 // gjson's unescape: stops at a control character, a bad escape or a short \u escape; a high
 // surrogate escape takes the next \u escape with it whatever it is.
 std::string unescape(string_view s) {
@@ -571,45 +468,7 @@ std::string goUnmarshalString(string_view s) {
     unsigned char c = at(s, i);
     if (c != ' ' && c != '\t' && c != '\r' && c != '\n') return {};
   }
-  std::string out;
-  string_view body = slice(s, 1, end);
-  for (Pos i = 0; i < len(body);) {
-    unsigned char c = at(body, i);
-    if (c == '\\') {
-      unsigned char e = at(body, i + 1);
-      if (e == 'u') {
-        char32_t r = hex4(tail(body, i + 2));
-        i += 6;
-        if (isSurrogate(r)) {
-          char32_t combined = kRuneError;
-          if (i + 6 <= len(body) && at(body, i) == '\\' && at(body, i + 1) == 'u') {
-            char32_t r2 = hex4(tail(body, i + 2));
-            if (r < 0xDC00 && r2 >= 0xDC00 && r2 < 0xE000) {
-              combined = 0x10000 + ((r - 0xD800) << 10 | (r2 - 0xDC00));
-            }
-          }
-          if (combined != kRuneError) i += 6;
-          r = combined;
-        }
-        appendRune(out, r);
-        continue;
-      }
-      static constexpr string_view kFrom = "\"\\/bfnrt";
-      static constexpr string_view kTo = "\"\\/\b\f\n\r\t";
-      out += kTo[kFrom.find(static_cast<char>(e))];
-      i += 2;
-      continue;
-    }
-    if (c < 0x80) {
-      out += static_cast<char>(c);
-      i++;
-      continue;
-    }
-    Rune r = decodeRune(tail(body, i));
-    appendRune(out, r.value);
-    i += r.size;
-  }
-  return out;
+  return go::unquote(slice(s, 1, end));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -799,14 +658,27 @@ std::string strValue(const Val& v) {
   return v.strEsc ? unescape(v.strRaw) : std::string(v.strRaw);
 }
 
-// The count of backslashes just before position i, looking back no further than `floor`.
-Pos backslashesBefore(string_view s, Pos i, Pos floor) {
-  Pos n = 0;
-  for (Pos j = i - 1; j > floor; j--) {
-    if (at(s, j) != '\\') break;
-    n++;
+// The end of the string whose text starts at i, just after its opening quote: the first quote
+// not escaped by a backslash (gjson counts the backslashes before each quote; pairing each
+// backslash with the byte after it is the same), or len(s) when there is none. `esc` tells
+// whether a backslash came first.
+struct Body {
+  Pos end;
+  bool esc;
+};
+
+Body stringBody(string_view s, Pos i) {
+  bool esc = false;
+  Pos n = len(s);
+  for (; i < n; i++) {
+    unsigned char c = at(s, i);
+    if (c == '"') return {i, esc};
+    if (c == '\\') {
+      esc = true;
+      i++;
+    }
   }
-  return n;
+  return {n, esc};
 }
 
 // tonum: a number runs to a space or control character, ',', ']' or '}'.
@@ -828,72 +700,37 @@ string_view toLit(string_view json) {
 
 // tostr: a string starting at json[0]; an unterminated one runs to the end.
 Val toStr(string_view json) {
-  Pos n = len(json);
-  for (Pos i = 1; i < n; i++) {
-    unsigned char c = at(json, i);
-    if (c > '\\') continue;
-    if (c == '"') return stringVal(slice(json, 0, i + 1), slice(json, 1, i), false);
-    if (c == '\\') {
-      for (i++; i < n; i++) {
-        unsigned char d = at(json, i);
-        if (d > '\\') continue;
-        if (d == '"') {
-          if (at(json, i - 1) == '\\' && backslashesBefore(json, i - 1, 0) % 2 == 0) continue;
-          return stringVal(slice(json, 0, i + 1), slice(json, 1, i), true);
-        }
-      }
-      return stringVal(json, tail(json, 1), true);
-    }
-  }
-  return stringVal(json, tail(json, 1), false);
+  Body b = stringBody(json, 1);
+  if (b.end < len(json)) return stringVal(slice(json, 0, b.end + 1), slice(json, 1, b.end), b.esc);
+  return stringVal(json, tail(json, 1), b.esc);
 }
 
-// squash: the value starting at json[0] ('[', '{', '(' or '"'), brackets balanced outside
-// strings; the whole text when it does not close.
-string_view squash(string_view json) {
-  Pos i = 0;
-  Pos depth = 0;
-  if (json[0] != '"') {
-    i = 1;
-    depth = 1;
-  }
+// gjson's squash and parseSquash: from i, with `depth` brackets open, the index of the byte
+// that closes the value (a bracket, or a string's quote at depth 0); parentheses count as
+// brackets. When nothing closes it: len(json), or len(json)+1 after an unterminated string
+// (where gjson's loop steps past the end, which its callers notice).
+Pos squashEnd(string_view json, Pos i, Pos depth) {
   Pos n = len(json);
   for (; i < n; i++) {
     unsigned char c = at(json, i);
-    if (c < '"' || c > '}') continue;
-    switch (c) {
-      case '"': {
-        i++;
-        Pos s2 = i;
-        for (; i < n; i++) {
-          unsigned char d = at(json, i);
-          if (d > '\\') continue;
-          if (d == '"') {
-            if (at(json, i - 1) == '\\' && backslashesBefore(json, i - 1, s2 - 1) % 2 == 0) {
-              continue;
-            }
-            break;
-          }
-        }
-        if (depth == 0) return i >= n ? json : slice(json, 0, i + 1);
-        break;
-      }
-      case '{':
-      case '[':
-      case '(':
-        depth++;
-        break;
-      case '}':
-      case ']':
-      case ')':
-        depth--;
-        if (depth == 0) return slice(json, 0, i + 1);
-        break;
-      default:
-        break;
+    if (c == '"') {
+      i = stringBody(json, i + 1).end;
+      if (depth == 0) return i;
+    } else if (c == '{' || c == '[' || c == '(') {
+      depth++;
+    } else if (c == '}' || c == ']' || c == ')') {
+      if (--depth == 0) return i;
     }
   }
-  return json;
+  return i;
+}
+
+// squash: the value starting at json[0] ('[', '{', '(' or '"'); the whole text when it does not
+// close.
+string_view squash(string_view json) {
+  Pos start = json[0] == '"' ? 0 : 1;
+  Pos end = squashEnd(json, start, start);
+  return end >= len(json) ? json : slice(json, 0, end + 1);
 }
 
 struct Scan {
@@ -901,50 +738,11 @@ struct Scan {
   string_view raw;
 };
 
-// parseSquash: like squash for the value at json[i] ('[', '{' or '('); may return len+1.
+// parseSquash: the value at json[i] ('[', '{' or '('), and where scanning goes on.
 Scan parseSquash(string_view json, Pos i) {
-  Pos s = i;
-  Pos n = len(json);
-  i++;
-  Pos depth = 1;
-  for (; i < n; i++) {
-    unsigned char c = at(json, i);
-    if (c < '"' || c > '}') continue;
-    switch (c) {
-      case '"': {
-        i++;
-        Pos s2 = i;
-        for (; i < n; i++) {
-          unsigned char d = at(json, i);
-          if (d > '\\') continue;
-          if (d == '"') {
-            if (at(json, i - 1) == '\\' && backslashesBefore(json, i - 1, s2 - 1) % 2 == 0) {
-              continue;
-            }
-            break;
-          }
-        }
-        break;
-      }
-      case '{':
-      case '[':
-      case '(':
-        depth++;
-        break;
-      case '}':
-      case ']':
-      case ')':
-        depth--;
-        if (depth == 0) {
-          i++;
-          return {i, slice(json, s, i)};
-        }
-        break;
-      default:
-        break;
-    }
-  }
-  return {i, tail(json, s)};
+  Pos end = squashEnd(json, i + 1, 1);
+  if (end < len(json)) return {end + 1, slice(json, i, end + 1)};
+  return {end, tail(json, i)};
 }
 
 struct StringScan {
@@ -956,25 +754,9 @@ struct StringScan {
 
 // parseString: the string whose opening quote is at i-1.
 StringScan parseString(string_view json, Pos i) {
-  Pos s = i;
-  Pos n = len(json);
-  for (; i < n; i++) {
-    unsigned char c = at(json, i);
-    if (c > '\\') continue;
-    if (c == '"') return {i + 1, slice(json, s - 1, i + 1), false, true};
-    if (c == '\\') {
-      for (i++; i < n; i++) {
-        unsigned char d = at(json, i);
-        if (d > '\\') continue;
-        if (d == '"') {
-          if (at(json, i - 1) == '\\' && backslashesBefore(json, i - 1, 0) % 2 == 0) continue;
-          return {i + 1, slice(json, s - 1, i + 1), true, true};
-        }
-      }
-      break;
-    }
-  }
-  return {i, tail(json, s - 1), false, false};
+  Body b = stringBody(json, i);
+  if (b.end < len(json)) return {b.end + 1, slice(json, i - 1, b.end + 1), b.esc, true};
+  return {len(json), tail(json, i - 1), false, false};
 }
 
 // parseNumber: the number at i.
@@ -999,6 +781,53 @@ Scan parseLiteral(string_view json, Pos i) {
 // The characters gjson reads as the start of a number (NaN and Inf included).
 bool numberStart(unsigned char c) {
   return isDigit(c) || c == '+' || c == '-' || c == 'i' || c == 'I' || c == 'N';
+}
+
+// Whether c starts a string, a literal or a number.
+bool tokenStart(unsigned char c) {
+  return c == '"' || c == 't' || c == 'f' || c == 'n' || numberStart(c);
+}
+
+Val stringVal(const StringScan& st) {
+  return stringVal(st.raw, slice(st.raw, 1, len(st.raw) - 1), st.esc);
+}
+
+struct Token {
+  Pos i;
+  Val value;
+  bool ok;
+};
+
+// The string, literal or number that starts at i (tokenStart): 'n' starts a number (NaN) unless
+// 'u' follows it.
+Token readToken(string_view json, Pos i) {
+  unsigned char c = at(json, i);
+  if (c == '"') {
+    StringScan st = parseString(json, i + 1);
+    return {st.i, st.ok ? stringVal(st) : Val{}, st.ok};
+  }
+  bool nan = c == 'n' && i + 1 < len(json) && at(json, i + 1) != 'u';
+  if (c == 't' || c == 'f' || (c == 'n' && !nan)) {
+    Scan lit = parseLiteral(json, i);
+    return {lit.i,
+            plainVal(c == 't'   ? Type::True
+                     : c == 'f' ? Type::False
+                                : Type::Null,
+                     lit.raw),
+            true};
+  }
+  Scan nb = parseNumber(json, i);
+  return {nb.i, plainVal(Type::Number, nb.raw), true};
+}
+
+// Stores a value found at the end of a path. For a null literal gjson sets only the raw text:
+// the type stays what it was (Null, or JSON from an earlier `#(...)#` of the same evaluation).
+void setHit(Val& target, const Val& v) {
+  if (v.type == Type::Null) {
+    target.raw = v.raw;
+  } else {
+    target = v;
+  }
 }
 
 // Parse: the first value of json; an object or array takes the whole rest of the text.
@@ -1036,40 +865,15 @@ struct AnyScan {
 
 // parseAny: the next value from i, skipping what cannot start one.
 AnyScan parseAny(string_view json, Pos i) {
-  Pos n = len(json);
-  for (; i < n; i++) {
+  for (; i < len(json); i++) {
     unsigned char c = at(json, i);
     if (c == '{' || c == '[') {
       Scan sq = parseSquash(json, i);
       return {sq.i, plainVal(Type::JSON, sq.raw), true};
     }
-    if (c <= ' ') continue;
-    bool num = false;
-    switch (c) {
-      case '"': {
-        StringScan st = parseString(json, i + 1);
-        if (!st.ok) return {st.i, {}, false};
-        return {st.i, stringVal(st.raw, slice(st.raw, 1, len(st.raw) - 1), st.esc), true};
-      }
-      case 'n':
-        if (i + 1 < n && at(json, i + 1) != 'u') {
-          num = true;
-          break;
-        }
-        [[fallthrough]];
-      case 't':
-      case 'f': {
-        Scan lit = parseLiteral(json, i);
-        Type type = c == 't' ? Type::True : c == 'f' ? Type::False : Type::Null;
-        return {lit.i, plainVal(type, lit.raw), true};
-      }
-      default:
-        num = numberStart(c);
-        break;
-    }
-    if (num) {
-      Scan nb = parseNumber(json, i);
-      return {nb.i, plainVal(Type::Number, nb.raw), true};
+    if (tokenStart(c)) {
+      Token t = readToken(json, i);
+      return {t.i, t.value, t.ok};
     }
   }
   return {i, {}, false};
@@ -1108,7 +912,7 @@ void forEach(const Val& t, F&& fn) {
       StringScan st = parseString(json, i + 1);
       if (!st.ok) return;
       i = st.i;
-      key = stringVal(st.raw, slice(st.raw, 1, len(st.raw) - 1), st.esc);
+      key = stringVal(st);
     }
     for (; i < n; i++) {
       unsigned char c = at(json, i);
@@ -1167,7 +971,7 @@ std::string toString(const Val& v) {
   return {};
 }
 
-// Result.Bool().
+// Result.Bool() (and the trueish of ~true).
 bool toBool(const Val& v) {
   switch (v.type) {
     case Type::True:
@@ -1673,16 +1477,10 @@ class Prettifier {
 
   // appendPrettyString.
   Out str(Pos i, Pos nl) {
-    Pos s = i;
-    Pos n = len(json_);
-    for (i++; i < n; i++) {
-      if (at(json_, i) != '"') continue;
-      if (backslashesBefore(json_, i, s) % 2 == 1) continue;
-      i++;
-      break;
-    }
-    buf_ += slice(json_, s, std::min(i, n));
-    return {i, nl, true};
+    Pos end = stringBody(json_, i + 1).end;
+    Pos next = std::min(end + 1, len(json_));
+    buf_ += slice(json_, i, next);
+    return {next, nl, true};
   }
 
   // appendPrettyNumber.
@@ -1792,10 +1590,9 @@ std::string ugly(string_view src) {
     if (c <= ' ') continue;
     dst += static_cast<char>(c);
     if (c != '"') continue;
-    for (i++; i < n; i++) {
-      dst += src[static_cast<size_t>(i)];
-      if (at(src, i) == '"' && backslashesBefore(src, i, -1) % 2 == 0) break;
-    }
+    Pos end = stringBody(src, i + 1).end;
+    dst += slice(src, i + 1, std::min(end + 1, n));
+    i = end;
   }
   return dst;
 }
@@ -1850,19 +1647,20 @@ bool isDotPiperChar(string_view s) {
   return c == '[' || c == '{';
 }
 
-// parseObjectPath's result. `part` may point into `escaped`, so it is filled in place and never
-// copied.
-struct ObjectPath {
+// The first component of a path and what follows it.
+struct Component {
   string_view part;
   string_view path;
   string_view pipe;
   bool piped = false;
-  bool wild = false;
   bool more = false;
-  std::string escaped;
 
-  void endAtDot(string_view full, Pos i) {
-    if (i < len(full) - 1 && isDotPiperChar(tail(full, i + 1))) {
+  // Ends the component at the '|' or '.' at i of the full path: a '|' pipes the rest; so does a
+  // '.' before a modifier or a multipath when dotPipes is set; any other '.' continues the path.
+  void endAt(string_view full, Pos i, bool dotPipes) {
+    bool pipes =
+        at(full, i) == '|' || (dotPipes && i < len(full) - 1 && isDotPiperChar(tail(full, i + 1)));
+    if (pipes) {
       pipe = tail(full, i + 1);
       piped = true;
     } else {
@@ -1872,20 +1670,21 @@ struct ObjectPath {
   }
 };
 
+// parseObjectPath's result. `part` may point into `escaped`, so it is filled in place and never
+// copied.
+struct ObjectPath : Component {
+  bool wild = false;
+  std::string escaped;
+};
+
 // parseObjectPath: the first key of a path; `\` escapes are removed from it.
 void parseObjectPath(string_view path, ObjectPath& r) {
   Pos n = len(path);
   for (Pos i = 0; i < n; i++) {
     unsigned char c = at(path, i);
-    if (c == '|') {
+    if (c == '|' || c == '.') {
       r.part = slice(path, 0, i);
-      r.pipe = tail(path, i + 1);
-      r.piped = true;
-      return;
-    }
-    if (c == '.') {
-      r.part = slice(path, 0, i);
-      r.endAtDot(path, i);
+      r.endAt(path, i, true);
       return;
     }
     if (c == '*' || c == '?') {
@@ -1904,15 +1703,9 @@ void parseObjectPath(string_view path, ObjectPath& r) {
           if (i < n) r.escaped += path[static_cast<size_t>(i)];
           continue;
         }
-        if (d == '.') {
+        if (d == '.' || d == '|') {
           r.part = r.escaped;
-          r.endAtDot(path, i);
-          return;
-        }
-        if (d == '|') {
-          r.part = r.escaped;
-          r.pipe = tail(path, i + 1);
-          r.piped = true;
+          r.endAt(path, i, true);
           return;
         }
         if (d == '*' || d == '?') r.wild = true;
@@ -1993,13 +1786,8 @@ Query parseQuery(string_view query) {
 }
 
 // parseArrayPath's result, filled in place (the query value may point into valueStorage).
-struct ArrayPath {
-  string_view part;
-  string_view path;
-  string_view pipe;
+struct ArrayPath : Component {
   string_view alogkey;
-  bool piped = false;
-  bool more = false;
   bool alogok = false;
   bool arrch = false;
   bool queryOn = false;
@@ -2015,21 +1803,9 @@ void parseArrayPath(string_view path, ArrayPath& r) {
   Pos n = len(path);
   for (Pos i = 0; i < n; i++) {
     unsigned char c = at(path, i);
-    if (c == '|') {
+    if (c == '|' || c == '.') {
       r.part = slice(path, 0, i);
-      r.pipe = tail(path, i + 1);
-      r.piped = true;
-      return;
-    }
-    if (c == '.') {
-      r.part = slice(path, 0, i);
-      if (!r.arrch && i < n - 1 && isDotPiperChar(tail(path, i + 1))) {
-        r.pipe = tail(path, i + 1);
-        r.piped = true;
-      } else {
-        r.path = tail(path, i + 1);
-        r.more = true;
-      }
+      r.endAt(path, i, !r.arrch);
       return;
     }
     if (c != '#') continue;
@@ -2235,19 +2011,6 @@ string_view strView(const Val& v, std::string& scratch) {
   return scratch;
 }
 
-bool trueish(const Val& v) {
-  switch (v.type) {
-    case Type::True:
-      return true;
-    case Type::String:
-      return parseBoolLower(strValue(v)) == 1;
-    case Type::Number:
-      return number(v) != 0;
-    default:
-      return false;
-  }
-}
-
 bool falseish(const Val& v) {
   switch (v.type) {
     case Type::Null:
@@ -2274,7 +2037,7 @@ bool queryMatches(const ArrayPath& rp, Val value) {
     } else if (rpv == "null") {
       ish = value.type == Type::Null;
     } else if (rpv == "true") {
-      ish = trueish(value);
+      ish = toBool(value);  // gjson's trueish is Result.Bool()
     } else if (rpv == "false") {
       ish = falseish(value);
     } else {
@@ -2366,6 +2129,8 @@ class Eval {
 
   Step parseObject(Context& c, Pos i, string_view path);
   Step parseArray(Context& c, Pos i, string_view path);
+  Step closeArray(Context& c, ArrayPath& rp, Pos i, Pos count, const std::vector<Pos>& alog,
+                  std::string& multires);
   Val multipath(string_view json, string_view& path, bool& handled);
   Modified execModifier(string_view json, string_view path);
   static Modified execStatic(string_view path);
@@ -2490,40 +2255,17 @@ Eval::Step Eval::parseObject(Context& c, Pos i, string_view path) {
     // The next key (an unterminated one ends the object).
     for (; i < n; i++) {
       if (at(json, i) == '"') {
-        i++;
-        Pos s = i;
-        bool done = false;
-        for (; i < n && !done; i++) {
-          unsigned char ch = at(json, i);
-          if (ch > '\\') continue;
-          if (ch == '"') {
-            key = slice(json, s, i);
-            kesc = false;
-            ok = true;
-            done = true;
-            break;
-          }
-          if (ch != '\\') continue;
-          for (i++; i < n; i++) {
-            unsigned char d = at(json, i);
-            if (d > '\\') continue;
-            if (d == '"') {
-              if (at(json, i - 1) == '\\' && backslashesBefore(json, i - 1, 0) % 2 == 0) continue;
-              key = slice(json, s, i);
-              kesc = true;
-              ok = true;
-              done = true;
-              break;
-            }
-          }
-          break;
-        }
-        if (done) {
-          i++;
+        Body b = stringBody(json, i + 1);
+        if (b.end < n) {
+          key = slice(json, i + 1, b.end);
+          kesc = b.esc;
+          ok = true;
+          i = b.end + 1;
         } else {
-          key = tail(json, s);
+          key = tail(json, i + 1);
           kesc = false;
           ok = false;
+          i = n;
         }
         break;
       }
@@ -2539,69 +2281,29 @@ Eval::Step Eval::parseObject(Context& c, Pos i, string_view path) {
     // Its value.
     for (; i < n; i++) {
       unsigned char ch = at(json, i);
-      bool num = false;
-      switch (ch) {
-        case '"': {
-          StringScan st = parseString(json, i + 1);
-          i = st.i;
-          ok = st.ok;
-          if (!ok) return {i, false};
+      if (ch == '{' || ch == '[') {
+        if (pmatch && !hit) {
+          Step inner = ch == '{' ? parseObject(c, i + 1, rp.path) : parseArray(c, i + 1, rp.path);
+          i = inner.i;
+          hit = inner.hit;
+          if (hit) return {i, true};
+        } else {
+          Scan sq = parseSquash(json, i);
+          i = sq.i;
           if (hit) {
-            c.value = stringVal(st.raw, slice(st.raw, 1, len(st.raw) - 1), st.esc);
+            setHit(c.value, plainVal(Type::JSON, sq.raw));
             return {i, true};
           }
-          break;
         }
-        case '{':
-        case '[':
-          if (pmatch && !hit) {
-            Step inner = ch == '{' ? parseObject(c, i + 1, rp.path) : parseArray(c, i + 1, rp.path);
-            i = inner.i;
-            hit = inner.hit;
-            if (hit) return {i, true};
-          } else {
-            Scan sq = parseSquash(json, i);
-            i = sq.i;
-            if (hit) {
-              c.value.raw = sq.raw;
-              c.value.type = Type::JSON;
-              return {i, true};
-            }
-          }
-          break;
-        case 'n':
-          if (i + 1 < n && at(json, i + 1) != 'u') {
-            num = true;
-            break;
-          }
-          [[fallthrough]];
-        case 't':
-        case 'f': {
-          Scan lit = parseLiteral(json, i);
-          i = lit.i;
-          if (hit) {
-            // gjson leaves the type alone for null (it is already Null, or JSON from an earlier
-            // `#(...)#` in the same evaluation).
-            c.value.raw = lit.raw;
-            if (ch == 't') c.value.type = Type::True;
-            if (ch == 'f') c.value.type = Type::False;
-            return {i, true};
-          }
-          break;
-        }
-        default:
-          if (!numberStart(ch)) continue;
-          num = true;
-          break;
+        break;
       }
-      if (num) {
-        Scan nb = parseNumber(json, i);
-        i = nb.i;
-        if (hit) {
-          c.value.raw = nb.raw;
-          c.value.type = Type::Number;
-          return {i, true};
-        }
+      if (!tokenStart(ch)) continue;
+      Token t = readToken(json, i);
+      i = t.i;
+      if (!t.ok) return {i, false};
+      if (hit) {
+        setHit(c.value, t.value);
+        return {i, true};
       }
       break;
     }
@@ -2682,125 +2384,87 @@ Eval::Step Eval::parseArray(Context& c, Pos i, string_view path) {
       if (i > n) break;
       // The end of the text closes the array.
       unsigned char ch = i == n ? ']' : at(json, i);
-      bool num = false;
-      switch (ch) {
-        case '"': {
-          StringScan st = parseString(json, i + 1);
-          i = st.i;
-          if (!st.ok) return {i, false};
-          Val v = stringVal(st.raw, slice(st.raw, 1, len(st.raw) - 1), st.esc);
+      if (ch == ']') return closeArray(c, rp, i, h, alog, multires);
+      if (ch == '{' || ch == '[') {
+        if (pmatch && !hit) {
+          Step inner = ch == '{' ? parseObject(c, i + 1, rp.path) : parseArray(c, i + 1, rp.path);
+          i = inner.i;
+          hit = inner.hit;
+          if (hit && !rp.alogok) return {i, true};
+        } else {
+          Scan sq = parseSquash(json, i);
+          i = sq.i;
           if (rp.queryOn) {
-            if (procQuery(v)) return {i, true};
+            if (procQuery(plainVal(Type::JSON, sq.raw))) return {i, true};
           } else if (hit && !rp.alogok) {
-            c.value = v;
+            setHit(c.value, plainVal(Type::JSON, sq.raw));
             return {i, true};
           }
-          break;
         }
-        case '{':
-        case '[':
-          if (pmatch && !hit) {
-            Step inner = ch == '{' ? parseObject(c, i + 1, rp.path) : parseArray(c, i + 1, rp.path);
-            i = inner.i;
-            hit = inner.hit;
-            if (hit && !rp.alogok) return {i, true};
-          } else {
-            Scan sq = parseSquash(json, i);
-            i = sq.i;
-            if (rp.queryOn) {
-              if (procQuery(plainVal(Type::JSON, sq.raw))) return {i, true};
-            } else if (hit && !rp.alogok) {
-              c.value.raw = sq.raw;
-              c.value.type = Type::JSON;
-              return {i, true};
-            }
-          }
-          break;
-        case 'n':
-          if (i + 1 < n && at(json, i + 1) != 'u') {
-            num = true;
-            break;
-          }
-          [[fallthrough]];
-        case 't':
-        case 'f': {
-          Scan lit = parseLiteral(json, i);
-          i = lit.i;
-          if (rp.queryOn) {
-            Type type = ch == 't' ? Type::True : ch == 'f' ? Type::False : Type::Null;
-            if (procQuery(plainVal(type, lit.raw))) return {i, true};
-          } else if (hit && !rp.alogok) {
-            c.value.raw = lit.raw;
-            if (ch == 't') c.value.type = Type::True;
-            if (ch == 'f') c.value.type = Type::False;
-            return {i, true};
-          }
-          break;
-        }
-        case ']':
-          if (rp.arrch && rp.part == "#") {
-            if (rp.alogok) {
-              // `#.key`: the key of every element, as an array.
-              Split split = splitPossiblePipe(rp.alogkey);
-              if (split.ok) {
-                rp.alogkey = split.left;
-                c.pipe = split.right;
-                c.piped = true;
-              }
-              std::string jsons = "[";
-              int k = 0;
-              for (Pos idx : alog) {
-                while (idx < n && (at(json, idx) == ' ' || at(json, idx) == '\t' ||
-                                   at(json, idx) == '\r' || at(json, idx) == '\n')) {
-                  idx++;
-                }
-                if (idx >= n || at(json, idx) == ']') continue;
-                AnyScan any = parseAny(json, idx);
-                if (!any.ok) continue;
-                Val res = get(any.value.raw, rp.alogkey);
-                if (!res.exists()) continue;
-                if (k > 0) jsons += ',';
-                jsons += res.raw.empty() ? toString(res) : std::string(res.raw);
-                k++;
-              }
-              jsons += ']';
-              c.value.type = Type::JSON;
-              c.value.raw = keep(std::move(jsons));
-              return {i + 1, true};
-            }
-            c.value.type = Type::Number;
-            c.value.raw = keep(std::to_string(h - 1));
-            return {i + 1, true};
-          }
-          if (!c.value.exists()) {
-            if (!multires.empty()) {
-              multires += ']';
-              c.value = plainVal(Type::JSON, keep(std::move(multires)));
-            } else if (rp.queryAll) {
-              c.value = plainVal(Type::JSON, "[]");
-            }
-          }
-          return {i + 1, false};
-        default:
-          if (!numberStart(ch)) continue;
-          num = true;
-          break;
+        break;
       }
-      if (num) {
-        Scan nb = parseNumber(json, i);
-        i = nb.i;
-        if (rp.queryOn) {
-          if (procQuery(plainVal(Type::Number, nb.raw))) return {i, true};
-        } else if (hit && !rp.alogok) {
-          c.value.raw = nb.raw;
-          c.value.type = Type::Number;
-          return {i, true};
-        }
+      if (!tokenStart(ch)) continue;
+      Token t = readToken(json, i);
+      i = t.i;
+      if (!t.ok) return {i, false};
+      if (rp.queryOn) {
+        if (procQuery(t.value)) return {i, true};
+      } else if (hit && !rp.alogok) {
+        setHit(c.value, t.value);
+        return {i, true};
       }
       break;
     }
   }
   return {i, false};
+}
+
+// The end of an array (its ']' or the end of the text at i): the `#` count, the `#.key` array,
+// or the `#(...)#` matches.
+Eval::Step Eval::closeArray(Context& c, ArrayPath& rp, Pos i, Pos count,
+                            const std::vector<Pos>& alog, std::string& multires) {
+  const string_view json = c.json;
+  const Pos n = len(json);
+  if (rp.arrch && rp.part == "#") {
+    if (!rp.alogok) {
+      c.value = plainVal(Type::Number, keep(std::to_string(count - 1)));
+      return {i + 1, true};
+    }
+    Split split = splitPossiblePipe(rp.alogkey);
+    if (split.ok) {
+      rp.alogkey = split.left;
+      c.pipe = split.right;
+      c.piped = true;
+    }
+    std::string jsons = "[";
+    int k = 0;
+    for (Pos idx : alog) {
+      while (idx < n && (at(json, idx) == ' ' || at(json, idx) == '\t' || at(json, idx) == '\r' ||
+                         at(json, idx) == '\n')) {
+        idx++;
+      }
+      if (idx >= n || at(json, idx) == ']') continue;
+      AnyScan any = parseAny(json, idx);
+      if (!any.ok) continue;
+      Val res = get(any.value.raw, rp.alogkey);
+      if (!res.exists()) continue;
+      if (k > 0) jsons += ',';
+      jsons += res.raw.empty() ? toString(res) : std::string(res.raw);
+      k++;
+    }
+    jsons += ']';
+    c.value = plainVal(Type::JSON, keep(std::move(jsons)));
+    return {i + 1, true};
+  }
+  if (!c.value.exists()) {
+    if (!multires.empty()) {
+      multires += ']';
+      c.value = plainVal(Type::JSON, keep(std::move(multires)));
+    } else if (rp.queryAll) {
+      c.value = plainVal(Type::JSON, "[]");
+    }
+  }
+  return {i + 1, false};
 }
 
 // execModifier: `@name`, `@name:arg` with a JSON or plain argument, then the rest of the path.
@@ -2915,6 +2579,24 @@ string_view Eval::apply(Modifier m, string_view json, string_view arg) {
   return {};
 }
 
+// Builds modifier output: the parts added, separated by commas, inside the brackets.
+class Joiner {
+ public:
+  explicit Joiner(char open) : text_(1, open) {}
+  void add(string_view part) {
+    if (count_++ > 0) text_ += ',';
+    text_ += part;
+  }
+  std::string close(char bracket) {
+    text_ += bracket;
+    return std::move(text_);
+  }
+
+ private:
+  std::string text_;
+  int count_ = 0;
+};
+
 // The options of a JSON argument object: calls fn(name, value) for each member.
 template <typename F>
 void forEachOption(string_view arg, F&& fn) {
@@ -2950,29 +2632,21 @@ string_view Eval::modReverse(string_view json) {
       values.push_back(value.raw);
       return true;
     });
-    std::string out = "[";
-    for (size_t k = values.size(); k-- > 0;) {
-      if (k + 1 < values.size()) out += ',';
-      out += values[k];
-    }
-    out += ']';
-    return keep(std::move(out));
+    Joiner out('[');
+    for (size_t k = values.size(); k-- > 0;)
+      out.add(values[k]);
+    return keep(out.close(']'));
   }
   if (res.isObject()) {
-    std::vector<std::pair<string_view, string_view>> members;
+    std::vector<std::string> members;
     forEach(res, [&](const Val& key, const Val& value) {
-      members.emplace_back(key.raw, value.raw);
+      members.push_back(std::string(key.raw) + ':' + std::string(value.raw));
       return true;
     });
-    std::string out = "{";
-    for (size_t k = members.size(); k-- > 0;) {
-      if (k + 1 < members.size()) out += ',';
-      out += members[k].first;
-      out += ':';
-      out += members[k].second;
-    }
-    out += '}';
-    return keep(std::move(out));
+    Joiner out('{');
+    for (size_t k = members.size(); k-- > 0;)
+      out.add(members[k]);
+    return keep(out.close('}'));
   }
   return json;
 }
@@ -2988,53 +2662,39 @@ string_view Eval::modFlatten(string_view json, string_view arg) {
       if (key == "deep") deep = toBool(value);
     });
   }
-  std::string out = "[";
-  int idx = 0;
+  Joiner out('[');
   forEach(res, [&](const Val&, const Val& value) {
     string_view raw = value.raw;
     if (value.isArray()) raw = unwrap(deep ? modFlatten(value.raw, arg) : value.raw);
     raw = trimSpace(raw);
-    if (!raw.empty()) {
-      if (idx > 0) out += ',';
-      out += raw;
-      idx++;
-    }
+    if (!raw.empty()) out.add(raw);
     return true;
   });
-  out += ']';
-  return keep(std::move(out));
+  return keep(out.close(']'));
 }
 
 string_view Eval::modKeys(string_view json) {
   Val v = parse(json);
   if (!v.exists()) return "[]";
   bool obj = v.isObject();
-  std::string out = "[";
-  int count = 0;
+  Joiner out('[');
   forEach(v, [&](const Val& key, const Val&) {
-    if (count > 0) out += ',';
-    out += obj ? key.raw : string_view("null");
-    count++;
+    out.add(obj ? key.raw : string_view("null"));
     return true;
   });
-  out += ']';
-  return keep(std::move(out));
+  return keep(out.close(']'));
 }
 
 string_view Eval::modValues(string_view json) {
   Val v = parse(json);
   if (!v.exists()) return "[]";
   if (v.isArray()) return json;
-  std::string out = "[";
-  int count = 0;
+  Joiner out('[');
   forEach(v, [&](const Val&, const Val& value) {
-    if (count > 0) out += ',';
-    out += value.raw;
-    count++;
+    out.add(value.raw);
     return true;
   });
-  out += ']';
-  return keep(std::move(out));
+  return keep(out.close(']'));
 }
 
 string_view Eval::modJoin(string_view json, string_view arg) {
@@ -3100,28 +2760,20 @@ string_view Eval::modGroup(string_view json) {
     });
     return true;
   });
-  std::string data = "[";
-  for (size_t k = 0; k < all.size(); k++) {
-    if (k > 0) data += ',';
-    data += '{';
-    data += string_view(all[k]).substr(1);
-    data += '}';
-  }
-  data += ']';
-  return keep(std::move(data));
+  Joiner data('[');
+  for (const std::string& item : all)
+    data.add('{' + item.substr(1) + '}');
+  return keep(data.close(']'));
 }
 
 // @dig: the path looked up at every level of the document (parseRecursiveDescent).
 string_view Eval::modDig(string_view json, string_view arg) {
   std::vector<string_view> all;
   dig(all, parse(json), arg);
-  std::string out = "[";
-  for (size_t k = 0; k < all.size(); k++) {
-    if (k > 0) out += ',';
-    out += all[k];
-  }
-  out += ']';
-  return keep(std::move(out));
+  Joiner out('[');
+  for (string_view raw : all)
+    out.add(raw);
+  return keep(out.close(']'));
 }
 
 void Eval::dig(std::vector<string_view>& all, const Val& parent, string_view path) {

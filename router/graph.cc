@@ -1,5 +1,7 @@
 #include "router/graph.h"
 
+#include "router/go_text.h"
+
 #include <algorithm>
 #include <functional>
 #include <limits>
@@ -197,61 +199,6 @@ bool keyIs(string_view key, string_view name) {
   return key == name || foldKey(key) == foldKey(name);
 }
 
-void appendUtf8(std::string& out, char32_t r) {
-  if (r > 0x10FFFF || (r >= 0xD800 && r <= 0xDFFF)) r = 0xFFFD;
-  if (r < 0x80) {
-    out += static_cast<char>(r);
-  } else if (r < 0x800) {
-    out += static_cast<char>(0xC0 | (r >> 6));
-    out += static_cast<char>(0x80 | (r & 0x3F));
-  } else if (r < 0x10000) {
-    out += static_cast<char>(0xE0 | (r >> 12));
-    out += static_cast<char>(0x80 | ((r >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (r & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (r >> 18));
-    out += static_cast<char>(0x80 | ((r >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((r >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (r & 0x3F));
-  }
-}
-
-// The length of the valid UTF-8 sequence at the start of s, or 0.
-size_t utf8Length(string_view s) {
-  auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  auto cont = [&](size_t k, unsigned char lo, unsigned char hi) {
-    return k < s.size() && b(k) >= lo && b(k) <= hi;
-  };
-  unsigned char c = b(0);
-  if (c >= 0xC2 && c <= 0xDF) return cont(1, 0x80, 0xBF) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    unsigned char lo = c == 0xE0 ? 0xA0 : 0x80;
-    unsigned char hi = c == 0xED ? 0x9F : 0xBF;
-    return cont(1, lo, hi) && cont(2, 0x80, 0xBF) ? 3 : 0;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    unsigned char lo = c == 0xF0 ? 0x90 : 0x80;
-    unsigned char hi = c == 0xF4 ? 0x8F : 0xBF;
-    return cont(1, lo, hi) && cont(2, 0x80, 0xBF) && cont(3, 0x80, 0xBF) ? 4 : 0;
-  }
-  return 0;
-}
-
-char32_t hex4(string_view s) {
-  char32_t r = 0;
-  for (char c : s.substr(0, 4)) {
-    r <<= 4;
-    if (isDigit(c)) {
-      r |= static_cast<char32_t>(c - '0');
-    } else if (c >= 'a' && c <= 'f') {
-      r |= static_cast<char32_t>(c - 'a' + 10);
-    } else {
-      r |= static_cast<char32_t>(c - 'A' + 10);
-    }
-  }
-  return r;
-}
-
 class Decoder {
  public:
   explicit Decoder(string_view text) : text_(text) {}
@@ -331,8 +278,7 @@ class Decoder {
     do {
       char c = peek();
       if (c == '"') {
-        for (i_++; text_[i_] != '"'; i_++) {
-          if (text_[i_] == '\\') i_++;
+        for (i_++; text_[i_] != '"'; i_ += text_[i_] == '\\' ? 2 : 1) {
         }
         i_++;
       } else if (c == '{' || c == '[') {
@@ -355,51 +301,10 @@ class Decoder {
 
   // Reads the string at the cursor as Go decodes it.
   std::string string() {
-    std::string out;
-    i_++;
-    while (text_[i_] != '"') {
-      unsigned char c = static_cast<unsigned char>(text_[i_]);
-      if (c == '\\') {
-        char e = text_[i_ + 1];
-        if (e == 'u') {
-          char32_t r = hex4(text_.substr(i_ + 2));
-          i_ += 6;
-          if (r >= 0xD800 && r < 0xE000) {
-            // A surrogate pair decodes to one character; anything else to U+FFFD, and the
-            // escape that follows is read on its own.
-            char32_t combined = 0xFFFD;
-            if (r < 0xDC00 && text_.substr(i_, 2) == "\\u") {
-              char32_t r2 = hex4(text_.substr(i_ + 2));
-              if (r2 >= 0xDC00 && r2 < 0xE000) {
-                combined = 0x10000 + ((r - 0xD800) << 10 | (r2 - 0xDC00));
-                i_ += 6;
-              }
-            }
-            r = combined;
-          }
-          appendUtf8(out, r);
-          continue;
-        }
-        static constexpr string_view kFrom = "\"\\/bfnrt";
-        static constexpr string_view kTo = "\"\\/\b\f\n\r\t";
-        out += kTo[kFrom.find(e)];
-        i_ += 2;
-        continue;
-      }
-      if (c < 0x80) {
-        out += static_cast<char>(c);
-        i_++;
-        continue;
-      }
-      size_t length = utf8Length(text_.substr(i_));
-      if (length == 0) {
-        out += "\xef\xbf\xbd";
-        i_++;
-      } else {
-        out += text_.substr(i_, length);
-        i_ += length;
-      }
-    }
+    size_t start = ++i_;
+    while (text_[i_] != '"')
+      i_ += text_[i_] == '\\' ? 2 : 1;
+    std::string out = go::unquote(text_.substr(start, i_ - start));
     i_++;
     ws();
     return out;

@@ -13,9 +13,9 @@
 //   "http://localhost:8080/v1/models/model1:predict"}]}}}
 //   therefore decodes to one unnamed step (stepName ignored), as it does upstream; it is valid.
 // - A repeated key is decoded again into the same field: the last string, number or boolean
-//   wins, a repeated object (routerTimeouts, a step of a repeated steps array) is merged into the
-//   value already there, a repeated steps array keeps its length and reuses the steps already
-//   decoded, and a repeated node name replaces the node.
+//   wins; a repeated routerTimeouts object is merged into the one already there; a repeated
+//   steps array is decoded over the steps already there (each step's fields merged) and cut to
+//   its own length; a repeated node name replaces the node.
 // - null leaves strings and booleans as they were and clears steps, nodes, weight,
 //   routerTimeouts and its fields.
 // - A value of the wrong type (a weight given as a string, a number that is not an int64, ...)
