@@ -18,7 +18,9 @@
 // Limit: gjson recurses once per path component, per nested query, modifier or multipath, and,
 // for @pretty, @flatten and @dig, per level of document nesting. get() allows kMaxDepth such
 // levels; an evaluation that would go deeper stops and answers "does not exist" with
-// Result::limited set (gjson would go on while Go's stack lasts). validBytes() needs no limit.
+// Result::limited set (gjson would go on while Go's stack lasts). At the limit get() uses about
+// 0.5 MB of stack in an optimised build (2 MB under AddressSanitizer), well within a thread's
+// default 8 MB. validBytes() needs no limit.
 #pragma once
 
 #include <cstdint>
@@ -28,7 +30,7 @@
 namespace router::gjson {
 
 // The nesting levels one get() may use (see the limit above).
-inline constexpr int kMaxDepth = 1000;
+inline constexpr int kMaxDepth = 500;
 
 // The value types, in gjson's order.
 enum class Type { Null, False, Number, String, True, JSON };
