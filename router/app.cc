@@ -40,14 +40,16 @@ std::chrono::milliseconds seconds(const std::optional<int64_t>& value,
 
 class Router final : private core::ServerObserver, private core::DrainCallbacks {
  public:
-  Router(const RouterConfig& config, Graph graph, HeaderPropagation propagation)
+  Router(const RouterConfig& config, Graph graph, HeaderPropagation propagation,
+         std::shared_ptr<const std::string> caBundle)
       : config_(config),
         timeouts_(graph.routerTimeouts.value_or(RouterTimeouts{})),
         https_(&loop_,
                core_curl::CurlClient::Options{
                    .maxConnectionsPerHost = static_cast<long>(config.maxStepConnections),
                    .maxResponseBytes = config.maxStepResponseBytes,
-                   .userAgent = "kserve-router/" + std::string(core::kVersion)}),
+                   .userAgent = "kserve-router/" + std::string(core::kVersion)},
+               std::move(caBundle)),
         client_(&loop_,
                 core::UpstreamOptions{config.maxStepConnections, config.stepConnectTimeout,
                                       std::chrono::milliseconds(0), "the step's service"},

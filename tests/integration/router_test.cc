@@ -1,9 +1,13 @@
 // kserve-router as a user runs it: the real binary with a graph, in front of the sample model
 // server's graph models on loopback. Upstream's router unit cases (upstream-router.md §5.1) and
 // e2e scenarios (§5.2) as black-box tests, then where this router differs on purpose.
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
-
 #include <set>
 #include <thread>
 
@@ -126,12 +130,12 @@ TEST_CASE("router: a Sequence maps predictions to instances and chains $response
 
 TEST_CASE("router: an Ensemble answers every step's result under its name", "[router][upstream]") {
   ModelServer model;
-  std::string graph = graphOf(
-      {{"root",
-        {{"routerType", "Ensemble"},
-         {"steps",
-          {serviceStep(reply(model, R"({"predictions":"1"})"), {{"name", "model1"}}),
-           serviceStep(reply(model, R"({"predictions":"2"})"), {{"name", "model2"}})}}}}});
+  std::string graph =
+      graphOf({{"root",
+                {{"routerType", "Ensemble"},
+                 {"steps",
+                  {serviceStep(reply(model, R"({"predictions":"1"})"), {{"name", "model1"}}),
+                   serviceStep(reply(model, R"({"predictions":"2"})"), {{"name", "model2"}})}}}}});
   Router router(graph);
   auto r = post(router, R"({"instances":["test","test2"]})");
   CHECK(r.status == 200);
@@ -201,11 +205,12 @@ TEST_CASE("router: a Sequence whose condition is not met answers the previous st
 TEST_CASE("router: PROPAGATE_HEADERS picks headers by RE2 pattern; a bad pattern is skipped",
           "[router][upstream]") {
   ModelServer model;
-  std::string graph =
-      graphOf({{"root", {{"routerType", "Sequence"}, {"steps", {serviceStep(step(model, "headers"))}}}}});
-  std::vector<std::string> incoming{"Authorization: Bearer Token", "Test-Header-Key: Test-Header-Value",
-                                    "test-header-1: one", "Test-Header-2: two",
-                                    "Test-Header-3: three", "Content-Type: text/plain"};
+  std::string graph = graphOf(
+      {{"root", {{"routerType", "Sequence"}, {"steps", {serviceStep(step(model, "headers"))}}}}});
+  std::vector<std::string> incoming{
+      "Authorization: Bearer Token", "Test-Header-Key: Test-Header-Value",
+      "test-header-1: one",          "Test-Header-2: two",
+      "Test-Header-3: three",        "Content-Type: text/plain"};
   auto headersSeen = [&](const std::string& patterns) {
     std::map<std::string, std::string> env;
     if (!patterns.empty()) env["PROPAGATE_HEADERS"] = patterns;
@@ -213,7 +218,8 @@ TEST_CASE("router: PROPAGATE_HEADERS picks headers by RE2 pattern; a bad pattern
     auto r = post(router, "{}", incoming);
     REQUIRE(r.status == 200);
     std::map<std::string, std::string> seen;
-    for (const auto& [name, values] : json::parse(r.body)["headers"].items())
+    json answer = json::parse(r.body);
+    for (const auto& [name, values] : answer["headers"].items())
       seen[name] = values[0];
     return std::make_pair(seen, router.process().output());
   };
@@ -293,11 +299,12 @@ TEST_CASE("router: routerTimeouts bound the graph; within them it answers", "[ro
 TEST_CASE("router: a Splitter spreads requests by weight and always picks a step",
           "[router][upstream]") {
   ModelServer model;
-  std::string graph = graphOf({{"root",
-                                {{"routerType", "Splitter"},
-                                 {"steps",
-                                  {serviceStep(reply(model, R"({"to":"a"})"), {{"weight", 20}}),
-                                   serviceStep(reply(model, R"({"to":"b"})"), {{"weight", 80}})}}}}});
+  std::string graph =
+      graphOf({{"root",
+                {{"routerType", "Splitter"},
+                 {"steps",
+                  {serviceStep(reply(model, R"({"to":"a"})"), {{"weight", 20}}),
+                   serviceStep(reply(model, R"({"to":"b"})"), {{"weight", 80}})}}}}});
   Router router(graph);
   int a = 0;
   int b = 0;
@@ -324,8 +331,10 @@ TEST_CASE("router e2e: a Sequence of three Hard steps with $request", "[router][
         {{"routerType", "Sequence"},
          {"steps",
           {serviceStep(predict, {{"name", "sklearn"}, {"dependency", "Hard"}}),
-           serviceStep(predict, {{"name", "xgboost"}, {"data", "$request"}, {"dependency", "Hard"}}),
-           serviceStep(predict, {{"name", "iris"}, {"data", "$request"}, {"dependency", "Hard"}})}}}}});
+           serviceStep(predict,
+                       {{"name", "xgboost"}, {"data", "$request"}, {"dependency", "Hard"}}),
+           serviceStep(predict,
+                       {{"name", "iris"}, {"data", "$request"}, {"dependency", "Hard"}})}}}}});
   Router router(graph);
   auto r = post(router, kIris);
   CHECK(r.status == 200);
@@ -385,8 +394,9 @@ TEST_CASE("router e2e: a root Switch on the request (scenario 4)", "[router][e2e
   CHECK(success.body == kSuccessBody);
   auto none = post(router, input("NO_MATCH"));
   CHECK(none.status == 404);
-  CHECK(none.body ==
-        R"({"error":"Failed to process request","cause":"None of the routes matched with the switch condition"})");
+  CHECK(
+      none.body ==
+      R"({"error":"Failed to process request","cause":"None of the routes matched with the switch condition"})");
   CHECK(none.header("content-type") == "application/json");
 }
 
@@ -477,8 +487,7 @@ TEST_CASE("router: graphs are checked at start; every problem names its node and
       {graphOf({{"root", {{"routerType", "Sequence"}, {"steps", {{{"nodeName", "a"}}}}}},
                 {"a", {{"routerType", "Sequence"}, {"steps", {{{"nodeName", "root"}}}}}}}),
        "cycle"},
-      {graphOf({{"root", {{"routerType", "Sequence"}, {"steps", {{{"name", "none"}}}}}}}),
-       "none"},
+      {graphOf({{"root", {{"routerType", "Sequence"}, {"steps", {{{"name", "none"}}}}}}}), "none"},
       {graphOf({{"root",
                  {{"routerType", "Sequence"},
                   {"steps", {{{"nodeName", "root"}, {"serviceUrl", "http://127.0.0.1:9/"}}}}}}}),
@@ -516,8 +525,7 @@ TEST_CASE("router: graphs are checked at start; every problem names its node and
   CHECK_THAT(empty.output(), Catch::Contains("--graph-json is required"));
 }
 
-TEST_CASE("router: Ensemble results keep each step's JSON text as sent, keys sorted",
-          "[router]") {
+TEST_CASE("router: Ensemble results keep each step's JSON text as sent, keys sorted", "[router]") {
   ModelServer model;
   std::string exact = R"({"big":12345678901234567890123,"one":1.0,"huge":1e21,"html":"<a&b>"})";
   Router router(graphOf({{"root",
@@ -568,24 +576,28 @@ TEST_CASE("router: bodies are bounded and steps past serviceClient get 504 namin
           "[router]") {
   ModelServer model;
   SECTION("request body") {
-    Router router(graphOf({{"root", {{"routerType", "Sequence"}, {"steps", {serviceStep(step(model, "echo"))}}}}}),
-                  {"--max-request-body-bytes", "1000"});
+    Router router(
+        graphOf({{"root",
+                  {{"routerType", "Sequence"}, {"steps", {serviceStep(step(model, "echo"))}}}}}),
+        {"--max-request-body-bytes", "1000"});
     auto r = post(router, std::string(5000, 'x'));
     CHECK(r.status == 413);
   }
   SECTION("step answer") {
-    Router router(graphOf({{"root", {{"routerType", "Sequence"}, {"steps", {serviceStep(step(model, "echo"))}}}}}),
-                  {"--max-step-response-bytes", "1000"});
+    Router router(
+        graphOf({{"root",
+                  {{"routerType", "Sequence"}, {"steps", {serviceStep(step(model, "echo"))}}}}}),
+        {"--max-step-response-bytes", "1000"});
     auto r = post(router, std::string(5000, 'x'));
     CHECK(r.status == 502);
     CHECK_THAT(r.body, Catch::Contains("larger than 1000 bytes"));
   }
   SECTION("serviceClient") {
-    Router router(graphOf({{"root",
-                            {{"routerType", "Sequence"},
-                             {"steps", {serviceStep(step(model, "echo?delay_ms=3000"),
-                                                    {{"name", "slow"}})}}}}},
-                          {{"routerTimeouts", {{"serviceClient", 1}}}}));
+    Router router(graphOf(
+        {{"root",
+          {{"routerType", "Sequence"},
+           {"steps", {serviceStep(step(model, "echo?delay_ms=3000"), {{"name", "slow"}})}}}}},
+        {{"routerTimeouts", {{"serviceClient", 1}}}}));
     auto started = std::chrono::steady_clock::now();
     auto r = post(router, "{}");
     CHECK(r.status == 504);
@@ -616,7 +628,8 @@ TEST_CASE("router: a client that leaves and an Ensemble that answers early cance
   ModelServer model;
   std::string hanging = "http://127.0.0.1:" + std::to_string(port) + "/hang";
   {
-    Router router(graphOf({{"root", {{"routerType", "Sequence"}, {"steps", {serviceStep(hanging)}}}}}));
+    Router router(
+        graphOf({{"root", {{"routerType", "Sequence"}, {"steps", {serviceStep(hanging)}}}}}));
     RawSocket client(router.port());
     REQUIRE(client.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"));
     std::this_thread::sleep_for(300ms);
@@ -627,12 +640,12 @@ TEST_CASE("router: a client that leaves and an Ensemble that answers early cance
     CHECK(closedConnections == 1);
   }
   {
-    Router router(graphOf(
-        {{"root",
-          {{"routerType", "Ensemble"},
-           {"steps",
-            {serviceStep(step(model, "error"), {{"name", "fail"}, {"dependency", "Hard"}}),
-             serviceStep(hanging, {{"name", "hang"}})}}}}}));
+    Router router(
+        graphOf({{"root",
+                  {{"routerType", "Ensemble"},
+                   {"steps",
+                    {serviceStep(step(model, "error"), {{"name", "fail"}, {"dependency", "Hard"}}),
+                     serviceStep(hanging, {{"name", "hang"}})}}}}}));
     auto r = post(router, "{}");
     CHECK(r.status == 404);
     auto deadline = std::chrono::steady_clock::now() + 5s;
@@ -648,7 +661,8 @@ TEST_CASE("router: a client that leaves and an Ensemble that answers early cance
 TEST_CASE("router: the answer's Content-Type is JSON only for JSON, else what Go sniffs",
           "[router]") {
   ModelServer model;
-  Router router(graphOf({{"root", {{"routerType", "Sequence"}, {"steps", {serviceStep(step(model, "echo"))}}}}}));
+  Router router(graphOf(
+      {{"root", {{"routerType", "Sequence"}, {"steps", {serviceStep(step(model, "echo"))}}}}}));
   auto text = post(router, "plain words", {"Content-Type: text/plain"});
   CHECK(text.status == 200);
   CHECK(text.body == "plain words");
@@ -666,8 +680,10 @@ TEST_CASE("router: the answer's Content-Type is JSON only for JSON, else what Go
 
 TEST_CASE("router: /readyz answers 200, then 503 shutting down after SIGTERM", "[router]") {
   ModelServer model;
-  Router router(graphOf({{"root", {{"routerType", "Sequence"}, {"steps", {serviceStep(step(model, "success"))}}}}}),
-                {"--drain-period", "2s"});
+  Router router(
+      graphOf({{"root",
+                {{"routerType", "Sequence"}, {"steps", {serviceStep(step(model, "success"))}}}}}),
+      {"--drain-period", "2s"});
   auto ready = httpRequest(router.url("/readyz"));
   CHECK(ready.status == 200);
   CHECK(ready.body.empty());
@@ -678,7 +694,7 @@ TEST_CASE("router: /readyz answers 200, then 503 shutting down after SIGTERM", "
   CHECK(draining.body == "shutting down\n");
   // Requests are still served during the drain period.
   CHECK(post(router, "{}").status == 200);
-  CHECK(router.terminate(10s) == 0);
+  CHECK(router.waitForExit(10s) == 0);
 }
 
 TEST_CASE("router: https steps with the trust given, and as http inside an Istio mesh",
@@ -690,7 +706,8 @@ TEST_CASE("router: https steps with the trust given, and as http inside an Istio
   std::string graph = graphOf(
       {{"root",
         {{"routerType", "Sequence"},
-         {"steps", {serviceStep("https://127.0.0.1:" + std::to_string(tlsPort) + "/graph/success")}}}}});
+         {"steps",
+          {serviceStep("https://127.0.0.1:" + std::to_string(tlsPort) + "/graph/success")}}}}});
   uint16_t noMesh = freePort();
   std::string probeArg = "--istio-probe-url=http://127.0.0.1:" + std::to_string(noMesh) + "/";
   {
@@ -709,11 +726,12 @@ TEST_CASE("router: https steps with the trust given, and as http inside an Istio
     // In a mesh (the sidecar's admin port answers 200) https steps go as http.
     ModelServer plain;
     ModelServer sidecar;
-    std::string meshGraph = graphOf(
-        {{"root",
-          {{"routerType", "Sequence"},
-           {"steps",
-            {serviceStep("https://127.0.0.1:" + std::to_string(plain.port()) + "/graph/success")}}}}});
+    std::string meshGraph =
+        graphOf({{"root",
+                  {{"routerType", "Sequence"},
+                   {"steps",
+                    {serviceStep("https://127.0.0.1:" + std::to_string(plain.port()) +
+                                 "/graph/success")}}}}});
     Router router(meshGraph, {"--istio-probe-url", sidecar.url("/")});
     auto r = post(router, "{}");
     CHECK(r.status == 200);

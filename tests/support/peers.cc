@@ -114,6 +114,11 @@ int Router::terminate(std::chrono::milliseconds timeout) {
   return process_->wait(timeout);
 }
 
+int Router::waitForExit(std::chrono::milliseconds timeout) {
+  terminated_ = true;
+  return process_->wait(timeout);
+}
+
 Router::~Router() {
   if (!terminated_ && !process_->running()) {
     std::fprintf(stderr, "kserve-router exited on its own; its output:\n%s\n",

@@ -66,7 +66,10 @@ class Router {
   uint16_t port() const { return port_; }
   std::string url(const std::string& path) const;
   Process& process() { return *process_; }
+  // Stops the router with SIGTERM and returns its exit status (-1 if it did not exit).
   int terminate(std::chrono::milliseconds timeout = 20s);
+  // Waits for an exit the router makes on its own (after a signal already sent); its status.
+  int waitForExit(std::chrono::milliseconds timeout = 20s);
   ~Router();
   Router(const Router&) = delete;
   Router& operator=(const Router&) = delete;

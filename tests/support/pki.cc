@@ -23,10 +23,9 @@ TestPki makeTestPki(const std::string& dir) {
   std::string caKey = dir + "/ca.key";
   std::string csr = dir + "/server.csr";
   std::string extensions = dir + "/server.ext";
-  writeFile(
-      extensions,
-      "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
-      "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n");
+  writeFile(extensions,
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+            "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n");
   int status = run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
                     caKey, "-out", pki.caCert, "-days", "2", "-subj", "/CN=ksa test CA"});
   status |= run({"/usr/bin/openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout",
