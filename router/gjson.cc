@@ -1173,7 +1173,15 @@ bool validJson(string_view d) {
 
 struct Budget {
   int depth = 0;
+  size_t built = 0;
   bool exhausted = false;
+
+  // Counts text built; false (and the budget spent) past kMaxBuiltBytes.
+  bool build(size_t bytes) {
+    built += bytes;
+    if (built > kMaxBuiltBytes) exhausted = true;
+    return !exhausted;
+  }
 };
 
 // Holds one level of the budget for a recursive step; false when the budget is spent.
@@ -1388,7 +1396,10 @@ class Prettifier {
   Out object(Pos i, char open, char close, bool pretty, std::int64_t width, string_view prefix,
              string_view indent, bool sortkeys, Pos tabs, Pos nl, std::int64_t max) {
     Level level(budget_);
-    if (!level) return {len(json_), nl, false};
+    if (!level || buf_.size() > kMaxBuiltBytes) {
+      budget_.exhausted = true;
+      return {len(json_), nl, false};
+    }
     if (width > 0) {
       if (pretty && open == '[' && max == -1) {
         // Try the whole array on one line first.
@@ -1430,6 +1441,10 @@ class Prettifier {
         return {i + 1, nl, open != '{'};
       }
       if (open == '[' || c == '"') {
+        if (buf_.size() > kMaxBuiltBytes) {
+          budget_.exhausted = true;
+          return {n, nl, false};
+        }
         if (count > 0) {
           buf_ += ',';
           if (width != -1 && open == '[') buf_ += ' ';
@@ -2123,6 +2138,7 @@ class Eval {
 
   // Keeps text built during the evaluation alive until it ends.
   string_view keep(std::string&& text) {
+    budget_.build(text.size());
     arena_.push_back(std::make_unique<std::string>(std::move(text)));
     return *arena_.back();
   }
@@ -2227,6 +2243,10 @@ Val Eval::multipath(string_view json, string_view& path, bool& handled) {
       b += res.raw;
     }
     count++;
+    if (budget_.exhausted || b.size() > kMaxBuiltBytes) {
+      budget_.exhausted = true;
+      return {};
+    }
   }
   b += static_cast<char>(kind + 2);
   string_view built = keep(std::move(b));
@@ -2369,6 +2389,7 @@ Eval::Step Eval::parseArray(Context& c, Pos i, string_view path) {
     if (!raw.empty()) {
       if (multires.size() > 1) multires += ',';
       multires += raw;
+      if (multires.size() > kMaxBuiltBytes) budget_.exhausted = true;
     }
     return false;
   };
@@ -2451,6 +2472,10 @@ Eval::Step Eval::closeArray(Context& c, ArrayPath& rp, Pos i, Pos count,
       if (k > 0) jsons += ',';
       jsons += res.raw.empty() ? toString(res) : std::string(res.raw);
       k++;
+      if (jsons.size() > kMaxBuiltBytes) {
+        budget_.exhausted = true;
+        return {n + 1, false};
+      }
     }
     jsons += ']';
     c.value = plainVal(Type::JSON, keep(std::move(jsons)));

@@ -13,24 +13,29 @@
 // not copied.
 //
 // Costs: get() does not copy the document. It allocates only for text it builds (modifiers,
-// multipaths, `#.` and `#(...)#` results, escaped keys) and for the Result it returns.
+// multipaths, `#.` and `#(...)#` results), for escaped strings and keys it compares, for the
+// bookkeeping of multipaths, `#.` and `%` patterns with stars, and for the Result it returns.
 //
-// Limit: gjson recurses once per path component, per nested query, modifier or multipath, and,
+// Limits: gjson recurses once per path component, per nested query, modifier or multipath, and,
 // for @pretty, @flatten and @dig, per level of document nesting. get() allows kMaxDepth such
 // levels; an evaluation that would go deeper stops and answers "does not exist" with
 // Result::limited set (gjson would go on while Go's stack lasts). At the limit get() uses about
 // 0.5 MB of stack in an optimised build (2 MB under AddressSanitizer), well within a thread's
-// default 8 MB. validBytes() needs no limit.
+// default 8 MB. get() also builds at most kMaxBuiltBytes of text per call, then stops the same
+// way: gjson has no such limit, and a path such as `[@this,@this]|[@this,@this]|...` doubles the
+// text at each step. validBytes() needs no limit.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 namespace router::gjson {
 
-// The nesting levels one get() may use (see the limit above).
+// The nesting levels one get() may use, and the text it may build (see the limits above).
 inline constexpr int kMaxDepth = 500;
+inline constexpr size_t kMaxBuiltBytes = size_t{64} << 20;
 
 // The value types, in gjson's order.
 enum class Type { Null, False, Number, String, True, JSON };
@@ -48,7 +53,8 @@ struct Result {
   std::string str;
   // For a Number: its value as Go's strconv.ParseFloat reads raw (0 when it cannot).
   double num = 0;
-  // Set when the evaluation stopped at kMaxDepth; the result then does not exist.
+  // Set when the evaluation stopped at kMaxDepth or kMaxBuiltBytes; the result then does not
+  // exist.
   bool limited = false;
 
   // gjson's Exists(): true for every value found, null, false, 0, "", [] and {} included.

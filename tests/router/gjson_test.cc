@@ -453,6 +453,28 @@ TEST_CASE("paths deeper than kMaxDepth stop with limited set", "[gjson][limits]"
   CHECK(gjson::get(nested, "a.a.a").type == Type::JSON);
 }
 
+TEST_CASE("text built beyond kMaxBuiltBytes stops with limited set", "[gjson][limits]") {
+  constexpr std::string_view doc = R"({"a":"0123456789"})";
+  // Each step doubles the text: 16 steps build 1.3 MB, 40 would build terabytes.
+  std::string path = "@this";
+  for (int k = 0; k < 16; k++)
+    path += "|[@this,@this]";
+  gjson::Result r = gjson::get(doc, path);
+  CHECK_FALSE(r.limited);
+  CHECK(r.raw.size() == (doc.size() + 3) * 65536 - 3);
+  for (int k = 16; k < 40; k++)
+    path += "|[@this,@this]";
+  r = gjson::get(doc, path);
+  CHECK(r.limited);
+  CHECK_FALSE(r.exists());
+  // @pretty with a long indent on a deep document would print hundreds of megabytes.
+  std::string deep(400, '[');
+  deep += "1";
+  deep.append(400, ']');
+  r = gjson::get(deep, "@pretty:{\"width\":1,\"indent\":\"" + std::string(2000, ' ') + "\"}");
+  CHECK(r.limited);
+}
+
 TEST_CASE("Result::toString and typeName follow gjson", "[gjson]") {
   CHECK(gjson::typeName(Type::Null) == "Null");
   CHECK(gjson::typeName(Type::JSON) == "JSON");
