@@ -21,8 +21,10 @@
 #include "core/server/drain.h"
 #include "core/server/server.h"
 #include "core/util/logging.h"
+#include "core/uv/handle.h"
 #include "core/uv/loop.h"
 #include "core/uv/send_ring.h"
+#include "core/uv/signals.h"
 
 namespace agent {
 
@@ -60,17 +62,20 @@ class Worker final : private ServerObserver, private DrainCallbacks {
         limits_(serverLimits(config_)),
         context_(limits_, loop_.get(), proxy_, shareOf(config_.maxConnections, config_.threads)),
         drain_(context_, config_.quietPeriod, config_.drainTimeout, *this),
-        prober_(loop_.get(), std::move(readiness)),
+        prober_(loop_.get(), client_, std::move(readiness)),
         probes_(prober_, drain_),
         tcp_(context_),
         unix_(context_),
         metricsTerminal_([this] { return renderAllMetrics(); }),
         metricsContext_(limits_, loop_.get(), metricsTerminal_, 64),
-        metricsListener_(metricsContext_) {
+        metricsListener_(metricsContext_),
+        wake_(
+            [this](uv_async_t* handle) {
+              return uv_async_init(loop_.get(), handle,
+                                   [](uv_async_t* a) { static_cast<Worker*>(a->data)->onWake(); });
+            },
+            this) {
     context_.observer = this;
-    uv_async_init(loop_.get(), &wake_,
-                  [](uv_async_t* a) { static_cast<Worker*>(a->data)->onWake(); });
-    wake_.data = this;
   }
 
   Worker(const Worker&) = delete;
@@ -119,7 +124,7 @@ class Worker final : private ServerObserver, private DrainCallbacks {
   // From any thread: begin the drain sequence.
   void requestDrain() {
     drainRequested_ = true;
-    uv_async_send(&wake_);
+    uv_async_send(wake_.get());
   }
 
  private:
@@ -184,8 +189,7 @@ class Worker final : private ServerObserver, private DrainCallbacks {
     for (Connection* client : clients)
       client->close();
     proxy_.shutdown();
-    auto* wake = reinterpret_cast<uv_handle_t*>(&wake_);
-    if (!uv_is_closing(wake)) uv_close(wake, nullptr);
+    wake_.close();
     context_.chain.setFilters({});
     batcher_.reset();
     logger_.reset();
@@ -213,7 +217,7 @@ class Worker final : private ServerObserver, private DrainCallbacks {
   Listener metricsListener_;
   std::unique_ptr<Filter> logger_;
   std::unique_ptr<Filter> batcher_;
-  uv_async_t wake_;
+  OwnedHandle<uv_async_t> wake_;
   std::atomic<bool> drainRequested_{false};
 };
 
@@ -248,7 +252,8 @@ class App {
     for (auto& worker : workers_) {
       if (!worker->start(pointers_)) return 1;
     }
-    setupSignals(workers_[0]->loop());
+    signals_ = std::make_unique<ShutdownSignals>(workers_[0]->loop(),
+                                                 [this](int signum) { onSignal(signum); });
     spdlog::info("kserve-agent listening on port {} ({} event loop{}), forwarding to 127.0.0.1:{}",
                  config.port, config.threads, config.threads > 1 ? "s" : "", config.componentPort);
     std::vector<std::thread> threads;
@@ -258,37 +263,15 @@ class App {
     workers_[0]->run();
     for (auto& thread : threads)
       thread.join();
-    closeSignals(workers_[0]->loop());
+    signals_.reset();
+    uv_run(workers_[0]->loop(), UV_RUN_DEFAULT);
     if (shared_.puller) shared_.puller->stop();
     spdlog::info("Shutdown complete, exiting...");
     return 0;
   }
 
  private:
-  void setupSignals(uv_loop_t* loop) {
-    for (auto [handle, signum] : {std::pair{&sigterm_, SIGTERM}, std::pair{&sigint_, SIGINT}}) {
-      uv_signal_init(loop, handle);
-      handle->data = this;
-      uv_signal_start(
-          handle, [](uv_signal_t* h, int sig) { static_cast<App*>(h->data)->onSignal(sig); },
-          signum);
-      // The signals alone do not keep the first loop running once it has drained.
-      uv_unref(reinterpret_cast<uv_handle_t*>(handle));
-    }
-  }
-
-  void closeSignals(uv_loop_t* loop) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
-    uv_run(loop, UV_RUN_DEFAULT);
-  }
-
   void onSignal(int signum) {
-    if (signalled_) {
-      spdlog::warn("second signal {}: exiting now", signum);
-      std::_Exit(1);
-    }
-    signalled_ = true;
     spdlog::info("received signal {}: failing probes, waiting {} ms without new requests", signum,
                  shared_.config.quietPeriod.count());
     for (auto& worker : workers_)
@@ -298,9 +281,7 @@ class App {
   Shared shared_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<Worker*> pointers_;
-  uv_signal_t sigterm_;
-  uv_signal_t sigint_;
-  bool signalled_ = false;
+  std::unique_ptr<ShutdownSignals> signals_;
 };
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/forwarded.h"
+#include "core/client/dial.h"
 
 namespace agent {
 
@@ -137,95 +138,37 @@ std::optional<ProbeSpec> parseProbe(const json& j, uint16_t componentPort, std::
   return spec;
 }
 
-// One probe attempt: a TCP connect, and for HTTP a GET whose status line decides.
-class Attempt {
- public:
-  Attempt(uv_loop_t* loop, const ProbeSpec& spec, std::chrono::milliseconds timeout,
-          std::function<void(bool)> done)
-      : spec_(spec), done_(std::move(done)) {
-    uv_tcp_init(loop, &tcp_);
-    uv_timer_init(loop, &timer_);
-    tcp_.data = this;
-    timer_.data = this;
-    connect_.data = this;
-    uv_timer_start(
-        &timer_, [](uv_timer_t* t) { static_cast<Attempt*>(t->data)->finish(false); },
-        static_cast<uint64_t>(timeout.count()), 0);
-    sockaddr_storage addr{};
-    if (uv_ip4_addr(spec.host.c_str(), spec.port, reinterpret_cast<sockaddr_in*>(&addr)) != 0 &&
-        uv_ip6_addr(spec.host.c_str(), spec.port, reinterpret_cast<sockaddr_in6*>(&addr)) != 0) {
-      uv_ip4_addr("127.0.0.1", spec.port, reinterpret_cast<sockaddr_in*>(&addr));
-    }
-    if (uv_tcp_connect(&connect_, &tcp_, reinterpret_cast<sockaddr*>(&addr), onConnect) != 0) {
-      finish(false);
-    }
-  }
+// The address a probe goes to: its host when that is an IP literal; a name (localhost
+// included) is probed at 127.0.0.1, since the model server shares the pod's network and no name
+// is resolved on the probe path.
+std::string probeHost(const ProbeSpec& spec) {
+  return core::literalAddress(spec.host, spec.port) ? spec.host : "127.0.0.1";
+}
 
- private:
-  static void onConnect(uv_connect_t* request, int status) {
-    auto* self = static_cast<Attempt*>(request->data);
-    if (status == UV_ECANCELED || self->finished_) return;
-    if (status != 0) return self->finish(false);
-    if (self->spec_.kind != ProbeSpec::Kind::Http) return self->finish(true);
-    self->request_ = "GET " + self->spec_.path + " HTTP/1.1\r\nHost: " + self->spec_.host + ":" +
-                     std::to_string(self->spec_.port) +
-                     "\r\nUser-Agent: kube-probe//\r\nConnection: close\r\n";
-    for (const auto& h : self->spec_.headers)
-      self->request_ += h.name + ": " + h.value + "\r\n";
-    self->request_ += "\r\n";
-    uv_buf_t buffer =
-        uv_buf_init(self->request_.data(), static_cast<unsigned>(self->request_.size()));
-    self->write_.data = self;
-    uv_write(&self->write_, reinterpret_cast<uv_stream_t*>(&self->tcp_), &buffer, 1,
-             [](uv_write_t* w, int rc) {
-               if (rc != 0) static_cast<Attempt*>(w->data)->finish(false);
-             });
-    uv_read_start(
-        reinterpret_cast<uv_stream_t*>(&self->tcp_),
-        [](uv_handle_t* h, size_t, uv_buf_t* b) {
-          auto* a = static_cast<Attempt*>(h->data);
-          *b = uv_buf_init(a->readBuffer_, sizeof a->readBuffer_);
-        },
-        [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
-          auto* a = static_cast<Attempt*>(s->data);
-          if (n < 0) return a->finish(false);
-          a->response_.append(b->base, static_cast<size_t>(n));
-          // "HTTP/1.1 200 ..." — the status decides: 200-399 is ready.
-          if (a->response_.size() >= 12) {
-            int code = 0;
-            std::from_chars(a->response_.data() + 9, a->response_.data() + 12, code);
-            a->finish(startsWith(a->response_, "HTTP/1.") && code >= 200 && code < 400);
-          }
-        });
+// One probe attempt: a TCP connect, or for HTTP a GET whose status decides (200-399 is ready).
+void attempt(uv_loop_t* loop, core::Client& client, const ProbeSpec& spec,
+             std::chrono::milliseconds timeout, std::function<void(bool)> done) {
+  std::string host = probeHost(spec);
+  if (spec.kind != ProbeSpec::Kind::Http) {
+    core::dialOnce(loop, *core::literalAddress(host, spec.port), timeout, std::move(done));
+    return;
   }
-
-  void finish(bool ok) {
-    if (finished_) return;
-    finished_ = true;
-    auto done = std::move(done_);
-    uv_timer_stop(&timer_);
-    pendingCloses_ = 2;
-    auto onClose = [](uv_handle_t* h) {
-      auto* a = static_cast<Attempt*>(h->data);
-      if (--a->pendingCloses_ == 0) delete a;
-    };
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onClose);
-    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), onClose);
-    done(ok);
-  }
-
-  ProbeSpec spec_;
-  std::function<void(bool)> done_;
-  uv_tcp_t tcp_;
-  uv_timer_t timer_;
-  uv_connect_t connect_;
-  uv_write_t write_;
-  std::string request_;
-  std::string response_;
-  char readBuffer_[512];
-  int pendingCloses_ = 0;
-  bool finished_ = false;
-};
+  core::UpstreamRequest request;
+  request.method = "GET";
+  request.target = spec.path;
+  // As kubelet's prober: its User-Agent, the probe's host as written, and a connection that is
+  // not kept (each probe dials anew, so a model server that stopped accepting is noticed).
+  request.headers = {{"Host", spec.host + ":" + std::to_string(spec.port)},
+                     {"User-Agent", "kube-probe//"},
+                     {"Connection", "close"}};
+  request.headers.insert(request.headers.end(), spec.headers.begin(), spec.headers.end());
+  request.timeout = timeout;
+  request.maxResponseBytes = 64 * 1024;
+  client.send(core::Origin{false, host, spec.port}, std::move(request),
+              [done = std::move(done)](core::UpstreamResult result) {
+                done(result.status >= 200 && result.status < 400);
+              });
+}
 
 // Runs every probe of a round in parallel; all must pass.
 struct Round {
@@ -233,27 +176,6 @@ struct Round {
   bool ok = true;
   std::function<void(bool)> done;
 };
-
-// A one-shot timer that frees itself after firing.
-void after(uv_loop_t* loop, std::chrono::milliseconds delay, std::function<void()> fn) {
-  struct Delay {
-    uv_timer_t timer;
-    std::function<void()> fn;
-  };
-  auto* d = new Delay{{}, std::move(fn)};
-  uv_timer_init(loop, &d->timer);
-  d->timer.data = d;
-  uv_timer_start(
-      &d->timer,
-      [](uv_timer_t* t) {
-        auto* self = static_cast<Delay*>(t->data);
-        auto callback = std::move(self->fn);
-        uv_close(reinterpret_cast<uv_handle_t*>(t),
-                 [](uv_handle_t* h) { delete static_cast<Delay*>(h->data); });
-        callback();
-      },
-      static_cast<uint64_t>(delay.count()), 0);
-}
 
 }  // namespace
 
@@ -294,8 +216,8 @@ std::optional<ReadinessSpec> parseReadiness(const char* value, bool multiContain
   return spec;
 }
 
-ReadinessProber::ReadinessProber(uv_loop_t* loop, ReadinessSpec spec)
-    : loop_(loop), spec_(std::move(spec)) {}
+ReadinessProber::ReadinessProber(uv_loop_t* loop, core::Client& client, ReadinessSpec spec)
+    : loop_(loop), client_(client), spec_(std::move(spec)), retryTimer_(loop) {}
 
 void ReadinessProber::check(std::function<void(bool)> done) {
   if (gate_ && !gate_()) {
@@ -322,7 +244,7 @@ void ReadinessProber::runRound() {
     consecutiveSuccesses_ = ok ? consecutiveSuccesses_ + 1 : 0;
     if (consecutiveSuccesses_ >= spec_.probes[0].successThreshold) return finishRound(true);
     if (std::chrono::steady_clock::now() >= aggressiveDeadline_) return finishRound(false);
-    after(loop_, kAggressiveInterval, [this] { runRound(); });
+    retryTimer_.start(kAggressiveInterval, [this] { runRound(); });
   };
   for (const auto& probe : spec_.probes) {
     if (probe.kind == ProbeSpec::Kind::Exec || probe.kind == ProbeSpec::Kind::None) {
@@ -339,7 +261,7 @@ void ReadinessProber::runRound() {
             : (probe.timeoutSeconds > 0
                    ? std::chrono::milliseconds(std::chrono::seconds(probe.timeoutSeconds))
                    : std::chrono::duration_cast<std::chrono::milliseconds>(kDefaultAttemptTimeout));
-    new Attempt(loop_, probe, timeout, [round](bool ok) {
+    attempt(loop_, client_, probe, timeout, [round](bool ok) {
       round->ok = round->ok && ok;
       if (--round->pending == 0) round->done(round->ok);
     });

@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "core/chain/filter.h"
+#include "core/client/client.h"
 #include "core/server/drain.h"
+#include "core/uv/timer.h"
 
 namespace agent {
 
@@ -42,7 +44,8 @@ std::optional<ReadinessSpec> parseReadiness(const char* value, bool multiContain
 // Runs the readiness probes on the loop. Concurrent checks join the one in flight.
 class ReadinessProber {
  public:
-  ReadinessProber(uv_loop_t* loop, ReadinessSpec spec);
+  // HTTP probes go through `client` (which must outlive the prober).
+  ReadinessProber(uv_loop_t* loop, core::Client& client, ReadinessSpec spec);
   ReadinessProber(const ReadinessProber&) = delete;
   ReadinessProber& operator=(const ReadinessProber&) = delete;
 
@@ -55,7 +58,9 @@ class ReadinessProber {
   void finishRound(bool ready);
 
   uv_loop_t* loop_;
+  core::Client& client_;
   ReadinessSpec spec_;
+  core::Timer retryTimer_;  // the next round of an aggressive (periodSeconds 0) probe
   std::function<bool()> gate_;
   std::vector<std::function<void(bool)>> waiters_;
   bool inFlight_ = false;

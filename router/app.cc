@@ -13,6 +13,7 @@
 #include "core/util/logging.h"
 #include "core/util/version.h"
 #include "core/uv/loop.h"
+#include "core/uv/signals.h"
 #include "core_curl/ca_bundle.h"
 #include "core_curl/https_transport.h"
 #include "router/engine.h"
@@ -70,7 +71,8 @@ class Router final : private core::ServerObserver, private core::DrainCallbacks 
       spdlog::error("cannot listen on port {}: {}", config_.port, uv_strerror(rc));
       return 1;
     }
-    setupSignals();
+    signals_ =
+        std::make_unique<core::ShutdownSignals>(&loop_, [this](int signum) { onSignal(signum); });
     spdlog::info("kserve-router {} listening on port {}", core::kVersion, config_.port);
     core::Connection::gatherWritesPerPollPhase(&loop_);
     uv_run(&loop_, UV_RUN_DEFAULT);
@@ -99,24 +101,7 @@ class Router final : private core::ServerObserver, private core::DrainCallbacks 
     return limits;
   }
 
-  void setupSignals() {
-    for (auto [handle, signum] : {std::pair{&sigterm_, SIGTERM}, std::pair{&sigint_, SIGINT}}) {
-      uv_signal_init(&loop_, handle);
-      handle->data = this;
-      uv_signal_start(
-          handle, [](uv_signal_t* h, int sig) { static_cast<Router*>(h->data)->onSignal(sig); },
-          signum);
-      // The signals alone do not keep the loop running once it has drained.
-      uv_unref(reinterpret_cast<uv_handle_t*>(handle));
-    }
-    signalsSet_ = true;
-  }
-
   void onSignal(int signum) {
-    if (drain_.stage() != core::DrainSequence::Stage::Serving) {
-      spdlog::warn("second signal {}: exiting now", signum);
-      std::_Exit(1);
-    }
     spdlog::info("received signal {}: failing /readyz, serving {} ms more", signum,
                  config_.drainPeriod.count());
     readyz_.setDraining();
@@ -140,10 +125,7 @@ class Router final : private core::ServerObserver, private core::DrainCallbacks 
       client->close();
     client_.cancelCalls("the router shut down before the step answered");
     client_.closeIdle();
-    if (signalsSet_) {
-      uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
-      uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
-    }
+    signals_.reset();
     context_.chain.setFilters({});
     core::Connection::stopGatheringPerPollPhase();
     uv_run(&loop_, UV_RUN_DEFAULT);
@@ -162,9 +144,7 @@ class Router final : private core::ServerObserver, private core::DrainCallbacks 
   core::ServerContext context_;
   core::Listener listener_;
   core::DrainSequence drain_;
-  uv_signal_t sigterm_{};
-  uv_signal_t sigint_{};
-  bool signalsSet_ = false;
+  std::unique_ptr<core::ShutdownSignals> signals_;
 };
 
 }  // namespace

@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <utility>
 
+#include "core/util/assert.h"
+#include "core/uv/timer.h"
+
 namespace core {
 
 using namespace std::string_view_literals;
@@ -105,6 +108,8 @@ void UpstreamConnection::connectCallback(uv_connect_t* request, int status) {
 }
 
 void UpstreamConnection::attach(UpstreamSink* sink, bool headRequest) {
+  // A connection serves one exchange at a time: handing it to a second one would mix answers.
+  KSA_ASSERT(sink_ == nullptr && sink != nullptr);
   sink_ = sink;
   headRequest_ = headRequest;
   requestDone_ = false;
@@ -351,6 +356,8 @@ void UpstreamPool::release(UpstreamConnection* connection) {
     return;
   }
   connection->cancelTimer();
+  // Pooled twice, the next two exchanges would share one connection.
+  KSA_ASSERT(std::find(idle_.begin(), idle_.end(), connection) == idle_.end());
   idle_.push_back(connection);
   idleCount_ = idle_.size();
 }
@@ -358,6 +365,7 @@ void UpstreamPool::release(UpstreamConnection* connection) {
 void UpstreamPool::closed(UpstreamConnection* connection) {
   std::erase(idle_, connection);
   idleCount_ = idle_.size();
+  KSA_ASSERT(open_ > 0);
   --open_;
   serveWaiter();
 }
@@ -385,28 +393,22 @@ void UpstreamPool::closeIdle() {
 // ---------------------------------------------------------------------------------------------
 // Buffered calls (UpstreamClient::send)
 
-// One buffered request/response through the pool, with its own deadline. Frees itself once
-// both the exchange has ended and its timer handle has closed.
+// One buffered request/response through the pool, with its own deadline. Frees itself when
+// it ends (its timer's handle goes in its own close callback).
 class BufferedCall final : public UpstreamSink, public UpstreamCall {
  public:
   BufferedCall(UpstreamPool& pool, UpstreamRequest request, UpstreamDone done)
-      : pool_(pool), request_(std::move(request)), done_(std::move(done)) {
-    uv_timer_init(pool.loop(), &timer_);
-    timer_.data = this;
+      : pool_(pool), request_(std::move(request)), done_(std::move(done)), timer_(pool.loop()) {
     pool_.calls_.insert(this);
   }
 
   void start() {
     if (request_.timeout.count() > 0) {
-      uv_timer_start(
-          &timer_,
-          [](uv_timer_t* t) {
-            auto* self = static_cast<BufferedCall*>(t->data);
-            self->result_.timedOut = true;
-            self->finish(0, "timed out after " + std::to_string(self->request_.timeout.count()) +
-                                "ms waiting for " + self->pool_.options().peerName);
-          },
-          static_cast<uint64_t>(request_.timeout.count()), 0);
+      timer_.start(request_.timeout, [this] {
+        result_.timedOut = true;
+        finish(0, "timed out after " + std::to_string(request_.timeout.count()) +
+                      "ms waiting for " + pool_.options().peerName);
+      });
     }
     connection_ = pool_.open(this, request_.method == "HEAD");
     if (connection_ != nullptr) sendRequest();
@@ -492,8 +494,7 @@ class BufferedCall final : public UpstreamSink, public UpstreamCall {
       result.body.clear();
     }
     auto done = std::move(done_);
-    uv_close(reinterpret_cast<uv_handle_t*>(&timer_),
-             [](uv_handle_t* h) { delete static_cast<BufferedCall*>(h->data); });
+    delete this;
     if (done) done(std::move(result));
   }
 
@@ -502,7 +503,7 @@ class BufferedCall final : public UpstreamSink, public UpstreamCall {
   UpstreamDone done_;
   UpstreamResult result_;
   UpstreamConnection* connection_ = nullptr;
-  uv_timer_t timer_;
+  Timer timer_;
   bool finished_ = false;
   bool retried_ = false;
 };
