@@ -20,38 +20,6 @@ namespace {
 
 constexpr size_t kUuidLength = 36;
 
-// RFC 9110 token characters, the set Go accepts in a canonicalisable header name.
-bool isTokenChar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-      return true;
-    default:
-      return false;
-  }
-}
-
-char toLower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-char toUpper(char c) {
-  return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
-}
-
 // Random bytes from the kernel, fetched a few hundred at a time: one getrandom per 32 UUIDs
 // instead of one each.
 class RandomPool {
@@ -200,19 +168,6 @@ void appendRandomUuid(std::string& out) {
   core::appendUuidV4(out, bytes);
 }
 
-std::string canonicalHeaderKey(std::string_view name) {
-  for (char c : name) {
-    if (!isTokenChar(c)) return std::string(name);
-  }
-  std::string out(name);
-  bool upper = true;
-  for (char& c : out) {
-    c = upper ? toUpper(c) : toLower(c);
-    upper = c == '-';
-  }
-  return out;
-}
-
 std::string jsonString(std::string_view text) {
   std::string out;
   out.reserve(text.size() + 2);
@@ -261,7 +216,7 @@ Metadata collectMetadata(const core::Headers& requestHeaders,
   for (const auto& header : requestHeaders) {
     for (const auto& wanted : metadataHeaders) {
       if (core::iequals(header.name, wanted)) {
-        metadata[canonicalHeaderKey(header.name)].push_back(header.value);
+        metadata[core::goCanonicalHeaderName(header.name)].push_back(header.value);
         break;
       }
     }

@@ -95,9 +95,6 @@ class EventFormat {
 // Appends a random (version 4, RFC 9562) UUID in lowercase: "0009174a-24a8-4603-b098-09c8799950e9".
 void appendRandomUuid(std::string& out);
 
-// Go's http.CanonicalHeaderKey: "x-request-id" -> "X-Request-Id". Names with characters that
-// are not valid in a header token are returned unchanged, as Go does.
-std::string canonicalHeaderKey(std::string_view name);
 
 // A JSON string literal as Go's encoding/json writes it: <, > and & as \u003c, \u003e, \u0026,
 // U+2028/U+2029 escaped, invalid UTF-8 replaced by U+FFFD.

@@ -4,51 +4,6 @@
 
 namespace router {
 
-namespace {
-
-// RFC 9110's token characters, which Go's canonicalisation accepts.
-bool isTokenChar(unsigned char c) {
-  if (c >= 'a' && c <= 'z') return true;
-  if (c >= 'A' && c <= 'Z') return true;
-  if (c >= '0' && c <= '9') return true;
-  switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-      return true;
-    default:
-      return false;
-  }
-}
-
-}  // namespace
-
-std::string goCanonicalHeaderName(std::string_view name) {
-  for (unsigned char c : name) {
-    if (!isTokenChar(c)) return std::string(name);
-  }
-  std::string out(name);
-  bool upper = true;
-  for (char& c : out) {
-    if (upper && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-    if (!upper && c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    upper = c == '-';
-  }
-  return out;
-}
-
 HeaderPropagation::HeaderPropagation() = default;
 HeaderPropagation::~HeaderPropagation() = default;
 HeaderPropagation::HeaderPropagation(HeaderPropagation&&) noexcept = default;
@@ -87,7 +42,7 @@ core::Headers HeaderPropagation::select(const core::Headers& incoming) const {
   core::Headers out;
   if (patterns_.empty()) return out;
   for (const core::Header& header : incoming) {
-    std::string name = goCanonicalHeaderName(header.name);
+    std::string name = core::goCanonicalHeaderName(header.name);
     if (name == "Host" || name == "Content-Length" || name == "Transfer-Encoding") continue;
     for (const auto& pattern : patterns_) {
       if (re2::RE2::PartialMatch(name, *pattern)) {

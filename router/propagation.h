@@ -15,11 +15,6 @@ class RE2;
 
 namespace router {
 
-// Go's textproto.CanonicalMIMEHeaderKey: the first letter and every letter after a hyphen upper
-// case, the others lower case; a name with a space or a byte outside the token set is returned
-// as it is.
-std::string goCanonicalHeaderName(std::string_view name);
-
 class HeaderPropagation {
  public:
   HeaderPropagation();

@@ -201,4 +201,42 @@ void appendLastChunk(std::string& out, const Headers& trailers) {
   out += "\r\n"sv;
 }
 
+bool isTokenChar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  switch (c) {
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string goCanonicalHeaderName(std::string_view name) {
+  for (char c : name) {
+    if (!isTokenChar(c)) return std::string(name);
+  }
+  std::string out(name);
+  bool upper = true;
+  for (char& c : out) {
+    if (upper && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    if (!upper && c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    upper = c == '-';
+  }
+  return out;
+}
+
 }  // namespace core

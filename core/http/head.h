@@ -31,6 +31,14 @@ inline bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
+// RFC 9110 token characters, the set Go accepts in a header name it canonicalises.
+bool isTokenChar(char c);
+
+// Go's textproto.CanonicalMIMEHeaderKey: the first letter and every letter after a hyphen upper
+// case, the others lower case ("x-request-id" -> "X-Request-Id"); a name with a character
+// outside the token set is returned as it is.
+std::string goCanonicalHeaderName(std::string_view name);
+
 // The first header with this name (case-insensitive), or nullptr.
 const std::string* findHeader(const Headers& headers, std::string_view name);
 

@@ -109,3 +109,17 @@ TEST_CASE("reason phrases", "[core][http]") {
   CHECK(reasonPhrase(431) == "Request Header Fields Too Large");
   CHECK(reasonPhrase(799) == "Unknown");
 }
+
+TEST_CASE("header names are canonicalised as Go's textproto does", "[core][http]") {
+  CHECK(goCanonicalHeaderName("x-request-id") == "X-Request-Id");
+  CHECK(goCanonicalHeaderName("FOO") == "Foo");
+  CHECK(goCanonicalHeaderName("x-b3-traceid") == "X-B3-Traceid");
+  CHECK(goCanonicalHeaderName("TRACEPARENT") == "Traceparent");
+  CHECK(goCanonicalHeaderName("content-TYPE") == "Content-Type");
+  CHECK(goCanonicalHeaderName("a--b") == "A--B");
+  // A name Go cannot canonicalise stays as it is.
+  CHECK(goCanonicalHeaderName("bad name") == "bad name");
+  CHECK(goCanonicalHeaderName("x:y") == "x:y");
+  CHECK(isTokenChar('~'));
+  CHECK_FALSE(isTokenChar('('));
+}

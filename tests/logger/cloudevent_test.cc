@@ -48,13 +48,6 @@ TEST_CASE("UUIDv4 ids are lowercase, versioned and unique", "[logger]") {
   CHECK(seen.size() == 1000);
 }
 
-TEST_CASE("Header names are canonicalised as Go does", "[logger]") {
-  CHECK(logger::canonicalHeaderKey("x-request-id") == "X-Request-Id");
-  CHECK(logger::canonicalHeaderKey("FOO") == "Foo");
-  CHECK(logger::canonicalHeaderKey("x-b3-traceid") == "X-B3-Traceid");
-  CHECK(logger::canonicalHeaderKey("bad name") == "bad name");
-}
-
 TEST_CASE("JSON strings are escaped as Go's encoding/json does", "[logger]") {
   CHECK(logger::jsonString("plain") == "\"plain\"");
   CHECK(logger::jsonString("<a&b>") == "\"\\u003ca\\u0026b\\u003e\"");

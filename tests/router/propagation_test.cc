@@ -2,18 +2,7 @@
 
 #include <catch2/catch.hpp>
 
-using router::goCanonicalHeaderName;
 using router::HeaderPropagation;
-
-TEST_CASE("header names are canonicalised as Go's textproto does", "[router][propagation]") {
-  CHECK(goCanonicalHeaderName("x-request-id") == "X-Request-Id");
-  CHECK(goCanonicalHeaderName("TRACEPARENT") == "Traceparent");
-  CHECK(goCanonicalHeaderName("content-TYPE") == "Content-Type");
-  CHECK(goCanonicalHeaderName("a--b") == "A--B");
-  // A name Go cannot canonicalise stays as it is.
-  CHECK(goCanonicalHeaderName("bad name") == "bad name");
-  CHECK(goCanonicalHeaderName("x:y") == "x:y");
-}
 
 TEST_CASE("patterns split on commas as upstream splits them; bad ones are reported",
           "[router][propagation]") {
