@@ -1,0 +1,148 @@
+// The agent as third-party clients see it: ApacheBench's HTTP/1.0 keep-alive, request-line
+// versions as RFC 9112 §2.3 and Go's server take them, and the metrics page as a Prometheus
+// parser reads it.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "tests/support/peers.h"
+
+using namespace testsupport;
+using nlohmann::json;
+
+namespace {
+
+// The value of an ApacheBench report line such as "Complete requests:      20" (-1 when absent).
+long abFigure(const std::string& report, const std::string& label) {
+  std::smatch match;
+  if (!std::regex_search(report, match, std::regex(label + ":\\s+(\\d+)"))) return -1;
+  return std::stol(match[1]);
+}
+
+// The head of the first response in `stream` (up to the blank line), "" when incomplete.
+std::string headOf(const std::string& stream) {
+  size_t end = stream.find("\r\n\r\n");
+  return end == std::string::npos ? "" : stream.substr(0, end + 4);
+}
+
+bool hasCompleteResponses(const std::string& stream, size_t count) {
+  return countResponses(stream) >= count;
+}
+
+}  // namespace
+
+TEST_CASE("ApacheBench with HTTP/1.0 keep-alive completes every request on kept connections",
+          "[compat][keepalive]") {
+  ModelServer model;
+  Agent agent(model.port());
+  for (const char* concurrency : {"1", "4"}) {
+    // -s: ab's own timeout per request, so a connection left waiting fails the run quickly.
+    Process ab(
+        {"/usr/bin/ab", "-k", "-n", "40", "-c", concurrency, "-s", "10", agent.url("/item")});
+    REQUIRE(ab.wait(60s) == 0);
+    std::string report = ab.output();
+    INFO(report);
+    CHECK(abFigure(report, "Complete requests") == 40);
+    CHECK(abFigure(report, "Failed requests") == 0);
+    CHECK(abFigure(report, "Keep-Alive requests") == 40);
+    CHECK(report.find("Non-2xx responses") == std::string::npos);
+  }
+  // POST bodies too (ab sends them with Content-Length).
+  std::string bodyFile = makeTempDir("ab") + "/body.json";
+  writeFile(bodyFile, R"({"instances":[[1,2,3]]})");
+  Process ab({"/usr/bin/ab", "-k", "-n", "30", "-c", "2", "-s", "10", "-p", bodyFile, "-T",
+              "application/json", agent.url("/echo")});
+  REQUIRE(ab.wait(60s) == 0);
+  std::string report = ab.output();
+  INFO(report);
+  CHECK(abFigure(report, "Complete requests") == 30);
+  CHECK(abFigure(report, "Failed requests") == 0);
+  CHECK(abFigure(report, "Keep-Alive requests") == 30);
+}
+
+TEST_CASE("HTTP/1.0 answers say whether the connection stays open", "[compat][keepalive]") {
+  ModelServer model;
+  Agent agent(model.port());
+  RawSocket socket(agent.port());
+  REQUIRE(socket.connected());
+  // Kept alive on request: told so, and the next request is served on the same connection.
+  const std::string keepAlive = "GET /item/1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+  REQUIRE(socket.send(keepAlive));
+  std::string first = socket.readUntil([](const std::string& s) { return countResponses(s) == 1; });
+  CHECK_THAT(headOf(first), Catch::StartsWith("HTTP/1.1 200") &&
+                                Catch::Contains("\r\nConnection: keep-alive\r\n") &&
+                                Catch::Contains("\r\nContent-Length: "));
+  // An answer the agent makes itself (a kubelet probe) says the same.
+  REQUIRE(
+      socket.send("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\nUser-Agent: kube-probe/1.29\r\n"
+                  "K-Network-Probe: queue\r\n\r\n"));
+  std::string probe = socket.readUntil([](const std::string& s) { return countResponses(s) == 1; });
+  CHECK_THAT(headOf(probe), Catch::StartsWith("HTTP/1.1 200") &&
+                                Catch::Contains("\r\nConnection: keep-alive\r\n"));
+  // An answer of unknown length ends with the connection: told so, then closed.
+  REQUIRE(socket.send("GET /echo?size=10&chunked=1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  std::string closeDelimited = socket.readAll(5s);
+  CHECK_THAT(headOf(closeDelimited),
+             Catch::StartsWith("HTTP/1.1 200") && Catch::Contains("\r\nConnection: close\r\n"));
+  CHECK(closeDelimited.substr(closeDelimited.find("\r\n\r\n") + 4).size() == 10);
+
+  // Without keep-alive: told the connection closes, and it does.
+  RawSocket plain(agent.port());
+  REQUIRE(plain.send("GET /item/2 HTTP/1.0\r\n\r\n"));
+  std::string closed = plain.readAll(5s);
+  CHECK_THAT(headOf(closed),
+             Catch::StartsWith("HTTP/1.1 200") && Catch::Contains("\r\nConnection: close\r\n"));
+  CHECK(countResponses(closed) == 1);
+
+  // HTTP/1.1 answers are unchanged: no Connection field while the connection stays open, close
+  // when the client asked for it.
+  RawSocket modern(agent.port());
+  REQUIRE(modern.send("GET /item/3 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string kept = modern.readUntil([](const std::string& s) { return countResponses(s) == 1; });
+  CHECK(headOf(kept).find("Connection:") == std::string::npos);
+  REQUIRE(modern.send("GET /item/4 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  std::string last = modern.readAll(5s);
+  CHECK_THAT(headOf(last), Catch::Contains("\r\nConnection: close\r\n"));
+}
+
+TEST_CASE("request-line versions get the answers Go's server gives", "[compat][version]") {
+  ModelServer model;
+  Agent agent(model.port());
+  struct Case {
+    std::string version;
+    std::string statusLine;
+  };
+  // 505 for another major version, 400 for a malformed one; nothing reaches the model server.
+  for (const Case& c : std::vector<Case>{
+           {"HTTP/2.0", "HTTP/1.1 505 HTTP Version Not Supported\r\n"},
+           {"HTTP/0.9", "HTTP/1.1 505 HTTP Version Not Supported\r\n"},
+           {"HTTP/3.0", "HTTP/1.1 505 HTTP Version Not Supported\r\n"},
+           {"HTTP/1.10", "HTTP/1.1 400 Bad Request\r\n"},
+           {"HTTP/01.1", "HTTP/1.1 400 Bad Request\r\n"},
+       }) {
+    RawSocket socket(agent.port());
+    REQUIRE(socket.send("GET /item " + c.version + "\r\nHost: x\r\n\r\n"));
+    std::string answer = socket.readAll(5s);
+    INFO(c.version << " -> " << answer);
+    CHECK_THAT(answer, Catch::StartsWith(c.statusLine));
+    CHECK_THAT(headOf(answer), Catch::Contains("\r\nConnection: close\r\n"));
+  }
+  CHECK(model.recordedLines().empty());
+
+  // HTTP/1.2 is served as HTTP/1.1: forwarded, kept alive, Host required.
+  RawSocket socket(agent.port());
+  REQUIRE(socket.send("POST /echo HTTP/1.2\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"));
+  std::string answer =
+      socket.readUntil([](const std::string& s) { return hasCompleteResponses(s, 1); });
+  CHECK_THAT(answer, Catch::StartsWith("HTTP/1.1 200 OK\r\n") && Catch::EndsWith("\r\n\r\nhello"));
+  CHECK(headOf(answer).find("Connection:") == std::string::npos);
+  REQUIRE(socket.send("GET /echo?size=3&chunked=1 HTTP/1.2\r\nHost: x\r\n\r\n"));
+  std::string chunked =
+      socket.readUntil([](const std::string& s) { return hasCompleteResponses(s, 1); });
+  CHECK_THAT(headOf(chunked), Catch::Contains("\r\nTransfer-Encoding: chunked\r\n"));
+  REQUIRE(model.recordedLines().size() == 2);
+  CHECK(json::parse(model.recordedLines()[0])["path"] == "/echo");
+  REQUIRE(socket.send("GET /echo HTTP/1.2\r\n\r\n"));
+  CHECK_THAT(socket.readAll(5s), Catch::StartsWith("HTTP/1.1 400 Bad Request\r\n"));
+  CHECK(model.recordedLines().size() == 2);
+}
