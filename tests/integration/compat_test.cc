@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <thread>
 
 #include "tests/support/peers.h"
 
@@ -145,4 +146,93 @@ TEST_CASE("request-line versions get the answers Go's server gives", "[compat][v
   REQUIRE(socket.send("GET /echo HTTP/1.2\r\n\r\n"));
   CHECK_THAT(socket.readAll(5s), Catch::StartsWith("HTTP/1.1 400 Bad Request\r\n"));
   CHECK(model.recordedLines().size() == 2);
+}
+
+TEST_CASE("the whole metrics page reads cleanly with the Prometheus client's parser",
+          "[compat][metrics]") {
+  ModelServer model;
+  // Every module on, so that every family is on the page: the puller with one model, the
+  // batcher, and the logger pointed at a sink that is not there (its events fail and, with one
+  // attempt each, are dropped).
+  std::string source = makeTempDir("model-source");
+  writeFile(source + "/model.bin", "weights");
+  std::string configDir = makeTempDir("configs");
+  writeFile(configDir + "/models.json", R"([{"modelName":"m1","modelSpec":{"storageUri":")" +
+                                            source +
+                                            R"(","framework":"sklearn","memory":"1Mi"}}])");
+  uint16_t metricsPort = freePort();
+  Agent agent(model.port(), {"--enable-puller", "--config-dir", configDir, "--model-dir",
+                             makeTempDir("models"), "--enable-batcher", "--max-latency", "5",
+                             "--log-url", "http://127.0.0.1:" + std::to_string(freePort()) + "/",
+                             "--log-retries", "1", "--metrics-port", std::to_string(metricsPort)});
+  REQUIRE(waitForPort(metricsPort));
+  for (int i = 0; i < 3; ++i) {
+    CHECK(httpRequest(agent.url("/v1/models/m:predict"),
+                      {.method = "POST", .body = R"({"instances":[1]})"})
+              .status == 200);
+  }
+  CHECK(httpRequest(agent.url("/echo?status=404")).status == 404);
+  std::string url = "http://127.0.0.1:" + std::to_string(metricsPort) + "/metrics";
+  // The puller's download and load, and the failed deliveries, happen beside the requests: wait
+  // for their counters.
+  json page;
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (true) {
+    Process check({"/usr/bin/python3", sourcePath("tests/support/check_metrics.py"), url});
+    int status = check.wait(30s);
+    std::string output = check.output();
+    INFO(output);
+    REQUIRE(status == 0);
+    page = json::parse(output);
+    bool settled = page["families"].contains("kserve_agent_puller_operations") &&
+                   page["families"].contains("kserve_agent_logger_events_dropped");
+    if (settled || std::chrono::steady_clock::now() > deadline) {
+      break;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  INFO(page.dump(1));
+  CHECK(page["problems"] == json::array());
+  const json& families = page["families"];
+  // Counters are read as counters, named without _total by the parser (as OpenMetrics names
+  // them); the upstream connections opened are one of them now.
+  for (const char* counter :
+       {"kserve_agent_requests", "kserve_agent_upstream_connections_opened",
+        "kserve_agent_batcher_batches", "kserve_agent_batcher_flushes",
+        "kserve_agent_logger_events_sent", "kserve_agent_logger_events_retried",
+        "kserve_agent_logger_events_dropped", "kserve_agent_puller_operations",
+        "kserve_agent_puller_retries"}) {
+    INFO(counter);
+    REQUIRE(families.contains(counter));
+    CHECK(families[counter]["type"] == "counter");
+  }
+  for (const char* gauge :
+       {"kserve_agent_client_connections", "kserve_agent_requests_in_flight",
+        "kserve_agent_upstream_connections", "kserve_agent_upstream_idle_connections",
+        "kserve_agent_logger_queue_events", "kserve_agent_logger_queue_bytes"}) {
+    INFO(gauge);
+    REQUIRE(families.contains(gauge));
+    CHECK(families[gauge]["type"] == "gauge");
+  }
+  for (const char* histogram :
+       {"kserve_agent_request_duration_seconds", "kserve_agent_batcher_batch_size"}) {
+    INFO(histogram);
+    REQUIRE(families.contains(histogram));
+    CHECK(families[histogram]["type"] == "histogram");
+  }
+  CHECK_FALSE(families.contains("kserve_agent_upstream_connections_created"));
+  const json& opened = families["kserve_agent_upstream_connections_opened"]["samples"];
+  REQUIRE(opened.size() == 1);
+  CHECK(opened[0]["name"] == "kserve_agent_upstream_connections_opened_total");
+  CHECK(opened[0]["value"].get<double>() >= 1);
+  // A counter never goes down between scrapes, and it counts new connections.
+  double before = opened[0]["value"].get<double>();
+  RawSocket client(agent.port());
+  REQUIRE(client.send("GET /item HTTP/1.1\r\nHost: x\r\n\r\n"));
+  client.readUntil([](const std::string& s) { return countResponses(s) == 1; });
+  Process again({"/usr/bin/python3", sourcePath("tests/support/check_metrics.py"), url});
+  REQUIRE(again.wait(30s) == 0);
+  json after = json::parse(again.output());
+  CHECK(after["families"]["kserve_agent_upstream_connections_opened"]["samples"][0]["value"]
+            .get<double>() >= before);
 }
