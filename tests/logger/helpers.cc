@@ -92,7 +92,9 @@ Sink::Sink(SinkOptions options)
                                 "--serial",
                                 options.serial ? "1" : "0",
                                 "--connection-close",
-                                options.connectionClose ? "1" : "0"};
+                                options.connectionClose ? "1" : "0",
+                                "--redeliver",
+                                std::to_string(options.redeliver)};
   if (tls_) {
     argv.insert(argv.end(), {"--tls-key", options.tlsKey, "--tls-cert", options.tlsCert});
   }
