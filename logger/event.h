@@ -6,6 +6,7 @@
 #include <string>
 
 #include "agent/recycle.h"
+#include "logger/capture.h"
 #include "logger/cloudevent.h"
 
 namespace prometheus {
@@ -64,7 +65,7 @@ struct Event {
   static void operator delete(void* block, size_t size) { agent::recycleBlock(block, size); }
 
   Record record;
-  std::shared_ptr<const std::string> body;
+  SharedBytes body;
   ByteLease lease;  // the body's share of the byte budget
 };
 

@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "agent/http.h"
+#include "logger/capture.h"
 #include "logger/timer.h"
 
 struct uv_loop_s;
@@ -23,7 +24,7 @@ struct HttpRequest {
   std::string url;
   agent::Headers headers;
   // Shared so that a retried request does not copy its body; kept alive while in flight.
-  std::shared_ptr<const std::string> body;
+  SharedBytes body;
   std::chrono::milliseconds timeout{0};  // whole transfer, connect included; 0: none
   // PEM certificates to trust for https; null: curl's default store.
   std::shared_ptr<const std::string> caBundle;

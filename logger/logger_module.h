@@ -10,6 +10,7 @@
 
 #include "agent/module.h"
 #include "agent/recycle.h"
+#include "logger/capture.h"
 #include "logger/cloudevent.h"
 #include "logger/dispatcher.h"
 #include "logger/logger.h"
@@ -37,9 +38,11 @@ class LoggerModule : public agent::Module {
  private:
   // One body being copied, within its share of the byte budget.
   struct Body {
-    std::string data;
+    std::string data;                      // a small body, or the start of one that grows large
+    std::shared_ptr<CaptureBuffer> large;  // a body of more than kLargeBody bytes
     ByteLease lease;
     std::optional<DropReason> overflow;  // why the body cannot be logged
+    size_t size() const { return large ? large->size() : data.size(); }
   };
   // What is kept of one exchange until it completes, in the exchange's state slot.
   struct Capture final : agent::ExchangeState {
