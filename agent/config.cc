@@ -36,18 +36,9 @@ long long integer(const std::string& flag, const std::string& text, long long mi
   return value;
 }
 
-int positiveInt(const std::string& flag, const std::string& text) {
-  return static_cast<int>(integer(flag, text, 1, 1'000'000'000, "a positive integer"));
-}
-
 size_t positiveSize(const std::string& flag, const std::string& text) {
   return static_cast<size_t>(
       integer(flag, text, 1, std::numeric_limits<long long>::max(), "a positive integer"));
-}
-
-int anyInt(const std::string& flag, const std::string& text) {
-  return static_cast<int>(integer(flag, text, std::numeric_limits<int>::min(),
-                                  std::numeric_limits<int>::max(), "an integer"));
 }
 
 uint16_t port(const std::string& flag, const std::string& text, bool zeroAllowed) {
@@ -137,32 +128,34 @@ std::vector<Flag> flagTable(Lists& lists) {
   auto list = [](std::vector<std::string>& into) -> F {
     return [&into](Config&, const std::string&, const std::string& v) { into.push_back(v); };
   };
-  auto count = [](const std::string& f, const std::string& v, long long min, long long max,
-                  const std::string& what) {
-    return static_cast<int>(integer(f, v, min, max, what));
+  auto whole = [](int Config::*member, long long min, long long max, const char* what) -> F {
+    return [=](Config& c, const std::string& f, const std::string& v) {
+      c.*member = static_cast<int>(integer(f, v, min, max, what));
+    };
   };
+  auto tcpPort = [](uint16_t Config::*member, bool zeroAllowed) -> F {
+    return [=](Config& c, const std::string& f, const std::string& v) {
+      c.*member = port(f, v, zeroAllowed);
+    };
+  };
+  constexpr long long kMaxCount = 1'000'000'000;
+  constexpr long long kIntMin = std::numeric_limits<int>::min();
+  constexpr long long kIntMax = std::numeric_limits<int>::max();
   const std::string ints = "INT";
   return {
       // Upstream flags: names and defaults as the Go agent.
       {"--port", "Proxy", "Agent port", "PORT", std::to_string(d.port),
-       [](Config& c, const std::string& f, const std::string& v) { c.port = port(f, v, false); }},
+       tcpPort(&Config::port, false)},
       {"--component-port", "Proxy", "Model server port (on 127.0.0.1)", "PORT",
-       std::to_string(d.componentPort),
-       [](Config& c, const std::string& f, const std::string& v) {
-         c.componentPort = port(f, v, false);
-       }},
+       std::to_string(d.componentPort), tcpPort(&Config::componentPort, false)},
       {"--enable-batcher", "Batcher", "Batch :predict requests", "BOOL", "false",
        flagBool(&Config::enableBatcher)},
       {"--max-batchsize", "Batcher", "Flush a batch at this many instances", ints,
        std::to_string(d.maxBatchSize),
-       [](Config& c, const std::string& f, const std::string& v) {
-         c.maxBatchSize = positiveInt(f, v);
-       }},
+       whole(&Config::maxBatchSize, 1, kMaxCount, "a positive integer")},
       {"--max-latency", "Batcher", "Flush a batch this many ms after its first request", ints,
        std::to_string(d.maxLatencyMs),
-       [](Config& c, const std::string& f, const std::string& v) {
-         c.maxLatencyMs = positiveInt(f, v);
-       }},
+       whole(&Config::maxLatencyMs, 1, kMaxCount, "a positive integer")},
       {"--enable-puller", "Puller", "Pull models listed in models.json", "BOOL", "false",
        flagBool(&Config::enablePuller)},
       {"--config-dir", "Puller", "Directory holding models.json", "DIR", d.configDir,
@@ -173,9 +166,7 @@ std::vector<Flag> flagTable(Lists& lists) {
        text(&Config::logUrl)},
       {"--workers", "Logger", "Concurrent event deliveries (1-1000)", ints,
        std::to_string(d.workers),
-       [count](Config& c, const std::string& f, const std::string& v) {
-         c.workers = count(f, v, 1, 1000, "an integer between 1 and 1000");
-       }},
+       whole(&Config::workers, 1, 1000, "an integer between 1 and 1000")},
       {"--source-uri", "Logger", "CloudEvent source (default http://localhost:<port>/)", "URI", "",
        text(&Config::sourceUri)},
       {"--log-mode", "Logger", "all, request or response", "MODE", d.logMode,
@@ -188,14 +179,10 @@ std::vector<Flag> flagTable(Lists& lists) {
        text(&Config::logMarshallerUrl)},
       {"--log-marshaller-port", "Logger", "Marshaller port (accepted)", ints,
        std::to_string(d.logMarshallerPort),
-       [](Config& c, const std::string& f, const std::string& v) {
-         c.logMarshallerPort = anyInt(f, v);
-       }},
+       whole(&Config::logMarshallerPort, kIntMin, kIntMax, "an integer")},
       {"--log-batch-size", "Logger", "Blob batch size (accepted)", ints,
        std::to_string(d.logBatchSize),
-       [](Config& c, const std::string& f, const std::string& v) {
-         c.logBatchSize = anyInt(f, v);
-       }},
+       whole(&Config::logBatchSize, kIntMin, kIntMax, "an integer")},
       {"--log-batch-interval", "Logger", "Blob batch interval (accepted)", "DURATION", "0",
        time(&Config::logBatchInterval)},
       {"--inference-service", "Logger", "CloudEvent inferenceservicename", "TEXT", "",
@@ -219,14 +206,10 @@ std::vector<Flag> flagTable(Lists& lists) {
        durationText(d.batcherTimeout), time(&Config::batcherTimeout)},
       {"--puller-concurrency", "Puller", "Models downloaded in parallel (at least 1)", ints,
        std::to_string(d.pullerConcurrency),
-       [count](Config& c, const std::string& f, const std::string& v) {
-         c.pullerConcurrency = count(f, v, 1, 1'000'000, "an integer of at least 1");
-       }},
+       whole(&Config::pullerConcurrency, 1, kIntMax, "an integer of at least 1")},
       {"--puller-retries", "Puller", "Retries of a failed model operation, after the first attempt",
        ints, std::to_string(d.pullerRetries),
-       [count](Config& c, const std::string& f, const std::string& v) {
-         c.pullerRetries = count(f, v, 0, 1'000'000, "an integer of at least 0");
-       }},
+       whole(&Config::pullerRetries, 0, kIntMax, "an integer of at least 0")},
       {"--log-all-responses", "Logger", "Log non-200 responses too, with a statuscode extension",
        "BOOL", "false", flagBool(&Config::logAllResponses)},
       {"--log-queue-events", "Logger", "Events held for delivery at most", ints,
@@ -237,9 +220,7 @@ std::vector<Flag> flagTable(Lists& lists) {
        durationText(d.logTimeout), time(&Config::logTimeout)},
       {"--log-retries", "Logger", "Delivery attempts per event (at least 1)", ints,
        std::to_string(d.logRetries),
-       [count](Config& c, const std::string& f, const std::string& v) {
-         c.logRetries = count(f, v, 1, 1'000'000, "an integer of at least 1");
-       }},
+       whole(&Config::logRetries, 1, kIntMax, "an integer of at least 1")},
       {"--logger-ca-cert-dir", "Logger", "Directory of the CA bundle file", "DIR",
        d.loggerCaCertDir, text(&Config::loggerCaCertDir)},
       {"--quiet-period", "Operations",
@@ -251,17 +232,11 @@ std::vector<Flag> flagTable(Lists& lists) {
       {"--unix-socket", "Operations", "Unix socket ('@' = abstract); empty disables", "PATH",
        d.unixSocket, text(&Config::unixSocket)},
       {"--metrics-port", "Operations", "Prometheus metrics port; 0 disables", "PORT",
-       std::to_string(d.metricsPort),
-       [](Config& c, const std::string& f, const std::string& v) {
-         c.metricsPort = port(f, v, true);
-       }},
+       std::to_string(d.metricsPort), tcpPort(&Config::metricsPort, true)},
       {"--log-level", "Operations", "trace, debug, info, warn, error, off (env KSA_LOG_LEVEL)",
        "LEVEL", d.logLevel, text(&Config::logLevel)},
       {"--threads", "Operations", "Event loops (SO_REUSEPORT listeners; 1-256)", ints,
-       std::to_string(d.threads),
-       [count](Config& c, const std::string& f, const std::string& v) {
-         c.threads = count(f, v, 1, 256, "an integer between 1 and 256");
-       }},
+       std::to_string(d.threads), whole(&Config::threads, 1, 256, "an integer between 1 and 256")},
       {"--io-uring", "Operations",
        "Send each poll phase's writes in one io_uring call where the kernel allows it", "BOOL",
        "true", flagBool(&Config::ioUring)},
