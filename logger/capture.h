@@ -14,7 +14,7 @@ class SharedBytes {
  public:
   SharedBytes() = default;
   // Implicit, so that a string made elsewhere (small bodies, tests) is a body as it is.
-  SharedBytes(std::shared_ptr<const std::string> text)  // NOLINT(google-explicit-constructor)
+  explicit(false) SharedBytes(std::shared_ptr<const std::string> text)
       : bytes_(text ? std::string_view(*text) : std::string_view()), owner_(std::move(text)) {}
   SharedBytes(std::shared_ptr<const void> owner, std::string_view bytes)
       : bytes_(bytes), owner_(std::move(owner)) {}
