@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
+#include <functional>
+#include <limits>
 #include <set>
 
 #include "core/http/head.h"
@@ -16,70 +18,57 @@ using namespace core;
 
 namespace {
 
-// Bool flags that upstream's webhook may pass as two words ("--flag false").
-const std::set<std::string, std::less<>> kBoolFlags = {"--enable-batcher", "--enable-puller",
-                                                       "--logger-tls-skip-verify",
-                                                       "--log-all-responses", "--io-uring"};
-
-// Joins "--bool-flag true|false" into "--bool-flag=true|false" (DECISIONS §1), and splits
-// "--name=" into "--name" "" (CLI11 would otherwise take the next argument's value).
-std::vector<std::string> normaliseArgs(int argc, const char* const* argv) {
-  std::vector<std::string> args;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg.size() > 3 && arg.starts_with("--") && arg.back() == '=' &&
-        arg.find('=') == arg.size() - 1) {
-      arg.pop_back();
-      args.push_back(std::move(arg));
-      args.emplace_back();
-      continue;
-    }
-    if (kBoolFlags.contains(arg) && i + 1 < argc) {
-      std::string next = argv[i + 1];
-      if (next == "true" || next == "false") {
-        arg += "=" + next;
-        ++i;
-      }
-    }
-    args.push_back(std::move(arg));
-  }
-  return args;
-}
-
-std::optional<long long> parseInt(std::string_view text) {
-  long long value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
-  return value;
-}
-
 struct Failure {
   std::string message;
 };
 
-int positiveInt(const std::string& flag, const std::string& text) {
-  auto v = parseInt(text);
-  if (!v || *v <= 0 || *v > 1'000'000'000) {
-    throw Failure{"invalid value \"" + text + "\" for " + flag + ": must be a positive integer"};
+[[noreturn]] void invalid(const std::string& flag, const std::string& text,
+                          const std::string& what) {
+  throw Failure{"invalid value \"" + text + "\" for " + flag + ": must be " + what};
+}
+
+// A decimal integer in [min, max], or a Failure naming the text as typed.
+long long integer(const std::string& flag, const std::string& text, long long min, long long max,
+                  const std::string& what) {
+  long long value = 0;
+  const char* end = text.data() + text.size();
+  auto [stop, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc() || stop != end || value < min || value > max) {
+    invalid(flag, text, what);
   }
-  return static_cast<int>(*v);
+  return value;
+}
+
+size_t positiveSize(const std::string& flag, const std::string& text) {
+  return static_cast<size_t>(
+      integer(flag, text, 1, std::numeric_limits<long long>::max(), "a positive integer"));
+}
+
+uint16_t port(const std::string& flag, const std::string& text, bool zeroAllowed) {
+  return static_cast<uint16_t>(
+      integer(flag, text, zeroAllowed ? 0 : 1, 65535,
+              zeroAllowed ? "a TCP port (0-65535)" : "a TCP port (1-65535)"));
 }
 
 Duration duration(const std::string& flag, const std::string& text) {
   auto d = parseDuration(text);
-  if (!d || d->count() < 0) {
-    throw Failure{"invalid value \"" + text + "\" for " + flag +
-                  ": must be a duration such as 500ms, 30s or 1m30s"};
-  }
+  if (!d || d->count() < 0) invalid(flag, text, "a duration such as 500ms, 30s or 1m30s");
   return *d;
 }
 
-uint16_t port(const std::string& flag, long long value, bool zeroAllowed) {
-  if (value < (zeroAllowed ? 0 : 1) || value > 65535) {
-    throw Failure{"invalid value \"" + std::to_string(value) + "\" for " + flag +
-                  ": must be a TCP port (1-65535)"};
-  }
-  return static_cast<uint16_t>(value);
+// Exactly what Go's strconv.ParseBool takes, as upstream's pflag bool flags do.
+bool boolean(const std::string& flag, const std::string& text) {
+  static const std::set<std::string, std::less<>> kTrue = {"1", "t", "T", "TRUE", "true", "True"};
+  static const std::set<std::string, std::less<>> kFalse = {"0",     "f",     "F",
+                                                            "FALSE", "false", "False"};
+  if (kTrue.contains(text)) return true;
+  if (kFalse.contains(text)) return false;
+  invalid(flag, text, "a boolean (1, t, T, TRUE, true, True, 0, f, F, FALSE, false, False)");
+}
+
+std::string durationText(Duration d) {
+  return d.count() % 1000 == 0 ? std::to_string(d.count() / 1000) + "s"
+                               : std::to_string(d.count()) + "ms";
 }
 
 // Splits comma-separated values as pflag's string slices do (repeatable flags accumulate).
@@ -99,216 +88,268 @@ std::vector<std::string> splitList(const std::vector<std::string>& raw) {
   return out;
 }
 
-}  // namespace
+// One flag: what --help says of it, and how a value given on the command line is taken. Each
+// value is converted when it is met, so a malformed one fails even when the flag is given again
+// later (as with pflag).
+struct Flag {
+  std::string name;
+  std::string group;
+  std::string help;
+  std::string type;  // what it takes, as --help shows it
+  std::string defaultText;
+  std::function<void(Config&, const std::string& flag, const std::string& value)> set;
+  bool isBool() const { return type == "BOOL"; }
+};
 
-ParseResult parseConfig(int argc, const char* const* argv) {
-  Config c;
+// The lists accumulate here before they are split.
+struct Lists {
+  std::vector<std::string> metadataHeaders;
+  std::vector<std::string> metadataAnnotations;
+};
+
+std::vector<Flag> flagTable(Lists& lists) {
+  const Config d;
+  using F = std::function<void(Config&, const std::string&, const std::string&)>;
+  auto text = [](std::string Config::*member) -> F {
+    return [member](Config& c, const std::string&, const std::string& v) { c.*member = v; };
+  };
+  auto flagBool = [](bool Config::*member) -> F {
+    return [member](Config& c, const std::string& f, const std::string& v) {
+      c.*member = boolean(f, v);
+    };
+  };
+  auto positive = [](size_t Config::*member) -> F {
+    return [member](Config& c, const std::string& f, const std::string& v) {
+      c.*member = positiveSize(f, v);
+    };
+  };
+  auto time = [](Duration Config::*member) -> F {
+    return [member](Config& c, const std::string& f, const std::string& v) {
+      c.*member = duration(f, v);
+    };
+  };
+  auto list = [](std::vector<std::string>& into) -> F {
+    return [&into](Config&, const std::string&, const std::string& v) { into.push_back(v); };
+  };
+  auto whole = [](int Config::*member, long long min, long long max, const char* what) -> F {
+    return [=](Config& c, const std::string& f, const std::string& v) {
+      c.*member = static_cast<int>(integer(f, v, min, max, what));
+    };
+  };
+  auto tcpPort = [](uint16_t Config::*member, bool zeroAllowed) -> F {
+    return [=](Config& c, const std::string& f, const std::string& v) {
+      c.*member = port(f, v, zeroAllowed);
+    };
+  };
+  constexpr long long kMaxCount = 1'000'000'000;
+  constexpr long long kIntMin = std::numeric_limits<int>::min();
+  constexpr long long kIntMax = std::numeric_limits<int>::max();
+  const std::string ints = "INT";
+  return {
+      // Upstream flags: names and defaults as the Go agent.
+      {"--port", "Proxy", "Agent port", "PORT", std::to_string(d.port),
+       tcpPort(&Config::port, false)},
+      {"--component-port", "Proxy", "Model server port (on 127.0.0.1)", "PORT",
+       std::to_string(d.componentPort), tcpPort(&Config::componentPort, false)},
+      {"--enable-batcher", "Batcher", "Batch :predict requests", "BOOL", "false",
+       flagBool(&Config::enableBatcher)},
+      {"--max-batchsize", "Batcher", "Flush a batch at this many instances", ints,
+       std::to_string(d.maxBatchSize),
+       whole(&Config::maxBatchSize, 1, kMaxCount, "a positive integer")},
+      {"--max-latency", "Batcher", "Flush a batch this many ms after its first request", ints,
+       std::to_string(d.maxLatencyMs),
+       whole(&Config::maxLatencyMs, 1, kMaxCount, "a positive integer")},
+      {"--enable-puller", "Puller", "Pull models listed in models.json", "BOOL", "false",
+       flagBool(&Config::enablePuller)},
+      {"--config-dir", "Puller", "Directory holding models.json", "DIR", d.configDir,
+       text(&Config::configDir)},
+      {"--model-dir", "Puller", "Directory models are downloaded into", "DIR", d.modelDir,
+       text(&Config::modelDir)},
+      {"--log-url", "Logger", "CloudEvents sink URL; empty disables the logger", "URL", "",
+       text(&Config::logUrl)},
+      {"--workers", "Logger", "Concurrent event deliveries (1-1000)", ints,
+       std::to_string(d.workers),
+       whole(&Config::workers, 1, 1000, "an integer between 1 and 1000")},
+      {"--source-uri", "Logger", "CloudEvent source (default http://localhost:<port>/)", "URI", "",
+       text(&Config::sourceUri)},
+      {"--log-mode", "Logger", "all, request or response", "MODE", d.logMode,
+       text(&Config::logMode)},
+      {"--log-store-path", "Logger", "Blob store path (accepted; not supported)", "TEXT", "",
+       text(&Config::logStorePath)},
+      {"--log-store-format", "Logger", "Blob store format (accepted)", "TEXT", d.logStoreFormat,
+       text(&Config::logStoreFormat)},
+      {"--log-marshaller-url", "Logger", "Marshaller URL (accepted)", "URL", d.logMarshallerUrl,
+       text(&Config::logMarshallerUrl)},
+      {"--log-marshaller-port", "Logger", "Marshaller port (accepted)", ints,
+       std::to_string(d.logMarshallerPort),
+       whole(&Config::logMarshallerPort, kIntMin, kIntMax, "an integer")},
+      {"--log-batch-size", "Logger", "Blob batch size (accepted)", ints,
+       std::to_string(d.logBatchSize),
+       whole(&Config::logBatchSize, kIntMin, kIntMax, "an integer")},
+      {"--log-batch-interval", "Logger", "Blob batch interval (accepted)", "DURATION", "0",
+       time(&Config::logBatchInterval)},
+      {"--inference-service", "Logger", "CloudEvent inferenceservicename", "TEXT", "",
+       text(&Config::inferenceService)},
+      {"--namespace", "Logger", "CloudEvent namespace", "TEXT", "", text(&Config::namespace_)},
+      {"--endpoint", "Logger", "CloudEvent endpoint", "TEXT", "", text(&Config::endpoint)},
+      {"--component", "Logger", "CloudEvent component", "TEXT", "", text(&Config::component)},
+      {"--metadata-headers", "Logger",
+       "Request headers copied into the CloudEvent metadata (comma-separated; repeatable)", "LIST",
+       "", list(lists.metadataHeaders)},
+      {"--metadata-annotations", "Logger",
+       "key=value pairs sent as CloudEvent annotations (comma-separated; repeatable)", "LIST", "",
+       list(lists.metadataAnnotations)},
+      {"--logger-ca-cert-file", "Logger", "CA bundle file name under --logger-ca-cert-dir", "FILE",
+       d.loggerCaCertFile, text(&Config::loggerCaCertFile)},
+      {"--logger-tls-skip-verify", "Logger", "Do not verify the sink's TLS certificate", "BOOL",
+       "false", flagBool(&Config::loggerTlsSkipVerify)},
+
+      // Ours.
+      {"--batcher-timeout", "Batcher", "Timeout of one merged model call", "DURATION",
+       durationText(d.batcherTimeout), time(&Config::batcherTimeout)},
+      {"--puller-concurrency", "Puller", "Models downloaded in parallel (at least 1)", ints,
+       std::to_string(d.pullerConcurrency),
+       whole(&Config::pullerConcurrency, 1, kIntMax, "an integer of at least 1")},
+      {"--puller-retries", "Puller", "Retries of a failed model operation, after the first attempt",
+       ints, std::to_string(d.pullerRetries),
+       whole(&Config::pullerRetries, 0, kIntMax, "an integer of at least 0")},
+      {"--log-all-responses", "Logger", "Log non-200 responses too, with a statuscode extension",
+       "BOOL", "false", flagBool(&Config::logAllResponses)},
+      {"--log-queue-events", "Logger", "Events held for delivery at most", ints,
+       std::to_string(d.logQueueEvents), positive(&Config::logQueueEvents)},
+      {"--log-queue-bytes", "Logger", "Event body bytes held for delivery at most", ints,
+       std::to_string(d.logQueueBytes), positive(&Config::logQueueBytes)},
+      {"--log-timeout", "Logger", "Timeout of one event delivery", "DURATION",
+       durationText(d.logTimeout), time(&Config::logTimeout)},
+      {"--log-retries", "Logger", "Delivery attempts per event (at least 1)", ints,
+       std::to_string(d.logRetries),
+       whole(&Config::logRetries, 1, kIntMax, "an integer of at least 1")},
+      {"--logger-ca-cert-dir", "Logger", "Directory of the CA bundle file", "DIR",
+       d.loggerCaCertDir, text(&Config::loggerCaCertDir)},
+      {"--quiet-period", "Operations",
+       "After SIGTERM, wait this long without new requests before closing", "DURATION",
+       durationText(d.quietPeriod), time(&Config::quietPeriod)},
+      {"--drain-timeout", "Operations",
+       "After the quiet period, bound for in-flight requests and module flushes", "DURATION",
+       durationText(d.drainTimeout), time(&Config::drainTimeout)},
+      {"--unix-socket", "Operations", "Unix socket ('@' = abstract); empty disables", "PATH",
+       d.unixSocket, text(&Config::unixSocket)},
+      {"--metrics-port", "Operations", "Prometheus metrics port; 0 disables", "PORT",
+       std::to_string(d.metricsPort), tcpPort(&Config::metricsPort, true)},
+      {"--log-level", "Operations", "trace, debug, info, warn, error, off (env KSA_LOG_LEVEL)",
+       "LEVEL", d.logLevel, text(&Config::logLevel)},
+      {"--threads", "Operations", "Event loops (SO_REUSEPORT listeners; 1-256)", ints,
+       std::to_string(d.threads), whole(&Config::threads, 1, 256, "an integer between 1 and 256")},
+      {"--io-uring", "Operations",
+       "Send each poll phase's writes in one io_uring call where the kernel allows it", "BOOL",
+       "true", flagBool(&Config::ioUring)},
+      {"--max-header-bytes", "Limits", "Request head size limit (431)", ints,
+       std::to_string(d.maxHeaderBytes), positive(&Config::maxHeaderBytes)},
+      {"--max-header-count", "Limits", "Request header count limit (431)", ints,
+       std::to_string(d.maxHeaderCount), positive(&Config::maxHeaderCount)},
+      {"--max-request-body-bytes", "Limits", "Request body limit (413)", ints,
+       std::to_string(d.maxRequestBodyBytes), positive(&Config::maxRequestBodyBytes)},
+      {"--max-buffered-body-bytes", "Limits",
+       "Limit for bodies a module reads whole, e.g. batched requests (413)", ints,
+       std::to_string(d.maxBufferedBodyBytes), positive(&Config::maxBufferedBodyBytes)},
+      {"--max-connections", "Limits", "Concurrent client connections", ints,
+       std::to_string(d.maxConnections), positive(&Config::maxConnections)},
+      {"--max-upstream-connections", "Limits", "Connections to the model server", ints,
+       std::to_string(d.maxUpstreamConnections), positive(&Config::maxUpstreamConnections)},
+      {"--header-timeout", "Limits", "Time to receive a request head", "DURATION",
+       durationText(d.headerTimeout), time(&Config::headerTimeout)},
+      {"--idle-timeout", "Limits", "Idle keep-alive client connections close after", "DURATION",
+       durationText(d.idleTimeout), time(&Config::idleTimeout)},
+      {"--write-timeout", "Limits", "Client write stall limit", "DURATION",
+       durationText(d.writeTimeout), time(&Config::writeTimeout)},
+      {"--upstream-connect-timeout", "Limits", "Connect timeout to the model server (502)",
+       "DURATION", durationText(d.upstreamConnectTimeout), time(&Config::upstreamConnectTimeout)},
+      {"--upstream-timeout", "Limits",
+       "Wait for the model server's response head or next body bytes (504); 0: none", "DURATION",
+       durationText(d.upstreamTimeout), time(&Config::upstreamTimeout)},
+  };
+}
+
+// --help, formatted by CLI11 from the table (CLI11 parses nothing: its conversions would name
+// the value it made of the text, or word errors its own way).
+std::string helpText(const std::vector<Flag>& flags) {
   CLI::App app{"kserve-agent: the KServe model-server sidecar (proxy, batcher, logger, puller)",
                "kserve-agent"};
   app.set_help_flag("-h,--help", "Print every flag with its default and exit");
   app.set_version_flag("--version", std::string(kVersion));
-  app.allow_extras(false);
-  app.option_defaults()->always_capture_default();
-
-  std::string portText = "9081";
-  long long componentPort = c.componentPort;
-  std::string maxBatchSize = "32";
-  std::string maxLatency = "5000";
-  std::string batcherTimeout = "60s";
-  std::string logBatchInterval = "0";
-  std::vector<std::string> metadataHeaders;
-  std::vector<std::string> metadataAnnotations;
-  std::string quietPeriod = "30s";
-  std::string drainTimeout = "30s";
-  long long metricsPort = 0;
-  std::string headerTimeout = "60s";
-  std::string idleTimeout = "180s";
-  std::string writeTimeout = "60s";
-  std::string upstreamConnectTimeout = "5s";
-  std::string upstreamTimeout = "300s";
-  std::string logTimeout = "10s";
-
-  // Upstream flags: names, types and defaults as the Go agent.
-  app.add_option("--port", portText, "Agent port")->group("Proxy");
-  app.add_option("--component-port", componentPort, "Model server port (on 127.0.0.1)")
-      ->group("Proxy");
-  app.add_flag("--enable-batcher", c.enableBatcher, "Batch :predict requests")->group("Batcher");
-  app.add_option("--max-batchsize", maxBatchSize, "Flush a batch at this many instances")
-      ->group("Batcher");
-  app.add_option("--max-latency", maxLatency, "Flush a batch this many ms after its first request")
-      ->group("Batcher");
-  app.add_flag("--enable-puller", c.enablePuller, "Pull models listed in models.json")
-      ->group("Puller");
-  app.add_option("--config-dir", c.configDir, "Directory holding models.json")->group("Puller");
-  app.add_option("--model-dir", c.modelDir, "Directory models are downloaded into")
-      ->group("Puller");
-  app.add_option("--log-url", c.logUrl, "CloudEvents sink URL; empty disables the logger")
-      ->group("Logger");
-  app.add_option("--workers", c.workers, "Concurrent event deliveries")->group("Logger");
-  app.add_option("--source-uri", c.sourceUri,
-                 "CloudEvent source (default http://localhost:<port>/)")
-      ->group("Logger");
-  app.add_option("--log-mode", c.logMode, "all, request or response")->group("Logger");
-  app.add_option("--log-store-path", c.logStorePath, "Blob store path (accepted; not supported)")
-      ->group("Logger");
-  app.add_option("--log-store-format", c.logStoreFormat, "Blob store format (accepted)")
-      ->group("Logger");
-  app.add_option("--log-marshaller-url", c.logMarshallerUrl, "Marshaller URL (accepted)")
-      ->group("Logger");
-  app.add_option("--log-marshaller-port", c.logMarshallerPort, "Marshaller port (accepted)")
-      ->group("Logger");
-  app.add_option("--log-batch-size", c.logBatchSize, "Blob batch size (accepted)")->group("Logger");
-  app.add_option("--log-batch-interval", logBatchInterval, "Blob batch interval (accepted)")
-      ->group("Logger");
-  app.add_option("--inference-service", c.inferenceService, "CloudEvent inferenceservicename")
-      ->group("Logger");
-  app.add_option("--namespace", c.namespace_, "CloudEvent namespace")->group("Logger");
-  app.add_option("--endpoint", c.endpoint, "CloudEvent endpoint")->group("Logger");
-  app.add_option("--component", c.component, "CloudEvent component")->group("Logger");
-  app.add_option("--metadata-headers", metadataHeaders,
-                 "Request headers copied into the CloudEvent metadata (comma-separated)")
-      ->group("Logger");
-  app.add_option("--metadata-annotations", metadataAnnotations,
-                 "key=value pairs sent as CloudEvent annotations (comma-separated)")
-      ->group("Logger");
-  app.add_option("--logger-ca-cert-file", c.loggerCaCertFile,
-                 "CA bundle file name under /etc/tls/logger")
-      ->group("Logger");
-  app.add_flag("--logger-tls-skip-verify", c.loggerTlsSkipVerify,
-               "Do not verify the sink's TLS certificate")
-      ->group("Logger");
-
-  // Ours.
-  app.add_option("--batcher-timeout", batcherTimeout, "Timeout of one merged model call")
-      ->group("Batcher");
-  app.add_option("--puller-concurrency", c.pullerConcurrency, "Models downloaded in parallel")
-      ->group("Puller");
-  app.add_option("--puller-retries", c.pullerRetries,
-                 "Retries of a failed model operation, after the first attempt")
-      ->check(CLI::NonNegativeNumber)
-      ->group("Puller");
-  app.add_flag("--log-all-responses", c.logAllResponses,
-               "Log non-200 responses too, with a statuscode extension")
-      ->group("Logger");
-  app.add_option("--log-queue-events", c.logQueueEvents, "Events held for delivery at most")
-      ->check(CLI::PositiveNumber)
-      ->group("Logger");
-  app.add_option("--log-queue-bytes", c.logQueueBytes, "Event bytes held for delivery at most")
-      ->check(CLI::PositiveNumber)
-      ->group("Logger");
-  app.add_option("--log-timeout", logTimeout, "Timeout of one event delivery")->group("Logger");
-  app.add_option("--log-retries", c.logRetries, "Delivery attempts per event")->group("Logger");
-  app.add_option("--logger-ca-cert-dir", c.loggerCaCertDir, "Directory of the CA bundle file")
-      ->group("Logger");
-  app.add_option("--quiet-period", quietPeriod,
-                 "After SIGTERM, wait this long without new requests before closing")
-      ->group("Operations");
-  app.add_option("--drain-timeout", drainTimeout,
-                 "After the quiet period, bound for in-flight requests and module flushes")
-      ->group("Operations");
-  app.add_option("--unix-socket", c.unixSocket, "Unix socket ('@' = abstract); empty disables")
-      ->group("Operations");
-  app.add_option("--metrics-port", metricsPort, "Prometheus metrics port; 0 disables")
-      ->group("Operations");
-  app.add_option("--log-level", c.logLevel, "trace, debug, info, warn, error (env KSA_LOG_LEVEL)")
-      ->group("Operations");
-  app.add_option("--threads", c.threads, "Event loops (SO_REUSEPORT listeners)")
-      ->group("Operations");
-  app.add_flag("--io-uring", c.ioUring,
-               "Send each poll phase's writes in one io_uring call where the kernel allows it")
-      ->group("Operations");
-  app.add_option("--max-header-bytes", c.maxHeaderBytes, "Request head size limit (431)")
-      ->check(CLI::PositiveNumber)
-      ->group("Limits");
-  app.add_option("--max-header-count", c.maxHeaderCount, "Request header count limit (431)")
-      ->check(CLI::PositiveNumber)
-      ->group("Limits");
-  app.add_option("--max-request-body-bytes", c.maxRequestBodyBytes, "Request body limit (413)")
-      ->check(CLI::PositiveNumber)
-      ->group("Limits");
-  app.add_option("--max-buffered-body-bytes", c.maxBufferedBodyBytes,
-                 "Limit for bodies a module reads whole, e.g. batched requests (413)")
-      ->check(CLI::PositiveNumber)
-      ->group("Limits");
-  app.add_option("--max-connections", c.maxConnections, "Concurrent client connections")
-      ->check(CLI::PositiveNumber)
-      ->group("Limits");
-  app.add_option("--max-upstream-connections", c.maxUpstreamConnections,
-                 "Connections to the model server")
-      ->check(CLI::PositiveNumber)
-      ->group("Limits");
-  app.add_option("--header-timeout", headerTimeout, "Time to receive a request head")
-      ->group("Limits");
-  app.add_option("--idle-timeout", idleTimeout, "Idle keep-alive client connections close after")
-      ->group("Limits");
-  app.add_option("--write-timeout", writeTimeout, "Client write stall limit")->group("Limits");
-  app.add_option("--upstream-connect-timeout", upstreamConnectTimeout,
-                 "Connect timeout to the model server (502)")
-      ->group("Limits");
-  app.add_option("--upstream-timeout", upstreamTimeout,
-                 "Wait for the model server's response head or next body bytes (504); 0: none")
-      ->group("Limits");
-
-  // pflag's rule: a flag given again overrides the earlier value; lists accumulate.
-  for (CLI::Option* option : app.get_options()) {
-    if (option->get_items_expected_max() <= 1) {
-      option->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-    }
+  for (const Flag& flag : flags) {
+    app.add_option(flag.name, flag.help)
+        ->type_name(flag.type)
+        ->default_str(flag.defaultText)
+        ->group(flag.group);
   }
+  app.footer(
+      "Values: --name VALUE or --name=VALUE; a flag given twice takes the last value, LIST flags\n"
+      "accumulate. A BOOL flag alone means true; --name=VALUE takes 1, t, T, TRUE, true, True,\n"
+      "0, f, F, FALSE, false or False, and --name true or --name false as two words also work.\n"
+      "DURATION: 500ms, 30s, 1m30s, 2h (0: none where the flag says so).");
+  return app.help();
+}
 
-  std::vector<std::string> args = normaliseArgs(argc, argv);
-  std::reverse(args.begin(), args.end());
+}  // namespace
+
+ParseResult parseConfig(int argc, const char* const* argv) {
+  Config c;
+  Lists lists;
+  const std::vector<Flag> flags = flagTable(lists);
   ParseResult result;
   try {
-    app.parse(args);
-    c.port = port("--port", parseInt(portText).value_or(-1), false);
-    c.componentPort = port("--component-port", componentPort, false);
-    c.metricsPort = port("--metrics-port", metricsPort, true);
-    // Upstream validates these only when the batcher is on; we always do (DECISIONS §1).
-    c.maxBatchSize = positiveInt("--max-batchsize", maxBatchSize);
-    c.maxLatencyMs = positiveInt("--max-latency", maxLatency);
-    c.batcherTimeout = duration("--batcher-timeout", batcherTimeout);
-    c.logBatchInterval = duration("--log-batch-interval", logBatchInterval);
-    c.quietPeriod = duration("--quiet-period", quietPeriod);
-    c.drainTimeout = duration("--drain-timeout", drainTimeout);
-    c.headerTimeout = duration("--header-timeout", headerTimeout);
-    c.idleTimeout = duration("--idle-timeout", idleTimeout);
-    c.writeTimeout = duration("--write-timeout", writeTimeout);
-    c.upstreamConnectTimeout = duration("--upstream-connect-timeout", upstreamConnectTimeout);
-    c.upstreamTimeout = duration("--upstream-timeout", upstreamTimeout);
-    c.logTimeout = duration("--log-timeout", logTimeout);
+    for (int i = 1; i < argc; ++i) {
+      std::string arg = argv[i];
+      if (arg == "-h" || arg == "--help") {
+        result.message = helpText(flags);
+        return result;
+      }
+      if (arg == "--version") {
+        result.message = std::string("kserve-agent ") + std::string(kVersion) + "\n";
+        return result;
+      }
+      if (!arg.starts_with("-") || arg == "-" || arg == "--") {
+        throw Failure{"unexpected argument \"" + arg + "\": every setting is a --flag"};
+      }
+      size_t equals = arg.find('=');
+      std::string name = arg.substr(0, equals);
+      const auto flag =
+          std::find_if(flags.begin(), flags.end(), [&](const Flag& f) { return f.name == name; });
+      if (flag == flags.end()) throw Failure{"unknown flag \"" + name + "\""};
+      std::string value;
+      if (equals != std::string::npos) {
+        value = arg.substr(equals + 1);
+      } else if (flag->isBool()) {
+        // Upstream's webhook writes "--flag false" as two words and means false (DECISIONS §1).
+        value = "true";
+        if (i + 1 < argc &&
+            (std::string_view(argv[i + 1]) == "true" || std::string_view(argv[i + 1]) == "false")) {
+          value = argv[++i];
+        }
+      } else if (i + 1 < argc) {
+        // As pflag: the next word is the value, whatever it looks like.
+        value = argv[++i];
+      } else {
+        throw Failure{"missing value for " + name + " (" + flag->type + ")"};
+      }
+      flag->set(c, name, value);
+    }
     if (c.logMode != "all" && c.logMode != "request" && c.logMode != "response") {
-      throw Failure{"invalid value \"" + c.logMode +
-                    "\" for --log-mode: must be all, request or response"};
+      invalid("--log-mode", c.logMode, "all, request or response");
     }
-    if (c.workers < 1 || c.workers > 1000) {
-      throw Failure{"invalid value \"" + std::to_string(c.workers) +
-                    "\" for --workers: must be between 1 and 1000"};
-    }
-    if (c.threads < 1 || c.threads > 256) {
-      throw Failure{"invalid value \"" + std::to_string(c.threads) +
-                    "\" for --threads: must be between 1 and 256"};
-    }
-    if (c.pullerConcurrency < 1) {
-      throw Failure{"invalid value for --puller-concurrency: must be at least 1"};
-    }
-    if (c.logRetries < 1) throw Failure{"invalid value for --log-retries: must be at least 1"};
     static const std::set<std::string, std::less<>> kLevels = {"trace", "debug", "info",
                                                                "warn",  "error", "off"};
     if (const char* env = std::getenv("KSA_LOG_LEVEL"); env != nullptr && *env != '\0') {
       c.logLevel = env;
     }
     if (!kLevels.contains(c.logLevel)) {
-      throw Failure{"invalid value \"" + c.logLevel +
-                    "\" for --log-level: must be trace, debug, info, warn, error or off"};
+      invalid("--log-level", c.logLevel, "trace, debug, info, warn, error or off");
     }
-    c.metadataHeaders = splitList(metadataHeaders);
-    c.metadataAnnotations = splitList(metadataAnnotations);
+    c.metadataHeaders = splitList(lists.metadataHeaders);
+    c.metadataAnnotations = splitList(lists.metadataAnnotations);
     for (const auto& item : c.metadataAnnotations) {
-      if (item.find('=') == std::string::npos) {
-        throw Failure{"invalid value \"" + item +
-                      "\" for --metadata-annotations: expected key=value"};
-      }
+      if (item.find('=') == std::string::npos) invalid("--metadata-annotations", item, "key=value");
     }
     if (!c.logUrl.empty()) {
       if (std::string problem = httpUrlProblem(c.logUrl); !problem.empty()) {
@@ -317,13 +358,6 @@ ParseResult parseConfig(int argc, const char* const* argv) {
     }
     if (c.sourceUri.empty()) c.sourceUri = "http://localhost:" + std::to_string(c.port) + "/";
     result.config = std::move(c);
-  } catch (const CLI::CallForHelp&) {
-    result.message = app.help();
-  } catch (const CLI::CallForVersion&) {
-    result.message = std::string("kserve-agent ") + std::string(kVersion) + "\n";
-  } catch (const CLI::ParseError& e) {
-    result.exitCode = 2;
-    result.message = std::string("kserve-agent: ") + e.what() + "\nRun with --help for usage.";
   } catch (const Failure& f) {
     result.exitCode = 2;
     result.message = "kserve-agent: " + f.message + "\nRun with --help for usage.";

@@ -40,11 +40,11 @@ ProxyMetrics::ProxyMetrics(prometheus::Registry& registry)
                         .Help("Idle pooled connections to the model server")
                         .Register(registry)
                         .Add({})),
-      upstreamCreated_(prometheus::BuildGauge()
-                           .Name("kserve_agent_upstream_connections_created")
-                           .Help("Connections opened to the model server since start")
-                           .Register(registry)
-                           .Add({})) {}
+      upstreamOpened_(prometheus::BuildCounter()
+                          .Name("kserve_agent_upstream_connections_opened_total")
+                          .Help("Connections opened to the model server since start")
+                          .Register(registry)
+                          .Add({})) {}
 
 void ProxyMetrics::observe(int status, std::chrono::steady_clock::duration elapsed) {
   size_t index = status > 0 && status < 600 ? static_cast<size_t>(status) : 0;
@@ -59,19 +59,20 @@ void ProxyMetrics::observe(int status, std::chrono::steady_clock::duration elaps
 }
 
 void ProxyMetrics::sample(const std::vector<LoopFigures>& loops) {
-  double clients = 0, inFlight = 0, open = 0, idle = 0, created = 0;
+  double clients = 0, inFlight = 0, open = 0, idle = 0, opened = 0;
   for (const auto& loop : loops) {
     clients += static_cast<double>(loop.stats->connectionsOpen.load(std::memory_order_relaxed));
     inFlight += static_cast<double>(loop.stats->exchangesInFlight.load(std::memory_order_relaxed));
     open += static_cast<double>(loop.pool->openConnections());
     idle += static_cast<double>(loop.pool->idleConnections());
-    created += static_cast<double>(loop.pool->connectionsCreated());
+    opened += static_cast<double>(loop.pool->connectionsCreated());
   }
   clientConnections_.Set(clients);
   inFlight_.Set(inFlight);
   upstreamOpen_.Set(open);
   upstreamIdle_.Set(idle);
-  upstreamCreated_.Set(created);
+  // The pools count from their start; the counter takes what they opened since the last scrape.
+  if (opened > upstreamOpened_.Value()) upstreamOpened_.Increment(opened - upstreamOpened_.Value());
 }
 
 std::string renderMetrics(prometheus::Registry& registry) {

@@ -43,7 +43,7 @@ class ProxyMetrics {
   prometheus::Gauge& inFlight_;
   prometheus::Gauge& upstreamOpen_;
   prometheus::Gauge& upstreamIdle_;
-  prometheus::Gauge& upstreamCreated_;
+  prometheus::Counter& upstreamOpened_;
 };
 
 // The text exposition of everything in the registry.

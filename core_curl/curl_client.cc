@@ -163,8 +163,8 @@ uint64_t CurlClient::send(CurlRequest request, Done done) {
     set(CURLOPT_CUSTOMREQUEST, r.method.c_str());
   }
   if (r.body) {
-    set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body->size()));
-    set(CURLOPT_POSTFIELDS, r.body->data());
+    set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+    set(CURLOPT_POSTFIELDS, r.body.data());
   }
   if (r.caBundle) {
     curl_blob blob{const_cast<char*>(r.caBundle->data()), r.caBundle->size(), CURL_BLOB_NOCOPY};

@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "core/http/head.h"
+#include "core/util/capture.h"
 #include "core/uv/timer.h"
 
 struct uv_loop_s;
@@ -19,6 +20,7 @@ struct uv_loop_s;
 namespace core_curl {
 
 using core::Headers;
+using core::SharedBytes;
 using core::Timer;
 
 struct CurlRequest {
@@ -26,7 +28,7 @@ struct CurlRequest {
   std::string url;
   Headers headers;
   // Shared so that a retried request does not copy its body; kept alive while in flight.
-  std::shared_ptr<const std::string> body;
+  SharedBytes body;
   std::chrono::milliseconds timeout{0};  // whole transfer, connect included; 0: none
   // PEM certificates to trust for https; null: curl's default store.
   std::shared_ptr<const std::string> caBundle;

@@ -85,7 +85,14 @@ void EventFormat::appendHeaders(const Record& record, std::string& out) const {
   out += "\r\nCe-Recordedtime: "sv;
   appendRfc3339Nano(out, record.recorded, dates_);
   out += "\r\n"sv;
-  if (!record.contentType.empty()) appendLine(out, "Content-Type", record.contentType);
+  if (isCloudEventsMediaType(record.contentType)) {
+    appendLine(out, "Content-Type", kNeutralContentType);
+    out += "Ce-Originalcontenttype: "sv;
+    appendPercentEncoded(out, record.contentType);
+    out += "\r\n"sv;
+  } else if (!record.contentType.empty()) {
+    appendLine(out, "Content-Type", record.contentType);
+  }
   appendLine(out, "Ce-Metadata", record.metadataJson);
   if (record.statusCode) {
     char digits[16];
@@ -108,6 +115,26 @@ core::Headers EventFormat::headers(const Record& record) const {
     rest.remove_prefix(end + 2);
   }
   return headers;
+}
+
+bool isCloudEventsMediaType(std::string_view contentType) {
+  static constexpr std::string_view kPrefix = "application/cloudevents";
+  std::string_view type = core::trimSpace(contentType);
+  return type.size() >= kPrefix.size() && core::iequals(type.substr(0, kPrefix.size()), kPrefix);
+}
+
+void appendPercentEncoded(std::string& out, std::string_view value) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (char c : value) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte > ' ' && byte < 0x7f && byte != '"' && byte != '%') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    }
+  }
 }
 
 const std::string& DateCache::of(std::time_t seconds) {

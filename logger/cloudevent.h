@@ -92,9 +92,23 @@ class EventFormat {
   mutable DateCache dates_;
 };
 
+// The Content-Type events carry instead of a CloudEvents media type (see below).
+inline constexpr std::string_view kNeutralContentType = "application/octet-stream";
+
+// Whether a message's Content-Type is a CloudEvents media type: "application/cloudevents" and
+// all that starts with it (+json, -batch+json, ...), in any case, with or without parameters.
+// A consumer following the CloudEvents HTTP binding reads a body sent with such a type as the
+// event itself (structured or batched mode), not as the data of the agent's event: such bodies
+// are sent as kNeutralContentType, with the message's own type in the Ce-Originalcontenttype
+// extension, so that no client chooses the attributes consumers read.
+bool isCloudEventsMediaType(std::string_view contentType);
+
+// Appends `value` as the CloudEvents HTTP binding writes attribute values in headers (§3.1.3.2):
+// space, '"', '%' and every byte outside printable ASCII percent-encoded.
+void appendPercentEncoded(std::string& out, std::string_view value);
+
 // Appends a random (version 4, RFC 9562) UUID in lowercase: "0009174a-24a8-4603-b098-09c8799950e9".
 void appendRandomUuid(std::string& out);
-
 
 // A JSON string literal as Go's encoding/json writes it: <, > and & as \u003c, \u003e, \u0026,
 // U+2028/U+2029 escaped, invalid UTF-8 replaced by U+FFFD.

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "core/util/capture.h"
 #include "core/util/recycle.h"
 #include "logger/cloudevent.h"
 
@@ -64,7 +65,7 @@ struct Event {
   static void operator delete(void* block, size_t size) { core::recycleBlock(block, size); }
 
   Record record;
-  std::shared_ptr<const std::string> body;
+  core::SharedBytes body;
   ByteLease lease;  // the body's share of the byte budget
 };
 

@@ -16,6 +16,11 @@ namespace {
 
 constexpr std::string_view kProbeUserAgent = "kube-probe/";
 
+// Bodies larger than this are captured in a core::CaptureBuffer (see core/util/capture.h): the cost
+// of a mapping is nothing next to copying such a body, and below it a string's growth copies
+// little.
+constexpr size_t kLargeBody = 256 * 1024;
+
 // A body's bytes, shared by its event and the writes that send it: the buffer goes back to this
 // thread's spare strings when the last holder lets go.
 struct Payload {
@@ -214,6 +219,8 @@ void LoggerModule::expect(Body& body, const core::Headers& headers) {
   } else if (!body.lease.grow(*length)) {
     body.overflow = DropReason::QueueFull;
   } else {
+    if (*length > kLargeBody) body.large = core::CaptureBuffer::make(*length);
+    if (body.large) return;
     if (*length <= core::kMaxRecycledString) core::reuseString(body.data, *length);
     body.data.reserve(*length);
   }
@@ -221,7 +228,7 @@ void LoggerModule::expect(Body& body, const core::Headers& headers) {
 
 void LoggerModule::append(Body& body, std::string_view chunk) {
   if (body.overflow || chunk.empty()) return;
-  size_t needed = body.data.size() + chunk.size();
+  size_t needed = body.size() + chunk.size();
   if (needed > body.lease.bytes()) {
     if (needed > maxBodyBytes_) {
       body.overflow = DropReason::TooLarge;
@@ -229,12 +236,23 @@ void LoggerModule::append(Body& body, std::string_view chunk) {
       body.overflow = DropReason::QueueFull;
     }
   }
+  if (!body.overflow && !body.large && needed > kLargeBody) {
+    // A body without a Content-Length that grows large: from here it is appended in place, up to
+    // the bound, instead of being copied at each doubling of a string.
+    body.large = core::CaptureBuffer::make(maxBodyBytes_);
+    if (body.large && body.large->append(body.data)) std::string().swap(body.data);
+  }
+  if (!body.overflow && body.large && !body.large->append(chunk)) {
+    // The system refused memory for the body (or it outgrew the length it announced).
+    body.overflow = DropReason::QueueFull;
+  }
   if (body.overflow) {
     body.lease.reset();
     std::string().swap(body.data);
+    body.large.reset();
     return;
   }
-  core::appendReusing(body.data, chunk.data(), chunk.size());
+  if (!body.large) core::appendReusing(body.data, chunk.data(), chunk.size());
 }
 
 void LoggerModule::emit(Record&& record, Body&& body) {
@@ -244,9 +262,14 @@ void LoggerModule::emit(Record&& record, Body&& body) {
   }
   auto event = std::make_unique<Event>();
   event->record = std::move(record);
-  auto payload = std::allocate_shared<const Payload>(core::RecyclingAllocator<Payload>(),
-                                                     std::move(body.data));
-  event->body = std::shared_ptr<const std::string>(payload, &payload->bytes);
+  if (body.large) {
+    std::string_view bytes = body.large->view();
+    event->body = core::SharedBytes(std::shared_ptr<const void>(std::move(body.large)), bytes);
+  } else {
+    auto payload = std::allocate_shared<const Payload>(core::RecyclingAllocator<Payload>(),
+                                                       std::move(body.data));
+    event->body = std::shared_ptr<const std::string>(payload, &payload->bytes);
+  }
   event->lease = std::move(body.lease);
   dispatcher_.enqueue(std::move(event));
 }

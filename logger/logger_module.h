@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/chain/filter.h"
+#include "core/util/capture.h"
 #include "core/util/recycle.h"
 #include "core/uv/timer.h"
 #include "logger/cloudevent.h"
@@ -37,9 +38,11 @@ class LoggerModule : public core::Filter {
  private:
   // One body being copied, within its share of the byte budget.
   struct Body {
-    std::string data;
+    std::string data;  // a small body, or the start of one that grows large
+    std::shared_ptr<core::CaptureBuffer> large;  // a body of more than kLargeBody bytes
     ByteLease lease;
     std::optional<DropReason> overflow;  // why the body cannot be logged
+    size_t size() const { return large ? large->size() : data.size(); }
   };
   // What is kept of one exchange until it completes, in the exchange's state slot.
   struct Capture final : core::ExchangeState {

@@ -103,7 +103,7 @@ struct PipelineClient::WriteBatch {
   uv_write_t request{};
   Socket* socket = nullptr;
   std::vector<std::string> chunks;
-  std::vector<std::shared_ptr<const std::string>> bodies;
+  std::vector<core::SharedBytes> bodies;
   std::vector<uv_buf_t> buffers;
   ByteLease copies;  // the body bytes copied into `chunks`
 };
@@ -398,8 +398,7 @@ void PipelineClient::serialize(const Event& event, std::string& out) const {
   format_.appendHeaders(event.record, out);
   out += "Content-Length: "sv;
   char digits[24];
-  auto [end, error] =
-      std::to_chars(digits, digits + sizeof digits, event.body ? event.body->size() : size_t{0});
+  auto [end, error] = std::to_chars(digits, digits + sizeof digits, event.body.size());
   out.append(digits, end);
   out += "\r\n\r\n"sv;
 }
@@ -414,7 +413,7 @@ void PipelineClient::write(Connection& c) {
   size_t estimate = 0;
   for (size_t i = c.written; i < c.held.size(); ++i) {
     const Event& event = *c.held[i].delivery.event;
-    size_t size = event.body ? event.body->size() : 0;
+    size_t size = event.body.size();
     estimate += prefix_.size() + kHeadEstimate + (size <= kInlineBody ? size : 0);
   }
   chunk.reserve(estimate);
@@ -422,9 +421,9 @@ void PipelineClient::write(Connection& c) {
   for (size_t i = c.written; i < c.held.size(); ++i) {
     const Event& event = *c.held[i].delivery.event;
     serialize(event, chunk);
-    size_t size = event.body ? event.body->size() : 0;
+    size_t size = event.body.size();
     if (size <= kInlineBody) {
-      if (size > 0) chunk += *event.body;
+      if (size > 0) chunk += event.body.view();
       copied += size;
       continue;
     }
@@ -438,7 +437,7 @@ void PipelineClient::write(Connection& c) {
     pieces.emplace_back(false, batch->chunks.size() - 1);
   }
   for (const auto& [body, index] : pieces) {
-    const std::string& bytes = body ? *batch->bodies[index] : batch->chunks[index];
+    std::string_view bytes = body ? batch->bodies[index].view() : batch->chunks[index];
     batch->buffers.push_back(
         uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size())));
   }

@@ -38,6 +38,7 @@ HttpParser::HttpParser(llhttp_type_t type, Delegate& delegate, ParserLimits limi
   llhttp_settings_init(&settings_);
   settings_.on_message_begin = onMessageBegin;
   settings_.on_url = onUrl;
+  settings_.on_version_complete = onVersionComplete;
   settings_.on_status = onStatus;
   settings_.on_header_field = onHeaderField;
   settings_.on_header_value = onHeaderValue;
@@ -47,6 +48,11 @@ HttpParser::HttpParser(llhttp_type_t type, Delegate& delegate, ParserLimits limi
   settings_.on_message_complete = onMessageComplete;
   llhttp_init(&parser_, type, &settings_);
   parser_.data = this;
+  // llhttp knows HTTP/0.9, 1.0, 1.1 and 2.0 only. Requests take any single-digit version, as
+  // Go's server does (RFC 9112 §2.3): onVersionComplete decides what to do with it, and
+  // malformed versions ("HTTP/1.10", "HTTP/1") are still refused by llhttp. llhttp 8 has
+  // the flag but no setter for it; llhttp_reset keeps it.
+  if (type == HTTP_REQUEST) parser_.lenient_flags |= LENIENT_VERSION;
 }
 
 bool HttpParser::chunked() const {
@@ -58,7 +64,8 @@ HttpParser::Result HttpParser::execute(const char* data, size_t length) {
     // An error is final, whatever bytes follow.
     Result result;
     result.status = Status::Error;
-    result.reason = "malformed HTTP message: " + violation_;
+    result.errorStatus = versionUnsupported_ ? 505 : 400;
+    result.reason = versionUnsupported_ ? violation_ : "malformed HTTP message: " + violation_;
     return result;
   }
   if (type_ != HTTP_REQUEST) return resultFor(llhttp_execute(&parser_, data, length), data, length);
@@ -170,6 +177,9 @@ HttpParser::Result HttpParser::resultFor(llhttp_errno_t error, const char* data,
   if (headerLimitHit_) {
     result.errorStatus = 431;
     result.reason = "request header fields too large";
+  } else if (versionUnsupported_) {
+    result.errorStatus = 505;
+    result.reason = violation_;
   } else if (!violation_.empty()) {
     result.errorStatus = 400;
     result.reason = "malformed HTTP message: " + violation_;
@@ -217,6 +227,18 @@ int HttpParser::onUrl(llhttp_t* p, const char* at, size_t length) {
   if (!s.addHeaderBytes(length)) return -1;
   appendReusing(s.request_.target, at, length);
   return 0;
+}
+
+int HttpParser::onVersionComplete(llhttp_t* p) {
+  HttpParser& s = self(p);
+  // As Go's server: any HTTP/1.x is served as HTTP/1.1 (a minor version it does not know is
+  // taken as the highest it does), other major versions get 505. An HTTP/2 client with prior
+  // knowledge never gets here: its preface is recognised before parsing.
+  if (s.type_ != HTTP_REQUEST || p->http_major == 1) return 0;
+  s.versionUnsupported_ = true;
+  s.violation_ = "unsupported HTTP version HTTP/" + std::to_string(p->http_major) + "." +
+                 std::to_string(p->http_minor);
+  return -1;
 }
 
 int HttpParser::onStatus(llhttp_t* p, const char* at, size_t length) {
@@ -295,7 +317,7 @@ int HttpParser::onHeadersComplete(llhttp_t* p) {
   }
   if (s.type_ == HTTP_REQUEST) {
     s.request_.method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
-    s.request_.versionMinor = p->http_minor;
+    s.request_.versionMinor = std::min<int>(p->http_minor, 1);
   } else {
     s.response_.status = p->status_code;
     s.response_.versionMinor = p->http_minor;

@@ -73,6 +73,7 @@ class HttpParser {
  private:
   static int onMessageBegin(llhttp_t* p);
   static int onUrl(llhttp_t* p, const char* at, size_t length);
+  static int onVersionComplete(llhttp_t* p);
   static int onStatus(llhttp_t* p, const char* at, size_t length);
   static int onHeaderField(llhttp_t* p, const char* at, size_t length);
   static int onHeaderValue(llhttp_t* p, const char* at, size_t length);
@@ -97,6 +98,7 @@ class HttpParser {
   bool inValue_ = false;
   size_t headerBytes_ = 0;
   bool headerLimitHit_ = false;
+  bool versionUnsupported_ = false;  // a request line of another major version than 1 (505)
   // The head checks llhttp 8 does not make: bare LF, CR without LF, obs-fold (RFC 9112 §2.2,
   // §5.2), tracked across reads.
   struct HeadScan {

@@ -158,6 +158,10 @@ class ClientConnection final : public Connection, private HttpParser::Delegate {
   bool requestComplete_ = false;
   bool responseComplete_ = false;
   bool closeAfter_ = false;
+  // What the current request's head asks of the connection: kept open after the answer (for
+  // HTTP/1.0 only with Connection: keep-alive), and whether it is HTTP/1.0.
+  bool requestKeepAlive_ = true;
+  bool requestHttp10_ = false;
   bool closeWhenFlushed_ = false;
   bool tunnel_ = false;
   bool upgradeRequest_ = false;
@@ -578,6 +582,8 @@ bool ClientConnection::onParsedHead() {
   discarded_ = 0;
   RequestHead head = std::move(parser_.request());
   upgradeRequest_ = parser_.upgrade();
+  requestKeepAlive_ = parser_.keepAlive();
+  requestHttp10_ = head.versionMinor == 0;
   if (context_.draining) closeAfter_ = true;
   bool expectsContinue = false;
   if (const std::string* expect = findHeader(head.headers, "Expect"); expect != nullptr) {
@@ -651,7 +657,15 @@ void ClientConnection::writeResponseHead(const ResponseHead& head, Framing frami
   out += "\r\n"sv;
   appendHeaderLines(out, head.headers);
   if (framing == Framing::Chunked) out += "Transfer-Encoding: chunked\r\n"sv;
-  if (closeAfter_ && head.status != 101) out += "Connection: close\r\n"sv;
+  if (head.status != 101) {
+    // The client learns whether the connection stays open (RFC 9112 §9.3): an HTTP/1.0 client
+    // keeps it only when told so, and waits for the close otherwise.
+    if (closeAfter_ || !requestKeepAlive_) {
+      out += "Connection: close\r\n"sv;
+    } else if (requestHttp10_) {
+      out += "Connection: keep-alive\r\n"sv;
+    }
+  }
   out += "\r\n"sv;
   write(out);
   if (queuedBytes() > 0 && timer_ != TimerKind::Write) {

@@ -1,6 +1,8 @@
 #include "agent/config.h"
 
 #include <catch2/catch.hpp>
+#include <map>
+#include <regex>
 
 using namespace agent;
 using namespace std::chrono_literals;
@@ -157,4 +159,133 @@ TEST_CASE("loggerOptions takes the logger part of the flags", "[agent][config]")
   CHECK(options.loggerTlsSkipVerify);
   CHECK(options.loggerCaCertDir == "/etc/tls/logger");
   CHECK(options.listenPort == 9123);
+}
+
+TEST_CASE("malformed values are named as typed, in one message format", "[agent][config]") {
+  struct Case {
+    std::vector<std::string> args;
+    std::string line;
+  };
+  for (
+      const auto& c : std::vector<Case>{
+          {{"--port=abc"}, R"(invalid value "abc" for --port: must be a TCP port (1-65535))"},
+          {{"--port", "-1"}, R"(invalid value "-1" for --port: must be a TCP port (1-65535))"},
+          {{"--component-port="},
+           R"(invalid value "" for --component-port: must be a TCP port (1-65535))"},
+          {{"--metrics-port", "x1"},
+           R"(invalid value "x1" for --metrics-port: must be a TCP port (0-65535))"},
+          {{"--workers=abc"},
+           R"(invalid value "abc" for --workers: must be an integer between 1 and 1000)"},
+          {{"--workers", "1.5"},
+           R"(invalid value "1.5" for --workers: must be an integer between 1 and 1000)"},
+          {{"--threads", "99999999999999999999"},
+           R"(invalid value "99999999999999999999" for --threads: must be an integer between 1 and 256)"},
+          {{"--max-header-bytes=1x"},
+           R"(invalid value "1x" for --max-header-bytes: must be a positive integer)"},
+          {{"--log-queue-bytes", "-1"},
+           R"(invalid value "-1" for --log-queue-bytes: must be a positive integer)"},
+          {{"--puller-retries", "abc"},
+           R"(invalid value "abc" for --puller-retries: must be an integer of at least 0)"},
+          {{"--log-retries=0"},
+           R"(invalid value "0" for --log-retries: must be an integer of at least 1)"},
+          {{"--log-batch-size", "many"},
+           R"(invalid value "many" for --log-batch-size: must be an integer)"},
+          {{"--upstream-timeout=soon"},
+           R"(invalid value "soon" for --upstream-timeout: must be a duration such as 500ms, 30s or 1m30s)"},
+          {{"--enable-batcher=yes"},
+           R"(invalid value "yes" for --enable-batcher: must be a boolean (1, t, T, TRUE, true, True, 0, f, F, FALSE, false, False))"},
+          {{"--log-mode", "some"},
+           R"(invalid value "some" for --log-mode: must be all, request or response)"},
+          {{"--unknown=3"}, R"(unknown flag "--unknown")"},
+          {{"-port", "9000"}, R"(unknown flag "-port")"},
+          {{"stray"}, R"(unexpected argument "stray": every setting is a --flag)"},
+          {{"--enable-batcher", "1"}, R"(unexpected argument "1": every setting is a --flag)"},
+          {{"--component-port"}, R"(missing value for --component-port (PORT))"},
+      }) {
+    auto result = parse(c.args);
+    INFO(c.args[0]);
+    CHECK_FALSE(result.config);
+    CHECK(result.exitCode == 2);
+    CHECK(result.message == "kserve-agent: " + c.line + "\nRun with --help for usage.");
+  }
+}
+
+TEST_CASE("a repeated flag has every value checked, and the last one taken", "[agent][config]") {
+  auto bad = parse({"--component-port=abc", "--component-port=2"});
+  CHECK(bad.exitCode == 2);
+  CHECK_THAT(bad.message, Catch::Contains(R"("abc" for --component-port)"));
+  auto badLast = parse({"--workers", "2", "--workers", "x"});
+  CHECK(badLast.exitCode == 2);
+  CHECK_THAT(badLast.message, Catch::Contains(R"("x" for --workers)"));
+  auto good = parse({"--component-port=1", "--component-port", "2", "--enable-batcher=false",
+                     "--enable-batcher"});
+  REQUIRE(good.config);
+  CHECK(good.config->componentPort == 2);
+  CHECK(good.config->enableBatcher);
+}
+
+TEST_CASE("bool flags take exactly what Go's strconv.ParseBool takes", "[agent][config]") {
+  for (const char* value : {"1", "t", "T", "TRUE", "true", "True"}) {
+    auto result = parse({std::string("--enable-batcher=") + value});
+    INFO(value);
+    REQUIRE(result.config);
+    CHECK(result.config->enableBatcher);
+  }
+  for (const char* value : {"0", "f", "F", "FALSE", "false", "False"}) {
+    auto result = parse({std::string("--io-uring=") + value});
+    INFO(value);
+    REQUIRE(result.config);
+    CHECK_FALSE(result.config->ioUring);
+  }
+  for (const char* value :
+       {"yes", "no", "on", "off", "2", "-1", "", "tRUE", "fALSE", "y", "n", " true", "true "}) {
+    auto result = parse({std::string("--logger-tls-skip-verify=") + value});
+    INFO('"' << value << '"');
+    CHECK_FALSE(result.config);
+    CHECK(result.exitCode == 2);
+    CHECK_THAT(result.message,
+               Catch::Contains("invalid value \"" + std::string(value) +
+                               "\" for --logger-tls-skip-verify: must be a boolean"));
+  }
+}
+
+TEST_CASE("--help shows for each flag a type that matches what the flag takes", "[agent][config]") {
+  std::string help = parse({"--help"}).message;
+  // One sample value each type takes, and one it refuses.
+  const std::map<std::string, std::pair<std::string, std::string>> samples = {
+      {"PORT", {"8081", "70000"}},     {"INT", {"7", "7x"}},
+      {"BOOL", {"t", "yes"}},          {"DURATION", {"1m30s", "90"}},
+      {"LIST", {"a=b,c=d", ""}},       {"MODE", {"request", "all,request"}},
+      {"LEVEL", {"debug", "verbose"}}, {"URL", {"http://sink:8080/", ""}},
+      {"URI", {"urn:x", ""}},          {"TEXT", {"any text", ""}},
+      {"DIR", {"/tmp", ""}},           {"FILE", {"ca.crt", ""}},
+      {"PATH", {"@/x.sock", ""}},
+  };
+  // "  --name TYPE[=default]  help": every flag line of the help.
+  std::regex line(R"(\n  (--[a-z0-9-]+) ([A-Z]+)(=(\S*))?)");
+  size_t flags = 0;
+  for (auto it = std::sregex_iterator(help.begin(), help.end(), line); it != std::sregex_iterator();
+       ++it) {
+    std::string name = (*it)[1];
+    std::string type = (*it)[2];
+    INFO(name << " " << type);
+    ++flags;
+    REQUIRE(samples.contains(type));
+    const auto& [good, bad] = samples.at(type);
+    // The default shown is a value of the type, and so is the sample.
+    if ((*it)[3].matched) CHECK(parse({name + "=" + std::string((*it)[4])}).config);
+    auto accepted = parse({name + "=" + good});
+    INFO(accepted.message);
+    CHECK(accepted.config);
+    if (!bad.empty()) {
+      auto refused = parse({name + "=" + bad});
+      CHECK(refused.exitCode == 2);
+      CHECK_THAT(refused.message, Catch::Contains("\"" + bad + "\" for " + name));
+    }
+  }
+  CHECK(flags == 53);  // 26 upstream flags and 27 of ours
+  CHECK_THAT(help, Catch::Contains("--port PORT=9081") &&
+                       Catch::Contains("--enable-batcher BOOL=false") &&
+                       Catch::Contains("--max-batchsize INT=32") &&
+                       Catch::Contains("--quiet-period DURATION=30s"));
 }

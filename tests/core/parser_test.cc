@@ -187,6 +187,8 @@ TEST_CASE("heads with unknowable framing or a bad Host never reach the delegate"
       "GET / HTTP/1.1\r\nX: y\r\n\r\n",
       "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
       "GET / HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n",
+      // Served as HTTP/1.1, HTTP/1.2 must send Host as HTTP/1.1 does.
+      "GET / HTTP/1.2\r\n\r\n",
   };
   for (const char* wire : cases) {
     auto recorder = refused(wire);
@@ -202,6 +204,66 @@ TEST_CASE("HTTP/1.0 may leave Host out", "[agent][parser]") {
   std::string wire = "GET / HTTP/1.0\r\n\r\n";
   CHECK(parser.execute(wire.data(), wire.size()).status == HttpParser::Status::Ok);
   CHECK(r.completed == 1);
+}
+
+TEST_CASE("request-line versions are taken as Go's server takes them", "[agent][parser]") {
+  struct Case {
+    std::string version;
+    HttpParser::Status status;
+    int errorStatus;   // when refused
+    int versionMinor;  // when parsed
+    bool keepAlive;    // when parsed, without a Connection field
+  };
+  // RFC 9112 §2.3: HTTP/1.x with a minor version the server does not know is served as the
+  // highest 1.x it knows; another major version is not supported (505); anything that is not
+  // "HTTP/" DIGIT "." DIGIT is malformed (400).
+  const std::vector<Case> cases = {
+      {"HTTP/1.1", HttpParser::Status::Ok, 0, 1, true},
+      {"HTTP/1.0", HttpParser::Status::Ok, 0, 0, false},
+      {"HTTP/1.2", HttpParser::Status::Ok, 0, 1, true},
+      {"HTTP/1.9", HttpParser::Status::Ok, 0, 1, true},
+      {"HTTP/2.0", HttpParser::Status::Error, 505, 0, false},
+      {"HTTP/0.9", HttpParser::Status::Error, 505, 0, false},
+      {"HTTP/3.0", HttpParser::Status::Error, 505, 0, false},
+      {"HTTP/9.9", HttpParser::Status::Error, 505, 0, false},
+      {"HTTP/1.10", HttpParser::Status::Error, 400, 0, false},
+      {"HTTP/11.1", HttpParser::Status::Error, 400, 0, false},
+      {"HTTP/1", HttpParser::Status::Error, 400, 0, false},
+      {"HTTP/1.", HttpParser::Status::Error, 400, 0, false},
+      {"HTTP/a.1", HttpParser::Status::Error, 400, 0, false},
+      {"http/1.1", HttpParser::Status::Error, 400, 0, false},
+  };
+  for (const auto& c : cases) {
+    Recorder r;
+    HttpParser parser(HTTP_REQUEST, r);
+    r.parser = &parser;
+    std::string wire = "GET /x " + c.version + "\r\nHost: h\r\n\r\n";
+    auto result = parser.execute(wire.data(), wire.size());
+    INFO(c.version << ": " << result.reason);
+    REQUIRE(result.status == c.status);
+    if (c.status == HttpParser::Status::Error) {
+      CHECK(result.errorStatus == c.errorStatus);
+      CHECK(r.requests.empty());
+      if (c.errorStatus == 505) CHECK_THAT(result.reason, Catch::Contains(c.version));
+      continue;
+    }
+    REQUIRE(r.requests.size() == 1);
+    CHECK(r.requests[0].versionMinor == c.versionMinor);
+    CHECK(parser.keepAlive() == c.keepAlive);
+  }
+}
+
+TEST_CASE("a version refused with 505 stays refused whatever follows", "[agent][parser]") {
+  Recorder r;
+  HttpParser parser(HTTP_REQUEST, r);
+  r.parser = &parser;
+  std::string first = "GET / HTTP/2.0\r\n";
+  CHECK(parser.execute(first.data(), first.size()).errorStatus == 505);
+  std::string rest = "Host: h\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n";
+  auto result = parser.execute(rest.data(), rest.size());
+  CHECK(result.status == HttpParser::Status::Error);
+  CHECK(result.errorStatus == 505);
+  CHECK(r.requests.empty());
 }
 
 TEST_CASE("header limits answer 431", "[agent][parser]") {

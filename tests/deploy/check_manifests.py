@@ -51,13 +51,14 @@ class Problems:
 
 
 def agent_flags(binary):
-    """Maps each flag of `binary --help` to True when it takes a value, False for a bool flag."""
+    """Maps each flag of `binary --help` to True when it takes a value, False for a bool flag
+    (shown with the type BOOL, or with none)."""
     help_text = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=30,
                                check=True).stdout
     flags = {}
     for match in re.finditer(r"^\s+(?:-\w,)?--([a-z0-9][a-z0-9-]*)(?: ([A-Z]+)\b)?", help_text,
                              re.MULTILINE):
-        flags[match.group(1)] = match.group(2) is not None
+        flags[match.group(1)] = match.group(2) not in (None, "BOOL")
     if "port" not in flags or "component-port" not in flags:
         raise RuntimeError(f"{binary} --help lists no --port/--component-port:\n{help_text}")
     return flags

@@ -114,7 +114,8 @@ std::string parse(const std::vector<std::string>& pieces, bool response, bool pa
           outcome = "upgrade";
           break;
         case core::HttpParser::Status::Error: {
-          FUZZ_CHECK(result.errorStatus == 400 || result.errorStatus == 431);
+          FUZZ_CHECK(result.errorStatus == 400 || result.errorStatus == 431 ||
+                     result.errorStatus == 505);
           // Which limit or rule trips first (400 or 431) may depend on where a span ends; that
           // the message is refused may not.
           outcome = "error";

@@ -100,3 +100,31 @@ TEST_CASE("a bool flag followed by a literal false is false, as the webhook mean
   // With the batcher off the model's own answer comes back, not a batcher envelope.
   CHECK(r.body == R"({"predictions":[1]})");
 }
+
+TEST_CASE("values are named as typed, booleans are Go's, repeated flags are each checked",
+          "[flags]") {
+  struct Case {
+    std::vector<std::string> args;
+    std::string line;
+  };
+  for (const auto& c : std::vector<Case>{
+           {{"--port=abc"}, R"(invalid value "abc" for --port: must be a TCP port (1-65535))"},
+           {{"--component-port="},
+            R"(invalid value "" for --component-port: must be a TCP port (1-65535))"},
+           {{"--workers=abc"},
+            R"(invalid value "abc" for --workers: must be an integer between 1 and 1000)"},
+           {{"--component-port=abc", "--component-port=9000"},
+            R"(invalid value "abc" for --component-port: must be a TCP port (1-65535))"},
+           {{"--enable-batcher=yes"},
+            R"(invalid value "yes" for --enable-batcher: must be a boolean)"},
+           {{"--enable-batcher=on"},
+            R"(invalid value "on" for --enable-batcher: must be a boolean)"},
+           {{"--enable-batcher=2"}, R"(invalid value "2" for --enable-batcher: must be a boolean)"},
+       }) {
+    Run run = runAgent(c.args);
+    INFO(c.args[0] << " -> " << run.output);
+    CHECK(run.status == 2);
+    CHECK_THAT(run.output, Catch::StartsWith("kserve-agent: " + c.line));
+    CHECK_THAT(run.output, Catch::Contains("Run with --help for usage."));
+  }
+}

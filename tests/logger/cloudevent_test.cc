@@ -1,5 +1,6 @@
 #include "logger/cloudevent.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <regex>
 #include <set>
@@ -156,4 +157,54 @@ TEST_CASE("Optional event headers appear only when they have a value", "[logger]
   auto full = logger::EventFormat(attributes).headers(record);
   CHECK(headerValue(full, "Ce-Statuscode") == "503");
   CHECK(headerValue(full, "Ce-Annotations") == R"({"team":"ml"})");
+}
+
+TEST_CASE("CloudEvents media types are recognised in any case and with parameters", "[logger]") {
+  for (const char* type :
+       {"application/cloudevents+json", "application/cloudevents-batch+json",
+        "application/cloudevents", "APPLICATION/CLOUDEVENTS+JSON", "Application/CloudEvents+Xml",
+        "application/cloudevents+json; charset=utf-8",
+        "application/cloudevents-batch+json;charset=UTF-8", " application/cloudevents+json ",
+        "application/cloudevents+protobuf", "application/cloudeventsx"}) {
+    INFO(type);
+    CHECK(logger::isCloudEventsMediaType(type));
+  }
+  for (const char* type :
+       {"", "application/json", "application/octet-stream", "text/cloudevents+json",
+        "application/cloudevent+json", "application/json; profile=application/cloudevents+json",
+        "application/x-cloudevents+json"}) {
+    INFO(type);
+    CHECK_FALSE(logger::isCloudEventsMediaType(type));
+  }
+}
+
+TEST_CASE("A CloudEvents Content-Type is sent as application/octet-stream, kept in an extension",
+          "[logger]") {
+  logger::Record record;
+  record.id = "id-3";
+  logger::EventFormat format({"src", "isvc", "ns", "", "", ""});
+  record.contentType = "Application/CloudEvents-Batch+JSON; charset=\"utf-8\"";
+  auto headers = format.headers(record);
+  CHECK(headerValue(headers, "Content-Type") == "application/octet-stream");
+  // CloudEvents HTTP binding §3.1.3.2: space, '"' and '%' percent-encoded.
+  CHECK(headerValue(headers, "Ce-Originalcontenttype") ==
+        "Application/CloudEvents-Batch+JSON;%20charset=%22utf-8%22");
+  // The agent's own attributes are untouched, and there is one Content-Type only.
+  CHECK(headerValue(headers, "Ce-Id") == "id-3");
+  CHECK(headerValue(headers, "Ce-Source") == "src");
+  CHECK(headerValue(headers, "Ce-Inferenceservicename") == "isvc");
+  CHECK(std::count_if(headers.begin(), headers.end(), [](const core::Header& h) {
+          return core::iequals(h.name, "Content-Type");
+        }) == 1);
+
+  record.contentType = "application/json";
+  auto plain = format.headers(record);
+  CHECK(headerValue(plain, "Content-Type") == "application/json");
+  CHECK(headerValue(plain, "Ce-Originalcontenttype") == "<absent>");
+}
+
+TEST_CASE("Attribute values are percent-encoded as the CloudEvents HTTP binding says", "[logger]") {
+  std::string out;
+  logger::appendPercentEncoded(out, std::string("a b\"c%d\x7f\x01\xc3\xa9~!", 13));
+  CHECK(out == "a%20b%22c%25d%7F%01%C3%A9~!");
 }

@@ -9,7 +9,6 @@
 
 namespace logtest {
 
-
 std::string base64Decode(const std::string& text) {
   static const std::string alphabet =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -84,7 +83,9 @@ Sink::Sink(SinkOptions options)
                                 "--serial",
                                 options.serial ? "1" : "0",
                                 "--connection-close",
-                                options.connectionClose ? "1" : "0"};
+                                options.connectionClose ? "1" : "0",
+                                "--redeliver",
+                                std::to_string(options.redeliver)};
   if (tls_) {
     argv.insert(argv.end(), {"--tls-key", options.tlsKey, "--tls-cert", options.tlsCert});
   }
@@ -121,7 +122,6 @@ void Sink::stop() {
   process_->signal(SIGKILL);
   process_->wait(10s);
 }
-
 
 std::string eventBody(const nlohmann::json& event) {
   return base64Decode(event.value("data_b64", std::string()));

@@ -14,8 +14,8 @@
 #include "logger/logger.h"
 #include "tests/support/fake_exchange.h"
 #include "tests/support/loop.h"
-#include "tests/support/pki.h"
 #include "tests/support/net.h"
+#include "tests/support/pki.h"
 #include "tests/support/process.h"
 
 struct uv_loop_s;
@@ -34,6 +34,7 @@ struct SinkOptions {
   int closeAfter = 0;   // drop each connection after this many answers on it
   bool serial = false;  // with delayMs: one answer at a time per connection, as most servers
   bool connectionClose = false;  // every answer says Connection: close
+  int redeliver = 0;  // the first N events are recorded, then their connection dropped unanswered
   std::string tlsKey;
   std::string tlsCert;
   uint16_t port = 0;  // 0: a free port

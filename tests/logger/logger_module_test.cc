@@ -3,6 +3,7 @@
 #include <prometheus/registry.h>
 
 #include <catch2/catch.hpp>
+#include <map>
 #include <set>
 
 #include "tests/logger/helpers.h"
@@ -351,5 +352,53 @@ TEST_CASE("makeLogger is off without a URL and on with one", "[logger]") {
   logger::Options options;
   options.logUrl = "http://127.0.0.1:9/";
   CHECK(logger::makeLogger(context, options) != nullptr);
+  CHECK(loop.close());
+}
+
+TEST_CASE("Large bodies with and without a Content-Length are captured whole, within the bound",
+          "[logger]") {
+  Sink sink;
+  Loop loop;
+  {
+    logger::Options options = optionsFor(sink);
+    options.logQueueBytes = size_t{3} << 20;
+    logger::LoggerModule module(contextFor(loop), options);
+    // Pieces of odd sizes, so that a body passes the size where it moves to a capture buffer
+    // in the middle of one; a chunked body (no Content-Length) and an announced one.
+    std::string chunked;
+    std::vector<std::string> chunkedPieces;
+    for (size_t i = 0; chunked.size() < (size_t{1} << 20); ++i) {
+      std::string piece(3001 + i % 7, static_cast<char>('a' + i % 26));
+      chunked += piece;
+      chunkedPieces.push_back(piece);
+    }
+    std::string announced = logtest::patternBytes((size_t{1} << 20) + 5);
+    std::vector<std::string> announcedPieces;
+    for (size_t at = 0; at < announced.size(); at += 65536)
+      announcedPieces.push_back(announced.substr(at, 65536));
+    play(module, {.requestHeaders = {{"Ce-Id", "chunked"}},
+                  .requestChunks = chunkedPieces,
+                  .responseHeaders = {{"Content-Length", std::to_string(announced.size())}},
+                  .responseChunks = announcedPieces});
+    REQUIRE(loop.runUntil([&] { return module.stats().sent == 2 && module.stats().depth == 0; }));
+    // A chunked body that grows past the bound is dropped as too large; the rest goes on.
+    std::vector<std::string> tooMany(40, std::string(100'000, 'x'));
+    play(module, {.requestHeaders = {{"Ce-Id", "unbounded"}},
+                  .requestChunks = tooMany,
+                  .responseChunks = {"small"}});
+    REQUIRE(loop.runUntil([&] { return module.stats().sent == 3; }));
+    CHECK(module.stats().droppedBy[logger::DropReason::TooLarge] == 1);
+    auto events = sink.waitForEvents(3);
+    REQUIRE(events.size() == 3);
+    std::map<std::string, std::string> bodies;
+    for (const auto& event : events) {
+      bodies[event["id"].get<std::string>() + " " + event["type"].get<std::string>()] =
+          logtest::eventBody(event);
+    }
+    CHECK(bodies["chunked org.kubeflow.serving.inference.request"] == chunked);
+    CHECK(bodies["chunked org.kubeflow.serving.inference.response"] == announced);
+    CHECK(bodies["unbounded org.kubeflow.serving.inference.response"] == "small");
+    CHECK(loop.runUntil([&] { return module.stats().depth == 0; }));
+  }
   CHECK(loop.close());
 }

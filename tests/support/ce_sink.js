@@ -13,6 +13,8 @@
 //   --serial 1       with --delay-ms: a connection's requests are handled one at a time, each
 //                    delay starting once the previous answer was sent (as most servers handle a
 //                    pipeline)
+//   --redeliver K    record the first K events, then drop their connection without answering:
+//                    the agent sends each again, so the file holds a re-delivery of each
 //   --tls-key/--tls-cert   listen on HTTPS with this PEM key and certificate
 //
 // Each line: {seq, id, type, source, specversion, time, datacontenttype, extensions,
@@ -26,12 +28,12 @@ const path = require("path");
 const { HTTP } = require(path.join(__dirname, "node_modules", "cloudevents"));
 
 function parseArgs(argv) {
-  const options = { port: 0, out: "", failFirst: 0, failStatus: 503, delayMs: 0, closeAfter: 0, serial: 0, connectionClose: 0, tlsKey: "", tlsCert: "" };
+  const options = { port: 0, out: "", failFirst: 0, failStatus: 503, delayMs: 0, closeAfter: 0, serial: 0, connectionClose: 0, redeliver: 0, tlsKey: "", tlsCert: "" };
   const names = {
     "--port": ["port", Number], "--out": ["out", String], "--fail-first": ["failFirst", Number],
     "--fail-status": ["failStatus", Number], "--delay-ms": ["delayMs", Number],
     "--close-after": ["closeAfter", Number], "--serial": ["serial", Number],
-    "--connection-close": ["connectionClose", Number],
+    "--connection-close": ["connectionClose", Number], "--redeliver": ["redeliver", Number],
     "--tls-key": ["tlsKey", String], "--tls-cert": ["tlsCert", String],
   };
   for (let i = 0; i < argv.length; i += 2) {
@@ -54,6 +56,7 @@ const standard = new Set(["id", "type", "source", "specversion", "time", "dataco
                           "dataschema", "subject", "data", "data_base64"]);
 let requests = 0;
 let recorded = 0;
+let redeliveriesLeft = options.redeliver;
 
 function describe(headers, body, remotePort) {
   const line = { seq: ++recorded, headers, data_b64: body.toString("base64"), remotePort };
@@ -98,6 +101,11 @@ function handle(req, res) {
       if (req.method === "POST") {
         const line = describe(req.headers, Buffer.concat(chunks), req.socket.remotePort);
         fs.appendFileSync(options.out, JSON.stringify(line) + "\n");
+        if (redeliveriesLeft > 0) {
+          --redeliveriesLeft;
+          req.socket.destroy();
+          return;
+        }
       }
       res.writeHead(202, options.connectionClose ? { Connection: "close" } : {});
       res.end();
