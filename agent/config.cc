@@ -388,25 +388,7 @@ batcher::Options batcherOptions(const Config& config, prometheus::Registry* metr
 }
 
 logger::Options loggerOptions(const Config& config, prometheus::Registry* metrics) {
-  logger::Options options;
-  options.logUrl = config.logUrl;
-  options.workers = config.workers;
-  options.sourceUri = config.sourceUri;
-  options.logMode = config.logMode;
-  options.inferenceService = config.inferenceService;
-  options.namespace_ = config.namespace_;
-  options.endpoint = config.endpoint;
-  options.component = config.component;
-  options.metadataHeaders = config.metadataHeaders;
-  options.metadataAnnotations = config.metadataAnnotations;
-  options.loggerCaCertFile = config.loggerCaCertFile;
-  options.loggerCaCertDir = config.loggerCaCertDir;
-  options.loggerTlsSkipVerify = config.loggerTlsSkipVerify;
-  options.logAllResponses = config.logAllResponses;
-  options.logQueueEvents = config.logQueueEvents;
-  options.logQueueBytes = config.logQueueBytes;
-  options.logTimeout = config.logTimeout;
-  options.logRetries = config.logRetries;
+  logger::Options options = config;
   options.listenPort = config.port;
   options.metrics = metrics;
   return options;

@@ -18,27 +18,8 @@ namespace agent {
 
 using Duration = std::chrono::milliseconds;
 
-struct Config {
-  // Logger (upstream flags, then ours; agent/plugin.cc maps them onto logger::Options).
-  std::string logUrl;
-  int workers = 5;
-  std::string sourceUri;  // defaulted to http://localhost:<port>/ after parsing
-  std::string logMode = "all";
-  std::string inferenceService;
-  std::string namespace_;
-  std::string endpoint;
-  std::string component;
-  std::vector<std::string> metadataHeaders;
-  std::vector<std::string> metadataAnnotations;  // "key=value" items
-  std::string loggerCaCertFile = "service-ca.crt";
-  std::string loggerCaCertDir = "/etc/tls/logger";
-  bool loggerTlsSkipVerify = false;
-  bool logAllResponses = false;
-  size_t logQueueEvents = 10000;
-  size_t logQueueBytes = size_t{64} << 20;
-  Duration logTimeout{std::chrono::seconds(10)};
-  int logRetries = 5;  // delivery attempts per event, the first included
-
+// The logger's flags are its Options (upstream's, then ours); the rest are the agent's.
+struct Config : logger::Options {
   // Proxy (upstream flags).
   uint16_t port = 9081;
   uint16_t componentPort = 8080;
