@@ -1,6 +1,5 @@
 #include "logger/pipeline.h"
 
-#include <llhttp.h>
 #include <signal.h>
 #include <uv.h>
 
@@ -9,6 +8,7 @@
 #include <cstring>
 #include <utility>
 
+#include "core/http/parser.h"
 #include "core/http/url.h"
 #include "core/util/recycle.h"
 
@@ -34,6 +34,8 @@ constexpr uint64_t kSlowAnswerMs = 200;
 // Answers up to this size are remembered for skipKnownAnswer (a sink's usual answer, a status
 // line and a few headers, is well under it).
 constexpr size_t kKnownAnswerBytes = 512;
+// A sink's answer head: small (a status line and a few fields); more is refused as malformed.
+constexpr core::ParserLimits kAnswerLimits{64 * 1024, 100};
 
 // Writing to a connection the sink has closed raises SIGPIPE (libuv writes without
 // MSG_NOSIGNAL). The agent ignores it already; so does any other host of this client, unless it
@@ -92,12 +94,6 @@ struct PipelineClient::Socket {
   Connection* owner = nullptr;
 };
 
-// A name lookup in flight; freed in its callback, `owner` null when no longer wanted.
-struct Resolve {
-  uv_getaddrinfo_t request{};
-  void* owner = nullptr;
-};
-
 // The buffers of one writev, kept until libuv is done with them.
 struct PipelineClient::WriteBatch {
   uv_write_t request{};
@@ -108,9 +104,9 @@ struct PipelineClient::WriteBatch {
   ByteLease copies;  // the body bytes copied into `chunks`
 };
 
-// Answers are parsed with bare llhttp: only their status, framing and keep-alive matter, so
-// no header is copied.
-struct PipelineClient::Connection {
+// Answers are parsed by core's binding of llhttp; only their status, framing and keep-alive
+// matter. Most answers are not parsed at all (skipKnownAnswer).
+struct PipelineClient::Connection final : private core::HttpParser::Delegate {
   struct Held {
     Delivery delivery;
     uint64_t since = 0;  // uv_now when it was taken: its attempt started then
@@ -118,34 +114,26 @@ struct PipelineClient::Connection {
 
   Connection(PipelineClient& owner, uv_loop_s* loop) : client(owner), deadline(loop) {}
 
-  bool busy() const { return socket != nullptr || resolving != nullptr; }
+  bool busy() const { return socket != nullptr || resolving != 0; }
+  bool inMessage() const { return parser && parser->inMessage(); }
 
   void startParser() {
-    static const llhttp_settings_t settings = [] {
-      llhttp_settings_t s;
-      llhttp_settings_init(&s);
-      s.on_message_begin = [](llhttp_t* p) {
-        static_cast<Connection*>(p->data)->inMessage = true;
-        return 0;
-      };
-      // Parsing stops after each answer so that it is settled before the next one is read.
-      s.on_message_complete = [](llhttp_t* p) {
-        auto* c = static_cast<Connection*>(p->data);
-        c->inMessage = false;
-        c->status = p->status_code;
-        c->keepAlive = llhttp_should_keep_alive(p) != 0;
-        return static_cast<int>(HPE_PAUSED);
-      };
-      return s;
-    }();
-    llhttp_init(&parser, HTTP_RESPONSE, &settings);
-    parser.data = this;
-    inMessage = false;
+    parser.emplace(HTTP_RESPONSE, static_cast<core::HttpParser::Delegate&>(*this), kAnswerLimits);
+  }
+
+  // core::HttpParser::Delegate: parsing stops after each answer, so that it is settled before
+  // the next one is read.
+  bool onParsedHead() override { return false; }
+  void onParsedBody(const char*, size_t) override {}
+  bool onParsedMessageComplete() override {
+    status = parser->response().status;
+    keepAlive = parser->keepAlive();
+    return true;
   }
 
   PipelineClient& client;
   Socket* socket = nullptr;
-  Resolve* resolving = nullptr;
+  uint64_t resolving = 0;                   // the resolver's id while the sink's name is looked up
   std::vector<sockaddr_storage> addresses;  // of the sink, for this connection's attempts
   size_t nextAddress = 0;
   bool open = false;  // connected; before that it holds one event only
@@ -153,9 +141,8 @@ struct PipelineClient::Connection {
   size_t written = 0;       // the first `written` held events were handed to the socket
   uint64_t answered = 0;    // answers on the current socket
   uint64_t lastAnswer = 0;  // loop time of the last answer on the current socket
-  llhttp_t parser{};        // valid while open
-  bool inMessage = false;   // an answer has begun and is not complete
-  long status = 0;          // of the last complete answer
+  std::optional<core::HttpParser> parser;  // made anew for each socket
+  long status = 0;                         // of the last complete answer
   bool keepAlive = true;
   core::Timer deadline;
   bool deadlineArmed = false;
@@ -170,7 +157,8 @@ PipelineClient::PipelineClient(uv_loop_s* loop, Options options, const EventForm
       format_(format),
       flushTimer_(loop),
       redialTimer_(loop),
-      readBuffer_(kReadBufferBytes) {
+      readBuffer_(kReadBufferBytes),
+      resolver_(loop) {
   ignoreSigpipe();
   prefix_ = "POST " + options_.sink.target + " HTTP/1.1\r\nHost: " + options_.sink.authority +
             "\r\nUser-Agent: " + options_.userAgent + "\r\n";
@@ -284,45 +272,19 @@ void PipelineClient::dial(Connection& c) {
     connectNext(c);
     return;
   }
-  auto* resolve = new Resolve;
-  resolve->owner = &c;
-  resolve->request.data = resolve;
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  std::string port = std::to_string(options_.sink.port);
-  int status = uv_getaddrinfo(
-      loop_, &resolve->request,
-      [](uv_getaddrinfo_t* request, int result, addrinfo* found) {
-        auto* r = static_cast<Resolve*>(request->data);
-        auto* owner = static_cast<Connection*>(r->owner);
-        delete r;
-        if (owner != nullptr) {
-          owner->resolving = nullptr;
-          owner->addresses.clear();
-          for (const addrinfo* a = result < 0 ? nullptr : found; a != nullptr; a = a->ai_next) {
-            if (a->ai_addrlen > sizeof(sockaddr_storage)) continue;
-            sockaddr_storage address{};
-            std::memcpy(&address, a->ai_addr, a->ai_addrlen);
-            owner->addresses.push_back(address);
-          }
-          if (owner->addresses.empty()) {
-            owner->client.end(
-                *owner, Ending::Closed,
-                uvError("cannot resolve the sink's host", result < 0 ? result : UV_EAI_NONAME));
-          } else {
-            owner->client.connectNext(*owner);
-          }
-        }
-        uv_freeaddrinfo(found);
-      },
-      options_.sink.host.c_str(), port.c_str(), &hints);
-  if (status < 0) {
-    delete resolve;
-    end(c, Ending::Closed, uvError("cannot resolve the sink's host", status));
-    return;
-  }
-  c.resolving = resolve;
+  uint64_t id = resolver_.resolve(options_.sink.host, options_.sink.port,
+                                  [this, &c](int status, const core::Addresses& addresses) {
+                                    c.resolving = 0;
+                                    if (status < 0) {
+                                      end(c, Ending::Closed,
+                                          uvError("cannot resolve the sink's host", status));
+                                      return;
+                                    }
+                                    c.addresses = addresses;
+                                    connectNext(c);
+                                  });
+  // A name already known answered at once; only a lookup still running has an id.
+  if (id != 0 && c.socket == nullptr) c.resolving = id;
 }
 
 void PipelineClient::connectNext(Connection& c) {
@@ -465,7 +427,7 @@ void PipelineClient::write(Connection& c) {
 }
 
 bool PipelineClient::skipKnownAnswer(Connection& c, const char*& position, const char* last) {
-  if (c.inMessage || knownAnswer_.empty() ||
+  if (c.inMessage() || knownAnswer_.empty() ||
       static_cast<size_t>(last - position) < knownAnswer_.size() ||
       std::memcmp(position, knownAnswer_.data(), knownAnswer_.size()) != 0) {
     return false;
@@ -481,21 +443,19 @@ void PipelineClient::onRead(Connection& c, const char* data, size_t length) {
   const char* last = data + length;
   while (position < last) {
     if (!skipKnownAnswer(c, position, last)) {
-      const char* start = c.inMessage ? nullptr : position;
-      llhttp_errno_t error =
-          llhttp_execute(&c.parser, position, static_cast<size_t>(last - position));
-      if (error == HPE_OK) break;
-      if (error != HPE_PAUSED) {
-        const char* reason = llhttp_get_error_reason(&c.parser);
+      const char* start = c.inMessage() ? nullptr : position;
+      core::HttpParser::Result parsed =
+          c.parser->execute(position, static_cast<size_t>(last - position));
+      if (parsed.status == core::HttpParser::Status::Ok) break;
+      if (parsed.status != core::HttpParser::Status::Paused) {
         end(c, Ending::Closed,
             std::string("malformed answer from the sink: ") +
-                (error == HPE_PAUSED_UPGRADE ? "an upgrade"
-                 : reason != nullptr         ? reason
-                                             : llhttp_errno_name(error)));
+                (parsed.status == core::HttpParser::Status::Upgrade ? "an upgrade"
+                                                                    : parsed.reason));
         return;
       }
-      position = llhttp_get_error_pos(&c.parser);
-      llhttp_resume(&c.parser);
+      position += parsed.consumed;
+      c.parser->resume();
       // A whole final keep-alive answer parsed from a message boundary: the same bytes there
       // again make the same answer, so the next one like it is recognised without llhttp.
       size_t size = start == nullptr ? 0 : static_cast<size_t>(position - start);
@@ -520,7 +480,8 @@ void PipelineClient::onRead(Connection& c, const char* data, size_t length) {
 
 void PipelineClient::onEof(Connection& c) {
   // An answer without a length ends with the connection.
-  if (c.inMessage && llhttp_finish(&c.parser) == HPE_PAUSED && c.status >= 200 && c.written > 0) {
+  if (c.inMessage() && c.parser->finish().status == core::HttpParser::Status::Paused &&
+      c.status >= 200 && c.written > 0) {
     answer(c, c.status);
   }
   end(c, Ending::Closed, "the sink closed the connection");
@@ -573,7 +534,7 @@ void PipelineClient::checkDeadline(Connection& c) {
 }
 
 void PipelineClient::end(Connection& c, Ending ending, const std::string& error) {
-  bool partial = c.inMessage;
+  bool partial = c.inMessage();
   uint64_t answered = c.answered;
   closeSocket(c);
   auto held = std::exchange(c.held, {});
@@ -594,9 +555,9 @@ void PipelineClient::end(Connection& c, Ending ending, const std::string& error)
 }
 
 void PipelineClient::closeSocket(Connection& c) {
-  if (c.resolving != nullptr) {
-    c.resolving->owner = nullptr;
-    c.resolving = nullptr;
+  if (c.resolving != 0) {
+    resolver_.cancel(c.resolving);
+    c.resolving = 0;
   }
   if (c.socket != nullptr) {
     Socket* socket = std::exchange(c.socket, nullptr);
@@ -609,7 +570,7 @@ void PipelineClient::closeSocket(Connection& c) {
   c.written = 0;
   c.answered = 0;
   c.lastAnswer = 0;
-  c.inMessage = false;
+  c.parser.reset();
   c.keepAlive = true;
   c.deadline.stop();
   c.deadlineArmed = false;

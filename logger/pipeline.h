@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/client/resolver.h"
 #include "core/uv/timer.h"
 #include "logger/event.h"
 
@@ -144,6 +145,7 @@ class PipelineClient {
   std::vector<char> readBuffer_;
   std::string knownAnswer_;  // see skipKnownAnswer
   long knownStatus_ = 0;
+  core::Resolver resolver_;  // the sink's name, when it is one
 };
 
 }  // namespace logger
