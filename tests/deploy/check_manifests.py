@@ -188,6 +188,21 @@ def mounts_of(container, volumes, source):
             if m.get("name") in volumes and source in volumes[m["name"]]}
 
 
+def check_configured(container, config, key, where, problems):
+    """The container has the image and resources of the inferenceservice-config `key` entry."""
+    if container.get("image") != config.get("image"):
+        problems.add(where, f"{key} image {container.get('image')!r} differs from the KServe "
+                            f"{key} config's {config.get('image')!r}")
+    resources = container.get("resources") or {}
+    for section, kind, field in (("requests", "cpu", "cpuRequest"),
+                                 ("requests", "memory", "memoryRequest"),
+                                 ("limits", "cpu", "cpuLimit"),
+                                 ("limits", "memory", "memoryLimit")):
+        if str((resources.get(section) or {}).get(kind)) != config.get(field):
+            problems.add(where, f"{key} resources.{section}.{kind} differs from the KServe "
+                                f"{key} config's {field} {config.get(field)!r}")
+
+
 def check_agent(agent, spec, config_maps, kserve_agent, flags, where, problems):
     argv = [str(a) for a in agent.get("args", [])]  # non-strings are reported by check_container
     values = parse_args(argv, flags, where, problems)
@@ -247,17 +262,7 @@ def check_agent(agent, spec, config_maps, kserve_agent, flags, where, problems):
             problems.add(where, f"agent securityContext.{key} must be {wanted}")
 
     if kserve_agent:
-        if agent.get("image") != kserve_agent.get("image"):
-            problems.add(where, f"agent image {agent.get('image')!r} differs from the KServe "
-                                f"agent config's {kserve_agent.get('image')!r}")
-        resources = agent.get("resources") or {}
-        for section, kind, key in (("requests", "cpu", "cpuRequest"),
-                                   ("requests", "memory", "memoryRequest"),
-                                   ("limits", "cpu", "cpuLimit"),
-                                   ("limits", "memory", "memoryLimit")):
-            if str((resources.get(section) or {}).get(kind)) != kserve_agent.get(key):
-                problems.add(where, f"agent resources.{section}.{kind} differs from the KServe "
-                                    f"agent config's {key} {kserve_agent.get(key)!r}")
+        check_configured(agent, kserve_agent, "agent", where, problems)
 
     if "enable-puller" in values and values["enable-puller"] == "true":
         volumes = {v.get("name"): v for v in spec.get("volumes", [])}
@@ -612,17 +617,7 @@ def check_router(container, doc, spec, documents, kserve_router, router, default
         problems.add(where, "no PROPAGATE_HEADERS env (headers.propagate, joined with commas)")
 
     if kserve_router:
-        if container.get("image") != kserve_router.get("image"):
-            problems.add(where, f"image {container.get('image')!r} differs from the KServe "
-                                f"router config's {kserve_router.get('image')!r}")
-        resources = container.get("resources") or {}
-        for section, kind, key in (("requests", "cpu", "cpuRequest"),
-                                   ("requests", "memory", "memoryRequest"),
-                                   ("limits", "cpu", "cpuLimit"),
-                                   ("limits", "memory", "memoryLimit")):
-            if str((resources.get(section) or {}).get(kind)) != kserve_router.get(key):
-                problems.add(where, f"resources.{section}.{kind} differs from the KServe "
-                                    f"router config's {key} {kserve_router.get(key)!r}")
+        check_configured(container, kserve_router, "router", where, problems)
 
     labels = pod_labels(doc)
     if not any(doc_.get("kind") == "Service" and labels
