@@ -154,6 +154,9 @@ uint64_t CurlClient::send(CurlRequest request, Done done) {
   set(CURLOPT_HEADERFUNCTION, &CurlClient::onHeader);
   set(CURLOPT_HEADERDATA, static_cast<void*>(transfer.get()));
   set(CURLOPT_TIMEOUT_MS, static_cast<long>(r.timeout.count()));
+  if (r.connectTimeout.count() > 0) {
+    set(CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(r.connectTimeout.count()));
+  }
   set(CURLOPT_TCP_KEEPALIVE, 1L);
   if (r.method == "POST") {
     set(CURLOPT_POST, 1L);

@@ -29,7 +29,8 @@ struct CurlRequest {
   Headers headers;
   // Shared so that a retried request does not copy its body; kept alive while in flight.
   SharedBytes body;
-  std::chrono::milliseconds timeout{0};  // whole transfer, connect included; 0: none
+  std::chrono::milliseconds timeout{0};         // whole transfer, connect included; 0: none
+  std::chrono::milliseconds connectTimeout{0};  // resolving and connecting; 0: curl's (300 s)
   // PEM certificates to trust for https; null: curl's default store.
   std::shared_ptr<const std::string> caBundle;
   bool skipTlsVerify = false;

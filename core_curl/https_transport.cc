@@ -58,8 +58,12 @@ class CurlHttpsTransport::Call final : public UpstreamCall {
 };
 
 CurlHttpsTransport::CurlHttpsTransport(uv_loop_t* loop, CurlClient::Options options,
-                                       std::shared_ptr<const std::string> caBundle)
-    : loop_(loop), caBundle_(std::move(caBundle)), client_(loop, std::move(options)) {}
+                                       std::shared_ptr<const std::string> caBundle,
+                                       std::chrono::milliseconds connectTimeout)
+    : loop_(loop),
+      caBundle_(std::move(caBundle)),
+      connectTimeout_(connectTimeout),
+      client_(loop, std::move(options)) {}
 
 // The client's transfers end without callbacks when it goes; the calls need nothing more.
 CurlHttpsTransport::~CurlHttpsTransport() = default;
@@ -75,6 +79,7 @@ UpstreamCall* CurlHttpsTransport::send(const Origin& origin, UpstreamRequest ups
   request.maxResponseBytes = upstream.maxResponseBytes;
   request.failOnLargeBody = upstream.maxResponseBytes != 0;
   request.caBundle = caBundle_;
+  request.connectTimeout = connectTimeout_;
   auto call = std::make_unique<Call>(*this, std::move(done));
   Call* raw = call.get();
   calls_.emplace(raw, std::move(call));

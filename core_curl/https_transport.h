@@ -14,9 +14,11 @@ namespace core_curl {
 
 class CurlHttpsTransport final : public core::HttpsTransport {
  public:
-  // `caBundle`: PEM certificates to trust instead of the system store (null: the system's).
+  // `caBundle`: PEM certificates to trust instead of the system store (null: the system's);
+  // `connectTimeout`: resolving and connecting (0: curl's).
   CurlHttpsTransport(uv_loop_t* loop, CurlClient::Options options,
-                     std::shared_ptr<const std::string> caBundle = nullptr);
+                     std::shared_ptr<const std::string> caBundle = nullptr,
+                     std::chrono::milliseconds connectTimeout = std::chrono::milliseconds(0));
   ~CurlHttpsTransport() override;
 
   core::UpstreamCall* send(const core::Origin& origin, core::UpstreamRequest request,
@@ -29,6 +31,7 @@ class CurlHttpsTransport final : public core::HttpsTransport {
 
   uv_loop_t* loop_;
   std::shared_ptr<const std::string> caBundle_;
+  std::chrono::milliseconds connectTimeout_;
   CurlClient client_;
   std::unordered_map<Call*, std::unique_ptr<Call>> calls_;
 };

@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "core/client/client.h"
+#include "core/http/url.h"
 #include "core/server/drain.h"
 #include "core/server/server.h"
 #include "core/util/logging.h"
@@ -50,7 +51,7 @@ class Router final : private core::ServerObserver, private core::DrainCallbacks 
                    .maxConnectionsPerHost = static_cast<long>(config.maxStepConnections),
                    .maxResponseBytes = config.maxStepResponseBytes,
                    .userAgent = "kserve-router/" + std::string(core::kVersion)},
-               std::move(caBundle)),
+               std::move(caBundle), config.stepConnectTimeout),
         client_(&loop_,
                 core::UpstreamOptions{config.maxStepConnections, config.stepConnectTimeout,
                                       std::chrono::milliseconds(0), "the step's service"},
@@ -147,6 +148,25 @@ class Router final : private core::ServerObserver, private core::DrainCallbacks 
   std::unique_ptr<core::ShutdownSignals> signals_;
 };
 
+// A step that calls this router itself (localhost or a loopback address on the router's own
+// port) sends every request round again until the write timeout answers it: the seed's example
+// graph does that inside a container, where localhost:8080 is the router.
+void warnAboutSelfCalls(const Graph& graph, uint16_t port) {
+  for (const auto& [name, node] : graph.nodes) {
+    for (size_t i = 0; i < node.steps.size(); ++i) {
+      auto target = core::splitOriginUrl(node.steps[i].serviceUrl);
+      if (!target || target->origin.port != port) continue;
+      const std::string& host = target->origin.host;
+      if (host == "localhost" || host == "::1" || host.starts_with("127.") || host == "0.0.0.0") {
+        spdlog::warn(
+            "{} calls this router's own port {}: each request would come back to the "
+            "router until routerTimeouts.serverWrite answers it",
+            describeStep(name, i, node.steps[i]), port);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 int runRouter(const RouterConfig& config) {
@@ -157,10 +177,10 @@ int runRouter(const RouterConfig& config) {
     std::fprintf(stderr, "kserve-router: %s\n", parsed.error.c_str());
     return 2;
   }
-  const char* level = std::getenv("KSR_LOG_LEVEL");
-  core::configureJsonLogging("kserve-router", level != nullptr ? level : config.logLevel);
+  core::configureJsonLogging("kserve-router", config.logLevel);
   for (const std::string& warning : parsed.graph.warnings)
-    spdlog::warn("graph: {}", warning);
+    spdlog::warn("{}", warning);
+  warnAboutSelfCalls(parsed.graph, config.port);
   std::vector<std::string> problems;
   const char* patterns = std::getenv("PROPAGATE_HEADERS");
   HeaderPropagation propagation =

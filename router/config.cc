@@ -1,6 +1,7 @@
 #include "router/config.h"
 
 #include <charconv>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <map>
@@ -176,6 +177,11 @@ RouterParseResult parseRouterConfig(int argc, const char* const* argv) {
       flag->second.set(config, name, *value);
     }
     if (config.graphJson.empty()) throw Failure{"--graph-json is required"};
+    // The environment overrides the flag, as the agent's KSA_LOG_LEVEL does, and is checked
+    // the same way (spdlog would take an unknown level as "off").
+    if (const char* level = std::getenv("KSR_LOG_LEVEL"); level != nullptr && *level != '\0') {
+      flags.at("--log-level").set(config, "KSR_LOG_LEVEL", level);
+    }
   } catch (const Failure& failure) {
     return {std::nullopt, 2,
             "kserve-router: " + failure.message + "\nRun 'kserve-router --help' for usage.\n"};

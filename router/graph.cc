@@ -737,12 +737,12 @@ std::vector<std::string> warnings(const Graph& g) {
       }
       if (!s.condition.empty() &&
           (node.type == RouterType::Splitter || node.type == RouterType::Ensemble)) {
-        out.push_back(stepLabel(name, k, s) + "the condition is ignored in a " +
-                      routerTypeName(node.type));
+        out.push_back(stepLabel(name, k, s) + "the condition is ignored by a " +
+                      routerTypeName(node.type) + " node");
       }
       if (s.weight && node.type != RouterType::Splitter) {
-        out.push_back(stepLabel(name, k, s) + "the weight is ignored in a " +
-                      routerTypeName(node.type));
+        out.push_back(stepLabel(name, k, s) + "the weight is ignored by a " +
+                      routerTypeName(node.type) + " node");
       }
     }
   }
