@@ -162,7 +162,8 @@ class ClientConnection final : public Connection, private HttpParser::Delegate {
   bool tunnel_ = false;
   bool upgradeRequest_ = false;
   bool lingering_ = false;
-  bool mayBeH2_;  // nothing but a prefix of the HTTP/2 preface was read so far
+  bool keepAlive10_ = false;  // an HTTP/1.0 request that asked to keep the connection
+  bool mayBeH2_;              // nothing but a prefix of the HTTP/2 preface was read so far
   bool h2Tunnel_ = false;
   std::string h2Held_;  // that prefix
   size_t discarded_ = 0;
@@ -577,6 +578,7 @@ bool ClientConnection::onParsedHead() {
   framing_ = Framing::None;
   discarded_ = 0;
   RequestHead head = std::move(parser_.request());
+  keepAlive10_ = head.versionMinor == 0 && parser_.keepAlive();
   upgradeRequest_ = parser_.upgrade();
   if (context_.draining) closeAfter_ = true;
   bool expectsContinue = false;
@@ -651,7 +653,13 @@ void ClientConnection::writeResponseHead(const ResponseHead& head, Framing frami
   out += "\r\n"sv;
   appendHeaderLines(out, head.headers);
   if (framing == Framing::Chunked) out += "Transfer-Encoding: chunked\r\n"sv;
-  if (closeAfter_ && head.status != 101) out += "Connection: close\r\n"sv;
+  if (closeAfter_ && head.status != 101) {
+    out += "Connection: close\r\n"sv;
+  } else if (keepAlive10_ && head.status != 101) {
+    // An HTTP/1.0 client keeps the connection only when the answer says so (RFC 9112 C.2.2);
+    // without it, a client such as ab -k waits for the close until the idle timeout.
+    out += "Connection: keep-alive\r\n"sv;
+  }
   out += "\r\n"sv;
   write(out);
   if (queuedBytes() > 0 && timer_ != TimerKind::Write) {
