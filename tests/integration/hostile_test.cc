@@ -707,7 +707,7 @@ TEST_CASE("a client that pipelines without pause is read at most 64 KiB ahead", 
   CHECK(serves(agent));
 }
 
-TEST_CASE("connections beyond --max-connections are closed; the others are served", "[hostile]") {
+TEST_CASE("connections beyond --max-connections are closed, the others are served", "[hostile]") {
   ModelServer model;
   Agent agent(model.port(), {"--max-connections=3"});
   std::vector<std::unique_ptr<RawSocket>> held;

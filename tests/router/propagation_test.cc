@@ -15,7 +15,7 @@ TEST_CASE("header names are canonicalised as Go's textproto does", "[router][pro
   CHECK(goCanonicalHeaderName("x:y") == "x:y");
 }
 
-TEST_CASE("patterns split on commas as upstream splits them; bad ones are reported",
+TEST_CASE("patterns split on commas as upstream splits them, bad ones are reported",
           "[router][propagation]") {
   std::vector<std::string> problems;
   auto propagation =
