@@ -22,8 +22,11 @@ std::optional<std::chrono::milliseconds> parseDuration(std::string_view text) {
     double value = std::strtod(number.c_str(), &parsedEnd);
     if (parsedEnd != number.c_str() + number.size()) return std::nullopt;
     text.remove_prefix(numEnd);
+    // As Go's time.ParseDuration: the unit runs to the next number, so that the non-ASCII
+    // spellings of microseconds reach the comparison below.
     size_t unitEnd = 0;
-    while (unitEnd < text.size() && std::isalpha(static_cast<unsigned char>(text[unitEnd]))) {
+    while (unitEnd < text.size() && !std::isdigit(static_cast<unsigned char>(text[unitEnd])) &&
+           text[unitEnd] != '.') {
       ++unitEnd;
     }
     std::string_view unit = text.substr(0, unitEnd);
@@ -31,7 +34,7 @@ std::optional<std::chrono::milliseconds> parseDuration(std::string_view text) {
     double scale = 0;
     if (unit == "ns")
       scale = 1e-6;
-    else if (unit == "us" || unit == "µs")
+    else if (unit == "us" || unit == "\u00b5s" || unit == "\u03bcs")  // micro sign, Greek mu
       scale = 1e-3;
     else if (unit == "ms")
       scale = 1;

@@ -1,9 +1,8 @@
-// The batcher's JSON helpers: Go's syntax messages, field folding and string encoding, and the
+// The batcher's JSON helpers: Go's syntax messages, field folding, string decoding and the
 // exact-text reading of values.
 #include <catch2/catch.hpp>
 
 #include "batcher/json.h"
-#include "core/util/encoding.h"
 
 using namespace batcher;
 
@@ -22,12 +21,6 @@ simdjson::error_code elementsOf(std::string_view text, std::vector<std::string>&
   for (auto view : views)
     out.emplace_back(view);
   return error;
-}
-
-std::string goString(std::string_view text) {
-  std::string out;
-  core::appendGoJsonString(out, text);
-  return out;
 }
 
 }  // namespace
@@ -84,17 +77,6 @@ TEST_CASE("field names match as Go's encoding/json matches them", "[batcher]") {
   CHECK_FALSE(json::goFieldMatches("instancess", "instances"));
   CHECK_FALSE(json::goFieldMatches("inst_ances", "instances"));
   CHECK_FALSE(json::goFieldMatches("\xc3\xafnstances", "instances"));  // U+00EF
-}
-
-TEST_CASE("strings are encoded as Go's json.Marshal writes them", "[batcher]") {
-  CHECK(goString("plain") == R"("plain")");
-  CHECK(goString("a\"b\\c") == R"("a\"b\\c")");
-  CHECK(goString("line\n\r\t\b\f") == R"("line\n\r\t\b\f")");
-  CHECK(goString(std::string_view("\x01\x1f", 2)) == R"("\u0001\u001f")");
-  CHECK(goString("<a&b>") == R"("\u003ca\u0026b\u003e")");
-  CHECK(goString("caf\xc3\xa9") == "\"caf\xc3\xa9\"");
-  CHECK(goString("\xe2\x80\xa8") == R"("\u2028")");
-  CHECK(goString("bad\xff") == R"("bad\ufffd")");
 }
 
 TEST_CASE("syntax errors are worded as Go's scanner words them", "[batcher]") {

@@ -118,7 +118,7 @@ TEST_CASE("filters that continue pass the request on and observe its response", 
   CHECK_FALSE(f.run->bodyBuffered());
 }
 
-TEST_CASE("a filter that handles the request stops it; only those before it see the response",
+TEST_CASE("a filter that handles the request stops it, only those before it see the response",
           "[core][chain]") {
   Fixture f;
   f.add("a");

@@ -79,7 +79,7 @@ TEST_CASE("comma-separated items are trimmed, empty ones skipped, and visiting c
   CHECK(seen == std::vector<std::string_view>{"x", "y"});
 }
 
-TEST_CASE("scratch strings hand their capacity on; nested ones get their own", "[core][http]") {
+TEST_CASE("scratch strings hand their capacity on, nested ones get their own", "[core][http]") {
   const char* reused = nullptr;
   {
     ScratchString first;

@@ -352,7 +352,7 @@ TEST_CASE("head violations are caught when split across reads", "[agent][parser]
   }
 }
 
-TEST_CASE("bodies may hold any bytes; only heads are checked", "[agent][parser]") {
+TEST_CASE("bodies may hold any bytes, only heads are checked", "[agent][parser]") {
   std::string wire =
       "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\n\r\n\n \r\t\nx"
       "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n\n ";

@@ -52,7 +52,8 @@ TEST_CASE("malformed values exit 2 naming flag and value", "[flags]") {
   }
 }
 
-TEST_CASE("--help lists every upstream flag with its default, --version prints it", "[flags]") {
+TEST_CASE("the agent's --help lists every upstream flag with its default, --version prints it",
+          "[flags]") {
   Run help = runAgent({"--help"});
   CHECK(help.status == 0);
   for (const char* flag : {"--port",

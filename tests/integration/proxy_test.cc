@@ -120,7 +120,7 @@ TEST_CASE("pipelined requests are answered in order on one client connection", "
   }
 }
 
-TEST_CASE("status codes and end-to-end headers pass through; hop-by-hop headers do not",
+TEST_CASE("status codes and end-to-end headers pass through, hop-by-hop headers do not",
           "[proxy]") {
   ModelServer model;
   Agent agent(model.port());

@@ -202,7 +202,7 @@ TEST_CASE("router: a Sequence whose condition is not met answers the previous st
   CHECK(r.body == cat);
 }
 
-TEST_CASE("router: PROPAGATE_HEADERS picks headers by RE2 pattern; a bad pattern is skipped",
+TEST_CASE("router: PROPAGATE_HEADERS picks headers by RE2 pattern, a bad pattern is skipped",
           "[router][upstream]") {
   ModelServer model;
   std::string graph = graphOf(
@@ -264,7 +264,7 @@ TEST_CASE("router: a URL that is not one stops the router at start, naming node 
                                   Catch::Contains("bad"));
 }
 
-TEST_CASE("router: routerTimeouts bound the graph; within them it answers", "[router][upstream]") {
+TEST_CASE("router: routerTimeouts bound the graph, within them it answers", "[router][upstream]") {
   ModelServer model;
   auto graphWith = [&](int stepMs, std::optional<int> timeout) {
     json extra = json::object();
@@ -467,7 +467,7 @@ TEST_CASE("router e2e: Ensembles with Soft and Hard failures (scenarios 7, 8)", 
 // ---------------------------------------------------------------------------------------------
 // Where this router differs from upstream on purpose.
 
-TEST_CASE("router: graphs are checked at start; every problem names its node and step",
+TEST_CASE("router: graphs are checked at start, every problem names its node and step",
           "[router][validation]") {
   auto start = [](const std::string& graph) {
     Process router({builtBinary("kserve-router"), "--port", std::to_string(freePort()),

@@ -225,7 +225,7 @@ TEST_CASE("query values compare by the element's type", "[gjson][queries]") {
             });
 }
 
-TEST_CASE("~ coerces the value before comparing", "[gjson][queries]") {
+TEST_CASE("the ~ operator coerces the value before comparing", "[gjson][queries]") {
   constexpr std::string_view doc =
       R"({"a":[{"v":true},{"v":"TRUE"},{"v":1},{"v":"0"},{"v":false},{"v":null},{"v":"x"},{"w":1}]})";
   expectAll(doc, {

@@ -427,8 +427,8 @@ TEST_CASE("nodes without steps and ignored fields are warnings", "[graph][check]
       std::vector<std::string>{
           R"(graph: node "empty" has no steps; requests reaching it fail)",
           R"(graph: node "lonely" is not reachable from "root")",
-          R"(graph: node "lonely" step 0 (unnamed): the condition is ignored in a Splitter)",
+          R"(graph: node "lonely" step 0 (unnamed): the condition is ignored by a Splitter node)",
           R"(graph: node "root" step 0 ("first"): a condition on the first step of a Sequence has no previous response to test (upstream answers every request 500 "invalid response"))",
-          R"(graph: node "root" step 0 ("first"): the weight is ignored in a Sequence)",
+          R"(graph: node "root" step 0 ("first"): the weight is ignored by a Sequence node)",
       });
 }

@@ -4,7 +4,7 @@
 
 using router::HeaderPropagation;
 
-TEST_CASE("patterns split on commas as upstream splits them; bad ones are reported",
+TEST_CASE("patterns split on commas as upstream splits them, bad ones are reported",
           "[router][propagation]") {
   std::vector<std::string> problems;
   auto propagation =

@@ -2,6 +2,9 @@
 
 #include <uv.h>
 
+#include <atomic>
+#include <thread>
+
 namespace testsupport {
 
 TestLoop::TestLoop() : loop_(std::make_unique<uv_loop_s>()) {
@@ -37,6 +40,17 @@ bool TestLoop::runUntil(const std::function<bool()>& done, std::chrono::millisec
 
 void TestLoop::runFor(std::chrono::milliseconds duration) {
   runUntil([] { return false; }, duration);
+}
+
+bool TestLoop::runAlongside(const std::function<void()>& work, std::chrono::milliseconds timeout) {
+  std::atomic<bool> returned{false};
+  std::thread thread([&] {
+    work();
+    returned = true;
+  });
+  bool inTime = runUntil([&] { return returned.load(); }, timeout);
+  thread.join();
+  return inTime;
 }
 
 bool TestLoop::close() {

@@ -23,6 +23,12 @@ class TestLoop {
                 std::chrono::milliseconds timeout = std::chrono::seconds(20));
   // Runs the loop for a while.
   void runFor(std::chrono::milliseconds duration);
+  // Runs `work` on a thread of its own while the loop runs, until it returns or the timeout
+  // passes; true when it returned in time. For blocking clients of a server on this loop. The
+  // thread is always joined (so `work` must bound its own waits), and `work` must not use
+  // Catch's assertions, which are not thread-safe: it leaves its results for the test to check.
+  bool runAlongside(const std::function<void()>& work,
+                    std::chrono::milliseconds timeout = std::chrono::seconds(20));
   // Runs pending close callbacks and closes the loop; true when nothing was left open.
   bool close();
 

@@ -115,6 +115,24 @@ int startConnect(uint16_t port) {
   return openConnection(port, SOCK_NONBLOCK);
 }
 
+UnansweringListener::UnansweringListener() {
+  listener_ = listenOnLoopback(0, port_);
+  if (listener_ < 0) return;
+  // Non-blocking connects fill the queue whatever its exact length, without waiting.
+  for (size_t i = 0; i < kFillers; ++i) {
+    int fd = startConnect(port_);
+    if (fd < 0) return;
+    fillers_.push_back(fd);
+  }
+  std::this_thread::sleep_for(100ms);
+}
+
+UnansweringListener::~UnansweringListener() {
+  for (int fd : fillers_)
+    ::close(fd);
+  if (listener_ >= 0) ::close(listener_);
+}
+
 bool waitForPort(uint16_t port, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {

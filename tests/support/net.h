@@ -21,6 +21,25 @@ int listenOnLoopback(int backlog, uint16_t& port);
 // Starts a connect to 127.0.0.1:port without waiting for it to complete; the non-blocking socket
 // (the caller closes it), or -1.
 int startConnect(uint16_t port);
+// A listener on 127.0.0.1 whose accept queue is full and never drained: the kernel drops
+// further SYNs, so a connect to it hangs as one toward a black-holed address does (on loopback,
+// deterministically). Closed with the object.
+class UnansweringListener {
+ public:
+  UnansweringListener();
+  ~UnansweringListener();
+  UnansweringListener(const UnansweringListener&) = delete;
+  UnansweringListener& operator=(const UnansweringListener&) = delete;
+  bool ok() const { return listener_ >= 0 && fillers_.size() == kFillers; }
+  uint16_t port() const { return port_; }
+
+ private:
+  static constexpr size_t kFillers = 4;
+  int listener_ = -1;
+  uint16_t port_ = 0;
+  std::vector<int> fillers_;
+};
+
 // Polls until something accepts TCP connections on 127.0.0.1:port.
 bool waitForPort(uint16_t port, std::chrono::milliseconds timeout = 10s);
 

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -110,6 +111,54 @@ bool Process::running() {
 
 std::string Process::output() const {
   return readFile(logPath_);
+}
+
+ChildOutcome runInChild(const std::function<int()>& body, std::chrono::milliseconds timeout) {
+  std::string dir = makeTempDir("child");
+  std::string outPath = dir + "/stdout";
+  std::string errPath = dir + "/stderr";
+  int outFd = ::open(outPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int errFd = ::open(errPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (outFd < 0 || errFd < 0) throw std::runtime_error("cannot open the output files in " + dir);
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(outFd, 1);
+    ::dup2(errFd, 2);
+    for (int sig : {SIGABRT, SIGSEGV, SIGILL, SIGFPE, SIGTERM, SIGINT})
+      ::signal(sig, SIG_DFL);
+    // An exception must not return into the test runner: the child would carry on running
+    // the rest of the tests.
+    int code = 125;
+    try {
+      code = body();
+    } catch (...) {
+      std::fputs("runInChild: the child's body threw\n", stderr);
+    }
+    std::fflush(nullptr);
+    ::_exit(code);
+  }
+  ::close(outFd);
+  ::close(errFd);
+  if (pid < 0) throw std::runtime_error("fork failed");
+  ChildOutcome outcome;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  int raw = 0;
+  while (::waitpid(pid, &raw, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      outcome.timedOut = true;
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &raw, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  outcome.exited = WIFEXITED(raw);
+  outcome.exitCode = outcome.exited ? WEXITSTATUS(raw) : -1;
+  outcome.signal = WIFSIGNALED(raw) ? WTERMSIG(raw) : 0;
+  outcome.out = readFile(outPath);
+  outcome.err = readFile(errPath);
+  return outcome;
 }
 
 std::string builtBinary(const std::string& name) {

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -35,6 +36,24 @@ class Process {
   int status_ = -1;
   std::string logPath_;
 };
+
+// How a function run in a forked child ended, and what it wrote.
+struct ChildOutcome {
+  bool exited = false;  // it returned or called exit (exitCode says with what)
+  int exitCode = -1;
+  int signal = 0;         // the signal that ended it (0 when it exited)
+  bool timedOut = false;  // killed by runInChild after its timeout
+  std::string out;        // stdout
+  std::string err;        // stderr
+};
+
+// Runs `body` in a forked child of this test process, for what must not happen in the test
+// process itself (aborts, exits, process-wide signal handlers, the default logger). The child
+// gets Catch's fatal-signal handlers reset to the default actions, so that an abort ends it as
+// an abort would end the binary, and leaves with _exit(body()), running no atexit handler (nor
+// the leak check of the heap it copied). No Catch assertion may run in the child.
+ChildOutcome runInChild(const std::function<int()>& body,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 // The path of a binary built by this project ("kserve-agent", "storage-initializer").
 std::string builtBinary(const std::string& name);
