@@ -11,6 +11,7 @@
 #include "puller/storage/azure_credentials.h"
 #include "puller/storage/parallel.h"
 #include "puller/storage/providers.h"
+#include "puller/storage/token_cache.h"
 #include "puller/storage/util.h"
 
 namespace storage {
@@ -58,6 +59,10 @@ Status aadToken(const std::atomic<bool>* cancel, std::string& token) {
     return Status::failure("no Azure AD identity: " + credential.description);
   }
   return bearerToken(credential, cancel, token);
+}
+
+void forgetAadTokens() {
+  tokens::invalidatePrefix("azure-");
 }
 
 std::string errorText(const HttpRequest& request, const HttpResponse& response) {

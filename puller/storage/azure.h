@@ -28,6 +28,8 @@ std::string sharedKeyAuthorization(const std::string& account, const std::string
 // (azure_credentials.h: client secret, workload identity or managed identity), cached per
 // process.
 Status aadToken(const std::atomic<bool>* cancel, std::string& token);
+// Drops the process-wide cached Azure AD tokens (a server refused one).
+void forgetAadTokens();
 
 // "<Code> (HTTP <status>)" from an Azure error answer (with a hint on 403), or the transport
 // failure.

@@ -10,6 +10,7 @@
 #include "puller/storage/gcp_credentials.h"
 #include "puller/storage/parallel.h"
 #include "puller/storage/providers.h"
+#include "puller/storage/token_cache.h"
 #include "puller/storage/util.h"
 
 namespace storage {
@@ -28,6 +29,10 @@ Status accessToken(const std::atomic<bool>* cancel, std::string& token, const ch
   Status status = gcp::findCredential(cancel, scope, credential);
   if (!status.ok) return status;
   return gcp::accessToken(credential, cancel, scope, token);
+}
+
+void forgetAccessTokens() {
+  tokens::invalidatePrefix("gcp-");
 }
 
 }  // namespace gcs

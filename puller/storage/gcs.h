@@ -21,4 +21,8 @@ std::string endpoint();
 Status accessToken(const std::atomic<bool>* cancel, std::string& token,
                    const char* scope = kReadOnlyScope);
 
+// Drops the process-wide cached Google tokens (a server refused one), so the next accessToken
+// fetches a new one.
+void forgetAccessTokens();
+
 }  // namespace storage::gcs

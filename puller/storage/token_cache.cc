@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 namespace storage::tokens {
 namespace {
@@ -64,6 +65,20 @@ void invalidate(const std::string& key) {
   std::shared_ptr<Entry> entry = entryFor(key);
   std::lock_guard<std::mutex> lock(entry->fetching);
   entry->valid = false;
+}
+
+void invalidatePrefix(const std::string& prefix) {
+  std::vector<std::shared_ptr<Entry>> matching;
+  {
+    std::lock_guard<std::mutex> lock(tableMutex);
+    for (const auto& [key, entry] : table()) {
+      if (key.starts_with(prefix)) matching.push_back(entry);
+    }
+  }
+  for (const auto& entry : matching) {
+    std::lock_guard<std::mutex> lock(entry->fetching);
+    entry->valid = false;
+  }
 }
 
 std::optional<std::chrono::seconds> secondsUntil(const std::string& rfc3339) {

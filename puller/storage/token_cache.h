@@ -29,6 +29,8 @@ Status get(const std::string& key, const Fetch& fetch, std::string& token);
 
 // Forgets the token under `key` (the server refused it: revoked, or the clock is off).
 void invalidate(const std::string& key);
+// Forgets every token whose key starts with `prefix`.
+void invalidatePrefix(const std::string& prefix);
 
 // Seconds from now until an RFC 3339 UTC time ("2026-01-01T00:00:00Z", fractions allowed);
 // nullopt when the text is not such a time.

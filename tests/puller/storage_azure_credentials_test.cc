@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "puller/storage/storage.h"
+#include "puller/storage/upload.h"
 #include "tests/puller/storage_peers.h"
 #include "tests/support/net.h"
 #include "tests/support/process.h"
@@ -35,7 +36,10 @@ const std::vector<std::string> kChainVariables{"AZURE_CLIENT_ID",
                                                "AZURE_STORAGE_ACCESS_KEY",
                                                "IDENTITY_ENDPOINT",
                                                "IDENTITY_HEADER",
-                                               "AZURE_POD_IDENTITY_AUTHORITY_HOST"};
+                                               "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+                                               "AZURE_SERVICE_URL",
+                                               "AZURE_ACCOUNT_NAME",
+                                               "AZURE_ACCESS_TOKEN"};
 
 struct Run {
   int status;
@@ -332,4 +336,25 @@ TEST_CASE("Azure: a refused token and an anonymous request name the credential w
           "to list blobs: AuthorizationFailure (HTTP 403); check the account key, SAS token or AAD "
           "credentials; the request was anonymous: no credentials (no SAS in "
           "the URL; AZURE_CLIENT_ID and AZURE_STORAGE_ACCESS_KEY are unset)\n"));
+}
+
+TEST_CASE("Azure uploads (logger blob sinks) use the workload identity token too",
+          "[storage][azure][upload]") {
+  Setup s;
+  auto env = s.scoped({{"AZURE_CLIENT_ID", "client-1"},
+                       {"AZURE_TENANT_ID", "tenant-1"},
+                       {"AZURE_FEDERATED_TOKEN_FILE", s.assertionFile},
+                       {"AZURE_SERVICE_URL", s.azurite.endpoint() + "/"}});
+  std::string error;
+  auto uploader = storage::Uploader::create({storage::BlobService::Azure, "models", ""}, error);
+  REQUIRE(uploader);
+  storage::UploadOptions options;
+  options.attempts = 1;
+  auto status = uploader->upload("m/logged.json", R"({"a":1})", "application/json", options);
+  INFO(status.message);
+  REQUIRE(status.ok);
+  // Read back with the same identity: azurite accepted the token for both.
+  REQUIRE(storage::download(kUri + std::string("/logged.json"), s.dir + "/back").ok);
+  CHECK(testsupport::readFile(s.dir + "/back/logged.json") == R"({"a":1})");
+  CHECK(s.requests("/tenant-1/").size() == 1);
 }
