@@ -224,6 +224,29 @@ TEST_CASE("GCP: a public bucket is read anonymously when no credential exists", 
   CHECK(tokensSeen(s.authLog) == std::vector<std::string>{""});
 }
 
+TEST_CASE("GCP: a metadata address that answers 404 (another cloud's) means anonymous",
+          "[storage][gcp]") {
+  Setup s({}, false);
+  // Not Google's metadata server: the GCS fake itself answers 404 on the metadata path.
+  const std::string notGoogle = s.gcs->endpoint().substr(7);
+  ScopedEnv env({{"STORAGE_EMULATOR_HOST", s.gcs->endpoint()},
+                 {"GCE_METADATA_HOST", notGoogle},
+                 {"GOOGLE_APPLICATION_CREDENTIALS", std::nullopt}});
+  auto status = storage::download("gs://private/m", s.dir + "/out");
+  INFO(status.message);
+  REQUIRE(status.ok);
+  CHECK(tokensSeen(s.authLog) == std::vector<std::string>{""});
+  // Private now: the message says why the request was anonymous.
+  storagetest::FakeGcs strict({"--require-token"});
+  fs::create_directories(strict.root() + "/private/m");
+  ScopedEnv strictEnv({{"STORAGE_EMULATOR_HOST", strict.endpoint()}});
+  CHECK_THAT(
+      storage::download("gs://private/m", s.dir + "/out2").message,
+      Catch::EndsWith("the request was anonymous: no credentials "
+                      "(GOOGLE_APPLICATION_CREDENTIALS is unset and the metadata server at " +
+                      notGoogle + " has no service account token (HTTP 404))"));
+}
+
 TEST_CASE("GCP: with STORAGE_EMULATOR_HOST or NO_GCE_CHECK the metadata server is not asked",
           "[storage][gcp]") {
   Setup s({}, false);
