@@ -10,8 +10,8 @@ and the emulator are not packaged here). It follows the documented API paths:
   POST /token   OAuth 2.0 JWT bearer grant (RFC 7523): the RS256 assertion is verified with the
                 `openssl` CLI against --public-key, then an access token is issued
 Objects are the files below --root/<bucket>/. With --require-token every storage request must
-carry "Authorization: Bearer <that token>" or one listed in --accept-tokens (a file the fake of
-Google's credential endpoints appends to); --auth-log records the bearer token of each storage
+carry "Authorization: Bearer <that token>" or an unexpired one listed in --accept-tokens (a file
+the fake of Google's credential endpoints appends to); --media-delay slows each object download; --auth-log records the bearer token of each storage
 request. Standard library only.
 """
 import argparse
@@ -104,7 +104,12 @@ class Handler(BaseHTTPRequestHandler):
             return True
         if ARGS.accept_tokens and os.path.exists(ARGS.accept_tokens):
             with open(ARGS.accept_tokens) as accepted:
-                return token != "" and token in accepted.read().split()
+                for line in accepted:
+                    fields = line.split()
+                    # "<token> [<expiry epoch>]": an expired token is refused, as GCS does.
+                    if fields and fields[0] == token and (
+                            len(fields) < 2 or time.time() < int(fields[1])):
+                        return True
         return False
 
     def refuse(self):
@@ -135,6 +140,7 @@ class Handler(BaseHTTPRequestHandler):
         if query.get("alt") != ["media"] or not os.path.isfile(path):
             return self.reply(404, {"error": {"code": 404, "message": "No such object"}})
         size = os.path.getsize(path)
+        time.sleep(ARGS.media_delay)
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(size))
@@ -202,7 +208,10 @@ def main():
     parser.add_argument("--page-size", type=int, default=2)
     parser.add_argument("--public-key", help="PEM public key that verifies JWT assertions")
     parser.add_argument("--require-token", action="store_true")
-    parser.add_argument("--accept-tokens", help="file of further bearer tokens to accept")
+    parser.add_argument("--accept-tokens",
+                        help="file of further bearer tokens to accept: '<token> [<expiry>]' lines")
+    parser.add_argument("--media-delay", type=float, default=0,
+                        help="seconds to wait before each object download answers")
     parser.add_argument("--auth-log", help="append the bearer token of each storage request")
     parser.add_argument("--token-log", help="append the claims of each verified JWT here")
     parser.add_argument("--fail-uploads", type=int, default=0,

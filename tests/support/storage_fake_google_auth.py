@@ -19,8 +19,8 @@ exactly as Google's client libraries send it:
        accessToken/expireTime.
   POST /token   OAuth refresh_token grant for authorized_user files (--client-id,
        --client-secret, --refresh-token).
-Tokens live --lifetime seconds. Every token issued is appended to --issued (the fake GCS accepts
-those), every request to --log as a JSON line (method, path, query, form or JSON body, and the
+Tokens live --lifetime seconds. Every token issued is appended to --issued as "<token> <expiry
+epoch>" (the fake GCS accepts those until they expire), every request to --log as a JSON line (method, path, query, form or JSON body, and the
 headers that matter), so the tests can assert the exact requests. Standard library only.
 """
 import argparse
@@ -28,6 +28,7 @@ import datetime
 import json
 import sys
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -47,7 +48,7 @@ def issue(kind):
         token = "%s-token-%d" % (kind, COUNTER["n"])
         if ARGS.issued:
             with open(ARGS.issued, "a") as f:
-                f.write(token + "\n")
+                f.write("%s %d\n" % (token, int(time.time()) + ARGS.lifetime))
     return token
 
 
