@@ -132,7 +132,7 @@ Status managedIdentityToken(const Credential& credential, const std::atomic<bool
       std::this_thread::sleep_for(attempt * std::chrono::milliseconds(300));
     }
   }
-  answered = response.status != 0;
+  answered = response.status != 0 || response.cancelled;
   if (!response.ok()) {
     return Status::failure("cannot get a token with " + credential.description + ": " +
                            endpointFailure(request, response));

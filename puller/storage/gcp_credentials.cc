@@ -26,11 +26,17 @@ constexpr auto kMetadataConnectTimeout = std::chrono::seconds(1);
 // The GKE metadata server can answer 5xx for the first seconds of a pod's life.
 constexpr int kMetadataAttempts = 3;
 
-// Hosts where the metadata server did not answer, with why, so later downloads of the process
-// do not wait for it again.
+// Hosts where the metadata server did not answer, with why and when, so the downloads that
+// follow do not wait for it again. Forgotten after a while: a long-running puller should find a
+// metadata server that was only slow once.
+constexpr auto kRememberAbsence = std::chrono::minutes(1);
+struct Absence {
+  std::string reason;
+  std::chrono::steady_clock::time_point since;
+};
 std::mutex absentMutex;
-std::map<std::string, std::string>& absentHosts() {
-  static auto* hosts = new std::map<std::string, std::string>();
+std::map<std::string, Absence>& absentHosts() {
+  static auto* hosts = new std::map<std::string, Absence>();
   return *hosts;
 }
 
@@ -227,8 +233,9 @@ Status externalAccountToken(const Credential& credential, const json& key,
   return postForToken(impersonate, credential, "accessToken", out);
 }
 
-// One metadata token request. `answered` tells a server that answered (even with an error) from
-// no server at all.
+// A token from the metadata server, 5xx answers asked again. On failure `absentReason` is set
+// when there is no Google metadata server there at all (nothing answered, 403/404, or a 200 that
+// is no token answer), and left empty when the server exists but failed.
 Status metadataToken(const std::string& host, const std::atomic<bool>* cancel,
                      const std::string& scope, tokens::Fetched& out, std::string& absentReason) {
   HttpRequest request;
@@ -243,9 +250,11 @@ Status metadataToken(const std::string& host, const std::atomic<bool>* cancel,
   for (int attempt = 1; attempt <= kMetadataAttempts; ++attempt) {
     response = httpFetch(request);
     if (response.status < 500 || response.cancelled) break;
-    if (attempt < kMetadataAttempts)
+    if (attempt < kMetadataAttempts) {
       std::this_thread::sleep_for(attempt * std::chrono::milliseconds(300));
+    }
   }
+  if (response.cancelled) return Status::failure("cancelled");
   if (response.status == 0) {
     absentReason = "no metadata server answered at " + host;
     return Status::failure(absentReason);
@@ -358,7 +367,10 @@ Status findCredential(const std::atomic<bool>* cancel, const std::string& scope,
     {
       std::lock_guard<std::mutex> lock(absentMutex);
       auto it = absentHosts().find(host);
-      if (it != absentHosts().end()) absentReason = it->second;
+      if (it != absentHosts().end() &&
+          std::chrono::steady_clock::now() - it->second.since < kRememberAbsence) {
+        absentReason = it->second.reason;
+      }
     }
     if (absentReason.empty()) {
       credential.kind = Kind::MetadataServer;
@@ -375,7 +387,7 @@ Status findCredential(const std::atomic<bool>* cancel, const std::string& scope,
       if (status.ok) return status;
       if (absentReason.empty()) return status;
       std::lock_guard<std::mutex> lock(absentMutex);
-      absentHosts()[host] = absentReason;
+      absentHosts()[host] = {absentReason, std::chrono::steady_clock::now()};
     }
     skipped = absentReason;
   }
