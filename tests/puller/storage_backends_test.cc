@@ -4,13 +4,17 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <thread>
 
+#include "puller/puller.h"
 #include "puller/storage/git.h"
 #include "puller/storage/patterns.h"
 #include "puller/storage/util.h"
 #include "tests/puller/storage_peers.h"
 #include "tests/support/net.h"
+#include "tests/support/peers.h"
 #include "tests/support/pki.h"
 #include "tests/support/process.h"
 
@@ -615,4 +619,53 @@ TEST_CASE("storage-initializer reads HDFS over TLS with the secret's client cert
   Run kerberos = run({"hdfs://models/m", dir + "/krb"}, env, unset);
   CHECK(kerberos.status == 1);
   CHECK_THAT(kerberos.output, Catch::Contains("Kerberos"));
+}
+
+TEST_CASE("The puller downloads git and HDFS models and loads them", "[puller][git][hdfs]") {
+  GitServers git;
+  FakeWebHdfs hdfs;
+  hdfs.write("/models/h/config.json", "hdfs");
+  std::string root = testsupport::makeTempDir("pullerbackends");
+  fs::create_directories(root + "/configs");
+  fs::create_directories(root + "/emptysecret");
+  nlohmann::json models = nlohmann::json::array();
+  for (const auto& [name, uri] : std::vector<std::pair<std::string, std::string>>{
+           {"g", git.http("/git/model.git@v1")},
+           {"h", "hdfs://" + hdfs.authority() + "/models/h"}}) {
+    models.push_back(
+        {{"modelName", name},
+         {"modelSpec", {{"storageUri", uri}, {"framework", "sklearn"}, {"memory", "1Mi"}}}});
+  }
+  testsupport::writeFile(root + "/configs/models.json", models.dump());
+  storagetest::ScopedEnv env({{"HDFS_SECRET_DIR", root + "/emptysecret"},
+                              {"HADOOP_USER_NAME", std::nullopt},
+                              {"GIT_USERNAME", std::nullopt},
+                              {"GIT_PASSWORD", std::nullopt},
+                              {"127.0.0.1-headers", std::nullopt}});
+  testsupport::ModelServer server;
+  puller::Options options;
+  options.configDir = root + "/configs";
+  options.modelDir = root + "/models";
+  options.componentPort = server.port();
+  options.retries = 0;
+  puller::Puller puller(options);
+  puller.start();
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (!puller.initialModelsReady() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);
+  REQUIRE(puller.initialModelsReady());
+  puller.stop();
+  std::string g = root + "/models/g";
+  CHECK(testsupport::readFile(g + "/config.json") == R"({"version":"v1"})");
+  CHECK(testsupport::readFile(g + "/weights.bin") == expectedWeights());
+  for (const auto& entry : storagetest::listEntries(g)) {
+    CHECK_FALSE(entry.starts_with(".git-tmp"));
+  }
+  CHECK(testsupport::readFile(root + "/models/h/config.json") == "hdfs");
+  size_t loads = 0;
+  for (const auto& line : server.recordedLines()) {
+    std::string path = nlohmann::json::parse(line)["path"];
+    if (path == "/v2/repository/models/g/load" || path == "/v2/repository/models/h/load") ++loads;
+  }
+  CHECK(loads == 2);
 }
