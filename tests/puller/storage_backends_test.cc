@@ -107,6 +107,13 @@ class GitServers {
     return "git://127.0.0.1:" + std::to_string(daemonPort_) + path;
   }
   std::string lfsLog() const { return root_ + "/lfs.log"; }
+  // The commit a ref of a served repository points at.
+  std::string commitOf(const std::string& repo, const std::string& ref) const {
+    testsupport::Process revParse(
+        {"/usr/bin/git", "--git-dir=" + root_ + "/repos/" + repo, "rev-parse", ref + "^{commit}"});
+    if (revParse.wait(10s) != 0) throw std::runtime_error("rev-parse: " + revParse.output());
+    return storage::trim(revParse.output());
+  }
 
  private:
   std::string root_;
@@ -225,6 +232,16 @@ TEST_CASE("storage-initializer refuses an HTML page where a model file was expec
     // Nothing of the page is left where the model was to be.
     CHECK(storagetest::listFiles(dir + "/out").empty());
   }
+  // A repository URI on a web server that is no git server (GitHub's answer for a repository
+  // page is HTML): git fails, and no page is saved as the model.
+  fs::create_directories(root + "/site/repo.git");
+  testsupport::writeFile(root + "/site/repo.git/index.html", "<!DOCTYPE html><html></html>");
+  Run repo = run({nginx.url("/site/repo.git"), dir + "/repo"});
+  INFO(repo.output);
+  CHECK(repo.status == 1);
+  CHECK_THAT(repo.output, Catch::Contains("git fetch failed") && Catch::Contains("not found"));
+  CHECK(storagetest::listEntries(dir + "/repo").empty());
+
   // A body that only starts with '<', and a file the URI names as HTML, are kept.
   Run real = run(
       {nginx.url("/site/real.bin"), dir + "/real", nginx.url("/site/page.html"), dir + "/real"});
@@ -368,6 +385,12 @@ TEST_CASE("storage-initializer clones over git:// from git daemon, and gives up 
   INFO(tag.output);
   REQUIRE(tag.status == 0);
   CHECK(testsupport::readFile(dir + "/v1/a.txt") == "1");
+  // A commit (protocol v2 lets a client ask for any reachable one).
+  std::string commit = servers.commitOf("plain.git", "v1");
+  Run pinned = run({servers.daemon("/plain.git@" + commit), dir + "/pinned"}, {}, kGitUnset);
+  INFO(pinned.output);
+  REQUIRE(pinned.status == 0);
+  CHECK(testsupport::readFile(dir + "/pinned/a.txt") == "1");
 
   // A server that accepts and never answers: git:// has no stall rule of its own.
   uint16_t port = 0;
