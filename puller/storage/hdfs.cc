@@ -3,7 +3,10 @@
 //   GET {namenode}/webhdfs/v1{path}?op=GETFILESTATUS | LISTSTATUS | GETHOMEDIRECTORY
 //   GET {namenode}/webhdfs/v1{path}?op=OPEN → 307 to a datanode, which sends the bytes.
 // Settings come as files in the secret folder the webhook mounts (HDFS_SECRET_DIR, else
-// /var/secrets/kserve-hdfscreds), one key per file, as upstream reads them.
+// /var/secrets/kserve-hdfscreds), one key per file, as upstream reads them. On Kerberos
+// clusters (KERBEROS_PRINCIPAL + KERBEROS_KEYTAB) a ticket is obtained with kinit and each
+// namenode request authenticates with SPNEGO through libcurl's GSS-API; the datanodes are reached
+// with the delegation token the namenode puts in its redirect.
 //
 // Which part of the URI names the namenode:
 //   - when HDFS_NAMENODE is configured, everything after "hdfs://" (or "webhdfs://") is the path,
@@ -16,6 +19,7 @@
 
 #include "puller/storage/parallel.h"
 #include "puller/storage/providers.h"
+#include "puller/storage/spawn.h"
 #include "puller/storage/util.h"
 
 namespace storage {
@@ -33,6 +37,8 @@ struct HdfsConfig {
   std::string keyFile;
   bool verifyTls = true;
   size_t threads = 2;
+  std::string kerberosPrincipal;
+  std::string kerberosKeytab;  // the file's path
 };
 
 std::string secretDir() {
@@ -87,12 +93,30 @@ Status loadConfig(HdfsConfig& config) {
     if (value < 1 || value > 64) return Status::failure("N_THREADS is not 1 to 64", true);
     config.threads = static_cast<size_t>(value);
   }
-  if (!secretValue(dir, "KERBEROS_PRINCIPAL").empty() ||
-      !secretValue(dir, "KERBEROS_KEYTAB").empty()) {
-    return Status::failure("Kerberos (KERBEROS_PRINCIPAL, KERBEROS_KEYTAB) is not supported yet",
-                           true);
+  config.kerberosPrincipal = secretValue(dir, "KERBEROS_PRINCIPAL");
+  config.kerberosKeytab = file("KERBEROS_KEYTAB");
+  if (config.kerberosPrincipal.empty() != config.kerberosKeytab.empty()) {
+    return Status::failure("Kerberos needs both KERBEROS_PRINCIPAL and KERBEROS_KEYTAB", true);
   }
   return Status::success();
+}
+
+// Gets a ticket for the principal from the keytab into the default credential cache
+// (KRB5CCNAME, else the user's), where libcurl's GSS-API finds it for SPNEGO. kinit (Debian
+// krb5-user) rather than libkrb5 calls: the cache must be the one GSS-API reads, which a
+// separate process fills without changing this process's environment.
+Status kerberosLogin(const HdfsConfig& config, const DownloadOptions& options) {
+  SpawnRequest request;
+  request.argv = {"kinit", "-k", "-t", config.kerberosKeytab, "--", config.kerberosPrincipal};
+  request.timeout = std::chrono::seconds(60);
+  request.cancel = options.cancel;
+  SpawnResult result = spawnAndWait(request);
+  if (result.ok()) return Status::success();
+  if (!result.started) return Status::failure("kinit could not start: " + result.error);
+  if (result.timedOut) return Status::failure("kinit took longer than 60 s");
+  std::string line = result.lastErrorLine();
+  return Status::failure("kinit for " + config.kerberosPrincipal + " failed: " +
+                         (line.empty() ? "exit " + std::to_string(result.exitCode) : line));
 }
 
 class WebHdfs {
@@ -104,7 +128,11 @@ class WebHdfs {
                       const std::string& extra = "") const {
     HttpRequest request;
     request.url = config_.namenode + "/webhdfs/v1" + percentEncode(path, true) + "?op=" + op;
-    if (!config_.user.empty()) request.url += "&user.name=" + percentEncode(config_.user, false);
+    // With Kerberos the identity is the ticket's; user.name is for simple authentication only.
+    bool kerberos = !config_.kerberosPrincipal.empty();
+    if (!kerberos && !config_.user.empty()) {
+      request.url += "&user.name=" + percentEncode(config_.user, false);
+    }
     if (!config_.proxyUser.empty()) {
       request.url += "&doas=" + percentEncode(config_.proxyUser, false);
     }
@@ -114,6 +142,7 @@ class WebHdfs {
     request.clientCertFile = config_.certFile;
     request.clientKeyFile = config_.keyFile;
     request.verifyTls = config_.verifyTls;
+    request.negotiate = kerberos;
     request.cancel = options_.cancel;
     return request;
   }
@@ -216,6 +245,10 @@ Status downloadHdfs(const std::string& uri, const fs::path& destination,
   std::string scheme = uri.substr(0, uri.find("://"));
   std::string rest = uri.substr(scheme.size() + 3);
   rest = rest.substr(0, rest.find_first_of("?#"));
+  if (!config.kerberosPrincipal.empty()) {
+    status = kerberosLogin(config, options);
+    if (!status.ok) return status;
+  }
   std::string path;
   WebHdfs client(config, options);
   if (config.namenode.empty()) {

@@ -25,6 +25,8 @@ struct HttpRequest {
   // A TLS client certificate and its key (PEM files), for servers that ask for one (WebHDFS).
   std::string clientCertFile;
   std::string clientKeyFile;
+  // Kerberos SPNEGO ("Negotiate") with the default credential cache (WebHDFS on secure clusters).
+  bool negotiate = false;
   bool followRedirects = false;
   std::chrono::milliseconds connectTimeout{std::chrono::seconds(15)};
   // Whole-transfer limit; zero means none, so large objects are bounded by the stall limit only.

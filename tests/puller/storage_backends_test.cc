@@ -133,13 +133,15 @@ const std::vector<std::string> kGitUnset{"GIT_USERNAME",        "GIT_PASSWORD", 
 // tests/support/storage_fake_webhdfs.py: a namenode and a datanode over the files below root().
 class FakeWebHdfs {
  public:
-  explicit FakeWebHdfs(std::vector<std::string> extraArgs = {})
+  // SPNEGO needs Debian's python3 (python3-gssapi), whatever python3 comes first in PATH.
+  explicit FakeWebHdfs(std::vector<std::string> extraArgs = {},
+                       const std::string& python = "python3")
       : root_(testsupport::makeTempDir("hdfs")),
         namenodePort_(testsupport::freePort()),
         datanodePort_(testsupport::freePort()) {
     fs::create_directories(root_ + "/fs");
     std::vector<std::string> argv{"/usr/bin/env",
-                                  "python3",
+                                  python,
                                   testsupport::sourcePath("tests/support/storage_fake_webhdfs.py"),
                                   "--namenode-port",
                                   std::to_string(namenodePort_),
@@ -637,11 +639,62 @@ TEST_CASE("storage-initializer reads HDFS over TLS with the secret's client cert
   REQUIRE(result.status == 0);
   CHECK(storagetest::listFiles(dir + "/out") == Files{"config.json", "model.bin"});
 
-  // Kerberos keys are refused clearly rather than ignored.
+  // Half a Kerberos configuration is refused clearly rather than ignored.
   testsupport::writeFile(secret + "/KERBEROS_PRINCIPAL", "me@EXAMPLE");
   Run kerberos = run({"hdfs://models/m", dir + "/krb"}, env, unset);
   CHECK(kerberos.status == 1);
-  CHECK_THAT(kerberos.output, Catch::Contains("Kerberos"));
+  CHECK_THAT(kerberos.output,
+             Catch::Contains("Kerberos needs both KERBEROS_PRINCIPAL and KERBEROS_KEYTAB"));
+}
+
+TEST_CASE("storage-initializer reads HDFS on a Kerberos cluster: keytab, kinit, SPNEGO",
+          "[storage][initializer][hdfs][kerberos]") {
+  // A real MIT KDC on loopback; the namenode fake accepts SPNEGO with python3-gssapi.
+  std::string kdcDir = testsupport::makeTempDir("kdc");
+  uint16_t kdcPort = testsupport::freePort();
+  testsupport::Process kdc({"/usr/bin/python3",
+                            testsupport::sourcePath("tests/support/storage_kdc.py"), kdcDir,
+                            std::to_string(kdcPort)});
+  REQUIRE(testsupport::waitForPort(kdcPort, 30s));
+  std::string krb5Conf = kdcDir + "/krb5.conf";
+  storagetest::ScopedEnv krb({{"KRB5_CONFIG", krb5Conf}});
+  FakeWebHdfs hdfs({"--spnego-keytab", kdcDir + "/http.keytab"}, "/usr/bin/python3");
+  hdfs.write("/models/m/config.json", "{}");
+  hdfs.write("/models/m/w.bin", "weights");
+  std::string dir = testsupport::makeTempDir("hdfsout");
+  std::string secret = dir + "/secret";
+  fs::create_directories(secret);
+  testsupport::writeFile(secret + "/HDFS_NAMENODE", "http://" + hdfs.authority());
+  std::map<std::string, std::string> env{{"HDFS_SECRET_DIR", secret},
+                                         {"KRB5_CONFIG", krb5Conf},
+                                         {"KRB5CCNAME", "FILE:" + dir + "/ccache"},
+                                         {"HADOOP_USER_NAME", "ignored-with-kerberos"}};
+  std::vector<std::string> unset{"STORAGE_ALLOW_PATTERNS", "STORAGE_IGNORE_PATTERNS",
+                                 "KRB5_CLIENT_KTNAME"};
+
+  Run anonymous = run({"hdfs://models/m", dir + "/anonymous"}, env, unset);
+  CHECK(anonymous.status == 1);
+  CHECK_THAT(anonymous.output, Catch::Contains("401") && Catch::Contains("access denied"));
+
+  fs::copy_file(kdcDir + "/client.keytab", secret + "/KERBEROS_KEYTAB");
+  testsupport::writeFile(secret + "/KERBEROS_PRINCIPAL", "modeler@KSA.TEST");
+  Run result = run({"hdfs://models/m", dir + "/out"}, env, unset);
+  INFO(result.output);
+  REQUIRE(result.status == 0);
+  CHECK(storagetest::listFiles(dir + "/out") == Files{"config.json", "w.bin"});
+  size_t authenticated = 0;
+  for (const auto& line : hdfs.requests()) {
+    if (line.find(R"("principal": "modeler@KSA.TEST")") != std::string::npos) {
+      ++authenticated;
+      CHECK_THAT(line, Catch::Contains(R"("user.name": null)"));
+    }
+  }
+  CHECK(authenticated >= 4);  // GETFILESTATUS, LISTSTATUS and two OPENs
+
+  testsupport::writeFile(secret + "/KERBEROS_PRINCIPAL", "nobody@KSA.TEST");
+  Run wrong = run({"hdfs://models/m", dir + "/wrong"}, env, unset);
+  CHECK(wrong.status == 1);
+  CHECK_THAT(wrong.output, Catch::Contains("kinit for nobody@KSA.TEST failed"));
 }
 
 TEST_CASE("The puller downloads git and HDFS models and loads them", "[puller][git][hdfs]") {

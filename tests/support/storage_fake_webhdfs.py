@@ -11,7 +11,12 @@ Errors are RemoteException JSON. Files are those below --root. Every request is 
 JSON line to --log (port role, op, path, user.name, doas, chosen headers) for the tests to check.
 --tls-cert/--tls-key serve https on both ports; --client-ca then requires a client certificate.
 --home sets GETHOMEDIRECTORY's answer; --require-user refuses requests without that user.name.
+--spnego-keytab makes the namenode require Kerberos SPNEGO ("Authorization: Negotiate"), accepted
+with python3-gssapi against that keytab (HTTP/<host>@REALM from a real MIT KDC); the caller's
+principal is logged as "principal". The datanode trusts the namenode's ticket, as Hadoop's
+datanodes trust its delegation token.
 """
+import base64
 import argparse
 import http.server
 import json
@@ -34,7 +39,12 @@ def main():
     p.add_argument("--tls-cert")
     p.add_argument("--tls-key")
     p.add_argument("--client-ca")
+    p.add_argument("--spnego-keytab")
     args = p.parse_args()
+    gssapi = None
+    if args.spnego_keytab:
+        os.environ["KRB5_KTNAME"] = args.spnego_keytab
+        import gssapi
     tickets = {}
     lock = threading.Lock()
     scheme = "https" if args.tls_cert else "http"
@@ -72,15 +82,44 @@ def main():
                 "exception": exception, "javaClassName": "org.apache.hadoop." + exception,
                 "message": message}})
 
+        def negotiate(self):
+            """The SPNEGO initiator's principal, or None after answering 401."""
+            header = self.headers.get("Authorization", "")
+            if header.startswith("Negotiate "):
+                try:
+                    context = gssapi.SecurityContext(
+                        creds=gssapi.Credentials(usage="accept"), usage="accept")
+                    context.step(base64.b64decode(header[len("Negotiate "):]))
+                    if context.complete:
+                        return str(context.initiator_name)
+                except gssapi.exceptions.GSSError:
+                    pass
+            body = json.dumps({"RemoteException": {
+                "exception": "security.AccessControlException",
+                "javaClassName": "org.apache.hadoop.security.AccessControlException",
+                "message": "Authentication required"}}).encode()
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", "Negotiate")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return None
+
         def do_GET(self):
             url = urllib.parse.urlsplit(self.path)
             query = dict(urllib.parse.parse_qsl(url.query))
             path = urllib.parse.unquote(url.path)
             op = query.get("op", "")
+            principal = None
+            if gssapi is not None and self.role == "namenode":
+                principal = self.negotiate()
+                if principal is None:
+                    return
             with lock, open(args.log, "a") as f:
                 f.write(json.dumps({"role": self.role, "op": op, "path": path,
                                     "user.name": query.get("user.name"),
-                                    "doas": query.get("doas"),
+                                    "doas": query.get("doas"), "principal": principal,
                                     "x-extra": self.headers.get("X-Extra")}) + "\n")
             if not path.startswith("/webhdfs/v1/") and path != "/webhdfs/v1":
                 return self.remote(404, "IllegalArgumentException", "not a WebHDFS path")
