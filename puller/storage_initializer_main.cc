@@ -15,8 +15,9 @@ int main(int argc, char** argv) {
         stderr,
         "usage: storage-initializer SRC_URI DEST_PATH [SRC_URI DEST_PATH ...]\n"
         "Downloads each SRC_URI (s3://, gs://, https://<account>.blob.core.windows.net/,"
-        " git://, http(s)://...repo.git[@ref], http(s)://, hf://, pvc://, file:// or a local"
-        " path) into DEST_PATH.\n");
+        " git://, http(s)://...repo.git[@ref], http(s)://, hdfs://, webhdfs://, hf://, pvc://,"
+        " file:// or a local path) into DEST_PATH. STORAGE_ALLOW_PATTERNS and"
+        " STORAGE_IGNORE_PATTERNS (JSON lists of fnmatch patterns) select the files.\n");
     return 1;
   }
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %l storage-initializer: %v");

@@ -2,8 +2,9 @@
 // (into a temporary folder it then renames into place) and by the storage-initializer binary.
 //
 // Schemes: s3://, gs://, Azure Blob (https://<account>.blob.core.windows.net/...), git
-// (git://, http(s)://...repo.git[@ref]), http(s)://, hf://owner/model[:revision],
-// pvc://claim/path, file://path and plain local paths.
+// (git://, http(s)://...repo.git[@ref]), http(s)://, HDFS through WebHDFS (hdfs://,
+// webhdfs://, swebhdfs://), hf://owner/model[:revision], pvc://claim/path, file://path and plain
+// local paths.
 // A prefix keeps its folder structure below the destination; a single object lands inside the
 // destination under its base name; a single tar, tar.gz or zip is extracted and removed.
 #pragma once
