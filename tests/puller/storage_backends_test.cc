@@ -38,7 +38,7 @@ Run run(std::vector<std::string> args, std::map<std::string, std::string> env = 
 }
 
 // How many times `needle` occurs in `text`.
-size_t countLines(const std::string& text, const std::string& needle) {
+size_t occurrences(const std::string& text, const std::string& needle) {
   size_t count = 0;
   for (size_t pos = 0; (pos = text.find(needle, pos)) != std::string::npos; pos += needle.size())
     ++count;
@@ -230,7 +230,7 @@ TEST_CASE("storage-initializer refuses an HTML page where a model file was expec
     CHECK(result.status == 1);
     CHECK_THAT(result.output, Catch::Contains("failed to download " + nginx.url(path)) &&
                                   Catch::Contains("answered with an HTML page, not a model file"));
-    CHECK(countLines(result.output, "failed to download") == 1);
+    CHECK(occurrences(result.output, "failed to download") == 1);
     // Nothing of the page is left where the model was to be.
     CHECK(storagetest::listFiles(dir + "/out").empty());
   }
@@ -325,7 +325,7 @@ TEST_CASE("storage-initializer clones git repositories over http with LFS files,
     INFO(result.output);
     CHECK(result.status == 1);
     CHECK_THAT(result.output, Catch::Contains("git fetch failed"));
-    CHECK(countLines(result.output, "failed to download") == 1);
+    CHECK(occurrences(result.output, "failed to download") == 1);
     CHECK(storagetest::listEntries(dir + "/absent").empty());
   }
 }
