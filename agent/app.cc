@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include <prometheus/registry.h>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <memory>
@@ -44,6 +45,8 @@ struct Shared {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   std::unique_ptr<ProxyMetrics> proxyMetrics;
   std::unique_ptr<ModelPuller> puller;
+  // Every loop's logger settings; a blob sink's upload thread is made once, in them.
+  logger::Options loggerOptions;
 };
 
 // One event loop serving client connections: its listeners (SO_REUSEPORT when there are
@@ -142,8 +145,7 @@ class Worker final : private ServerObserver, private DrainCallbacks {
     std::vector<Filter*> chain{&probes_};
     if (!config_.logUrl.empty()) {
       filterContext.slot = chain.size();
-      logger_ =
-          shared_.plugin->makeLogger(filterContext, loggerOptions(config_, shared_.registry.get()));
+      logger_ = shared_.plugin->makeLogger(filterContext, shared_.loggerOptions);
       if (logger_ == nullptr) return false;
       chain.push_back(logger_.get());
     }
@@ -235,6 +237,14 @@ class App {
       if (shared_.plugin == nullptr) {
         spdlog::error("the logger and the puller are unavailable: {}", error);
         return 1;
+      }
+    }
+    if (!config.logUrl.empty()) {
+      shared_.loggerOptions = loggerOptions(config, shared_.registry.get());
+      std::string error;
+      if (!shared_.plugin->prepareLogger(shared_.loggerOptions, error)) {
+        std::fprintf(stderr, "kserve-agent: blob log sink: %s\n", error.c_str());
+        return 2;
       }
     }
     if (config.metricsPort != 0) {
