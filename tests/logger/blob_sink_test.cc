@@ -178,6 +178,81 @@ void checkJsonRecord(const json& record, const std::vector<Exchange>& exchanges,
       logger::blob::Timestamp::parseRfc3339(record.at("occurrenceTime").get<std::string>(), time));
 }
 
+// One csv or parquet row (cells by column name) against what went through the agent.
+void checkCells(const std::map<std::string, json>& cells, const std::vector<Exchange>& exchanges,
+                const std::string& logUrl) {
+  INFO(json(cells).dump());
+  std::string bytes;
+  REQUIRE(logger::blob::decodeBase64(cells.at("bytes").get<std::string>(), bytes));
+  Match match = matchPayload(exchanges, bytes);
+  REQUIRE(match.exchange != nullptr);
+  CHECK(cells.at("url") == logUrl);
+  CHECK(cells.at("contentType") == "application/json");
+  CHECK(cells.at("reqType") == (match.request ? "org.kubeflow.serving.inference.request"
+                                              : "org.kubeflow.serving.inference.response"));
+  if (match.exchange->id.empty()) {
+    CHECK(std::regex_match(cells.at("id").get<std::string>(), kUuid));
+  } else {
+    CHECK(cells.at("id") == match.exchange->id);
+  }
+  CHECK(cells.at("sourceUri") == "pod-1");
+  CHECK(cells.at("inferenceService") == "isvc");
+  CHECK(cells.at("namespace") == "ns");
+  CHECK(cells.at("component") == "predictor");
+  CHECK(cells.at("endpoint") == "default");
+  json metadata = json::parse(cells.at("metadata").get<std::string>());
+  CHECK(metadata.at("X-Tenant").size() == 1);
+  CHECK(cells.at("annotations") == R"({"team":"ml"})");
+  CHECK(cells.at("certName") == "service-ca.crt");
+}
+
+// The records of every object, by key, as cells by column name (csv: Python's csv module;
+// parquet: the reader named), each object's header or schema checked.
+std::map<std::string, std::vector<std::map<std::string, json>>> tabularRecords(
+    const std::map<std::string, std::string>& objects, logger::blob::Format format,
+    const std::string& reader = "") {
+  std::map<std::string, std::vector<std::map<std::string, json>>> out;
+  const auto& columns = logger::blob::kColumns;
+  for (const auto& [key, data] : objects) {
+    auto& records = out[key];
+    if (format == logger::blob::Format::Csv) {
+      auto rows = blobtest::readCsv(data);
+      REQUIRE(!rows.empty());
+      REQUIRE(rows[0] == std::vector<std::string>(columns.begin(), columns.end()));
+      for (size_t r = 1; r < rows.size(); ++r) {
+        REQUIRE(rows[r].size() == columns.size());
+        std::map<std::string, json> cells;
+        for (size_t c = 0; c < columns.size(); ++c)
+          cells[std::string(columns[c])] = rows[r][c];
+        CHECK(cells.at("tlsSkipVerify") == "false");
+        records.push_back(cells);
+      }
+    } else {
+      json file = blobtest::readParquet(reader, data);
+      REQUIRE(file.at("columns").size() == columns.size());
+      for (size_t c = 0; c < columns.size(); ++c)
+        CHECK(file.at("columns")[c].at("name") == columns[c]);
+      CHECK(file.at("numRows") == file.at("rows").size());
+      for (const json& row : file.at("rows")) {
+        std::map<std::string, json> cells;
+        for (size_t c = 0; c < columns.size(); ++c)
+          cells[std::string(columns[c])] = row[c];
+        CHECK(cells.at("tlsSkipVerify") == false);
+        records.push_back(cells);
+      }
+    }
+  }
+  return out;
+}
+
+// The id and CloudEvents type suffix a record gives a key.
+Match matchOfCells(const std::vector<Exchange>& exchanges,
+                   const std::map<std::string, json>& cells) {
+  std::string bytes;
+  logger::blob::decodeBase64(cells.at("bytes").get<std::string>(), bytes);
+  return matchPayload(exchanges, bytes);
+}
+
 }  // namespace
 
 TEST_CASE("blob sink: s3 json, one object per record, keys and every field read back") {
@@ -241,4 +316,221 @@ TEST_CASE("blob sink: bad configurations fail at start with exit 2") {
     CHECK(agent.wait(10s) == 2);
     CHECK(agent.output().find(c.message) != std::string::npos);
   }
+}
+
+TEST_CASE("blob sink: s3 csv in batches of 3, parsed by Python's csv module") {
+  storagetest::S3rver s3("logs");
+  ScopedEnv env(s3.env());
+  testsupport::ModelServer model;
+  testsupport::Agent agent(
+      model.port(),
+      loggerArgs("s3://logs/prefix", {"--log-store-format", "csv", "--log-batch-size", "3"}),
+      processEnv(s3.env()));
+  std::vector<Exchange> exchanges = sendRequests(agent, 3);
+  auto objects = awaitObjects([] { return readObjects("s3://logs/prefix"); }, 2);
+  REQUIRE(objects.size() == 2);
+  size_t total = 0;
+  std::set<std::pair<std::string, bool>> seen;
+  for (const auto& [key, records] : tabularRecords(objects, logger::blob::Format::Csv)) {
+    REQUIRE(records.size() == 3);
+    // The key takes the id and type of the batch's first record, as upstream's.
+    checkKey(key, matchOfCells(exchanges, records.front()), "csv");
+    for (const auto& cells : records) {
+      checkCells(cells, exchanges, "s3://logs/prefix");
+      Match match = matchOfCells(exchanges, cells);
+      seen.insert({match.exchange->request, match.request});
+      ++total;
+    }
+  }
+  CHECK(total == 6);
+  CHECK(seen.size() == 6);
+  CHECK(agent.terminate() == 0);
+}
+
+TEST_CASE("blob sink: s3 parquet, timed batches, read by hyparquet and parquetjs") {
+  storagetest::S3rver s3("logs");
+  ScopedEnv env(s3.env());
+  testsupport::ModelServer model;
+  testsupport::Agent agent(
+      model.port(),
+      loggerArgs("s3://logs/prefix", {"--log-store-format", "parquet", "--log-batch-size", "4",
+                                      "--log-batch-interval", "300ms"}),
+      processEnv(s3.env()));
+  std::vector<Exchange> exchanges = sendRequests(agent, 3);
+  // 6 records: a full batch of 4, then the other 2 when the interval is up.
+  auto objects = awaitObjects([] { return readObjects("s3://logs/prefix"); }, 2);
+  REQUIRE(objects.size() == 2);
+  for (const std::string reader : {"hyparquet", "parquetjs"}) {
+    INFO(reader);
+    std::multiset<size_t> sizes;
+    std::set<std::pair<std::string, bool>> seen;
+    for (const auto& [key, records] :
+         tabularRecords(objects, logger::blob::Format::Parquet, reader)) {
+      sizes.insert(records.size());
+      checkKey(key, matchOfCells(exchanges, records.front()), "parquet");
+      for (const auto& cells : records) {
+        checkCells(cells, exchanges, "s3://logs/prefix");
+        Match match = matchOfCells(exchanges, cells);
+        seen.insert({match.exchange->request, match.request});
+      }
+    }
+    CHECK(sizes == std::multiset<size_t>{2, 4});
+    CHECK(seen.size() == 6);
+  }
+  CHECK(agent.terminate() == 0);
+}
+
+namespace {
+
+// Every regular file below `dir`, by path relative to it (the GCS fake's objects).
+std::map<std::string, std::string> readFiles(const std::string& dir) {
+  std::map<std::string, std::string> objects;
+  if (!fs::exists(dir)) return objects;
+  for (const std::string& relative : storagetest::listFiles(dir))
+    objects[relative] = testsupport::readFile(dir + "/" + relative);
+  return objects;
+}
+
+Env gcsEnv(const storagetest::FakeGcs& gcs) {
+  return {{"STORAGE_EMULATOR_HOST", gcs.endpoint()},
+          {"GOOGLE_APPLICATION_CREDENTIALS", std::nullopt}};
+}
+
+// Six json objects (three exchanges, one record each) checked field by field.
+void checkJsonObjects(const std::map<std::string, std::string>& objects,
+                      const std::vector<Exchange>& exchanges, const std::string& host,
+                      const std::string& scheme) {
+  REQUIRE(objects.size() == 6);
+  std::set<std::pair<std::string, bool>> seen;
+  for (const auto& [key, data] : objects) {
+    json record = json::parse(data);
+    REQUIRE(record.is_object());
+    checkJsonRecord(record, exchanges, host, scheme);
+    std::string bytes;
+    logger::blob::decodeBase64(record.at("bytes").get<std::string>(), bytes);
+    Match match = matchPayload(exchanges, bytes);
+    checkKey(key, match, "json");
+    seen.insert({match.exchange->request, match.request});
+  }
+  CHECK(seen.size() == 6);
+}
+
+// A metric's value on the agent's /metrics ("" when absent).
+double metricValue(const std::string& text, const std::string& series) {
+  for (size_t at = text.find(series); at != std::string::npos; at = text.find(series, at + 1)) {
+    if (at > 0 && text[at - 1] != '\n') continue;
+    size_t space = at + series.size();
+    if (space >= text.size() || text[space] != ' ') continue;
+    return std::stod(text.substr(space + 1, text.find('\n', space) - space - 1));
+  }
+  return -1;
+}
+
+}  // namespace
+
+TEST_CASE("blob sink: gs json objects on the GCS fake") {
+  storagetest::FakeGcs gcs;
+  fs::create_directories(gcs.root() + "/logs");
+  testsupport::ModelServer model;
+  testsupport::Agent agent(model.port(), loggerArgs("gs://logs/prefix", {}),
+                           processEnv(gcsEnv(gcs)));
+  std::vector<Exchange> exchanges = sendRequests(agent, 3);
+  const std::string dir = gcs.root() + "/logs/prefix";
+  auto objects = awaitObjects([&] { return readFiles(dir); }, 6);
+  checkJsonObjects(objects, exchanges, "logs", "gs");
+  CHECK(agent.terminate() == 0);
+}
+
+TEST_CASE("blob sink: abfs json objects on azurite, Shared Key") {
+  storagetest::Azurite azurite;
+  azurite.createContainer("logs");
+  Env azure{{"AZURE_SERVICE_URL", azurite.endpoint() + "/"},
+            {"AZURE_STORAGE_BLOB_ENDPOINT", azurite.endpoint()},
+            {"AZURE_STORAGE_ACCESS_KEY", storagetest::Azurite::kKey},
+            {"AZURE_ACCOUNT_NAME", std::nullopt},
+            {"AZURE_CLIENT_ID", std::nullopt},
+            {"AZ_CLIENT_ID", std::nullopt},
+            {"AZURE_ACCESS_TOKEN", std::nullopt}};
+  ScopedEnv env(azure);
+  testsupport::ModelServer model;
+  testsupport::Agent agent(
+      model.port(),
+      loggerArgs("abfs://logs@" + std::string(storagetest::Azurite::kAccount) + "/prefix", {}),
+      processEnv(azure));
+  std::vector<Exchange> exchanges = sendRequests(agent, 3);
+  auto objects = awaitObjects(
+      [] { return readObjects("https://devstoreaccount1.blob.core.windows.net/logs/prefix"); }, 6);
+  // Go's url.URL cannot carry the user name (the container): the record's URL has the account.
+  checkJsonObjects(objects, exchanges, "devstoreaccount1", "abfs");
+  CHECK(agent.terminate() == 0);
+}
+
+TEST_CASE("blob sink: SIGTERM stores the half-filled batch before exiting") {
+  storagetest::S3rver s3("logs");
+  ScopedEnv env(s3.env());
+  testsupport::ModelServer model;
+  testsupport::Agent agent(model.port(),
+                           loggerArgs("s3://logs/prefix", {"--log-batch-size", "100"}),
+                           processEnv(s3.env()));
+  std::vector<Exchange> exchanges = sendRequests(agent, 2);
+  std::this_thread::sleep_for(300ms);
+  CHECK(readObjects("s3://logs/prefix").empty());  // 4 of 100: nothing due yet
+  CHECK(agent.terminate() == 0);
+  auto objects = readObjects("s3://logs/prefix");
+  REQUIRE(objects.size() == 1);
+  json batch = json::parse(objects.begin()->second);
+  REQUIRE(batch.is_array());
+  CHECK(batch.size() == 4);
+  for (const json& record : batch)
+    checkJsonRecord(record, exchanges, "logs", "s3");
+  CHECK_THAT(agent.process().output(), Catch::Contains("blob sink drained"));
+}
+
+TEST_CASE("blob sink: a store that fails and recovers loses nothing; metrics count it") {
+  // The GCS fake answers its first 12 uploads with 503: the first batch outlasts the storage
+  // library's 5 attempts twice and is tried again by the upload thread until it is stored.
+  storagetest::FakeGcs gcs({"--fail-uploads", "12"});
+  fs::create_directories(gcs.root() + "/logs");
+  testsupport::ModelServer model;
+  const uint16_t metricsPort = testsupport::freePort();
+  testsupport::Agent agent(
+      model.port(), loggerArgs("gs://logs/prefix", {"--metrics-port", std::to_string(metricsPort)}),
+      processEnv(gcsEnv(gcs)));
+  std::vector<Exchange> exchanges = sendRequests(agent, 3);
+  const std::string dir = gcs.root() + "/logs/prefix";
+  auto objects = awaitObjects([&] { return readFiles(dir); }, 6);
+  checkJsonObjects(objects, exchanges, "logs", "gs");
+  const std::string metrics =
+      testsupport::httpRequest("http://127.0.0.1:" + std::to_string(metricsPort) + "/metrics").body;
+  INFO(metrics);
+  CHECK(metricValue(metrics, R"(kserve_agent_logger_blob_objects_total{result="uploaded"})") == 6);
+  CHECK(metricValue(metrics, R"(kserve_agent_logger_blob_objects_total{result="failed"})") == 0);
+  CHECK(metricValue(metrics, "kserve_agent_logger_blob_records_total") == 6);
+  CHECK(metrics.find("kserve_agent_logger_events_dropped_total{") == std::string::npos);
+  CHECK_THAT(agent.process().output(), Catch::Contains("trying again"));
+  CHECK(agent.terminate() == 0);
+}
+
+TEST_CASE("blob sink: records beyond --log-queue-events are dropped and counted, never delayed") {
+  // Every upload fails for a while: the two records the queue holds wait, the rest are dropped.
+  storagetest::FakeGcs gcs({"--fail-uploads", "1000"});
+  fs::create_directories(gcs.root() + "/logs");
+  testsupport::ModelServer model;
+  const uint16_t metricsPort = testsupport::freePort();
+  testsupport::Agent agent(
+      model.port(),
+      loggerArgs("gs://logs/prefix", {"--metrics-port", std::to_string(metricsPort),
+                                      "--log-queue-events", "2", "--drain-timeout", "1s"}),
+      processEnv(gcsEnv(gcs)));
+  auto start = std::chrono::steady_clock::now();
+  sendRequests(agent, 5);
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+  const std::string metrics =
+      testsupport::httpRequest("http://127.0.0.1:" + std::to_string(metricsPort) + "/metrics").body;
+  INFO(metrics);
+  CHECK(metricValue(metrics, R"(kserve_agent_logger_events_dropped_total{reason="queue_full"})") ==
+        8);
+  CHECK(agent.terminate() == 0);
+  // The two held records were still not stored at the drain deadline.
+  CHECK_THAT(agent.process().output(), Catch::Contains("2 record(s) not stored"));
 }
