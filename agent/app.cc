@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "agent/marshaller.h"
 #include "agent/metrics.h"
 #include "agent/plugin.h"
 #include "agent/probe.h"
@@ -107,6 +108,7 @@ class Worker final : private ServerObserver, private DrainCallbacks {
         spdlog::warn("cannot listen on unix socket {}: {}", config_.unixSocket, uv_strerror(rc));
       }
     }
+    if (index_ == 0 && shared_.loggerOptions.blobUploads != nullptr) listenMarshaller();
     if (index_ == 0 && config_.metricsPort != 0) {
       rc = metricsListener_.listenTcp(config_.metricsPort, false);
       if (rc != 0) {
@@ -159,6 +161,27 @@ class Worker final : private ServerObserver, private DrainCallbacks {
     return true;
   }
 
+  // The embedded marshaller on --log-marshaller-port, as upstream's (blob sinks only). As
+  // upstream, a port that cannot be bound is reported and the agent carries on: its own
+  // batches never go through this server.
+  void listenMarshaller() {
+    const int port = config_.logMarshallerPort;
+    auto format = logger::blob::parseFormat(config_.logStoreFormat);
+    if (port < 1 || port > 65535 || !format) {
+      spdlog::warn("logger: no embedded marshaller: --log-marshaller-port {} is not a port", port);
+      return;
+    }
+    marshallerFilter_ = std::make_unique<MarshallerFilter>(*format);
+    marshallerContext_ = std::make_unique<ServerContext>(limits_, loop_.get(), noTerminal_, 64);
+    marshallerContext_->chain.setFilters({marshallerFilter_.get()});
+    marshallerListener_ = std::make_unique<Listener>(*marshallerContext_);
+    int rc = marshallerListener_->listenTcp(static_cast<uint16_t>(port), false);
+    if (rc != 0) {
+      spdlog::warn("logger: cannot listen on --log-marshaller-port {}: {}", port, uv_strerror(rc));
+      marshallerListener_.reset();
+    }
+  }
+
   std::string renderAllMetrics() {
     std::vector<ProxyMetrics::LoopFigures> figures;
     for (const Worker* worker : workers_)
@@ -187,6 +210,13 @@ class Worker final : private ServerObserver, private DrainCallbacks {
     tcp_.close();
     unix_.close();
     metricsListener_.close();
+    if (marshallerListener_) marshallerListener_->close();
+    if (marshallerContext_) {
+      std::vector<Connection*> callers(marshallerContext_->clients.begin(),
+                                       marshallerContext_->clients.end());
+      for (Connection* caller : callers)
+        caller->close();
+    }
     std::vector<Connection*> clients(context_.clients.begin(), context_.clients.end());
     for (Connection* client : clients)
       client->close();
@@ -217,6 +247,10 @@ class Worker final : private ServerObserver, private DrainCallbacks {
   MetricsTerminal metricsTerminal_;
   ServerContext metricsContext_;
   Listener metricsListener_;
+  NoTerminal noTerminal_;
+  std::unique_ptr<MarshallerFilter> marshallerFilter_;
+  std::unique_ptr<ServerContext> marshallerContext_;
+  std::unique_ptr<Listener> marshallerListener_;
   std::unique_ptr<Filter> logger_;
   std::unique_ptr<Filter> batcher_;
   OwnedHandle<uv_async_t> wake_;

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "logger/blob/format.h"
+#include "logger/blob/marshaller.h"
 #include "puller/storage/storage.h"
 #include "tests/logger/blob_helpers.h"
 #include "tests/puller/storage_peers.h"
@@ -486,7 +487,7 @@ TEST_CASE("blob sink: SIGTERM stores the half-filled batch before exiting") {
   CHECK_THAT(agent.process().output(), Catch::Contains("blob sink drained"));
 }
 
-TEST_CASE("blob sink: a store that fails and recovers loses nothing; metrics count it") {
+TEST_CASE("blob sink: a store that fails and recovers loses nothing, and the metrics count it") {
   // The GCS fake answers its first 12 uploads with 503: the first batch outlasts the storage
   // library's 5 attempts twice and is tried again by the upload thread until it is stored.
   storagetest::FakeGcs gcs({"--fail-uploads", "12"});
@@ -533,4 +534,55 @@ TEST_CASE("blob sink: records beyond --log-queue-events are dropped and counted,
   CHECK(agent.terminate() == 0);
   // The two held records were still not stored at the drain deadline.
   CHECK_THAT(agent.process().output(), Catch::Contains("2 record(s) not stored"));
+}
+
+TEST_CASE("blob sink: the embedded marshaller's server, and an agent that uses it as external") {
+  storagetest::S3rver s3("logs");
+  ScopedEnv env(s3.env());
+  testsupport::ModelServer model;
+  // Agent A serves csv on its marshaller port.
+  const uint16_t marshallerPort = testsupport::freePort();
+  testsupport::Agent a(
+      model.port(),
+      loggerArgs("s3://logs/a", {"--log-store-format", "csv", "--log-marshaller-port",
+                                 std::to_string(marshallerPort)}),
+      processEnv(s3.env()));
+  const std::string marshaller = "http://127.0.0.1:" + std::to_string(marshallerPort) + "/any/path";
+  REQUIRE(testsupport::waitForPort(marshallerPort));
+
+  testsupport::HttpResponse get = testsupport::httpRequest(marshaller);
+  CHECK(get.status == 405);
+  CHECK(get.body == "Method not allowed\n");
+  testsupport::HttpResponse bad =
+      testsupport::httpRequest(marshaller, {.method = "POST", .body = "{nope"});
+  CHECK(bad.status == 400);
+  CHECK_THAT(bad.body, Catch::StartsWith("Invalid JSON"));
+  std::vector<logger::blob::LogRequest> batch = blobtest::variedBatch(3);
+  std::string body;
+  logger::blob::appendBatchJson(body, batch);
+  testsupport::HttpResponse ok =
+      testsupport::httpRequest(marshaller, {.method = "POST", .body = body});
+  CHECK(ok.status == 200);
+  CHECK(ok.header("content-type") == "text/csv");
+  CHECK(ok.header("x-log-marshal-extension") == "csv");
+  logger::blob::Marshalled expected;
+  std::string error;
+  REQUIRE(logger::blob::marshalLocally(logger::blob::Format::Csv, batch, expected, error));
+  CHECK(ok.body == expected.data);
+
+  // Agent B (json by its flags) POSTs its batches to A: its objects are A's csv.
+  testsupport::Agent b(model.port(),
+                       loggerArgs("s3://logs/b", {"--log-marshaller-url", marshaller}),
+                       processEnv(s3.env()));
+  std::vector<Exchange> exchanges = sendRequests(b, 3);
+  auto objects = awaitObjects([] { return readObjects("s3://logs/b"); }, 6);
+  REQUIRE(objects.size() == 6);
+  for (const auto& [key, records] : tabularRecords(objects, logger::blob::Format::Csv)) {
+    REQUIRE(records.size() == 1);
+    checkKey(key, matchOfCells(exchanges, records.front()), "csv");
+    checkCells(records.front(), exchanges, "s3://logs/b");
+  }
+  CHECK(readObjects("s3://logs/a").empty());
+  CHECK(b.terminate() == 0);
+  CHECK(a.terminate() == 0);
 }
