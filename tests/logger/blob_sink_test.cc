@@ -429,11 +429,11 @@ double metricValue(const std::string& text, const std::string& series) {
 
 }  // namespace
 
-TEST_CASE("blob sink: gs json objects on the GCS fake") {
+TEST_CASE("blob sink: gs json objects on the GCS fake, two event loops sharing the upload thread") {
   storagetest::FakeGcs gcs;
   fs::create_directories(gcs.root() + "/logs");
   testsupport::ModelServer model;
-  testsupport::Agent agent(model.port(), loggerArgs("gs://logs/prefix", {}),
+  testsupport::Agent agent(model.port(), loggerArgs("gs://logs/prefix", {"--threads", "2"}),
                            processEnv(gcsEnv(gcs)));
   std::vector<Exchange> exchanges = sendRequests(agent, 3);
   const std::string dir = gcs.root() + "/logs/prefix";
