@@ -137,8 +137,7 @@ bool BlobUploads::marshal(const std::vector<blob::LogRequest>& records, std::str
 BlobOutcome BlobUploads::process(Job& job) {
   BlobOutcome outcome;
   outcome.batch = job.batch;
-  std::chrono::milliseconds delay = options_.retryDelay;
-  for (;;) {
+  for (int retry = 1;; ++retry) {
     std::string data;
     std::string extension;
     std::string contentType;
@@ -162,11 +161,11 @@ BlobOutcome BlobUploads::process(Job& job) {
     // store that is down for a while loses nothing that fits within them.
     outcome.error = error;
     if (permanent || stop_) return outcome;
+    const std::chrono::milliseconds delay = options_.retry.delay(retry);
     spdlog::warn("logger: batch of {} record(s) not stored, trying again in {} ms: {}",
                  job.records.size(), delay.count(), error);
     std::unique_lock lock(mutex_);
     if (wake_.wait_for(lock, delay, [this] { return stop_.load(); })) return outcome;
-    delay = std::min(delay * 2, options_.retryDelayCap);
   }
 }
 

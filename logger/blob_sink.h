@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/util/backoff.h"
 #include "core/uv/handle.h"
 #include "core/uv/timer.h"
 #include "logger/blob/batcher.h"
@@ -96,10 +97,10 @@ struct BlobUploadsOptions {
   // Empty: the embedded marshaller, called directly; else the external marshaller's URL.
   std::string marshallerUrl;
   std::string directory;  // where every object goes (blob::objectDirectory)
-  // A batch whose upload failed (after the store's own retries) is tried again after this
-  // delay, doubling up to the cap, until it succeeds, fails for good, or the process stops.
-  std::chrono::milliseconds retryDelay{1000};
-  std::chrono::milliseconds retryDelayCap{std::chrono::seconds(30)};
+  // A batch whose upload failed (after the store's own retries) is tried again after these
+  // waits (1 s doubling to 30 s, jittered), until it succeeds, fails for good, or the process
+  // stops.
+  core::Backoff retry{std::chrono::seconds(1), std::chrono::seconds(30)};
 };
 
 // The process's one upload thread.
