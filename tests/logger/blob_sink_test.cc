@@ -586,3 +586,56 @@ TEST_CASE("blob sink: the embedded marshaller's server, and an agent that uses i
   CHECK(b.terminate() == 0);
   CHECK(a.terminate() == 0);
 }
+
+TEST_CASE(
+    "blob sink: an external marshaller's extension names the object, its 4xx fails the batch") {
+  storagetest::S3rver s3("logs");
+  ScopedEnv env(s3.env());
+  testsupport::ModelServer model;
+  // The model server's /echo as a marshaller: it answers the batch itself, with the extension
+  // header asked for; the object is the JSON array the agent POSTed.
+  testsupport::Agent echo(
+      model.port(),
+      loggerArgs("s3://logs/echo",
+                 {"--log-marshaller-url",
+                  model.url("/echo?status=200&header=X-Log-Marshal-Extension:txt")}),
+      processEnv(s3.env()));
+  std::vector<Exchange> exchanges = sendRequests(echo, 3);
+  auto objects = awaitObjects([] { return readObjects("s3://logs/echo"); }, 6);
+  REQUIRE(objects.size() == 6);
+  for (const auto& [key, data] : objects) {
+    json batch = json::parse(data);
+    REQUIRE(batch.is_array());
+    REQUIRE(batch.size() == 1);
+    checkJsonRecord(batch[0], exchanges, "logs", "s3");
+    std::string bytes;
+    logger::blob::decodeBase64(batch[0].at("bytes").get<std::string>(), bytes);
+    checkKey(key, matchPayload(exchanges, bytes), "txt");
+  }
+  CHECK(echo.terminate() == 0);
+
+  // A marshaller that refuses a batch (400) would refuse it again: given up at once, counted.
+  const uint16_t metricsPort = testsupport::freePort();
+  testsupport::Agent refused(
+      model.port(),
+      loggerArgs("s3://logs/refused", {"--log-marshaller-url", model.url("/echo?status=400"),
+                                       "--metrics-port", std::to_string(metricsPort)}),
+      processEnv(s3.env()));
+  sendRequests(refused, 2);
+  std::string metrics;
+  for (auto until = std::chrono::steady_clock::now() + 20s;
+       std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(100ms)) {
+    metrics =
+        testsupport::httpRequest("http://127.0.0.1:" + std::to_string(metricsPort) + "/metrics")
+            .body;
+    if (metricValue(metrics, R"(kserve_agent_logger_blob_objects_total{result="failed"})") == 4)
+      break;
+  }
+  INFO(metrics);
+  CHECK(metricValue(metrics, R"(kserve_agent_logger_blob_objects_total{result="failed"})") == 4);
+  CHECK(metricValue(metrics, R"(kserve_agent_logger_events_dropped_total{reason="failed"})") == 4);
+  CHECK(metricValue(metrics, R"(kserve_agent_logger_blob_objects_total{result="uploaded"})") == 0);
+  CHECK(readObjects("s3://logs/refused").empty());
+  CHECK_THAT(refused.process().output(), Catch::Contains("HTTP request failed with status 400"));
+  CHECK(refused.terminate() == 0);
+}
