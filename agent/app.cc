@@ -22,6 +22,7 @@
 #include "core/proxy/proxy.h"
 #include "core/server/drain.h"
 #include "core/server/server.h"
+#include "core/util/assert.h"
 #include "core/util/logging.h"
 #include "core/uv/handle.h"
 #include "core/uv/loop.h"
@@ -166,11 +167,13 @@ class Worker final : private ServerObserver, private DrainCallbacks {
   // batches never go through this server.
   void listenMarshaller() {
     const int port = config_.logMarshallerPort;
-    auto format = logger::blob::parseFormat(config_.logStoreFormat);
-    if (port < 1 || port > 65535 || !format) {
+    if (port < 1 || port > 65535) {
       spdlog::warn("logger: no embedded marshaller: --log-marshaller-port {} is not a port", port);
       return;
     }
+    // parseConfig refused any other format.
+    auto format = logger::blob::parseFormat(config_.logStoreFormat);
+    KSA_RELEASE_ASSERT(format.has_value());
     marshallerFilter_ = std::make_unique<MarshallerFilter>(*format);
     marshallerContext_ = std::make_unique<ServerContext>(limits_, loop_.get(), noTerminal_, 64);
     marshallerContext_->chain.setFilters({marshallerFilter_.get()});
