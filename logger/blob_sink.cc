@@ -1,6 +1,7 @@
 #include "logger/blob_sink.h"
 
 #include <prometheus/counter.h>
+#include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 #include <uv.h>
@@ -213,11 +214,25 @@ BlobSink::BlobSink(uv_loop_s* loop, const Options& options, Dispatcher& accounti
                             .Help("Records in the objects the blob sink uploaded")
                             .Register(*options.metrics)
                             .Add({});
+    // The same series as the dispatcher's, which holds nothing in blob mode.
+    metrics_.held = &prometheus::BuildGauge()
+                         .Name("kserve_agent_logger_queue_events")
+                         .Help("CloudEvents queued or being delivered")
+                         .Register(*options.metrics)
+                         .Add({});
   }
+}
+
+void BlobSink::setHeld(size_t held) {
+  if (metrics_.held != nullptr) {
+    metrics_.held->Increment(static_cast<double>(held) - static_cast<double>(counters_.held));
+  }
+  counters_.held = held;
 }
 
 BlobSink::~BlobSink() {
   mailbox_->bind(nullptr);
+  setHeld(0);
 }
 
 blob::LogRequest BlobSink::toRecord(Event& event) const {
@@ -251,7 +266,7 @@ void BlobSink::add(EventPtr event, bool clientId) {
     return;
   }
   Pending pending{toRecord(*event), clientId, std::move(event->lease)};
-  ++counters_.held;
+  setHeld(counters_.held + 1);
   batcher_.add(std::move(pending), blob::BatchClock::now());
   flushDue();
 }
@@ -307,7 +322,7 @@ void BlobSink::onOutcomes() {
       for (const std::string& id : it->second.ids)
         accounting_.countDrop(DropReason::Failed, id);
     }
-    counters_.held -= records;
+    setHeld(counters_.held - records);
     inFlight_.erase(it);
   }
   finishDrainIfIdle();
@@ -328,7 +343,7 @@ void BlobSink::drain(std::chrono::steady_clock::time_point deadline, std::functi
       for (const std::string& id : flight.ids)
         accounting_.countDrop(DropReason::Shutdown, id);
     }
-    counters_.held = 0;
+    setHeld(0);
     inFlight_.clear();
     finishDrainIfIdle();
   });

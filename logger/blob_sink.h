@@ -38,6 +38,7 @@ struct uv_loop_s;
 struct uv_async_s;
 namespace prometheus {
 class Counter;
+class Gauge;
 class Registry;
 }  // namespace prometheus
 
@@ -183,6 +184,7 @@ class BlobSink {
   void armTimer();
   void onOutcomes();
   void finishDrainIfIdle();
+  void setHeld(size_t held);
 
   uv_loop_s* loop_;
   Dispatcher& accounting_;
@@ -209,6 +211,7 @@ class BlobSink {
     prometheus::Counter* objects = nullptr;
     prometheus::Counter* records = nullptr;
     prometheus::Counter* failed = nullptr;
+    prometheus::Gauge* held = nullptr;  // the http sink's queue gauge: records held here
   } metrics_;
   core::Timer drainTimer_;
   std::function<void()> drainDone_;

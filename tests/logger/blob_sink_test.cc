@@ -507,6 +507,7 @@ TEST_CASE("blob sink: a store that fails and recovers loses nothing, and the met
   CHECK(metricValue(metrics, R"(kserve_agent_logger_blob_objects_total{result="uploaded"})") == 6);
   CHECK(metricValue(metrics, R"(kserve_agent_logger_blob_objects_total{result="failed"})") == 0);
   CHECK(metricValue(metrics, "kserve_agent_logger_blob_records_total") == 6);
+  CHECK(metricValue(metrics, "kserve_agent_logger_queue_events") == 0);
   CHECK(metrics.find("kserve_agent_logger_events_dropped_total{") == std::string::npos);
   CHECK_THAT(agent.process().output(), Catch::Contains("trying again"));
   CHECK(agent.terminate() == 0);
@@ -531,6 +532,7 @@ TEST_CASE("blob sink: records beyond --log-queue-events are dropped and counted,
   INFO(metrics);
   CHECK(metricValue(metrics, R"(kserve_agent_logger_events_dropped_total{reason="queue_full"})") ==
         8);
+  CHECK(metricValue(metrics, "kserve_agent_logger_queue_events") == 2);
   CHECK(agent.terminate() == 0);
   // The two held records were still not stored at the drain deadline.
   CHECK_THAT(agent.process().output(), Catch::Contains("2 record(s) not stored"));
