@@ -51,11 +51,11 @@ std::map<std::string, std::string> readObjects(const std::string& uri) {
   return objects;
 }
 
-// Polls until `count` objects are there (uploads are asynchronous), or 20 s have passed.
+// Polls until `count` objects are there (uploads are asynchronous), or 30 s have passed.
 std::map<std::string, std::string> awaitObjects(
     const std::function<std::map<std::string, std::string>()>& read, size_t count) {
   std::map<std::string, std::string> objects;
-  for (auto until = std::chrono::steady_clock::now() + 20s;
+  for (auto until = std::chrono::steady_clock::now() + 30s;
        std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(100ms)) {
     objects = read();
     if (objects.size() >= count) break;
@@ -358,16 +358,34 @@ TEST_CASE("blob sink: s3 parquet, timed batches, read by hyparquet and parquetjs
                                       "--log-batch-interval", "300ms"}),
       processEnv(s3.env()));
   std::vector<Exchange> exchanges = sendRequests(agent, 3);
-  // 6 records: a full batch of 4, then the other 2 when the interval is up.
-  auto objects = awaitObjects([] { return readObjects("s3://logs/prefix"); }, 2);
-  REQUIRE(objects.size() == 2);
+  // 6 records in batches of at most 4: at least one partial batch, which only the interval
+  // can flush while the agent runs. Where the ticks fall among the records depends on timing,
+  // so the test waits for all six records rather than for a number of objects.
+  auto countRows = [](const std::map<std::string, std::string>& objects) {
+    size_t rows = 0;
+    for (const auto& [key, records] :
+         tabularRecords(objects, logger::blob::Format::Parquet, "hyparquet"))
+      rows += records.size();
+    return rows;
+  };
+  std::map<std::string, std::string> objects;
+  for (auto until = std::chrono::steady_clock::now() + 30s;
+       std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(200ms)) {
+    objects = readObjects("s3://logs/prefix");
+    if (countRows(objects) >= 6) break;
+  }
+  REQUIRE(objects.size() >= 2);
   for (const std::string reader : {"hyparquet", "parquetjs"}) {
     INFO(reader);
-    std::multiset<size_t> sizes;
+    size_t total = 0;
+    bool partial = false;
     std::set<std::pair<std::string, bool>> seen;
     for (const auto& [key, records] :
          tabularRecords(objects, logger::blob::Format::Parquet, reader)) {
-      sizes.insert(records.size());
+      REQUIRE(!records.empty());
+      CHECK(records.size() <= 4);
+      partial = partial || records.size() < 4;
+      total += records.size();
       checkKey(key, matchOfCells(exchanges, records.front()), "parquet");
       for (const auto& cells : records) {
         checkCells(cells, exchanges, "s3://logs/prefix");
@@ -375,7 +393,8 @@ TEST_CASE("blob sink: s3 parquet, timed batches, read by hyparquet and parquetjs
         seen.insert({match.exchange->request, match.request});
       }
     }
-    CHECK(sizes == std::multiset<size_t>{2, 4});
+    CHECK(total == 6);
+    CHECK(partial);
     CHECK(seen.size() == 6);
   }
   CHECK(agent.terminate() == 0);
@@ -625,7 +644,7 @@ TEST_CASE(
       processEnv(s3.env()));
   sendRequests(refused, 2);
   std::string metrics;
-  for (auto until = std::chrono::steady_clock::now() + 20s;
+  for (auto until = std::chrono::steady_clock::now() + 30s;
        std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(100ms)) {
     metrics =
         testsupport::httpRequest("http://127.0.0.1:" + std::to_string(metricsPort) + "/metrics")
