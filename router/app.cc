@@ -15,10 +15,9 @@
 #include "core/util/version.h"
 #include "core/uv/loop.h"
 #include "core/uv/signals.h"
-#include "core_curl/ca_bundle.h"
-#include "core_curl/https_transport.h"
 #include "router/engine.h"
 #include "router/graph.h"
+#include "router/https.h"
 #include "router/propagation.h"
 #include "router/server.h"
 
@@ -42,20 +41,24 @@ std::chrono::milliseconds seconds(const std::optional<int64_t>& value,
 
 class Router final : private core::ServerObserver, private core::DrainCallbacks {
  public:
+  // `https`: the https transport's plugin, null when the graph calls no https service.
   Router(const RouterConfig& config, Graph graph, HeaderPropagation propagation,
-         std::shared_ptr<const std::string> caBundle)
+         const HttpsPlugin* https, std::shared_ptr<const std::string> caBundle)
       : config_(config),
         timeouts_(graph.routerTimeouts.value_or(RouterTimeouts{})),
-        https_(&loop_,
-               core_curl::CurlClient::Options{
-                   .maxConnectionsPerHost = static_cast<long>(config.maxStepConnections),
-                   .maxResponseBytes = config.maxStepResponseBytes,
-                   .userAgent = "kserve-router/" + std::string(core::kVersion)},
-               std::move(caBundle), config.stepConnectTimeout),
+        https_(https == nullptr
+                   ? nullptr
+                   : https->makeTransport(
+                         &loop_,
+                         HttpsSettings{.maxConnectionsPerHost = config.maxStepConnections,
+                                       .maxResponseBytes = config.maxStepResponseBytes,
+                                       .userAgent = "kserve-router/" + std::string(core::kVersion),
+                                       .connectTimeout = config.stepConnectTimeout,
+                                       .caBundle = std::move(caBundle)})),
         client_(&loop_,
                 core::UpstreamOptions{config.maxStepConnections, config.stepConnectTimeout,
                                       std::chrono::milliseconds(0), "the step's service"},
-                &https_),
+                https_.get()),
         engine_(&loop_, std::move(graph), std::move(propagation), engineOptions(config), client_),
         terminal_(&loop_, engine_, seconds(timeouts_.serverWrite, 60s, 0ms)),
         limits_(serverLimits(config, timeouts_)),
@@ -136,7 +139,7 @@ class Router final : private core::ServerObserver, private core::DrainCallbacks 
   RouterTimeouts timeouts_;
   core::OwnedLoop loopHolder_;
   uv_loop_t& loop_ = *loopHolder_.get();
-  core_curl::CurlHttpsTransport https_;
+  std::unique_ptr<core::HttpsTransport> https_;
   core::Client client_;
   Engine engine_;
   ReadyzFilter readyz_;
@@ -167,6 +170,18 @@ void warnAboutSelfCalls(const Graph& graph, uint16_t port) {
   }
 }
 
+// Whether a step calls an https service (before the Istio rule, which may turn them into http:
+// the plugin is loaded either way, since the probe runs later).
+bool callsHttps(const Graph& graph) {
+  for (const auto& [name, node] : graph.nodes) {
+    for (const auto& step : node.steps) {
+      auto target = core::splitOriginUrl(step.serviceUrl);
+      if (target && target->origin.https) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 int runRouter(const RouterConfig& config) {
@@ -187,16 +202,26 @@ int runRouter(const RouterConfig& config) {
       HeaderPropagation::parse(patterns != nullptr ? patterns : "", problems);
   for (const std::string& problem : problems)
     spdlog::error("PROPAGATE_HEADERS: {}", problem);
+  const HttpsPlugin* https = nullptr;
+  if (callsHttps(parsed.graph) || !config.caFile.empty()) {
+    std::string error;
+    https = loadHttpsPlugin(error);
+    if (https == nullptr) {
+      std::fprintf(stderr, "kserve-router: https steps need the https plugin: %s\n", error.c_str());
+      return 2;
+    }
+  }
   std::shared_ptr<const std::string> caBundle;
   if (!config.caFile.empty()) {
-    caBundle = core_curl::CaBundle(config.caFile).current(std::chrono::steady_clock::now());
+    caBundle = https->readCaBundle(config.caFile);
     if (caBundle == nullptr) {
       std::fprintf(stderr, "kserve-router: --ca-file %s holds no PEM certificate\n",
                    config.caFile.c_str());
       return 2;
     }
   }
-  Router router(config, std::move(parsed.graph), std::move(propagation), std::move(caBundle));
+  Router router(config, std::move(parsed.graph), std::move(propagation), https,
+                std::move(caBundle));
   return router.run();
 }
 

@@ -3,10 +3,11 @@
 
 - core/ includes nothing outside itself; the modules (batcher, logger, puller) include nothing
   from the binaries' folders (agent/, router/): arrows point core <- modules <- binaries.
-- The modules library holds no definition of the core (its objects come from the executable,
-  one copy per process), and exports nothing of the core.
+- The plugins (the agent's modules library, the router's https library) hold no definition of
+  the core (its objects come from the executable, one copy per process) and export none of it.
 - storage-initializer maps no event loop (libuv, liburing, prometheus); the plain proxy maps no
-  libcurl, libarchive or OpenSSL (those come with the modules library, loaded when needed).
+  libcurl, libarchive or OpenSSL (those come with the modules library, loaded when needed), and
+  kserve-router no libcurl or OpenSSL (its https plugin brings them when a step is https).
 Prints one line per violation and exits 1 when there is any.
 """
 import argparse
@@ -35,6 +36,8 @@ def main():
     parser.add_argument("--agent", required=True)
     parser.add_argument("--modules", required=True)
     parser.add_argument("--storage-initializer", required=True)
+    parser.add_argument("--router", required=True)
+    parser.add_argument("--router-https", required=True)
     args = parser.parse_args()
     problems = []
 
@@ -51,17 +54,18 @@ def main():
                 problems.append(f"{source} includes {target}: {folder}/ may include only "
                                 f"{', '.join(prefixes)}")
 
-    symbols = subprocess.run(["nm", "-C", "--defined-only", args.modules], check=True,
-                             capture_output=True, text=True).stdout
-    for line in symbols.splitlines():
-        parts = line.split(" ", 2)
-        if len(parts) == 3 and parts[1] in "TDBR" and parts[2].startswith("core::"):
-            problems.append(f"{os.path.basename(args.modules)} defines {parts[2]}")
-    exported = subprocess.run(["nm", "-C", "-D", "--defined-only", args.modules], check=True,
-                              capture_output=True, text=True).stdout
-    for line in exported.splitlines():
-        if "core::" in line:
-            problems.append(f"{os.path.basename(args.modules)} exports {line.split(' ', 2)[2]}")
+    for plugin in (args.modules, args.router_https):
+        symbols = subprocess.run(["nm", "-C", "--defined-only", plugin], check=True,
+                                 capture_output=True, text=True).stdout
+        for line in symbols.splitlines():
+            parts = line.split(" ", 2)
+            if len(parts) == 3 and parts[1] in "TDBR" and parts[2].startswith("core::"):
+                problems.append(f"{os.path.basename(plugin)} defines {parts[2]}")
+        exported = subprocess.run(["nm", "-C", "-D", "--defined-only", plugin], check=True,
+                                  capture_output=True, text=True).stdout
+        for line in exported.splitlines():
+            if "core::" in line:
+                problems.append(f"{os.path.basename(plugin)} exports {line.split(' ', 2)[2]}")
 
     def mapped(binary):
         out = subprocess.run(["ldd", binary], check=True, capture_output=True, text=True).stdout
@@ -73,6 +77,9 @@ def main():
     for library in mapped(args.agent):
         if re.match(r"lib(curl|archive|ssl|crypto)\.", library):
             problems.append(f"kserve-agent maps {library}; only the modules library should")
+    for library in mapped(args.router):
+        if re.match(r"lib(curl|ssl|crypto)\.", library):
+            problems.append(f"kserve-router maps {library}; only its https plugin should")
 
     for problem in problems:
         print(problem)

@@ -24,7 +24,7 @@
   /readyz and exits 0 on SIGTERM.
 - The Dockerfile's default (last) target runs as USER 65532 with ENTRYPOINT kserve-agent and
   EXPOSE 9081, ships storage-initializer and the modules library; its `router` target, on the
-  same runtime, has ENTRYPOINT kserve-router and EXPOSE 8080; the build stage installs
+  same runtime, has ENTRYPOINT kserve-router, its https plugin and EXPOSE 8080; the build stage installs
   libre2-dev and builds and checks every binary; the runtime installs exactly the packages
   deploy/runtime-packages.sh derives from all the binaries.
 - The command deploy/README.md documents, `docker run -p 8080:8080 IMAGE --graph-json <the
@@ -33,7 +33,7 @@
   body, since nothing listens at the step's URL (skipped if something does).
 
 Usage: check_manifests.py DEPLOY_DIR --agent BINARY --modules LIBRARY --storage-initializer BINARY
-                          --router BINARY
+                          --router BINARY --router-https LIBRARY
 Exits 0 when everything holds, 1 with one line per problem otherwise.
 """
 import argparse
@@ -746,13 +746,14 @@ def check_dockerfile(path, binaries, problems):
                 "kserve-agent", 9081,
                 ["kserve-agent", "storage-initializer", "libkserve-agent-modules.so"], where,
                 problems)
-    for target, entrypoint, port in (("storage-initializer", "storage-initializer", None),
-                                     ("router", "kserve-router", 8080)):
+    for target, entrypoint, port, files in (
+            ("storage-initializer", "storage-initializer", None, ["storage-initializer"]),
+            ("router", "kserve-router", 8080, ["kserve-router", "libkserve-router-https.so"])):
         if target not in names:
             problems.add(where, f"no `{target}` target (FROM runtime AS {target})")
             continue
         check_image(stage_image(stages, names.index(target)), f"target {target}", entrypoint,
-                    port, [entrypoint], where, problems)
+                    port, files, where, problems)
 
     # The build stage builds every binary and re-derives the runtime packages from all of them.
     build = [i for stage in stages if stage["name"] == "build" for i in stage["lines"]]
@@ -798,12 +799,15 @@ def main():
     parser.add_argument("--modules", required=True, help="the built libkserve-agent-modules.so")
     parser.add_argument("--storage-initializer", required=True,
                         help="the built storage-initializer")
+    parser.add_argument("--router-https", required=True,
+                        help="the built libkserve-router-https.so")
     parser.add_argument("--router", required=True, help="the built kserve-router")
     args = parser.parse_args()
     args.agent = os.path.abspath(args.agent)
     args.modules = os.path.abspath(args.modules)
     args.storage_initializer = os.path.abspath(args.storage_initializer)
     args.router = os.path.abspath(args.router)
+    args.router_https = os.path.abspath(args.router_https)
     problems = Problems()
     flags = agent_flags(args.agent)
     router_defaults = router_help(args.router)
@@ -874,7 +878,8 @@ def main():
         problems.add(args.deploy_dir, "no manifest has a router container")
 
     check_dockerfile(os.path.join(args.deploy_dir, "Dockerfile"),
-                     [args.agent, args.modules, args.storage_initializer, args.router], problems)
+                     [args.agent, args.modules, args.storage_initializer, args.router,
+                      args.router_https], problems)
     check_seed_example(os.path.join(args.deploy_dir, "README.md"), args.router, problems)
 
     for line in problems.lines:
