@@ -26,6 +26,8 @@ struct RouterConfig {
   // PEM certificates trusted for https steps besides the system's ("": the system's only).
   std::string caFile;
   std::string logLevel = "info";
+  // --stream-responses: a step whose answer is the graph's answer unchanged streams it.
+  bool streamResponses = false;
 };
 
 // A config to run with, or an exit code and text to print (help and version on stdout with 0;

@@ -73,7 +73,8 @@ Engine::Engine(uv_loop_t* loop, Graph graph, HeaderPropagation propagation, Engi
 
 Engine::~Engine() = default;
 
-std::unique_ptr<GraphRun> Engine::run(const core::Headers& incoming, std::string input, Done done) {
+std::unique_ptr<GraphRun> Engine::run(const core::Headers& incoming, std::string input, Done done,
+                                      AnswerStream* stream) {
   core::Headers propagated = propagation_.select(incoming);
   if (core::findHeader(propagated, "Content-Type") == nullptr) {
     propagated.push_back({"Content-Type", "application/json"});
@@ -81,7 +82,8 @@ std::unique_ptr<GraphRun> Engine::run(const core::Headers& incoming, std::string
   if (core::findHeader(propagated, "User-Agent") == nullptr) {
     propagated.push_back({"User-Agent", options_.userAgent});
   }
-  std::unique_ptr<GraphRun> run(new GraphRun(*this, std::move(propagated), std::move(done)));
+  std::unique_ptr<GraphRun> run(
+      new GraphRun(*this, std::move(propagated), std::move(done), stream));
   run->start(std::move(input));
   return run;
 }
@@ -154,10 +156,12 @@ struct GraphRun::Scope {
   }
 };
 
-GraphRun::GraphRun(Engine& engine, core::Headers propagated, Engine::Done done)
+GraphRun::GraphRun(Engine& engine, core::Headers propagated, Engine::Done done,
+                   AnswerStream* stream)
     : engine_(engine),
       propagated_(std::move(propagated)),
       done_(std::move(done)),
+      stream_(stream),
       root_(std::make_shared<Scope>()),
       alive_(std::make_shared<bool>(true)) {}
 
@@ -166,14 +170,19 @@ GraphRun::~GraphRun() {
 }
 
 void GraphRun::cancel() {
+  streaming_ = nullptr;
   root_->cancel();
   alive_.reset();
   done_ = nullptr;
 }
 
+void GraphRun::resume() {
+  if (streaming_ != nullptr) streaming_->resume();
+}
+
 void GraphRun::start(std::string input) {
   starting_ = true;
-  runNode(root_, "root", std::move(input), [this](Outcome outcome) {
+  runNode(root_, "root", std::move(input), stream_ != nullptr, [this](Outcome outcome) {
     if (!starting_) {
       Engine::Done done = std::move(done_);
       done(std::move(outcome));
@@ -201,7 +210,7 @@ void GraphRun::later(const ScopePtr& scope, std::function<void()> then) {
   });
 }
 
-void GraphRun::runNode(const ScopePtr& scope, const std::string& name, std::string input,
+void GraphRun::runNode(const ScopePtr& scope, const std::string& name, std::string input, bool tail,
                        Next next) {
   auto it = engine_.graph_.nodes.find(name);
   if (it == engine_.graph_.nodes.end()) {
@@ -210,13 +219,13 @@ void GraphRun::runNode(const ScopePtr& scope, const std::string& name, std::stri
   }
   switch (it->second.type) {
     case RouterType::Sequence:
-      sequence(scope, name, std::move(input), std::move(next));
+      sequence(scope, name, std::move(input), tail, std::move(next));
       break;
     case RouterType::Switch:
-      switchNode(scope, name, std::move(input), std::move(next));
+      switchNode(scope, name, std::move(input), tail, std::move(next));
       break;
     case RouterType::Splitter:
-      splitter(scope, name, std::move(input), std::move(next));
+      splitter(scope, name, std::move(input), tail, std::move(next));
       break;
     case RouterType::Ensemble:
       ensemble(scope, name, std::move(input), std::move(next));
@@ -225,24 +234,26 @@ void GraphRun::runNode(const ScopePtr& scope, const std::string& name, std::stri
 }
 
 void GraphRun::runStep(const ScopePtr& scope, const std::string& node, size_t index,
-                       std::string input, Next next) {
+                       std::string input, bool tail, Next next) {
   const Step& step = engine_.graph_.nodes.at(node).steps.at(index);
   if (!step.nodeName.empty()) {
-    runNode(scope, step.nodeName, std::move(input), std::move(next));
+    runNode(scope, step.nodeName, std::move(input), tail, std::move(next));
   } else {
-    callService(scope, node, index, std::move(input), std::move(next));
+    callService(scope, node, index, std::move(input), tail, std::move(next));
   }
 }
 
 void GraphRun::callService(const ScopePtr& scope, const std::string& node, size_t index,
-                           std::string input, Next next) {
+                           std::string input, bool tail, Next next) {
   const Engine::Target& target = *engine_.targets_.at(node).at(index);
   if (target.origin.https && engine_.mesh_ != Engine::Mesh::Inside &&
       engine_.mesh_ != Engine::Mesh::Outside) {
     auto shared = std::make_shared<std::string>(std::move(input));
     engine_.whenMeshKnown(
-        [this, scope, node, index, shared, next = std::move(next)]() mutable {
-          if (!scope->dead()) callService(scope, node, index, std::move(*shared), std::move(next));
+        [this, scope, node, index, shared, tail, next = std::move(next)]() mutable {
+          if (!scope->dead()) {
+            callService(scope, node, index, std::move(*shared), tail, std::move(next));
+          }
         },
         alive_);
     return;
@@ -261,11 +272,24 @@ void GraphRun::callService(const ScopePtr& scope, const std::string& node, size_
   spdlog::debug("router: calling {} for {}", target.url,
                 describeStep(node, index, engine_.graph_.nodes.at(node).steps.at(index)));
   uint64_t id = nextCall_++;
+  if (tail && stream_ != nullptr) {
+    // A step that does not name its Content-Type is buffered, so that the answer gets the
+    // type sniffed from the whole body, as when nothing streams.
+    request.stream.head = [this, scope, id](int status, const core::Headers& headers) {
+      if (scope->dead() || core::findHeader(headers, "Content-Type") == nullptr) return false;
+      auto call = scope->calls.find(id);
+      if (call != scope->calls.end()) streaming_ = call->second;
+      stream_->head(status, headers);
+      return true;
+    };
+    request.stream.body = [this](std::string_view data) { return stream_->body(data); };
+  }
   core::UpstreamCall* call = engine_.client_.send(
       origin, std::move(request),
       [this, scope, id, node, index, next = std::move(next)](core::UpstreamResult result) {
         scope->calls.erase(id);
         if (scope->dead()) return;
+        if (result.streamed) streaming_ = nullptr;
         Outcome outcome;
         if (result.status == 0) {
           const Step& step = engine_.graph_.nodes.at(node).steps.at(index);
@@ -277,24 +301,26 @@ void GraphRun::callService(const ScopePtr& scope, const std::string& node, size_
           outcome.status = result.status;
           outcome.body = std::move(result.body);
         }
+        outcome.streamed = result.streamed;
         next(std::move(outcome));
       });
   scope->calls.emplace(id, call);
 }
 
 void GraphRun::sequence(const ScopePtr& scope, const std::string& name, std::string input,
-                        Next next) {
+                        bool tail, Next next) {
   if (engine_.graph_.nodes.at(name).steps.empty()) {
     // Upstream writes status 0, which makes Go drop the connection.
     next(failure(500, "node \"" + name + "\" has no steps"));
     return;
   }
   sequenceStep(scope, name, 0, std::make_shared<const std::string>(std::move(input)), Outcome{},
-               std::move(next));
+               tail, std::move(next));
 }
 
 void GraphRun::sequenceStep(const ScopePtr& scope, const std::string& name, size_t index,
-                            std::shared_ptr<const std::string> input, Outcome previous, Next next) {
+                            std::shared_ptr<const std::string> input, Outcome previous, bool tail,
+                            Next next) {
   const std::vector<Step>& steps = engine_.graph_.nodes.at(name).steps;
   if (index == steps.size()) {
     next(std::move(previous));
@@ -317,24 +343,26 @@ void GraphRun::sequenceStep(const ScopePtr& scope, const std::string& name, size
     }
   }
   bool hard = step.dependencyType == Dependency::Hard;
-  runStep(scope, name, index, std::move(stepInput),
-          [this, scope, name, index, input, hard, next = std::move(next)](Outcome outcome) mutable {
+  bool last = index + 1 == steps.size();
+  runStep(scope, name, index, std::move(stepInput), tail && last,
+          [this, scope, name, index, input, hard, tail,
+           next = std::move(next)](Outcome outcome) mutable {
             if (outcome.failed() || (hard && !success(outcome.status))) {
               next(std::move(outcome));
               return;
             }
-            sequenceStep(scope, name, index + 1, std::move(input), std::move(outcome),
+            sequenceStep(scope, name, index + 1, std::move(input), std::move(outcome), tail,
                          std::move(next));
           });
 }
 
 void GraphRun::switchNode(const ScopePtr& scope, const std::string& name, std::string input,
-                          Next next) {
+                          bool tail, Next next) {
   const std::vector<Step>& steps = engine_.graph_.nodes.at(name).steps;
   if (gjson::validBytes(input)) {
     for (size_t i = 0; i < steps.size(); ++i) {
       if (!steps[i].condition.empty() && gjson::get(input, steps[i].condition).exists()) {
-        runStep(scope, name, i, std::move(input), std::move(next));
+        runStep(scope, name, i, std::move(input), tail, std::move(next));
         return;
       }
     }
@@ -343,7 +371,7 @@ void GraphRun::switchNode(const ScopePtr& scope, const std::string& name, std::s
 }
 
 void GraphRun::splitter(const ScopePtr& scope, const std::string& name, std::string input,
-                        Next next) {
+                        bool tail, Next next) {
   const std::vector<Step>& steps = engine_.graph_.nodes.at(name).steps;
   // Weights were checked at start (each >= 0, summing to 100), so a draw in [0, 100) always
   // lands on a step.
@@ -352,7 +380,7 @@ void GraphRun::splitter(const ScopePtr& scope, const std::string& name, std::str
   for (size_t i = 0; i < steps.size(); ++i) {
     cumulative += steps[i].weight.value_or(0);
     if (draw < cumulative) {
-      runStep(scope, name, i, std::move(input), std::move(next));
+      runStep(scope, name, i, std::move(input), tail, std::move(next));
       return;
     }
   }
@@ -387,34 +415,35 @@ void GraphRun::ensemble(const ScopePtr& scope, const std::string& name, std::str
   };
   auto shared = std::make_shared<const std::string>(std::move(input));
   for (size_t i = 0; i < steps.size() && !state->answered; ++i) {
-    runStep(state->branches, name, i, *shared, [this, state, name, i, answer](Outcome outcome) {
-      if (state->answered) return;
-      const std::vector<Step>& all = engine_.graph_.nodes.at(name).steps;
-      if (outcome.failed()) {
-        answer(std::move(outcome));
-        return;
-      }
-      if (auto problem = ensembleResultProblem(outcome.body)) {
-        answer(failure(500, *problem + " (" + describeStep(name, i, all[i]) + ")"));
-        return;
-      }
-      state->results[i] = std::move(outcome);
-      while (state->next < all.size() && state->results[state->next]) {
-        const Outcome& result = *state->results[state->next];
-        if (all[state->next].dependencyType == Dependency::Hard && !success(result.status)) {
-          answer(result);
-          return;
-        }
-        ++state->next;
-      }
-      if (state->next < all.size()) return;
-      std::vector<std::pair<std::string, std::string>> merged;
-      for (size_t k = 0; k < all.size(); ++k) {
-        merged.emplace_back(all[k].name.empty() ? std::to_string(k) : all[k].name,
-                            std::move(state->results[k]->body));
-      }
-      answer(Outcome{mergeEnsemble(std::move(merged)), 200, {}});
-    });
+    runStep(
+        state->branches, name, i, *shared, false, [this, state, name, i, answer](Outcome outcome) {
+          if (state->answered) return;
+          const std::vector<Step>& all = engine_.graph_.nodes.at(name).steps;
+          if (outcome.failed()) {
+            answer(std::move(outcome));
+            return;
+          }
+          if (auto problem = ensembleResultProblem(outcome.body)) {
+            answer(failure(500, *problem + " (" + describeStep(name, i, all[i]) + ")"));
+            return;
+          }
+          state->results[i] = std::move(outcome);
+          while (state->next < all.size() && state->results[state->next]) {
+            const Outcome& result = *state->results[state->next];
+            if (all[state->next].dependencyType == Dependency::Hard && !success(result.status)) {
+              answer(result);
+              return;
+            }
+            ++state->next;
+          }
+          if (state->next < all.size()) return;
+          std::vector<std::pair<std::string, std::string>> merged;
+          for (size_t k = 0; k < all.size(); ++k) {
+            merged.emplace_back(all[k].name.empty() ? std::to_string(k) : all[k].name,
+                                std::move(state->results[k]->body));
+          }
+          answer(Outcome{mergeEnsemble(std::move(merged)), 200, {}});
+        });
   }
 }
 

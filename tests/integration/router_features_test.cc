@@ -1,0 +1,165 @@
+// kserve-router's features beyond upstream (streaming, retries, trace context, metrics, ...),
+// each through the real binary in front of the sample model server on loopback.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "tests/support/peers.h"
+
+using namespace testsupport;
+using nlohmann::json;
+
+namespace {
+
+json serviceStep(const std::string& url, json extra = json::object()) {
+  extra["serviceUrl"] = url;
+  return extra;
+}
+
+std::string graphOf(json nodes, json extra = json::object()) {
+  extra["nodes"] = std::move(nodes);
+  return extra.dump();
+}
+
+HttpResponse post(const Router& router, const std::string& body,
+                  std::vector<std::string> headers = {"Content-Type: application/json"}) {
+  HttpOptions options;
+  options.method = "POST";
+  options.body = body;
+  options.headers = std::move(headers);
+  return httpRequest(router.url("/"), options);
+}
+
+std::string rawPost(const std::string& body) {
+  return "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Streaming pass-through (--stream-responses).
+
+TEST_CASE("router streaming: the last step's SSE answer reaches the client event by event",
+          "[router][stream]") {
+  ModelServer model;
+  // A Sequence whose last step streams three events a second apart: the first must reach the
+  // client long before the last is produced.
+  std::string graph = graphOf(
+      {{"root",
+        {{"routerType", "Sequence"},
+         {"steps",
+          {serviceStep(model.url("/graph/success")),
+           serviceStep(model.url("/sse?n=3&interval_ms=1000"), {{"data", "$response"}})}}}}});
+  Router router(graph, {"--stream-responses"});
+  RawSocket socket(router.port());
+  auto start = std::chrono::steady_clock::now();
+  REQUIRE(socket.send(rawPost("{}")));
+  std::string first =
+      socket.readUntil([](const std::string& s) { return s.find("event 0") != std::string::npos; });
+  auto firstAt = std::chrono::steady_clock::now() - start;
+  INFO(first);
+  CHECK_THAT(first, Catch::StartsWith("HTTP/1.1 200"));
+  CHECK_THAT(first, Catch::Contains("Content-Type: text/event-stream"));
+  CHECK_THAT(first, Catch::Contains("Transfer-Encoding: chunked"));
+  CHECK(first.find("event 2") == std::string::npos);
+  // The last event is sent 2 s after the first.
+  CHECK(firstAt < 1500ms);
+  std::string rest = socket.readUntil(
+      [](const std::string& s) { return s.find("0\r\n\r\n") != std::string::npos; }, 10s);
+  CHECK_THAT(rest, Catch::Contains("data: event 2\n\n"));
+  CHECK(countResponses(first + rest) == 1);
+
+  // The connection stays usable for the next request.
+  REQUIRE(socket.send(rawPost("{}")));
+  std::string again = socket.readUntil(
+      [](const std::string& s) { return s.find("0\r\n\r\n") != std::string::npos; }, 10s);
+  CHECK_THAT(again, Catch::Contains("data: event 2\n\n"));
+}
+
+TEST_CASE("router streaming: off by default, the answer is buffered and its type sniffed",
+          "[router][stream]") {
+  ModelServer model;
+  std::string graph = graphOf(
+      {{"root",
+        {{"routerType", "Switch"},
+         {"steps", {serviceStep(model.url("/sse?n=2&interval_ms=300"), {{"condition", "a"}})}}}}});
+  Router router(graph);
+  auto start = std::chrono::steady_clock::now();
+  HttpResponse response = post(router, R"({"a":1})");
+  auto took = std::chrono::steady_clock::now() - start;
+  CHECK(response.status == 200);
+  CHECK(response.body == "data: event 0\n\ndata: event 1\n\n");
+  CHECK(response.header("content-type") == "text/plain; charset=utf-8");
+  CHECK(response.header("content-length") == std::to_string(response.body.size()));
+  CHECK(took >= 600ms);
+}
+
+TEST_CASE("router streaming: a Switch or Splitter step keeps its type and binary-tensor header",
+          "[router][stream]") {
+  ModelServer model;
+  std::string binary =
+      model.url("/echo?ctype=application/octet-stream&header=Inference-Header-Content-Length:7");
+  std::string graph = graphOf(
+      {{"root",
+        {{"routerType", "Switch"},
+         {"steps",
+          {serviceStep(binary, {{"condition", "a"}}),
+           {{"nodeName", "split"}, {"condition", "b"}}}}}},
+       {"split",
+        {{"routerType", "Splitter"}, {"steps", {serviceStep(binary, {{"weight", 100}})}}}}});
+  Router router(graph, {"--stream-responses=true"});
+  for (const std::string body : {R"({"a":1})", R"({"b":1})"}) {
+    HttpResponse response = post(router, body);
+    INFO(body);
+    CHECK(response.status == 200);
+    CHECK(response.body == body);
+    CHECK(response.header("content-type") == "application/octet-stream");
+    CHECK(response.header("inference-header-content-length") == "7");
+    CHECK(response.header("content-length") == std::to_string(body.size()));
+  }
+
+  // Without the flag the header is dropped and the type sniffed, as upstream.
+  Router plain(graph, {"--stream-responses=false"});
+  HttpResponse response = post(plain, R"({"a":1})");
+  CHECK(response.status == 200);
+  CHECK(response.header("inference-header-content-length").empty());
+  CHECK(response.header("content-type") == "application/json");
+}
+
+TEST_CASE(
+    "router streaming: a large answer streams whole through a slow client, and steps that "
+    "are not the answer are buffered",
+    "[router][stream]") {
+  ModelServer model;
+  constexpr size_t kSize = 8 << 20;
+  std::string graph =
+      graphOf({{"root",
+                {{"routerType", "Sequence"},
+                 {"steps",
+                  {serviceStep(model.url("/echo?ctype=application/json")),
+                   serviceStep(model.url("/echo?chunked=1&ctype=application/octet-stream&size=" +
+                                         std::to_string(kSize)))}}}}});
+  // The answer is larger than the step bound: streamed answers are not held, so not bounded.
+  Router router(graph, {"--stream-responses", "--max-step-response-bytes=1048576"});
+  RawSocket socket(router.port());
+  REQUIRE(socket.send(rawPost("{}")));
+  // Read slowly at first so that the router's queue to the client fills and the step pauses.
+  std::this_thread::sleep_for(500ms);
+  std::string all =
+      socket.readUntil([](const std::string& s) { return s.ends_with("\r\n0\r\n\r\n"); }, 20s);
+  CHECK_THAT(all, Catch::StartsWith("HTTP/1.1 200"));
+  CHECK(countResponses(all) == 1);
+  CHECK(all.size() > kSize);
+
+  // An Ensemble's steps are never streamed: an SSE body is no JSON object, and the Ensemble
+  // fails as upstream's does.
+  std::string ensemble = graphOf(
+      {{"root",
+        {{"routerType", "Ensemble"},
+         {"steps", {serviceStep(model.url("/sse?n=1&interval_ms=10"), {{"name", "s"}})}}}}});
+  Router other(ensemble, {"--stream-responses"});
+  HttpResponse response = post(other, "{}");
+  CHECK(response.status == 500);
+  CHECK(response.header("content-type") == "application/json");
+}
