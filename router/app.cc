@@ -90,6 +90,7 @@ class Router final : private core::ServerObserver, private core::DrainCallbacks 
     options.maxStepResponseBytes = config.maxStepResponseBytes;
     options.istioProbeUrl = config.istioProbeUrl;
     options.userAgent = "kserve-router/" + std::string(core::kVersion);
+    options.traceContext = config.traceContext;
     return options;
   }
 

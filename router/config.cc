@@ -129,6 +129,14 @@ std::map<std::string, Flag> flagTable() {
       {"--ca-file",
        {"path", "", "PEM certificates trusted for https steps besides the system's",
         [](RouterConfig& c, const std::string&, const std::string& v) { c.caFile = v; }}},
+      {"--trace-context",
+       {"bool", "true",
+        "send the client's W3C traceparent (a fresh parent id per step call), tracestate and "
+        "X-Request-Id to every step",
+        [](RouterConfig& c, const std::string& flag, const std::string& v) {
+          c.traceContext = boolean(flag, v);
+        },
+        true}},
       {"--stream-responses",
        {"bool", "false",
         "stream the answer of a step that is the graph's answer unchanged (SSE) with its "

@@ -28,6 +28,9 @@ struct RouterConfig {
   std::string logLevel = "info";
   // --stream-responses: a step whose answer is the graph's answer unchanged streams it.
   bool streamResponses = false;
+  // --trace-context: traceparent (a fresh parent id per call), tracestate and X-Request-Id
+  // reach every step call.
+  bool traceContext = true;
 };
 
 // A config to run with, or an exit code and text to print (help and version on stdout with 0;

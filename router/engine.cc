@@ -76,6 +76,32 @@ Engine::~Engine() = default;
 std::unique_ptr<GraphRun> Engine::run(const core::Headers& incoming, std::string input, Done done,
                                       AnswerStream* stream) {
   core::Headers propagated = propagation_.select(incoming);
+  std::optional<TraceParent> trace;
+  if (options_.traceContext) {
+    // The router owns these: each step call gets its own traceparent (a pattern that picked
+    // the client's would make every step claim the client's span as its parent), tracestate
+    // only with a valid traceparent (W3C), the request id once.
+    core::removeHeader(propagated, "Traceparent");
+    core::removeHeader(propagated, "Tracestate");
+    if (const std::string* parent = core::findHeader(incoming, "traceparent")) {
+      trace = TraceParent::parse(*parent);
+    }
+    if (trace) {
+      // Several tracestate fields are one list (RFC 9110 §5.3).
+      std::string state;
+      for (const core::Header& header : incoming) {
+        if (!core::iequals(header.name, "tracestate")) continue;
+        if (!state.empty()) state += ',';
+        state += header.value;
+      }
+      if (!state.empty()) propagated.push_back({"tracestate", std::move(state)});
+    }
+    if (core::findHeader(propagated, "X-Request-Id") == nullptr) {
+      if (const std::string* id = core::findHeader(incoming, "X-Request-Id")) {
+        propagated.push_back({"X-Request-Id", *id});
+      }
+    }
+  }
   if (core::findHeader(propagated, "Content-Type") == nullptr) {
     propagated.push_back({"Content-Type", "application/json"});
   }
@@ -83,7 +109,7 @@ std::unique_ptr<GraphRun> Engine::run(const core::Headers& incoming, std::string
     propagated.push_back({"User-Agent", options_.userAgent});
   }
   std::unique_ptr<GraphRun> run(
-      new GraphRun(*this, std::move(propagated), std::move(done), stream));
+      new GraphRun(*this, std::move(propagated), std::move(trace), std::move(done), stream));
   run->start(std::move(input));
   return run;
 }
@@ -156,10 +182,11 @@ struct GraphRun::Scope {
   }
 };
 
-GraphRun::GraphRun(Engine& engine, core::Headers propagated, Engine::Done done,
-                   AnswerStream* stream)
+GraphRun::GraphRun(Engine& engine, core::Headers propagated, std::optional<TraceParent> trace,
+                   Engine::Done done, AnswerStream* stream)
     : engine_(engine),
       propagated_(std::move(propagated)),
+      trace_(std::move(trace)),
       done_(std::move(done)),
       stream_(stream),
       root_(std::make_shared<Scope>()),
@@ -263,9 +290,14 @@ void GraphRun::callService(const ScopePtr& scope, const std::string& node, size_
   core::UpstreamRequest request;
   request.method = "POST";
   request.target = target.target;
-  request.headers.reserve(propagated_.size() + 1);
+  request.headers.reserve(propagated_.size() + 2);
   request.headers.push_back({"Host", target.host});
   request.headers.insert(request.headers.end(), propagated_.begin(), propagated_.end());
+  if (trace_) {
+    // A fresh parent id per call (retries included): W3C asks for one per outgoing request.
+    uint64_t parentId = engine_.random_();
+    request.headers.push_back({"traceparent", trace_->child(parentId != 0 ? parentId : 1)});
+  }
   request.body = std::move(input);
   request.timeout = engine_.options_.stepTimeout;
   request.maxResponseBytes = engine_.options_.maxStepResponseBytes;

@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -54,6 +55,8 @@ struct EngineOptions {
   // as http, as upstream does).
   std::string istioProbeUrl = "http://localhost:15000";
   std::string userAgent = "kserve-router";
+  // W3C trace context and X-Request-Id reach every step call (--trace-context).
+  bool traceContext = true;
 };
 
 class GraphRun;
@@ -116,7 +119,8 @@ class GraphRun {
   using ScopePtr = std::shared_ptr<Scope>;
   using Next = std::function<void(Outcome)>;
 
-  GraphRun(Engine& engine, core::Headers propagated, Engine::Done done, AnswerStream* stream);
+  GraphRun(Engine& engine, core::Headers propagated, std::optional<TraceParent> trace,
+           Engine::Done done, AnswerStream* stream);
   void start(std::string input);
 
   // `tail`: what the node or step answers is the graph's answer unchanged (it may stream).
@@ -142,6 +146,7 @@ class GraphRun {
 
   Engine& engine_;
   core::Headers propagated_;
+  std::optional<TraceParent> trace_;  // the client's traceparent, when valid
   Engine::Done done_;
   AnswerStream* stream_;
   core::UpstreamCall* streaming_ = nullptr;  // the call whose answer streams to the client

@@ -1,7 +1,9 @@
 // kserve-router's features beyond upstream (streaming, retries, trace context, metrics, ...),
 // each through the real binary in front of the sample model server on loopback.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "tests/support/peers.h"
@@ -162,4 +164,83 @@ TEST_CASE(
   HttpResponse response = post(other, "{}");
   CHECK(response.status == 500);
   CHECK(response.header("content-type") == "application/json");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trace context (--trace-context).
+
+namespace {
+
+// The values of one header a /graph/headers step received, whatever the case of its name.
+std::vector<std::string> headerValues(const json& answer, const std::string& lowerName) {
+  std::vector<std::string> out;
+  for (const auto& [name, values] : answer["headers"].items()) {
+    std::string lower = name;
+    std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+    if (lower != lowerName) continue;
+    for (const auto& value : values)
+      out.push_back(value.get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("router trace context: every step call gets the trace id with its own parent id",
+          "[router][trace]") {
+  ModelServer model;
+  // An Ensemble of two steps and a nested Sequence: the answer holds what each step received.
+  std::string graph = graphOf(
+      {{"root",
+        {{"routerType", "Ensemble"},
+         {"steps",
+          {serviceStep(model.url("/graph/headers"), {{"name", "a"}}),
+           serviceStep(model.url("/graph/headers"), {{"name", "b"}}),
+           {{"name", "c"}, {"nodeName", "seq"}}}}}},
+       {"seq",
+        {{"routerType", "Sequence"}, {"steps", {serviceStep(model.url("/graph/headers"))}}}}});
+  const std::string traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+  const std::string parent = "00-" + traceId + "-00f067aa0ba902b7-01";
+  // A pattern that picks Traceparent too must not send the client's own parent id.
+  Router router(graph, {}, {{"PROPAGATE_HEADERS", "Traceparent,X-Other"}});
+  HttpResponse response =
+      post(router, "{}",
+           {"Content-Type: application/json", "traceparent: " + parent, "tracestate: vendor1=a",
+            "tracestate: vendor2=b", "X-Request-Id: req-42"});
+  REQUIRE(response.status == 200);
+  json answer = json::parse(response.body);
+  std::set<std::string> parents;
+  for (const char* step : {"a", "b", "c"}) {
+    INFO(step);
+    auto traceparents = headerValues(answer[step], "traceparent");
+    REQUIRE(traceparents.size() == 1);
+    const std::string& value = traceparents[0];
+    REQUIRE(value.size() == 55);
+    CHECK(value.substr(0, 3) == "00-");
+    CHECK(value.substr(3, 32) == traceId);
+    CHECK(value.substr(52) == "-01");
+    parents.insert(value.substr(36, 16));
+    CHECK(headerValues(answer[step], "tracestate") ==
+          std::vector<std::string>{"vendor1=a,vendor2=b"});
+    CHECK(headerValues(answer[step], "x-request-id") == std::vector<std::string>{"req-42"});
+  }
+  CHECK(parents.size() == 3);
+  CHECK_FALSE(parents.contains("00f067aa0ba902b7"));
+
+  // An invalid traceparent is not passed on, nor its tracestate (W3C); the request id is.
+  HttpResponse invalid = post(router, "{}",
+                              {"traceparent: 00-" + traceId + "-0000000000000000-01",
+                               "tracestate: vendor1=a", "X-Request-Id: req-43"});
+  json invalidAnswer = json::parse(invalid.body);
+  CHECK(headerValues(invalidAnswer["a"], "traceparent").empty());
+  CHECK(headerValues(invalidAnswer["a"], "tracestate").empty());
+  CHECK(headerValues(invalidAnswer["a"], "x-request-id") == std::vector<std::string>{"req-43"});
+
+  // --trace-context=false: upstream's behaviour, only the patterns decide.
+  Router plain(graph, {"--trace-context=false"}, {{"PROPAGATE_HEADERS", "Traceparent"}});
+  json plainAnswer = json::parse(
+      post(plain, "{}", {"traceparent: " + parent, "tracestate: v=1", "X-Request-Id: r"}).body);
+  CHECK(headerValues(plainAnswer["a"], "traceparent") == std::vector<std::string>{parent});
+  CHECK(headerValues(plainAnswer["a"], "tracestate").empty());
+  CHECK(headerValues(plainAnswer["a"], "x-request-id").empty());
 }
