@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "core/http/url.h"
+#include "core/util/backoff.h"
 #include "core/uv/timer.h"
 #include "router/gjson.h"
 #include "router/json_text.h"
@@ -18,6 +19,29 @@ constexpr auto kMeshProbeTimeout = std::chrono::seconds(3);
 bool success(int status) {
   return status >= 200 && status < 300;
 }
+
+// The answers `retryOnStatus` retries: the service is overloaded or failed on its side.
+bool retryableStatus(int status) {
+  return status == 429 || (status >= 500 && status <= 599);
+}
+
+// The wait before a retry, cancelled with its scope's calls.
+class RetryWait final : public core::UpstreamCall {
+ public:
+  explicit RetryWait(uv_loop_t* loop) : timer_(loop) {}
+  void start(std::chrono::milliseconds delay, std::function<void()> fire) {
+    timer_.start(delay, [this, fire = std::move(fire)] {
+      auto then = fire;
+      delete this;
+      then();
+    });
+  }
+  void cancel() override { delete this; }
+
+ private:
+  ~RetryWait() = default;
+  core::Timer timer_;
+};
 
 Outcome failure(int status, std::string cause) {
   Outcome outcome;
@@ -41,6 +65,8 @@ struct Engine::Target {
   core::Origin origin;
   std::string target;
   std::string host;
+  // The step's retry, else the graph's default; nullptr when the call is not retried.
+  const Retry* retry = nullptr;
 };
 
 Engine::Engine(uv_loop_t* loop, Graph graph, HeaderPropagation propagation, EngineOptions options,
@@ -65,6 +91,8 @@ Engine::Engine(uv_loop_t* loop, Graph graph, HeaderPropagation propagation, Engi
           target->target = split->target;
           target->host = std::string(parts->authority);
         }
+        const std::optional<Retry>& retry = step.retry ? step.retry : graph_.defaultRetry;
+        if (retry && retry->maxRetries.value_or(0) > 0) target->retry = &*retry;
       }
       targets.push_back(std::move(target));
     }
@@ -285,8 +313,25 @@ void GraphRun::callService(const ScopePtr& scope, const std::string& node, size_
         alive_);
     return;
   }
-  core::Origin origin = target.origin;
-  if (origin.https && engine_.mesh_ == Engine::Mesh::Inside) origin.https = false;
+  auto call = std::make_shared<StepCall>();
+  call->node = node;
+  call->index = index;
+  call->origin = target.origin;
+  if (call->origin.https && engine_.mesh_ == Engine::Mesh::Inside) call->origin.https = false;
+  call->input = std::move(input);
+  call->tail = tail;
+  call->next = std::move(next);
+  attempt(scope, call);
+}
+
+void GraphRun::attempt(const ScopePtr& scope, const std::shared_ptr<StepCall>& call) {
+  const std::string& node = call->node;
+  size_t index = call->index;
+  const Engine::Target& target = *engine_.targets_.at(node).at(index);
+  const Retry* retry = target.retry;
+  // Whether this attempt may be followed by another: then the input stays for it.
+  bool more = retry != nullptr && call->retries < *retry->maxRetries;
+  bool onStatus = more && retry->retryOnStatus;
   core::UpstreamRequest request;
   request.method = "POST";
   request.target = target.target;
@@ -298,45 +343,74 @@ void GraphRun::callService(const ScopePtr& scope, const std::string& node, size_
     uint64_t parentId = engine_.random_();
     request.headers.push_back({"traceparent", trace_->child(parentId != 0 ? parentId : 1)});
   }
-  request.body = std::move(input);
+  request.body = more ? call->input : std::move(call->input);
   request.timeout = engine_.options_.stepTimeout;
   request.maxResponseBytes = engine_.options_.maxStepResponseBytes;
-  spdlog::debug("router: calling {} for {}", target.url,
-                describeStep(node, index, engine_.graph_.nodes.at(node).steps.at(index)));
+  if (spdlog::should_log(spdlog::level::debug)) {
+    spdlog::debug("router: calling {} for {}{}", target.url,
+                  describeStep(node, index, engine_.graph_.nodes.at(node).steps.at(index)),
+                  call->retries > 0 ? " (retry " + std::to_string(call->retries) + ")" : "");
+  }
   uint64_t id = nextCall_++;
-  if (tail && stream_ != nullptr) {
+  if (call->tail && stream_ != nullptr) {
     // A step that does not name its Content-Type is buffered, so that the answer gets the
     // type sniffed from the whole body, as when nothing streams.
-    request.stream.head = [this, scope, id](int status, const core::Headers& headers) {
+    request.stream.head = [this, scope, id, onStatus](int status, const core::Headers& headers) {
       if (scope->dead() || core::findHeader(headers, "Content-Type") == nullptr) return false;
-      auto call = scope->calls.find(id);
-      if (call != scope->calls.end()) streaming_ = call->second;
+      // An answer that is going to be retried stays with the router: the client sees nothing
+      // of it, so the retry's answer can still be the one it gets.
+      if (onStatus && retryableStatus(status)) return false;
+      auto out = scope->calls.find(id);
+      if (out != scope->calls.end()) streaming_ = out->second;
       stream_->head(status, headers);
       return true;
     };
     request.stream.body = [this](std::string_view data) { return stream_->body(data); };
   }
-  core::UpstreamCall* call = engine_.client_.send(
-      origin, std::move(request),
-      [this, scope, id, node, index, next = std::move(next)](core::UpstreamResult result) {
+  core::UpstreamCall* sent = engine_.client_.send(
+      call->origin, std::move(request),
+      [this, scope, id, call, more, onStatus, target = &target](core::UpstreamResult result) {
         scope->calls.erase(id);
         if (scope->dead()) return;
         if (result.streamed) streaming_ = nullptr;
+        // A call that got no answer at all (refused, reset or closed before a response head,
+        // name or connect failures; not serviceClient's timeout, which is the step's budget),
+        // or, with retryOnStatus, an answer 429 or 5xx. Never one that streamed: the client
+        // has its head. The body is the router's own copy, so it can always be sent again.
+        bool noAnswer = result.status == 0 && !result.answered && !result.timedOut;
+        if (more && !result.streamed &&
+            (noAnswer || (onStatus && retryableStatus(result.status)))) {
+          ++call->retries;
+          core::Backoff backoff{std::chrono::milliseconds(*target->retry->initialDelayMs),
+                                std::chrono::milliseconds(*target->retry->maxDelayMs)};
+          std::chrono::milliseconds delay = backoff.delay(static_cast<int>(call->retries));
+          spdlog::debug("router: retry {} of {} in {} ms ({})", call->retries, target->url,
+                        delay.count(),
+                        result.status == 0 ? result.error : std::to_string(result.status));
+          uint64_t waitId = nextCall_++;
+          auto* wait = new RetryWait(engine_.loop_);
+          scope->calls.emplace(waitId, wait);
+          wait->start(delay, [this, scope, call, waitId] {
+            scope->calls.erase(waitId);
+            if (!scope->dead()) attempt(scope, call);
+          });
+          return;
+        }
         Outcome outcome;
         if (result.status == 0) {
-          const Step& step = engine_.graph_.nodes.at(node).steps.at(index);
-          outcome =
-              failure(result.timedOut ? 504 : 502,
-                      "Post \"" + engine_.targets_.at(node).at(index)->url + "\": " + result.error +
-                          " (" + describeStep(node, index, step) + ")");
+          const Step& step = engine_.graph_.nodes.at(call->node).steps.at(call->index);
+          outcome = failure(result.timedOut ? 504 : 502,
+                            "Post \"" + target->url + "\": " + result.error + " (" +
+                                describeStep(call->node, call->index, step) + ")");
         } else {
           outcome.status = result.status;
           outcome.body = std::move(result.body);
         }
         outcome.streamed = result.streamed;
+        Next next = std::move(call->next);
         next(std::move(outcome));
       });
-  scope->calls.emplace(id, call);
+  scope->calls.emplace(id, sent);
 }
 
 void GraphRun::sequence(const ScopePtr& scope, const std::string& name, std::string input,

@@ -130,6 +130,17 @@ class GraphRun {
                bool tail, Next next);
   void callService(const ScopePtr& scope, const std::string& node, size_t index, std::string input,
                    bool tail, Next next);
+  // One service step's call, made again while its retry allows.
+  struct StepCall {
+    std::string node;
+    size_t index;
+    core::Origin origin;
+    std::string input;  // copied into each attempt but the last
+    bool tail;
+    int64_t retries = 0;  // made so far
+    Next next;
+  };
+  void attempt(const ScopePtr& scope, const std::shared_ptr<StepCall>& call);
   void sequence(const ScopePtr& scope, const std::string& name, std::string input, bool tail,
                 Next next);
   void sequenceStep(const ScopePtr& scope, const std::string& name, size_t index,

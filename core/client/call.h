@@ -43,6 +43,8 @@ struct UpstreamResult {
   std::string error;
   bool timedOut = false;  // the call's timeout fired (error says so too)
   bool streamed = false;  // the body went through ResponseStream::body (also when status is 0)
+  // A response head arrived (also when the call then failed): the service saw the request.
+  bool answered = false;
 };
 
 // A call in progress. Valid until its callback runs or cancel() returns.

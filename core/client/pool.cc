@@ -452,6 +452,7 @@ class BufferedCall final : public UpstreamSink, public UpstreamCall {
   void onUpstreamHead(ResponseHead& head) override {
     result_.status = head.status;
     result_.headers = head.headers;
+    result_.answered = true;
     if (request_.stream.head) {
       dispatching_ = true;
       result_.streamed = request_.stream.head(head.status, result_.headers);

@@ -244,3 +244,124 @@ TEST_CASE("router trace context: every step call gets the trace id with its own 
   CHECK(headerValues(plainAnswer["a"], "tracestate").empty());
   CHECK(headerValues(plainAnswer["a"], "x-request-id").empty());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Retries (retry, defaultRetry).
+
+namespace {
+
+std::vector<json> receivedAt(const ModelServer& model, const std::string& pathPrefix) {
+  std::vector<json> out;
+  for (const auto& line : model.recordedLines()) {
+    json entry = json::parse(line);
+    if (entry["path"].get<std::string>().rfind(pathPrefix, 0) == 0) out.push_back(entry);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("router retries: 429 and 5xx answers are retried only with retryOnStatus, bounded",
+          "[router][retry]") {
+  ModelServer model;
+  auto flaky = [&](const std::string& key, int fail, int status) {
+    return model.url("/graph/flaky?key=" + key + "&fail=" + std::to_string(fail) +
+                     "&status=" + std::to_string(status));
+  };
+  json retry = {
+      {"maxRetries", 3}, {"initialDelayMs", 20}, {"maxDelayMs", 100}, {"retryOnStatus", true}};
+  std::string graph =
+      graphOf({{"root",
+                {{"routerType", "Switch"},
+                 {"steps",
+                  {serviceStep(flaky("a", 2, 503), {{"condition", "a"}, {"retry", retry}}),
+                   serviceStep(flaky("b", 1, 429), {{"condition", "b"}, {"retry", retry}}),
+                   serviceStep(flaky("c", 9, 500), {{"condition", "c"}, {"retry", retry}}),
+                   serviceStep(flaky("d", 1, 404), {{"condition", "d"}, {"retry", retry}}),
+                   serviceStep(flaky("e", 1, 503), {{"condition", "e"}})}}}}},
+              {{"defaultRetry", {{"maxRetries", 2}}}});
+  Router router(graph, {"--stream-responses"});
+
+  HttpResponse a = post(router, R"({"a":1})");
+  CHECK(a.status == 200);
+  CHECK(a.body == R"({"a":1})");
+  auto seen = receivedAt(model, "/graph/flaky?key=a");
+  REQUIRE(seen.size() == 3);
+  // Every attempt carries the same body.
+  for (const auto& entry : seen)
+    CHECK(entry["body_b64"] == seen[0]["body_b64"]);
+
+  CHECK(post(router, R"({"b":1})").status == 200);
+  CHECK(receivedAt(model, "/graph/flaky?key=b").size() == 2);
+
+  // The bound: one call and three retries, then the last answer is the step's.
+  HttpResponse c = post(router, R"({"c":1})");
+  CHECK(c.status == 500);
+  CHECK(c.body == R"({"error":"flaky"})");
+  CHECK(receivedAt(model, "/graph/flaky?key=c").size() == 4);
+
+  // 404 is not a retryable status.
+  CHECK(post(router, R"({"d":1})").status == 404);
+  CHECK(receivedAt(model, "/graph/flaky?key=d").size() == 1);
+
+  // defaultRetry without retryOnStatus: an answer, even a 503, is not retried.
+  CHECK(post(router, R"({"e":1})").status == 503);
+  CHECK(receivedAt(model, "/graph/flaky?key=e").size() == 1);
+}
+
+TEST_CASE("router retries: a step that cannot be reached is retried with backoff until it can",
+          "[router][retry]") {
+  uint16_t port = freePort();
+  std::string url = "http://127.0.0.1:" + std::to_string(port) + "/graph/echo";
+  json retry = {{"maxRetries", 6}, {"initialDelayMs", 200}, {"maxDelayMs", 400}};
+  Router router(graphOf(
+      {{"root", {{"routerType", "Sequence"}, {"steps", {serviceStep(url, {{"retry", retry}})}}}}}));
+  Router without(graphOf({{"root", {{"routerType", "Sequence"}, {"steps", {serviceStep(url)}}}}}));
+
+  // Without a retry, nothing listening is a 502 at once.
+  HttpResponse refused = post(without, "{}");
+  CHECK(refused.status == 502);
+
+  // With one, the request waits out the service's start (the retries back off: 200 ms, then
+  // 400 ms each, jittered down to half).
+  std::unique_ptr<ModelServer> model;
+  std::thread starter([&] {
+    std::this_thread::sleep_for(700ms);
+    model = std::make_unique<ModelServer>(std::vector<std::string>{}, port);
+  });
+  auto start = std::chrono::steady_clock::now();
+  HttpResponse answer = post(router, R"({"x":1})");
+  auto took = std::chrono::steady_clock::now() - start;
+  starter.join();
+  CHECK(answer.status == 200);
+  CHECK(answer.body == R"({"x":1})");
+  CHECK(took >= 700ms);
+}
+
+TEST_CASE("router retries: an answer that started streaming is never retried", "[router][retry]") {
+  ModelServer model;
+  json retry = {{"maxRetries", 3}, {"initialDelayMs", 20}, {"retryOnStatus", true}};
+  // /reset answers a head and part of a body, then resets the connection: the service saw the
+  // request, so it is not retried (with or without streaming) and the client sees the failure.
+  std::string graph =
+      graphOf({{"root",
+                {{"routerType", "Sequence"},
+                 {"steps", {serviceStep(model.url("/reset?k=1"), {{"retry", retry}})}}}}});
+  Router router(graph);
+  HttpResponse cut = post(router, "{}");
+  CHECK(cut.status == 502);
+  CHECK(receivedAt(model, "/reset?k=1").size() == 1);
+
+  // A streamed answer 503 on its head is retried (nothing reached the client yet); the retry's
+  // answer streams.
+  std::string streamed = graphOf(
+      {{"root",
+        {{"routerType", "Sequence"},
+         {"steps",
+          {serviceStep(model.url("/graph/flaky?key=s&fail=1&status=503"), {{"retry", retry}})}}}}});
+  Router streaming(streamed, {"--stream-responses"});
+  HttpResponse ok = post(streaming, R"({"s":1})");
+  CHECK(ok.status == 200);
+  CHECK(ok.body == R"({"s":1})");
+  CHECK(receivedAt(model, "/graph/flaky?key=s").size() == 2);
+}
