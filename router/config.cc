@@ -137,6 +137,11 @@ std::map<std::string, Flag> flagTable() {
           c.traceContext = boolean(flag, v);
         },
         true}},
+      {"--metrics-port",
+       {"int", "0", "serve Prometheus metrics at /metrics on this port (0: none)",
+        [](RouterConfig& c, const std::string& flag, const std::string& v) {
+          c.metricsPort = static_cast<uint16_t>(integer(flag, v, 0, 65535, "a TCP port (0-65535)"));
+        }}},
       {"--stream-responses",
        {"bool", "false",
         "stream the answer of a step that is the graph's answer unchanged (SSE) with its "

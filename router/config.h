@@ -28,6 +28,8 @@ struct RouterConfig {
   std::string logLevel = "info";
   // --stream-responses: a step whose answer is the graph's answer unchanged streams it.
   bool streamResponses = false;
+  // --metrics-port: Prometheus metrics at /metrics on this port; 0: none.
+  uint16_t metricsPort = 0;
   // --trace-context: traceparent (a fresh parent id per call), tracestate and X-Request-Id
   // reach every step call.
   bool traceContext = true;

@@ -67,10 +67,11 @@ struct Engine::Target {
   std::string host;
   // The step's retry, else the graph's default; nullptr when the call is not retried.
   const Retry* retry = nullptr;
+  StepMetrics* metrics = nullptr;  // nullptr without metrics
 };
 
 Engine::Engine(uv_loop_t* loop, Graph graph, HeaderPropagation propagation, EngineOptions options,
-               core::Client& client)
+               core::Client& client, RouterMetrics* metrics)
     : loop_(loop),
       graph_(std::move(graph)),
       propagation_(std::move(propagation)),
@@ -79,8 +80,13 @@ Engine::Engine(uv_loop_t* loop, Graph graph, HeaderPropagation propagation, Engi
       random_(std::random_device{}()) {
   for (const auto& [name, node] : graph_.nodes) {
     auto& targets = targets_[name];
+    if (metrics != nullptr) nodeMetrics_[name] = metrics->node(name);
     for (const Step& step : node.steps) {
       auto target = std::make_unique<Target>();
+      if (metrics != nullptr && step.nodeName.empty()) {
+        target->metrics =
+            metrics->step(name, step.name.empty() ? std::to_string(targets.size()) : step.name);
+      }
       if (step.nodeName.empty()) {
         // The graph was checked at start: every service step's URL splits.
         auto split = core::splitOriginUrl(step.serviceUrl);
@@ -181,9 +187,13 @@ void Engine::whenMeshKnown(std::function<void()> then, const std::shared_ptr<boo
 // A part of a run whose calls can be cancelled together: the run's root, and each Ensemble
 // (whose other branches stop when it answers early). Cancelling a scope cancels its children.
 struct GraphRun::Scope {
+  struct Out {
+    core::UpstreamCall* call;
+    StepMetrics* metrics;  // a step call counted in flight; nullptr for a retry's wait
+  };
   ScopePtr parent;
   bool cancelled = false;
-  std::unordered_map<uint64_t, core::UpstreamCall*> calls;
+  std::unordered_map<uint64_t, Out> calls;
   std::vector<std::weak_ptr<Scope>> children;
 
   bool dead() const {
@@ -200,10 +210,15 @@ struct GraphRun::Scope {
   }
   void cancel() {
     cancelled = true;
-    auto out = std::move(calls);
+    auto pending = std::move(calls);
     calls.clear();
-    for (auto& [id, call] : out)
-      call->cancel();
+    for (auto& [id, out] : pending) {
+      if (out.metrics != nullptr) {
+        --out.metrics->inFlight;
+        ++out.metrics->cancellations;
+      }
+      out.call->cancel();
+    }
     for (auto& weak : children) {
       if (auto child = weak.lock()) child->cancel();
     }
@@ -271,6 +286,13 @@ void GraphRun::runNode(const ScopePtr& scope, const std::string& name, std::stri
   if (it == engine_.graph_.nodes.end()) {
     next(failure(500, "invalid route type: "));
     return;
+  }
+  if (!engine_.nodeMetrics_.empty()) {
+    NodeMetrics* metrics = engine_.nodeMetrics_.at(name);
+    next = [metrics, next = std::move(next)](Outcome outcome) {
+      ++metrics->answers[outcome.status];
+      next(std::move(outcome));
+    };
   }
   switch (it->second.type) {
     case RouterType::Sequence:
@@ -361,16 +383,28 @@ void GraphRun::attempt(const ScopePtr& scope, const std::shared_ptr<StepCall>& c
       // of it, so the retry's answer can still be the one it gets.
       if (onStatus && retryableStatus(status)) return false;
       auto out = scope->calls.find(id);
-      if (out != scope->calls.end()) streaming_ = out->second;
+      if (out != scope->calls.end()) streaming_ = out->second.call;
       stream_->head(status, headers);
       return true;
     };
     request.stream.body = [this](std::string_view data) { return stream_->body(data); };
   }
+  StepMetrics* metrics = target.metrics;
+  std::chrono::steady_clock::time_point started;
+  if (metrics != nullptr) {
+    started = std::chrono::steady_clock::now();
+    ++metrics->inFlight;
+  }
   core::UpstreamCall* sent = engine_.client_.send(
       call->origin, std::move(request),
-      [this, scope, id, call, more, onStatus, target = &target](core::UpstreamResult result) {
+      [this, scope, id, call, more, onStatus, target = &target, metrics,
+       started](core::UpstreamResult result) {
         scope->calls.erase(id);
+        if (metrics != nullptr) {
+          --metrics->inFlight;
+          ++metrics->calls[result.status != 0 ? result.status : result.timedOut ? 504 : 502];
+          metrics->latency.observe(std::chrono::steady_clock::now() - started);
+        }
         if (scope->dead()) return;
         if (result.streamed) streaming_ = nullptr;
         // A call that got no answer at all (refused, reset or closed before a response head,
@@ -381,6 +415,7 @@ void GraphRun::attempt(const ScopePtr& scope, const std::shared_ptr<StepCall>& c
         if (more && !result.streamed &&
             (noAnswer || (onStatus && retryableStatus(result.status)))) {
           ++call->retries;
+          if (metrics != nullptr) ++metrics->retries;
           core::Backoff backoff{std::chrono::milliseconds(*target->retry->initialDelayMs),
                                 std::chrono::milliseconds(*target->retry->maxDelayMs)};
           std::chrono::milliseconds delay = backoff.delay(static_cast<int>(call->retries));
@@ -389,7 +424,7 @@ void GraphRun::attempt(const ScopePtr& scope, const std::shared_ptr<StepCall>& c
                         result.status == 0 ? result.error : std::to_string(result.status));
           uint64_t waitId = nextCall_++;
           auto* wait = new RetryWait(engine_.loop_);
-          scope->calls.emplace(waitId, wait);
+          scope->calls.emplace(waitId, Scope::Out{wait, nullptr});
           wait->start(delay, [this, scope, call, waitId] {
             scope->calls.erase(waitId);
             if (!scope->dead()) attempt(scope, call);
@@ -410,7 +445,7 @@ void GraphRun::attempt(const ScopePtr& scope, const std::shared_ptr<StepCall>& c
         Next next = std::move(call->next);
         next(std::move(outcome));
       });
-  scope->calls.emplace(id, sent);
+  scope->calls.emplace(id, Scope::Out{sent, metrics});
 }
 
 void GraphRun::sequence(const ScopePtr& scope, const std::string& name, std::string input,

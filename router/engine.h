@@ -18,6 +18,7 @@
 
 #include "core/client/client.h"
 #include "router/graph.h"
+#include "router/metrics.h"
 #include "router/propagation.h"
 
 namespace router {
@@ -65,8 +66,9 @@ class GraphRun;
 // header patterns, the client and what the Istio probe found.
 class Engine {
  public:
+  // `metrics`: where calls and answers are counted (nullptr: nowhere); must outlive the engine.
   Engine(uv_loop_t* loop, Graph graph, HeaderPropagation propagation, EngineOptions options,
-         core::Client& client);
+         core::Client& client, RouterMetrics* metrics = nullptr);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -97,6 +99,8 @@ class Engine {
   core::Client& client_;
   // Per node and step, the parsed serviceUrl.
   std::map<std::string, std::vector<std::unique_ptr<Target>>> targets_;
+  // Per node, its answers' counters (empty without metrics).
+  std::map<std::string, NodeMetrics*> nodeMetrics_;
   Mesh mesh_ = Mesh::Unknown;
   std::vector<std::pair<std::weak_ptr<bool>, std::function<void()>>> meshWaiters_;
   std::mt19937_64 random_;

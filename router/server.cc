@@ -22,22 +22,30 @@ constexpr std::string_view kStreamedHeaders[] = {
 class GraphStream final : public core::TerminalStream, private AnswerStream {
  public:
   GraphStream(uv_loop_t* loop, Engine& engine, core::Downstream& exchange,
-              std::chrono::milliseconds deadline, bool stream)
+              std::chrono::milliseconds deadline, bool stream, RouterMetrics* metrics)
       : engine_(engine),
         exchange_(exchange),
         deadline_(deadline),
         timer_(loop),
+        metrics_(metrics),
         // A HEAD answer has no body to stream.
         stream_(stream && exchange.request().method != "HEAD") {}
 
   void onRequestBody(const char* data, size_t length) override { body_.append(data, length); }
 
+  ~GraphStream() override { counted(499); }
+
   void onRequestEnd() override {
     if (cancelled_ || run_) return;
+    if (metrics_ != nullptr) {
+      metrics_->requestStarted();
+      started_ = std::chrono::steady_clock::now();
+    }
     if (deadline_.count() > 0) {
       timer_.start(deadline_, [this] {
         run_->cancel();
         spdlog::warn("router: the graph did not answer within {} ms", deadline_.count());
+        counted(504);
         if (exchange_.responseStarted()) {
           exchange_.abortResponse();
           return;
@@ -53,6 +61,7 @@ class GraphStream final : public core::TerminalStream, private AnswerStream {
         exchange_.request().headers, std::move(body_),
         [this](Outcome outcome) {
           timer_.stop();
+          counted(outcome.status);
           if (!outcome.streamed) {
             replyWithOutcome(exchange_, std::move(outcome));
           } else if (outcome.failed()) {
@@ -77,14 +86,18 @@ class GraphStream final : public core::TerminalStream, private AnswerStream {
     cancelled_ = true;
     timer_.stop();
     if (run_) run_->cancel();
+    counted(499);
   }
 
  private:
-  Engine& engine_;
-  core::Downstream& exchange_;
-  std::chrono::milliseconds deadline_;
-  core::Timer timer_;
-  std::string body_;
+  // Counts the request once, when the graph ran: its status (499: the client left first).
+  void counted(int status) {
+    if (metrics_ == nullptr || !run_ || counted_) return;
+    counted_ = true;
+    metrics_->requestEnded();
+    metrics_->request(status, std::chrono::steady_clock::now() - started_);
+  }
+
   // AnswerStream
   void head(int status, const core::Headers& headers) override {
     core::ResponseHead head;
@@ -100,6 +113,14 @@ class GraphStream final : public core::TerminalStream, private AnswerStream {
     return exchange_.sendResponseBody(data.data(), data.size());
   }
 
+  Engine& engine_;
+  core::Downstream& exchange_;
+  std::chrono::milliseconds deadline_;
+  core::Timer timer_;
+  std::string body_;
+  RouterMetrics* metrics_;
+  std::chrono::steady_clock::time_point started_;
+  bool counted_ = false;
   std::unique_ptr<GraphRun> run_;
   bool cancelled_ = false;
   bool stream_;
@@ -118,7 +139,7 @@ core::Action ReadyzFilter::onRequestHeaders(const core::ExchangePtr& exchange) {
 }
 
 core::TerminalStreamPtr GraphTerminal::start(core::Downstream& exchange) {
-  return std::make_unique<GraphStream>(loop_, engine_, exchange, deadline_, stream_);
+  return std::make_unique<GraphStream>(loop_, engine_, exchange, deadline_, stream_, metrics_);
 }
 
 void replyWithOutcome(core::Exchange& exchange, Outcome outcome) {

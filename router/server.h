@@ -25,8 +25,10 @@ class GraphTerminal final : public core::Terminal {
   // `deadline`: routerTimeouts.serverWrite, the whole graph's budget once the request is read
   // (0: none); past it the client gets 504 and the calls still out are cancelled.
   // `stream`: a step whose answer is the graph's answer unchanged streams it (--stream-responses).
-  GraphTerminal(uv_loop_t* loop, Engine& engine, std::chrono::milliseconds deadline, bool stream)
-      : loop_(loop), engine_(engine), deadline_(deadline), stream_(stream) {}
+  // `metrics`: where requests are counted (nullptr: nowhere).
+  GraphTerminal(uv_loop_t* loop, Engine& engine, std::chrono::milliseconds deadline, bool stream,
+                RouterMetrics* metrics = nullptr)
+      : loop_(loop), engine_(engine), deadline_(deadline), stream_(stream), metrics_(metrics) {}
   core::TerminalStreamPtr start(core::Downstream& exchange) override;
 
  private:
@@ -34,6 +36,7 @@ class GraphTerminal final : public core::Terminal {
   Engine& engine_;
   std::chrono::milliseconds deadline_;
   bool stream_;
+  RouterMetrics* metrics_;
 };
 
 // The answer for a graph's outcome: on success its body with application/json when the body is

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "tests/support/peers.h"
+#include "tests/support/process.h"
 
 using namespace testsupport;
 using nlohmann::json;
@@ -364,4 +365,157 @@ TEST_CASE("router retries: an answer that started streaming is never retried", "
   CHECK(ok.status == 200);
   CHECK(ok.body == R"({"s":1})");
   CHECK(receivedAt(model, "/graph/flaky?key=s").size() == 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics (--metrics-port).
+
+namespace {
+
+json scrape(uint16_t port) {
+  Process check({"/usr/bin/python3", sourcePath("tests/support/check_metrics.py"),
+                 "http://127.0.0.1:" + std::to_string(port) + "/metrics"});
+  int status = check.wait(30s);
+  std::string output = check.output();
+  INFO(output);
+  REQUIRE(status == 0);
+  return json::parse(output);
+}
+
+// The value of the sample `name` whose labels include `labels`; -1 when there is none.
+double sampleValue(const json& page, const std::string& family, const std::string& name,
+                   const json& labels) {
+  if (!page["families"].contains(family)) return -1;
+  for (const auto& sample : page["families"][family]["samples"]) {
+    if (sample["name"] != name) continue;
+    bool match = true;
+    for (const auto& [key, value] : labels.items())
+      match = match && sample["labels"].contains(key) && sample["labels"][key] == value;
+    if (match) return sample["value"].get<double>();
+  }
+  return -1;
+}
+
+}  // namespace
+
+TEST_CASE("router metrics: requests, nodes, steps, retries, cancellations on --metrics-port",
+          "[router][metrics]") {
+  ModelServer model;
+  json retry = {{"maxRetries", 2}, {"initialDelayMs", 10}, {"retryOnStatus", true}};
+  std::string graph = graphOf(
+      {{"root",
+        {{"routerType", "Switch"},
+         {"steps",
+          {serviceStep(model.url("/graph/success"), {{"name", "ok"}, {"condition", "ok"}}),
+           serviceStep(model.url("/graph/flaky?key=m&fail=1&status=503"),
+                       {{"name", "flaky"}, {"condition", "flaky"}, {"retry", retry}}),
+           serviceStep(model.url("/graph/success?delay_ms=5000"),
+                       {{"name", "slow"}, {"condition", "slow"}}),
+           {{"nodeName", "both"}, {"condition", "both"}}}}}},
+       {"both",
+        {{"routerType", "Ensemble"},
+         {"steps",
+          {serviceStep(model.url("/graph/error"), {{"name", "fails"}, {"dependency", "Hard"}}),
+           serviceStep(model.url("/graph/success?delay_ms=3000"), {{"name", "slow"}})}}}}});
+  uint16_t metricsPort = freePort();
+  Router router(graph, {"--metrics-port", std::to_string(metricsPort)});
+  REQUIRE(waitForPort(metricsPort));
+
+  json empty = scrape(metricsPort);
+  CHECK(empty["problems"] == json::array());
+  CHECK(sampleValue(empty, "kserve_router_requests_in_flight", "kserve_router_requests_in_flight",
+                    json::object()) == 0);
+
+  for (int i = 0; i < 3; ++i)
+    CHECK(post(router, R"({"ok":1})").status == 200);
+  CHECK(post(router, R"({"flaky":1})").status == 200);
+  CHECK(post(router, R"({"nothing":1})").status == 404);
+  // The Hard failure answers at once and cancels the slow step.
+  CHECK(post(router, R"({"both":1})").status == 404);
+
+  json page = scrape(metricsPort);
+  INFO(page.dump(1));
+  CHECK(page["problems"] == json::array());
+  const json& families = page["families"];
+  for (const char* counter :
+       {"kserve_router_requests", "kserve_router_node_answers", "kserve_router_step_calls",
+        "kserve_router_step_retries", "kserve_router_step_cancellations"}) {
+    INFO(counter);
+    REQUIRE(families.contains(counter));
+    CHECK(families[counter]["type"] == "counter");
+  }
+  for (const char* histogram :
+       {"kserve_router_request_duration_seconds", "kserve_router_step_duration_seconds"}) {
+    INFO(histogram);
+    REQUIRE(families.contains(histogram));
+    CHECK(families[histogram]["type"] == "histogram");
+  }
+  CHECK(families["kserve_router_step_calls_in_flight"]["type"] == "gauge");
+
+  auto requests = [&](const std::string& code) {
+    return sampleValue(page, "kserve_router_requests", "kserve_router_requests_total",
+                       {{"code", code}});
+  };
+  CHECK(requests("200") == 4);
+  CHECK(requests("404") == 2);
+  CHECK(sampleValue(page, "kserve_router_node_answers", "kserve_router_node_answers_total",
+                    {{"node", "root"}, {"code", "404"}}) == 2);
+  CHECK(sampleValue(page, "kserve_router_node_answers", "kserve_router_node_answers_total",
+                    {{"node", "both"}, {"code", "404"}}) == 1);
+  CHECK(sampleValue(page, "kserve_router_step_calls", "kserve_router_step_calls_total",
+                    {{"node", "root"}, {"step", "ok"}, {"code", "200"}}) == 3);
+  // The flaky step: a 503, then its retry's 200.
+  CHECK(sampleValue(page, "kserve_router_step_calls", "kserve_router_step_calls_total",
+                    {{"node", "root"}, {"step", "flaky"}, {"code", "503"}}) == 1);
+  CHECK(sampleValue(page, "kserve_router_step_calls", "kserve_router_step_calls_total",
+                    {{"node", "root"}, {"step", "flaky"}, {"code", "200"}}) == 1);
+  CHECK(sampleValue(page, "kserve_router_step_retries", "kserve_router_step_retries_total",
+                    {{"node", "root"}, {"step", "flaky"}}) == 1);
+  CHECK(sampleValue(page, "kserve_router_step_cancellations",
+                    "kserve_router_step_cancellations_total",
+                    {{"node", "both"}, {"step", "slow"}}) == 1);
+  CHECK(sampleValue(page, "kserve_router_step_calls_in_flight",
+                    "kserve_router_step_calls_in_flight",
+                    {{"node", "both"}, {"step", "slow"}}) == 0);
+  CHECK(sampleValue(page, "kserve_router_step_duration_seconds",
+                    "kserve_router_step_duration_seconds_count",
+                    {{"node", "root"}, {"step", "ok"}}) == 3);
+  CHECK(sampleValue(page, "kserve_router_request_duration_seconds",
+                    "kserve_router_request_duration_seconds_count", json::object()) == 6);
+
+  // While a call is out, it is in flight; a client that leaves cancels it and is counted as
+  // 499.
+  auto gauge = [&](const json& at, const char* step) {
+    return sampleValue(at, "kserve_router_step_calls_in_flight",
+                       "kserve_router_step_calls_in_flight", {{"node", "root"}, {"step", step}});
+  };
+  {
+    RawSocket client(router.port());
+    REQUIRE(client.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{\"slow\":1}"));
+    json during;
+    auto deadline = std::chrono::steady_clock::now() + 2s;
+    do {
+      during = scrape(metricsPort);
+    } while (gauge(during, "slow") != 1 && std::chrono::steady_clock::now() < deadline);
+    CHECK(gauge(during, "slow") == 1);
+    CHECK(sampleValue(during, "kserve_router_requests_in_flight",
+                      "kserve_router_requests_in_flight", json::object()) == 1);
+  }
+  json after;
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  do {
+    std::this_thread::sleep_for(50ms);
+    after = scrape(metricsPort);
+  } while (gauge(after, "slow") != 0 && std::chrono::steady_clock::now() < deadline);
+  CHECK(gauge(after, "slow") == 0);
+  CHECK(sampleValue(after, "kserve_router_step_cancellations",
+                    "kserve_router_step_cancellations_total",
+                    {{"node", "root"}, {"step", "slow"}}) == 1);
+  CHECK(sampleValue(after, "kserve_router_requests", "kserve_router_requests_total",
+                    {{"code", "499"}}) == 1);
+  CHECK(sampleValue(after, "kserve_router_requests_in_flight", "kserve_router_requests_in_flight",
+                    json::object()) == 0);
+
+  // Elsewhere than /metrics: 404; without the flag there is no listener.
+  CHECK(httpRequest("http://127.0.0.1:" + std::to_string(metricsPort) + "/").status == 404);
 }
