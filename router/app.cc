@@ -217,6 +217,19 @@ int runRouter(const RouterConfig& config) {
       HeaderPropagation::parse(patterns != nullptr ? patterns : "", problems);
   for (const std::string& problem : problems)
     spdlog::error("PROPAGATE_HEADERS: {}", problem);
+  // The graph's own patterns add to the environment's. Unlike those (upstream logs and skips a
+  // bad one), a bad one is refused at start like any other graph problem.
+  const std::vector<std::string>& graphPatterns = parsed.graph.propagateHeaders;
+  for (size_t i = 0; i < graphPatterns.size(); ++i) {
+    std::string problem;
+    if (!graphPatterns[i].empty() && !propagation.addPattern(graphPatterns[i], problem)) {
+      std::fprintf(stderr,
+                   "kserve-router: graph: propagateHeaders[%zu] \"%s\" is not a valid "
+                   "regular expression (%s)\n",
+                   i, graphPatterns[i].c_str(), problem.c_str());
+      return 2;
+    }
+  }
   std::shared_ptr<const std::string> caBundle;
   if (!config.caFile.empty()) {
     caBundle = core_curl::CaBundle(config.caFile).current(std::chrono::steady_clock::now());

@@ -450,26 +450,35 @@ void GraphRun::attempt(const ScopePtr& scope, const std::shared_ptr<StepCall>& c
 
 void GraphRun::sequence(const ScopePtr& scope, const std::string& name, std::string input,
                         bool tail, Next next) {
-  if (engine_.graph_.nodes.at(name).steps.empty()) {
+  const Node& node = engine_.graph_.nodes.at(name);
+  if (node.steps.empty()) {
     // Upstream writes status 0, which makes Go drop the connection.
     next(failure(500, "node \"" + name + "\" has no steps"));
     return;
   }
+  Outputs outputs;
+  if (node.intermediateOutputs) {
+    outputs = std::make_shared<std::vector<std::pair<std::string, std::string>>>();
+    outputs->reserve(node.steps.size());
+  }
   sequenceStep(scope, name, 0, std::make_shared<const std::string>(std::move(input)), Outcome{},
-               tail, std::move(next));
+               tail, std::move(outputs), std::move(next));
 }
 
 void GraphRun::sequenceStep(const ScopePtr& scope, const std::string& name, size_t index,
                             std::shared_ptr<const std::string> input, Outcome previous, bool tail,
-                            Next next) {
+                            Outputs outputs, Next next) {
   const std::vector<Step>& steps = engine_.graph_.nodes.at(name).steps;
+  // The Sequence's answer: the last step's, or with intermediateOutputs every step's that ran.
+  auto answer = [&outputs, &next](Outcome outcome) {
+    if (outputs) outcome.body = sequenceOutputs(*outputs);
+    next(std::move(outcome));
+  };
   if (index == steps.size()) {
-    next(std::move(previous));
+    answer(std::move(previous));
     return;
   }
   const Step& step = steps[index];
-  std::string stepInput = step.data == "$response" && index > 0 ? previous.body : *input;
-  if (step.mapPredictionsToInstances) stepInput = mapPredictionsToInstances(stepInput);
   if (!step.condition.empty()) {
     // The condition gates on the previous step's answer; on the first step there is none, which
     // upstream reports as an invalid response.
@@ -479,21 +488,37 @@ void GraphRun::sequenceStep(const ScopePtr& scope, const std::string& name, size
     }
     if (!gjson::get(previous.body, step.condition).exists()) {
       previous.status = 200;
-      next(std::move(previous));
+      answer(std::move(previous));
       return;
     }
   }
+  // The previous answer is not needed past here: it moves into the input that takes it.
+  std::string stepInput = step.data == "$response" && index > 0 ? std::move(previous.body) : *input;
+  if (step.v2Chaining && step.data == "$response" && index > 0) {
+    if (auto request = v2ResponseAsRequest(stepInput)) stepInput = std::move(*request);
+  }
+  if (step.mapPredictionsToInstances) stepInput = mapPredictionsToInstances(stepInput);
   bool hard = step.dependencyType == Dependency::Hard;
   bool last = index + 1 == steps.size();
-  runStep(scope, name, index, std::move(stepInput), tail && last,
-          [this, scope, name, index, input, hard, tail,
+  runStep(scope, name, index, std::move(stepInput), tail && last && !outputs,
+          [this, scope, name, index, input, hard, tail, outputs,
            next = std::move(next)](Outcome outcome) mutable {
-            if (outcome.failed() || (hard && !success(outcome.status))) {
+            if (outcome.failed()) {
+              next(std::move(outcome));
+              return;
+            }
+            if (outputs) {
+              const Step& done = engine_.graph_.nodes.at(name).steps[index];
+              outputs->emplace_back(done.name.empty() ? std::to_string(index) : done.name,
+                                    outcome.body);
+            }
+            if (hard && !success(outcome.status)) {
+              if (outputs) outcome.body = sequenceOutputs(*outputs);
               next(std::move(outcome));
               return;
             }
             sequenceStep(scope, name, index + 1, std::move(input), std::move(outcome), tail,
-                         std::move(next));
+                         std::move(outputs), std::move(next));
           });
 }
 

@@ -147,9 +147,11 @@ class GraphRun {
   void attempt(const ScopePtr& scope, const std::shared_ptr<StepCall>& call);
   void sequence(const ScopePtr& scope, const std::string& name, std::string input, bool tail,
                 Next next);
+  // Each step's output by key, for a Sequence with intermediateOutputs.
+  using Outputs = std::shared_ptr<std::vector<std::pair<std::string, std::string>>>;
   void sequenceStep(const ScopePtr& scope, const std::string& name, size_t index,
                     std::shared_ptr<const std::string> input, Outcome previous, bool tail,
-                    Next next);
+                    Outputs outputs, Next next);
   void switchNode(const ScopePtr& scope, const std::string& name, std::string input, bool tail,
                   Next next);
   void splitter(const ScopePtr& scope, const std::string& name, std::string input, bool tail,

@@ -214,6 +214,8 @@ class Decoder {
           timeouts(g.routerTimeouts);
         } else if (keyIs(key, "defaultRetry")) {
           retry(g.defaultRetry, "defaultRetry");
+        } else if (keyIs(key, "propagateHeaders")) {
+          stringArray(g.propagateHeaders, "propagateHeaders");
         } else {
           skip();
         }
@@ -405,6 +407,8 @@ class Decoder {
             stringField(node.routerType, path + ".routerType");
           } else if (keyIs(key, "steps")) {
             steps(node.steps, path + ".steps");
+          } else if (keyIs(key, "intermediateOutputs")) {
+            boolField(node.intermediateOutputs, path + ".intermediateOutputs");
           } else {
             skip();
           }
@@ -470,6 +474,8 @@ class Decoder {
         stringField(s.dependency, path + ".dependency");
       } else if (keyIs(key, "retry")) {
         retry(s.retry, path + ".retry");
+      } else if (keyIs(key, "v2Chaining")) {
+        boolField(s.v2Chaining, path + ".v2Chaining");
       } else {
         skip();
       }
@@ -500,6 +506,31 @@ class Decoder {
         skip();
       }
     });
+  }
+
+  // A Go []string: null clears it; a null element is "".
+  void stringArray(std::vector<std::string>& field, const std::string& path) {
+    if (null()) {
+      field.clear();
+      return;
+    }
+    if (peek() != '[') {
+      mismatch(path, "an array");
+      return;
+    }
+    field.clear();
+    i_++;
+    ws();
+    while (peek() != ']') {
+      field.emplace_back();
+      stringField(field.back(), path + "[" + std::to_string(field.size() - 1) + "]");
+      if (peek() == ',') {
+        i_++;
+        ws();
+      }
+    }
+    i_++;
+    ws();
   }
 
   // Decoded as a Go pointer to a struct, as routerTimeouts.
@@ -784,6 +815,10 @@ std::vector<std::string> warnings(const Graph& g) {
     if (node.steps.empty()) {
       out.push_back("graph: node " + quote(name) + " has no steps; requests reaching it fail");
     }
+    if (node.intermediateOutputs && node.type != RouterType::Sequence) {
+      out.push_back("graph: node " + quote(name) +
+                    ": intermediateOutputs applies only to a Sequence; it is ignored");
+    }
     for (size_t k = 0; k < node.steps.size(); k++) {
       const Step& s = node.steps[k];
       if (!s.condition.empty() && node.type == RouterType::Sequence && k == 0) {
@@ -795,6 +830,10 @@ std::vector<std::string> warnings(const Graph& g) {
           (node.type == RouterType::Splitter || node.type == RouterType::Ensemble)) {
         out.push_back(stepLabel(name, k, s) + "the condition is ignored by a " +
                       routerTypeName(node.type) + " node");
+      }
+      if (s.v2Chaining && s.data != "$response") {
+        out.push_back(stepLabel(name, k, s) +
+                      "v2Chaining applies only with data \"$response\"; it is ignored");
       }
       if (s.retry && !s.nodeName.empty()) {
         out.push_back(stepLabel(name, k, s) +

@@ -77,6 +77,9 @@ struct Step {
   Dependency dependencyType = Dependency::Soft;
   // Ours: retries of this step's call (a step with a nodeName is not retried as a whole).
   std::optional<Retry> retry;
+  // Ours, with data "$response": an Open Inference Protocol answer of the previous step goes
+  // on as a v2 request (its outputs become the inputs).
+  bool v2Chaining = false;
 };
 
 // One InferenceRouter (a node of the graph).
@@ -85,6 +88,8 @@ struct Node {
   std::string routerType;
   RouterType type = RouterType::Sequence;
   std::vector<Step> steps;
+  // Ours, for a Sequence: the answer holds every step's output under its name.
+  bool intermediateOutputs = false;
 };
 
 // spec.routerTimeouts, seconds; absent fields are nullopt.
@@ -100,6 +105,8 @@ struct Graph {
   std::optional<RouterTimeouts> routerTimeouts;
   // Ours: the retry of service steps that set none.
   std::optional<Retry> defaultRetry;
+  // Ours: RE2 patterns of headers propagated to every step, besides PROPAGATE_HEADERS'.
+  std::vector<std::string> propagateHeaders;
   // Things a valid graph has that upstream ignores or fails on at request time, one line each,
   // for the router to log.
   std::vector<std::string> warnings;

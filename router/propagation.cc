@@ -38,6 +38,19 @@ void HeaderPropagation::add(std::string_view list, std::vector<std::string>& pro
   }
 }
 
+bool HeaderPropagation::addPattern(std::string_view pattern, std::string& problem) {
+  RE2::Options options;
+  options.set_log_errors(false);
+  auto compiled =
+      std::make_unique<re2::RE2>(re2::StringPiece(pattern.data(), pattern.size()), options);
+  if (!compiled->ok()) {
+    problem = compiled->error();
+    return false;
+  }
+  patterns_.push_back(std::move(compiled));
+  return true;
+}
+
 core::Headers HeaderPropagation::select(const core::Headers& incoming) const {
   core::Headers out;
   if (patterns_.empty()) return out;

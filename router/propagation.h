@@ -30,6 +30,9 @@ class HeaderPropagation {
   static HeaderPropagation parse(std::string_view list, std::vector<std::string>& problems);
   // Adds the patterns of `list` (a graph's own list) after these.
   void add(std::string_view list, std::vector<std::string>& problems);
+  // Adds one pattern (the graph's propagateHeaders, where a comma belongs to the pattern);
+  // false, with RE2's reason in `problem`, when RE2 refuses it.
+  bool addPattern(std::string_view pattern, std::string& problem);
 
   // The headers of `incoming` whose canonical name one of the patterns matches, every value of
   // each, under the canonical name. Host, Content-Length and Transfer-Encoding are never

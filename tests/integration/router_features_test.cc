@@ -519,3 +519,147 @@ TEST_CASE("router metrics: requests, nodes, steps, retries, cancellations on --m
   // Elsewhere than /metrics: 404; without the flag there is no listener.
   CHECK(httpRequest("http://127.0.0.1:" + std::to_string(metricsPort) + "/").status == 404);
 }
+
+// ---------------------------------------------------------------------------------------------
+// v2 chaining (v2Chaining on a $response step).
+
+namespace {
+
+std::string base64Decode(const std::string& text) {
+  static const std::string alphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  unsigned value = 0;
+  int bits = 0;
+  for (char c : text) {
+    size_t index = alphabet.find(c);
+    if (index == std::string::npos) continue;
+    value = (value << 6) | static_cast<unsigned>(index);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((value >> bits) & 0xFF);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("router v2 chaining: an OIP answer goes on as a v2 request, opt-in per step",
+          "[router][v2]") {
+  ModelServer model;
+  const std::string request =
+      R"({"id":"r1","inputs":[{"name":"x","shape":[2],"datatype":"FP32","data":[1.5,2]}]})";
+  auto graphWith = [&](bool chaining) {
+    return graphOf({{"root",
+                     {{"routerType", "Sequence"},
+                      {"steps",
+                       {serviceStep(model.url("/v2/models/a/infer")),
+                        serviceStep(model.url("/v2/models/b/infer"),
+                                    {{"data", "$response"}, {"v2Chaining", chaining}})}}}}});
+  };
+  Router router(graphWith(true));
+  HttpResponse chained = post(router, request);
+  REQUIRE(chained.status == 200);
+  json answer = json::parse(chained.body);
+  CHECK(answer["model_name"] == "b");
+  CHECK(answer["id"] == "r1");
+  REQUIRE(answer["outputs"].size() == 1);
+  CHECK(answer["outputs"][0]["name"] == "out_out_x");
+  CHECK(answer["outputs"][0]["data"] == json::parse("[1.5,2]"));
+  // What the second model received: the first one's outputs as its inputs, text as sent.
+  auto seen = receivedAt(model, "/v2/models/b/infer");
+  REQUIRE(seen.size() == 1);
+  json second = json::parse(base64Decode(seen[0]["body_b64"].get<std::string>()));
+  CHECK(second["id"] == "r1");
+  CHECK(second["inputs"][0]["name"] == "out_x");
+  CHECK(second["inputs"][0]["shape"] == json::parse("[2]"));
+  CHECK_FALSE(second.contains("outputs"));
+
+  // Off, the second model gets the answer as it was (upstream #3051): no inputs.
+  Router plain(graphWith(false));
+  json unchained = json::parse(post(plain, request).body);
+  CHECK(unchained["outputs"] == json::array());
+
+  // An answer that is no OIP answer goes on unchanged.
+  Router other(graphOf({{"root",
+                         {{"routerType", "Sequence"},
+                          {"steps",
+                           {serviceStep(model.url("/graph/success")),
+                            serviceStep(model.url("/graph/echo"),
+                                        {{"data", "$response"}, {"v2Chaining", true}})}}}}}));
+  CHECK(post(other, "{}").body == R"({"predictions":[{"message":"SUCCESS"}]})");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Intermediate outputs (intermediateOutputs on a Sequence).
+
+TEST_CASE("router intermediate outputs: a Sequence answers every step's output by name",
+          "[router][intermediate]") {
+  ModelServer model;
+  std::string plainText = model.url("/graph/reply?ctype=text/plain&body=plain%20text");
+  std::string graph = graphOf(
+      {{"root",
+        {{"routerType", "Sequence"},
+         {"intermediateOutputs", true},
+         {"steps",
+          {serviceStep(model.url("/graph/success"), {{"name", "first"}}), serviceStep(plainText),
+           serviceStep(model.url("/graph/echo"), {{"name", "last"}})}}}},
+       {"gated",
+        {{"routerType", "Sequence"},
+         {"intermediateOutputs", true},
+         {"steps",
+          {serviceStep(model.url("/graph/success"), {{"name", "a"}}),
+           serviceStep(model.url("/graph/error"), {{"name", "b"}, {"dependency", "Hard"}}),
+           serviceStep(model.url("/graph/echo"), {{"name", "never"}})}}}}});
+  Router router(graph, {"--stream-responses"});
+  HttpResponse response = post(router, R"({"in":1})");
+  CHECK(response.status == 200);
+  CHECK(response.header("content-type") == "application/json");
+  // In step order; a JSON output as sent, another as a JSON string; unnamed steps by index.
+  CHECK(response.body ==
+        R"({"first":{"predictions":[{"message":"SUCCESS"}]},"1":"plain text","last":{"in":1}})");
+
+  // A Hard failure answers its status with the outputs so far.
+  std::string nested =
+      graphOf({{"root", {{"routerType", "Sequence"}, {"steps", {{{"nodeName", "gated"}}}}}},
+               {"gated", json::parse(graph)["nodes"]["gated"]}});
+  Router second(nested);
+  HttpResponse hard = post(second, "{}");
+  CHECK(hard.status == 404);
+  CHECK(hard.body ==
+        R"({"a":{"predictions":[{"message":"SUCCESS"}]},"b":{"detail":"Intentional 404 code"}})");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-graph header propagation (propagateHeaders in the graph).
+
+TEST_CASE("router header propagation: the graph's patterns add to PROPAGATE_HEADERS",
+          "[router][headers]") {
+  ModelServer model;
+  std::string graph = graphOf(
+      {{"root",
+        {{"routerType", "Sequence"}, {"steps", {serviceStep(model.url("/graph/headers"))}}}}},
+      {{"propagateHeaders", {"X-Tenant", "^X-B3-.*", "X-Range-{1,2}"}}});
+  Router router(graph, {}, {{"PROPAGATE_HEADERS", "X-Env"}});
+  HttpResponse response =
+      post(router, "{}",
+           {"X-Tenant: t1", "x-b3-traceid: abc", "X-Env: e", "X-Other: o", "X-Range--: r"});
+  REQUIRE(response.status == 200);
+  json seen = json::parse(response.body)["headers"];
+  CHECK(seen["X-Tenant"] == json::array({"t1"}));
+  CHECK(seen["X-B3-Traceid"] == json::array({"abc"}));
+  CHECK(seen["X-Env"] == json::array({"e"}));
+  CHECK(seen["X-Range--"] == json::array({"r"}));
+  CHECK_FALSE(seen.contains("X-Other"));
+
+  // A pattern RE2 refuses stops the router at start.
+  Process bad({builtBinary("kserve-router"), "--port", std::to_string(freePort()), "--graph-json",
+               graphOf({{"root",
+                         {{"routerType", "Sequence"},
+                          {"steps", {serviceStep(model.url("/graph/headers"))}}}}},
+                       {{"propagateHeaders", {"X-(Broken"}}})});
+  CHECK(bad.wait(10s) == 2);
+  CHECK_THAT(bad.output(), Catch::Contains("propagateHeaders[0]") && Catch::Contains("X-(Broken"));
+}

@@ -475,3 +475,31 @@ TEST_CASE("retry and defaultRetry decode, get their defaults and are checked", "
   REQUIRE(onNode.ok());
   CHECK_THAT(onNode.graph.warnings.at(0), Catch::Contains("retry is ignored on a nodeName step"));
 }
+
+TEST_CASE(
+    "v2Chaining, intermediateOutputs and propagateHeaders decode, with warnings where "
+    "they do nothing",
+    "[graph]") {
+  GraphResult r = router::parseGraph(
+      R"({"propagateHeaders":["X-A","X-{1,2}",null],"nodes":{"root":{"routerType":"Sequence",)"
+      R"("intermediateOutputs":true,"steps":[{"serviceUrl":"http://a/"},)"
+      R"({"serviceUrl":"http://b/","data":"$response","v2Chaining":true}]}}})");
+  REQUIRE(r.ok());
+  CHECK(r.graph.propagateHeaders == std::vector<std::string>{"X-A", "X-{1,2}", ""});
+  CHECK(r.graph.nodes.at("root").intermediateOutputs);
+  CHECK(r.graph.nodes.at("root").steps.at(1).v2Chaining);
+  CHECK(r.graph.warnings.empty());
+
+  GraphResult ignored = router::parseGraph(
+      R"({"nodes":{"root":{"routerType":"Ensemble","intermediateOutputs":true,"steps":[)"
+      R"({"serviceUrl":"http://a/","v2Chaining":true}]}}})");
+  REQUIRE(ignored.ok());
+  REQUIRE(ignored.graph.warnings.size() == 2);
+  CHECK_THAT(ignored.graph.warnings[0], Catch::Contains("intermediateOutputs applies only"));
+  CHECK_THAT(ignored.graph.warnings[1], Catch::Contains("v2Chaining applies only"));
+
+  GraphResult wrong = router::parseGraph(R"({"propagateHeaders":"X-A","nodes":{}})");
+  CHECK_THAT(wrong.error, Catch::Contains("propagateHeaders: want an array"));
+  GraphResult element = router::parseGraph(R"({"propagateHeaders":["X-A",1],"nodes":{}})");
+  CHECK_THAT(element.error, Catch::Contains("propagateHeaders[1]: want a string"));
+}
