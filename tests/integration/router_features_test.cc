@@ -663,3 +663,59 @@ TEST_CASE("router header propagation: the graph's patterns add to PROPAGATE_HEAD
   CHECK(bad.wait(10s) == 2);
   CHECK_THAT(bad.output(), Catch::Contains("propagateHeaders[0]") && Catch::Contains("X-(Broken"));
 }
+
+TEST_CASE(
+    "router streaming: a client that leaves mid-stream cancels the step, serverWrite cuts "
+    "a stream that outlasts it",
+    "[router][stream][metrics]") {
+  ModelServer model;
+  std::string graph = graphOf(
+      {{"root",
+        {{"routerType", "Sequence"},
+         {"steps", {serviceStep(model.url("/sse?n=20&interval_ms=300"), {{"name", "llm"}})}}}}});
+  uint16_t metricsPort = freePort();
+  Router router(graph, {"--stream-responses", "--metrics-port", std::to_string(metricsPort)});
+  REQUIRE(waitForPort(metricsPort));
+  {
+    RawSocket client(router.port());
+    REQUIRE(client.send(rawPost("{}")));
+    std::string first = client.readUntil(
+        [](const std::string& s) { return s.find("event 0") != std::string::npos; });
+    CHECK_THAT(first, Catch::Contains("text/event-stream"));
+  }
+  json page;
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  do {
+    std::this_thread::sleep_for(50ms);
+    page = scrape(metricsPort);
+  } while (sampleValue(page, "kserve_router_step_cancellations",
+                       "kserve_router_step_cancellations_total",
+                       {{"node", "root"}, {"step", "llm"}}) != 1 &&
+           std::chrono::steady_clock::now() < deadline);
+  CHECK(sampleValue(page, "kserve_router_step_cancellations",
+                    "kserve_router_step_cancellations_total",
+                    {{"node", "root"}, {"step", "llm"}}) == 1);
+  CHECK(sampleValue(page, "kserve_router_requests", "kserve_router_requests_total",
+                    {{"code", "499"}}) == 1);
+  CHECK(sampleValue(page, "kserve_router_step_calls_in_flight",
+                    "kserve_router_step_calls_in_flight",
+                    {{"node", "root"}, {"step", "llm"}}) == 0);
+
+  // serverWrite (1 s) fires while the stream (6 s) goes on: the status is out, so the client's
+  // connection is cut before the last chunk.
+  std::string bounded = graphOf(
+      {{"root",
+        {{"routerType", "Sequence"},
+         {"steps", {serviceStep(model.url("/sse?n=20&interval_ms=300"), {{"name", "llm"}})}}}}},
+      {{"routerTimeouts", {{"serverWrite", 1}}}});
+  Router cut(bounded, {"--stream-responses"});
+  RawSocket client(cut.port());
+  REQUIRE(client.send(rawPost("{}")));
+  auto start = std::chrono::steady_clock::now();
+  std::string all = client.readAll(10s);
+  auto took = std::chrono::steady_clock::now() - start;
+  CHECK_THAT(all, Catch::StartsWith("HTTP/1.1 200"));
+  CHECK_THAT(all, Catch::Contains("event 0"));
+  CHECK(all.find("\r\n0\r\n\r\n") == std::string::npos);
+  CHECK(took < 4s);
+}
