@@ -108,6 +108,16 @@ HttpResponse perform(const HttpRequest& request, const std::string& path) {
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, request.verifyTls ? 1L : 0L);
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, request.verifyTls ? 2L : 0L);
   if (!request.caFile.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, request.caFile.c_str());
+  if (!request.clientCertFile.empty()) {
+    curl_easy_setopt(h, CURLOPT_SSLCERT, request.clientCertFile.c_str());
+  }
+  if (!request.clientKeyFile.empty()) {
+    curl_easy_setopt(h, CURLOPT_SSLKEY, request.clientKeyFile.c_str());
+  }
+  if (request.negotiate) {
+    curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_NEGOTIATE);
+    curl_easy_setopt(h, CURLOPT_USERPWD, ":");  // the identity comes from the ticket cache
+  }
   if (request.method == "GET") {
     curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
   } else if (request.method == "HEAD") {

@@ -22,6 +22,11 @@ struct HttpRequest {
   std::string_view payload;
   bool verifyTls = true;
   std::string caFile;  // PEM bundle; "" means the system store
+  // A TLS client certificate and its key (PEM files), for servers that ask for one (WebHDFS).
+  std::string clientCertFile;
+  std::string clientKeyFile;
+  // Kerberos SPNEGO ("Negotiate") with the default credential cache (WebHDFS on secure clusters).
+  bool negotiate = false;
   bool followRedirects = false;
   std::chrono::milliseconds connectTimeout{std::chrono::seconds(15)};
   // Whole-transfer limit; zero means none, so large objects are bounded by the stall limit only.
