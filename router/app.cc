@@ -18,6 +18,7 @@
 #include "router/engine.h"
 #include "router/graph.h"
 #include "router/https.h"
+#include "router/metrics.h"
 #include "router/propagation.h"
 #include "router/server.h"
 
@@ -59,12 +60,21 @@ class Router final : private core::ServerObserver, private core::DrainCallbacks 
                 core::UpstreamOptions{config.maxStepConnections, config.stepConnectTimeout,
                                       std::chrono::milliseconds(0), "the step's service"},
                 https_.get()),
-        engine_(&loop_, std::move(graph), std::move(propagation), engineOptions(config), client_),
-        terminal_(&loop_, engine_, seconds(timeouts_.serverWrite, 60s, 0ms)),
+        metrics_(config.metricsPort != 0 ? std::make_unique<RouterMetrics>() : nullptr),
+        engine_(&loop_, std::move(graph), std::move(propagation), engineOptions(config), client_,
+                metrics_.get()),
+        terminal_(&loop_, engine_, seconds(timeouts_.serverWrite, 60s, 0ms), config.streamResponses,
+                  metrics_.get()),
         limits_(serverLimits(config, timeouts_)),
         context_(limits_, &loop_, terminal_, config.maxConnections),
         listener_(context_),
         drain_(context_, config.drainPeriod, config.drainTimeout, *this) {
+    if (metrics_) {
+      metricsTerminal_ = std::make_unique<MetricsTerminal>(*metrics_);
+      metricsContext_ =
+          std::make_unique<core::ServerContext>(limits_, &loop_, *metricsTerminal_, 64);
+      metricsListener_ = std::make_unique<core::Listener>(*metricsContext_);
+    }
     context_.observer = this;
     context_.chain.setFilters({&readyz_});
   }
@@ -74,6 +84,13 @@ class Router final : private core::ServerObserver, private core::DrainCallbacks 
     if (rc != 0) {
       spdlog::error("cannot listen on port {}: {}", config_.port, uv_strerror(rc));
       return 1;
+    }
+    if (metricsListener_) {
+      rc = metricsListener_->listenTcp(config_.metricsPort, false);
+      if (rc != 0) {
+        spdlog::error("cannot listen on metrics port {}: {}", config_.metricsPort, uv_strerror(rc));
+        return 1;
+      }
     }
     signals_ =
         std::make_unique<core::ShutdownSignals>(&loop_, [this](int signum) { onSignal(signum); });
@@ -92,6 +109,7 @@ class Router final : private core::ServerObserver, private core::DrainCallbacks 
     options.maxStepResponseBytes = config.maxStepResponseBytes;
     options.istioProbeUrl = config.istioProbeUrl;
     options.userAgent = "kserve-router/" + std::string(core::kVersion);
+    options.traceContext = config.traceContext;
     return options;
   }
 
@@ -124,6 +142,13 @@ class Router final : private core::ServerObserver, private core::DrainCallbacks 
 
   void shutdown() {
     listener_.close();
+    if (metricsListener_) {
+      metricsListener_->close();
+      std::vector<core::Connection*> scrapers(metricsContext_->clients.begin(),
+                                              metricsContext_->clients.end());
+      for (core::Connection* scraper : scrapers)
+        scraper->close();
+    }
     std::vector<core::Connection*> clients(context_.clients.begin(), context_.clients.end());
     for (core::Connection* client : clients)
       client->close();
@@ -141,6 +166,7 @@ class Router final : private core::ServerObserver, private core::DrainCallbacks 
   uv_loop_t& loop_ = *loopHolder_.get();
   std::unique_ptr<core::HttpsTransport> https_;
   core::Client client_;
+  std::unique_ptr<RouterMetrics> metrics_;
   Engine engine_;
   ReadyzFilter readyz_;
   GraphTerminal terminal_;
@@ -149,6 +175,10 @@ class Router final : private core::ServerObserver, private core::DrainCallbacks 
   core::Listener listener_;
   core::DrainSequence drain_;
   std::unique_ptr<core::ShutdownSignals> signals_;
+  // With --metrics-port only.
+  std::unique_ptr<MetricsTerminal> metricsTerminal_;
+  std::unique_ptr<core::ServerContext> metricsContext_;
+  std::unique_ptr<core::Listener> metricsListener_;
 };
 
 // A step that calls this router itself (localhost or a loopback address on the router's own
@@ -202,6 +232,19 @@ int runRouter(const RouterConfig& config) {
       HeaderPropagation::parse(patterns != nullptr ? patterns : "", problems);
   for (const std::string& problem : problems)
     spdlog::error("PROPAGATE_HEADERS: {}", problem);
+  // The graph's own patterns add to the environment's. Unlike those (upstream logs and skips a
+  // bad one), a bad one is refused at start like any other graph problem.
+  const std::vector<std::string>& graphPatterns = parsed.graph.propagateHeaders;
+  for (size_t i = 0; i < graphPatterns.size(); ++i) {
+    std::string problem;
+    if (!graphPatterns[i].empty() && !propagation.addPattern(graphPatterns[i], problem)) {
+      std::fprintf(stderr,
+                   "kserve-router: graph: propagateHeaders[%zu] \"%s\" is not a valid "
+                   "regular expression (%s)\n",
+                   i, graphPatterns[i].c_str(), problem.c_str());
+      return 2;
+    }
+  }
   const HttpsPlugin* https = nullptr;
   if (callsHttps(parsed.graph) || !config.caFile.empty()) {
     std::string error;

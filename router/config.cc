@@ -42,7 +42,19 @@ struct Flag {
   std::string defaultText;
   std::string help;
   std::function<void(RouterConfig&, const std::string& flag, const std::string& value)> set;
+  // A boolean flag alone means true (`--name`); `--name=false` turns it off, as Go's flags.
+  bool boolean = false;
 };
+
+// Go's strconv.ParseBool spellings.
+bool boolean(const std::string& flag, const std::string& text) {
+  static const std::set<std::string, std::less<>> kTrue = {"1", "t", "T", "TRUE", "true", "True"};
+  static const std::set<std::string, std::less<>> kFalse = {"0",     "f",     "F",
+                                                            "FALSE", "false", "False"};
+  if (kTrue.contains(text)) return true;
+  if (!kFalse.contains(text)) invalid(flag, text, "true or false");
+  return false;
+}
 
 std::string durationText(std::chrono::milliseconds d) {
   return d.count() % 1000 == 0 ? std::to_string(d.count() / 1000) + "s"
@@ -117,6 +129,27 @@ std::map<std::string, Flag> flagTable() {
       {"--ca-file",
        {"path", "", "PEM certificates trusted for https steps besides the system's",
         [](RouterConfig& c, const std::string&, const std::string& v) { c.caFile = v; }}},
+      {"--trace-context",
+       {"bool", "true",
+        "send the client's W3C traceparent (a fresh parent id per step call), tracestate and "
+        "X-Request-Id to every step",
+        [](RouterConfig& c, const std::string& flag, const std::string& v) {
+          c.traceContext = boolean(flag, v);
+        },
+        true}},
+      {"--metrics-port",
+       {"int", "0", "serve Prometheus metrics at /metrics on this port (0: none)",
+        [](RouterConfig& c, const std::string& flag, const std::string& v) {
+          c.metricsPort = static_cast<uint16_t>(integer(flag, v, 0, 65535, "a TCP port (0-65535)"));
+        }}},
+      {"--stream-responses",
+       {"bool", "false",
+        "stream the answer of a step that is the graph's answer unchanged (SSE) with its "
+        "Content-Type",
+        [](RouterConfig& c, const std::string& flag, const std::string& v) {
+          c.streamResponses = boolean(flag, v);
+        },
+        true}},
       {"--log-level",
        {"level", defaults.logLevel, "trace, debug, info, warn, error or off",
         [](RouterConfig& c, const std::string& flag, const std::string& v) {
@@ -170,6 +203,7 @@ RouterParseResult parseRouterConfig(int argc, const char* const* argv) {
       }
       auto flag = flags.find(name);
       if (flag == flags.end()) throw Failure{"unknown flag: " + name};
+      if (!value && flag->second.boolean) value = "true";
       if (!value) {
         if (i + 1 >= argc) throw Failure{"flag needs a value: " + name};
         value = argv[++i];

@@ -26,6 +26,13 @@ struct RouterConfig {
   // PEM certificates trusted for https steps besides the system's ("": the system's only).
   std::string caFile;
   std::string logLevel = "info";
+  // --stream-responses: a step whose answer is the graph's answer unchanged streams it.
+  bool streamResponses = false;
+  // --metrics-port: Prometheus metrics at /metrics on this port; 0: none.
+  uint16_t metricsPort = 0;
+  // --trace-context: traceparent (a fresh parent id per call), tracestate and X-Request-Id
+  // reach every step call.
+  bool traceContext = true;
 };
 
 // A config to run with, or an exit code and text to print (help and version on stdout with 0;

@@ -212,6 +212,10 @@ class Decoder {
           nodes(g.nodes);
         } else if (keyIs(key, "routerTimeouts")) {
           timeouts(g.routerTimeouts);
+        } else if (keyIs(key, "defaultRetry")) {
+          retry(g.defaultRetry, "defaultRetry");
+        } else if (keyIs(key, "propagateHeaders")) {
+          stringArray(g.propagateHeaders, "propagateHeaders");
         } else {
           skip();
         }
@@ -403,6 +407,8 @@ class Decoder {
             stringField(node.routerType, path + ".routerType");
           } else if (keyIs(key, "steps")) {
             steps(node.steps, path + ".steps");
+          } else if (keyIs(key, "intermediateOutputs")) {
+            boolField(node.intermediateOutputs, path + ".intermediateOutputs");
           } else {
             skip();
           }
@@ -466,6 +472,10 @@ class Decoder {
         stringField(s.condition, path + ".condition");
       } else if (keyIs(key, "dependency")) {
         stringField(s.dependency, path + ".dependency");
+      } else if (keyIs(key, "retry")) {
+        retry(s.retry, path + ".retry");
+      } else if (keyIs(key, "v2Chaining")) {
+        boolField(s.v2Chaining, path + ".v2Chaining");
       } else {
         skip();
       }
@@ -498,10 +508,85 @@ class Decoder {
     });
   }
 
+  // A Go []string: null clears it; a null element is "".
+  void stringArray(std::vector<std::string>& field, const std::string& path) {
+    if (null()) {
+      field.clear();
+      return;
+    }
+    if (peek() != '[') {
+      mismatch(path, "an array");
+      return;
+    }
+    field.clear();
+    i_++;
+    ws();
+    while (peek() != ']') {
+      field.emplace_back();
+      stringField(field.back(), path + "[" + std::to_string(field.size() - 1) + "]");
+      if (peek() == ',') {
+        i_++;
+        ws();
+      }
+    }
+    i_++;
+    ws();
+  }
+
+  // Decoded as a Go pointer to a struct, as routerTimeouts.
+  void retry(std::optional<Retry>& r, const std::string& path) {
+    if (null()) {
+      r.reset();
+      return;
+    }
+    if (peek() != '{') {
+      mismatch(path, "an object");
+      return;
+    }
+    if (!r) r.emplace();
+    members([&](const std::string& key) {
+      if (keyIs(key, "maxRetries")) {
+        intField(r->maxRetries, path + ".maxRetries");
+      } else if (keyIs(key, "initialDelayMs")) {
+        intField(r->initialDelayMs, path + ".initialDelayMs");
+      } else if (keyIs(key, "maxDelayMs")) {
+        intField(r->maxDelayMs, path + ".maxDelayMs");
+      } else if (keyIs(key, "retryOnStatus")) {
+        boolField(r->retryOnStatus, path + ".retryOnStatus");
+      } else {
+        skip();
+      }
+    });
+  }
+
   string_view text_;
   size_t i_ = 0;
   std::string error_;
 };
+
+// Checks a retry object and fills in its defaults; `where` starts each problem.
+void checkRetry(std::optional<Retry>& r, const std::string& where,
+                std::vector<std::string>& errors) {
+  if (!r) return;
+  auto within = [&](std::optional<std::int64_t>& field, const char* name, std::int64_t low,
+                    std::int64_t high, std::int64_t absent) {
+    if (!field) {
+      field = absent;
+    } else if (*field < low || *field > high) {
+      errors.push_back(where + name + " " + std::to_string(*field) + " is not within " +
+                       std::to_string(low) + ".." + std::to_string(high));
+    }
+  };
+  // A day bounds the waits: a longer one is a mistake, and keeps the arithmetic in range.
+  constexpr std::int64_t kDayMs = 24 * 3600 * 1000;
+  within(r->maxRetries, "maxRetries", 0, kMaxRetries, 0);
+  within(r->initialDelayMs, "initialDelayMs", 1, kDayMs, 100);
+  within(r->maxDelayMs, "maxDelayMs", 1, kDayMs, std::max<std::int64_t>(5000, *r->initialDelayMs));
+  if (*r->maxDelayMs < *r->initialDelayMs) {
+    errors.push_back(where + "maxDelayMs " + std::to_string(*r->maxDelayMs) +
+                     " is below initialDelayMs " + std::to_string(*r->initialDelayMs));
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Checks.
@@ -598,6 +683,7 @@ const char* routerTypeName(RouterType t) {
 std::vector<std::string> check(Graph& g) {
   std::vector<std::string> errors;
   if (g.nodes.find("root") == g.nodes.end()) errors.push_back("graph: no node named \"root\"");
+  checkRetry(g.defaultRetry, "graph: defaultRetry.", errors);
   for (auto& [name, node] : g.nodes) {
     bool known = false;
     for (RouterType t :
@@ -636,6 +722,7 @@ std::vector<std::string> check(Graph& g) {
           errors.push_back(label + "serviceUrl " + quote(s.serviceUrl) + " " + problem);
         }
       }
+      checkRetry(s.retry, label + "retry.", errors);
       if (s.dependency.empty() || s.dependency == "Soft") {
         s.dependencyType = Dependency::Soft;
       } else if (s.dependency == "Hard") {
@@ -728,6 +815,10 @@ std::vector<std::string> warnings(const Graph& g) {
     if (node.steps.empty()) {
       out.push_back("graph: node " + quote(name) + " has no steps; requests reaching it fail");
     }
+    if (node.intermediateOutputs && node.type != RouterType::Sequence) {
+      out.push_back("graph: node " + quote(name) +
+                    ": intermediateOutputs applies only to a Sequence; it is ignored");
+    }
     for (size_t k = 0; k < node.steps.size(); k++) {
       const Step& s = node.steps[k];
       if (!s.condition.empty() && node.type == RouterType::Sequence && k == 0) {
@@ -739,6 +830,14 @@ std::vector<std::string> warnings(const Graph& g) {
           (node.type == RouterType::Splitter || node.type == RouterType::Ensemble)) {
         out.push_back(stepLabel(name, k, s) + "the condition is ignored by a " +
                       routerTypeName(node.type) + " node");
+      }
+      if (s.v2Chaining && s.data != "$response") {
+        out.push_back(stepLabel(name, k, s) +
+                      "v2Chaining applies only with data \"$response\"; it is ignored");
+      }
+      if (s.retry && !s.nodeName.empty()) {
+        out.push_back(stepLabel(name, k, s) +
+                      "retry is ignored on a nodeName step (the node's own steps retry)");
       }
       if (s.weight && node.type != RouterType::Splitter) {
         out.push_back(stepLabel(name, k, s) + "the weight is ignored by a " +

@@ -48,6 +48,20 @@ enum class RouterType { Sequence, Splitter, Ensemble, Switch };
 // A step's dependency: Soft when absent or empty.
 enum class Dependency { Soft, Hard };
 
+// Retrying a step's call (ours; the shape of upstream PR 5386's proposal): `retry` on a step,
+// `defaultRetry` on the spec for every service step without one. Absent fields are nullopt;
+// parseGraph checks them and fills in the defaults.
+struct Retry {
+  std::optional<std::int64_t> maxRetries;      // 0..10; 0 (the default): no retry
+  std::optional<std::int64_t> initialDelayMs;  // the first wait, before jitter; default 100
+  std::optional<std::int64_t> maxDelayMs;      // the cap of the doubling waits; default 5000
+  // Also retry answers 429 and 5xx (the call went through, so the service saw the request);
+  // without it only calls that got no answer (connection failures) are retried.
+  bool retryOnStatus = false;
+};
+
+inline constexpr std::int64_t kMaxRetries = 10;
+
 // One InferenceStep.
 struct Step {
   std::string name;
@@ -61,6 +75,11 @@ struct Step {
   // As decoded: "", "Soft" or "Hard" once the graph is valid.
   std::string dependency;
   Dependency dependencyType = Dependency::Soft;
+  // Ours: retries of this step's call (a step with a nodeName is not retried as a whole).
+  std::optional<Retry> retry;
+  // Ours, with data "$response": an Open Inference Protocol answer of the previous step goes
+  // on as a v2 request (its outputs become the inputs).
+  bool v2Chaining = false;
 };
 
 // One InferenceRouter (a node of the graph).
@@ -69,6 +88,8 @@ struct Node {
   std::string routerType;
   RouterType type = RouterType::Sequence;
   std::vector<Step> steps;
+  // Ours, for a Sequence: the answer holds every step's output under its name.
+  bool intermediateOutputs = false;
 };
 
 // spec.routerTimeouts, seconds; absent fields are nullopt.
@@ -82,6 +103,10 @@ struct RouterTimeouts {
 struct Graph {
   std::map<std::string, Node> nodes;
   std::optional<RouterTimeouts> routerTimeouts;
+  // Ours: the retry of service steps that set none.
+  std::optional<Retry> defaultRetry;
+  // Ours: RE2 patterns of headers propagated to every step, besides PROPAGATE_HEADERS'.
+  std::vector<std::string> propagateHeaders;
   // Things a valid graph has that upstream ignores or fails on at request time, one line each,
   // for the router to log.
   std::vector<std::string> warnings;

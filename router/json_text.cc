@@ -155,6 +155,42 @@ std::string mergeEnsemble(std::vector<std::pair<std::string, std::string>> resul
   return out;
 }
 
+std::optional<std::string> v2ResponseAsRequest(std::string_view response) {
+  if (!gjson::validBytes(response)) return std::nullopt;
+  std::string_view text = trim(response);
+  if (text.empty() || text.front() != '{') return std::nullopt;
+  // Exact keys: OIP names its fields in lower case.
+  gjson::Result outputs = gjson::get(text, "outputs");
+  if (outputs.raw.empty() || outputs.raw.front() != '[') return std::nullopt;
+  std::string out = "{";
+  gjson::Result id = gjson::get(text, "id");
+  if (id.exists() && id.type == gjson::Type::String) {
+    out += "\"id\":";
+    out += id.raw;
+    out += ',';
+  }
+  out += "\"inputs\":";
+  out += outputs.raw;
+  out += '}';
+  return out;
+}
+
+std::string sequenceOutputs(const std::vector<std::pair<std::string, std::string>>& outputs) {
+  std::string out = "{";
+  for (const auto& [key, body] : outputs) {
+    if (out.size() > 1) out += ',';
+    core::appendGoJsonString(out, key);
+    out += ':';
+    if (gjson::validBytes(body)) {
+      out += trim(body);
+    } else {
+      core::appendGoJsonString(out, body);
+    }
+  }
+  out += '}';
+  return out;
+}
+
 std::string errorBody(std::string_view cause) {
   std::string out = R"({"error":"Failed to process request","cause":)";
   core::appendGoJsonString(out, cause);

@@ -25,6 +25,17 @@ std::optional<std::string> ensembleResultProblem(std::string_view body);
 // Go writes map keys, each value's text as the step sent it (surrounding white space dropped).
 std::string mergeEnsemble(std::vector<std::pair<std::string, std::string>> results);
 
+// v2 chaining: when `response` is an Open Inference Protocol answer (a JSON object whose
+// "outputs" is an array), the v2 request that sends its outputs on: {"id":<its id, when it has
+// one>,"inputs":<the outputs array as it was>} (tensors keep their names, shapes, datatypes,
+// parameters and data text); nullopt otherwise.
+std::optional<std::string> v2ResponseAsRequest(std::string_view response);
+
+// A Sequence's intermediate outputs: a JSON object with each step's output under its key, in
+// step order; a JSON output as its text (white space around it dropped), any other as a JSON
+// string.
+std::string sequenceOutputs(const std::vector<std::pair<std::string, std::string>>& outputs);
+
 // Upstream's error body: {"error":"Failed to process request","cause":"<cause>"} (Go escaping).
 std::string errorBody(std::string_view cause);
 

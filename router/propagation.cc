@@ -38,6 +38,19 @@ void HeaderPropagation::add(std::string_view list, std::vector<std::string>& pro
   }
 }
 
+bool HeaderPropagation::addPattern(std::string_view pattern, std::string& problem) {
+  RE2::Options options;
+  options.set_log_errors(false);
+  auto compiled =
+      std::make_unique<re2::RE2>(re2::StringPiece(pattern.data(), pattern.size()), options);
+  if (!compiled->ok()) {
+    problem = compiled->error();
+    return false;
+  }
+  patterns_.push_back(std::move(compiled));
+  return true;
+}
+
 core::Headers HeaderPropagation::select(const core::Headers& incoming) const {
   core::Headers out;
   if (patterns_.empty()) return out;
@@ -51,6 +64,54 @@ core::Headers HeaderPropagation::select(const core::Headers& incoming) const {
       }
     }
   }
+  return out;
+}
+
+namespace {
+
+bool lowerHex(std::string_view text) {
+  for (char c : text) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+bool allZeros(std::string_view text) {
+  return text.find_first_not_of('0') == std::string_view::npos;
+}
+
+}  // namespace
+
+std::optional<TraceParent> TraceParent::parse(std::string_view value) {
+  // version "-" trace-id "-" parent-id "-" flags: 2 + 1 + 32 + 1 + 16 + 1 + 2.
+  constexpr size_t kLength = 55;
+  if (value.size() < kLength || value[2] != '-' || value[35] != '-' || value[52] != '-') {
+    return std::nullopt;
+  }
+  std::string_view version = value.substr(0, 2);
+  std::string_view traceId = value.substr(3, 32);
+  std::string_view parentId = value.substr(36, 16);
+  std::string_view flags = value.substr(53, 2);
+  if (!lowerHex(version) || version == "ff" || !lowerHex(traceId) || !lowerHex(parentId) ||
+      !lowerHex(flags) || allZeros(traceId) || allZeros(parentId)) {
+    return std::nullopt;
+  }
+  if (version == "00" ? value.size() != kLength : value.size() > kLength && value[kLength] != '-') {
+    return std::nullopt;
+  }
+  TraceParent parent;
+  parent.text_ = "00-";
+  parent.text_ += traceId;
+  parent.text_ += "-0000000000000000-";
+  parent.text_ += flags;
+  return parent;
+}
+
+std::string TraceParent::child(uint64_t parentId) const {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = text_;
+  for (size_t i = 0; i < 16; ++i)
+    out[36 + i] = kHex[(parentId >> (60 - 4 * i)) & 0xF];
   return out;
 }
 

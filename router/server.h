@@ -24,14 +24,19 @@ class GraphTerminal final : public core::Terminal {
  public:
   // `deadline`: routerTimeouts.serverWrite, the whole graph's budget once the request is read
   // (0: none); past it the client gets 504 and the calls still out are cancelled.
-  GraphTerminal(uv_loop_t* loop, Engine& engine, std::chrono::milliseconds deadline)
-      : loop_(loop), engine_(engine), deadline_(deadline) {}
+  // `stream`: a step whose answer is the graph's answer unchanged streams it (--stream-responses).
+  // `metrics`: where requests are counted (nullptr: nowhere).
+  GraphTerminal(uv_loop_t* loop, Engine& engine, std::chrono::milliseconds deadline, bool stream,
+                RouterMetrics* metrics = nullptr)
+      : loop_(loop), engine_(engine), deadline_(deadline), stream_(stream), metrics_(metrics) {}
   core::TerminalStreamPtr start(core::Downstream& exchange) override;
 
  private:
   uv_loop_t* loop_;
   Engine& engine_;
   std::chrono::milliseconds deadline_;
+  bool stream_;
+  RouterMetrics* metrics_;
 };
 
 // The answer for a graph's outcome: on success its body with application/json when the body is

@@ -7,10 +7,21 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include "core/http/head.h"
 
 namespace core {
+
+// Taking a call's answer as it arrives instead of whole. Both hooks run on the loop, from the
+// call's connection; either may cancel the call.
+struct ResponseStream {
+  // The final response head: true to take the body through `body` (the result's body then
+  // stays empty and maxResponseBytes does not apply), false to have it buffered as usual.
+  std::function<bool(int status, const Headers& headers)> head;
+  // Body bytes as they arrive: false pauses reading the answer until UpstreamCall::resume().
+  std::function<bool(std::string_view data)> body;
+};
 
 struct UpstreamRequest {
   std::string method = "POST";
@@ -19,6 +30,9 @@ struct UpstreamRequest {
   std::string body;
   std::chrono::milliseconds timeout{0};  // the whole call, connecting included; 0: none
   size_t maxResponseBytes = 0;           // a longer response body fails the call; 0: no bound
+  // Unset: the answer is buffered. A transport that cannot stream (https through libcurl)
+  // never calls it and buffers.
+  ResponseStream stream;
 };
 
 // The answer to an UpstreamRequest. status == 0 means no usable HTTP answer; error says why.
@@ -28,6 +42,9 @@ struct UpstreamResult {
   std::string body;
   std::string error;
   bool timedOut = false;  // the call's timeout fired (error says so too)
+  bool streamed = false;  // the body went through ResponseStream::body (also when status is 0)
+  // A response head arrived (also when the call then failed): the service saw the request.
+  bool answered = false;
 };
 
 // A call in progress. Valid until its callback runs or cancel() returns.
@@ -35,6 +52,8 @@ class UpstreamCall {
  public:
   // Abandons the call: its callback will not run, its connection is not reused.
   virtual void cancel() = 0;
+  // Reading a streamed answer goes on after ResponseStream::body returned false.
+  virtual void resume() {}
 
  protected:
   ~UpstreamCall() = default;

@@ -421,6 +421,9 @@ class BufferedCall final : public UpstreamSink, public UpstreamCall {
   }
   // Ends the call with an error (shutdown).
   void abort(const std::string& reason) { finish(0, reason); }
+  void resume() override {
+    if (connection_ != nullptr) connection_->resumeResponse();
+  }
 
  private:
   void onUpstreamReady(UpstreamConnection& connection) override {
@@ -449,8 +452,26 @@ class BufferedCall final : public UpstreamSink, public UpstreamCall {
   void onUpstreamHead(ResponseHead& head) override {
     result_.status = head.status;
     result_.headers = head.headers;
+    result_.answered = true;
+    if (request_.stream.head) {
+      dispatching_ = true;
+      result_.streamed = request_.stream.head(head.status, result_.headers);
+      dispatching_ = false;
+      if (finished_) delete this;
+    }
   }
   void onUpstreamBody(const char* data, size_t length) override {
+    if (result_.streamed) {
+      dispatching_ = true;
+      bool more = request_.stream.body(std::string_view(data, length));
+      dispatching_ = false;
+      if (finished_) {
+        delete this;
+      } else if (!more && connection_ != nullptr) {
+        connection_->pauseResponse();
+      }
+      return;
+    }
     if (request_.maxResponseBytes != 0 &&
         result_.body.size() + length > request_.maxResponseBytes) {
       finish(0, "the response body of " + pool_.options().peerName + " is larger than " +
@@ -494,7 +515,8 @@ class BufferedCall final : public UpstreamSink, public UpstreamCall {
       result.body.clear();
     }
     auto done = std::move(done_);
-    delete this;
+    // Inside a stream hook the call is deleted once the hook returns.
+    if (!dispatching_) delete this;
     if (done) done(std::move(result));
   }
 
@@ -506,6 +528,7 @@ class BufferedCall final : public UpstreamSink, public UpstreamCall {
   Timer timer_;
   bool finished_ = false;
   bool retried_ = false;
+  bool dispatching_ = false;  // inside a ResponseStream hook
 };
 
 void UpstreamPool::cancelCalls(const std::string& reason) {

@@ -62,3 +62,15 @@ TEST_CASE("router flags: bad input is one line naming the flag and the value as 
   CHECK_THAT(help.message,
              Catch::Contains("--graph-json string") && Catch::Contains("--drain-period duration"));
 }
+
+TEST_CASE("router flags: a boolean flag alone is true, =value takes Go's spellings",
+          "[router][config]") {
+  CHECK_FALSE(parse({"--graph-json", "{}"}).config->streamResponses);
+  CHECK(parse({"--graph-json", "{}", "--stream-responses"}).config->streamResponses);
+  CHECK(parse({"--stream-responses", "--graph-json", "{}"}).config->streamResponses);
+  CHECK(parse({"--graph-json", "{}", "--stream-responses=T"}).config->streamResponses);
+  CHECK_FALSE(parse({"--graph-json", "{}", "--stream-responses=false"}).config->streamResponses);
+  auto bad = parse({"--graph-json", "{}", "--stream-responses=yes"});
+  CHECK(bad.exitCode == 2);
+  CHECK_THAT(bad.message, Catch::Contains(R"(invalid value "yes" for --stream-responses)"));
+}

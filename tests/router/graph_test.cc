@@ -432,3 +432,74 @@ TEST_CASE("nodes without steps and ignored fields are warnings", "[graph][check]
           R"(graph: node "root" step 0 ("first"): the weight is ignored by a Sequence node)",
       });
 }
+
+TEST_CASE("retry and defaultRetry decode, get their defaults and are checked", "[graph][retry]") {
+  GraphResult r = router::parseGraph(
+      R"({"defaultRetry":{"maxRetries":2},"nodes":{"root":{"routerType":"Sequence","steps":[)"
+      R"({"serviceUrl":"http://a/","retry":{"maxRetries":3,"initialDelayMs":50,)"
+      R"("maxDelayMs":400,"retryOnStatus":true}},{"serviceUrl":"http://b/"}]}}})");
+  REQUIRE(r.ok());
+  const router::Step& s = firstStep(r);
+  REQUIRE(s.retry);
+  CHECK(s.retry->maxRetries == 3);
+  CHECK(s.retry->initialDelayMs == 50);
+  CHECK(s.retry->maxDelayMs == 400);
+  CHECK(s.retry->retryOnStatus);
+  REQUIRE(r.graph.defaultRetry);
+  CHECK(r.graph.defaultRetry->maxRetries == 2);
+  CHECK(r.graph.defaultRetry->initialDelayMs == 100);
+  CHECK(r.graph.defaultRetry->maxDelayMs == 5000);
+  CHECK_FALSE(r.graph.defaultRetry->retryOnStatus);
+  CHECK_FALSE(r.graph.nodes.at("root").steps.at(1).retry);
+
+  GraphResult bad = router::parseGraph(
+      R"({"defaultRetry":{"maxRetries":11},"nodes":{"root":{"routerType":"Sequence","steps":[)"
+      R"({"name":"m","serviceUrl":"http://a/","retry":{"initialDelayMs":500,"maxDelayMs":100}},)"
+      R"({"serviceUrl":"http://b/","retry":{"initialDelayMs":0,"maxRetries":-1}}]}}})");
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.error, Catch::Contains("graph: defaultRetry.maxRetries 11 is not within 0..10"));
+  CHECK_THAT(bad.error,
+             Catch::Contains("graph: node \"root\" step 0 (\"m\"): retry.maxDelayMs 100 is below "
+                             "initialDelayMs 500"));
+  CHECK_THAT(bad.error, Catch::Contains("retry.initialDelayMs 0 is not within"));
+  CHECK_THAT(bad.error, Catch::Contains("retry.maxRetries -1 is not within"));
+
+  GraphResult wrongType = router::parseGraph(
+      R"({"nodes":{"root":{"routerType":"Sequence","steps":[{"serviceUrl":"http://a/",)"
+      R"("retry":{"maxRetries":"3"}}]}}})");
+  CHECK_THAT(wrongType.error, Catch::Contains("nodes[\"root\"].steps[0].retry.maxRetries"));
+
+  GraphResult onNode = router::parseGraph(
+      R"({"nodes":{"root":{"routerType":"Sequence","steps":[{"nodeName":"n","retry":{}}]},)"
+      R"("n":{"routerType":"Sequence","steps":[{"serviceUrl":"http://a/"}]}}})");
+  REQUIRE(onNode.ok());
+  CHECK_THAT(onNode.graph.warnings.at(0), Catch::Contains("retry is ignored on a nodeName step"));
+}
+
+TEST_CASE(
+    "v2Chaining, intermediateOutputs and propagateHeaders decode, with warnings where "
+    "they do nothing",
+    "[graph]") {
+  GraphResult r = router::parseGraph(
+      R"({"propagateHeaders":["X-A","X-{1,2}",null],"nodes":{"root":{"routerType":"Sequence",)"
+      R"("intermediateOutputs":true,"steps":[{"serviceUrl":"http://a/"},)"
+      R"({"serviceUrl":"http://b/","data":"$response","v2Chaining":true}]}}})");
+  REQUIRE(r.ok());
+  CHECK(r.graph.propagateHeaders == std::vector<std::string>{"X-A", "X-{1,2}", ""});
+  CHECK(r.graph.nodes.at("root").intermediateOutputs);
+  CHECK(r.graph.nodes.at("root").steps.at(1).v2Chaining);
+  CHECK(r.graph.warnings.empty());
+
+  GraphResult ignored = router::parseGraph(
+      R"({"nodes":{"root":{"routerType":"Ensemble","intermediateOutputs":true,"steps":[)"
+      R"({"serviceUrl":"http://a/","v2Chaining":true}]}}})");
+  REQUIRE(ignored.ok());
+  REQUIRE(ignored.graph.warnings.size() == 2);
+  CHECK_THAT(ignored.graph.warnings[0], Catch::Contains("intermediateOutputs applies only"));
+  CHECK_THAT(ignored.graph.warnings[1], Catch::Contains("v2Chaining applies only"));
+
+  GraphResult wrong = router::parseGraph(R"({"propagateHeaders":"X-A","nodes":{}})");
+  CHECK_THAT(wrong.error, Catch::Contains("propagateHeaders: want an array"));
+  GraphResult element = router::parseGraph(R"({"propagateHeaders":["X-A",1],"nodes":{}})");
+  CHECK_THAT(element.error, Catch::Contains("propagateHeaders[1]: want a string"));
+}

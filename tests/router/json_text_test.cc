@@ -52,3 +52,22 @@ TEST_CASE("the error body is upstream's, with Go's escaping", "[router][json]") 
   CHECK(errorBody("a <b> & \"c\"") ==
         R"({"error":"Failed to process request","cause":"a \u003cb\u003e \u0026 \"c\""})");
 }
+
+TEST_CASE("v2ResponseAsRequest sends an OIP answer's outputs on as inputs", "[json_text]") {
+  using router::v2ResponseAsRequest;
+  CHECK(
+      v2ResponseAsRequest(
+          R"( {"model_name":"a","id":"r1","outputs":[{"name":"o","shape":[1],"datatype":"FP32","data":[1.0]}]} )") ==
+      R"({"id":"r1","inputs":[{"name":"o","shape":[1],"datatype":"FP32","data":[1.0]}]})");
+  CHECK(v2ResponseAsRequest(R"({"outputs":[]})") == R"({"inputs":[]})");
+  CHECK_FALSE(v2ResponseAsRequest(R"({"predictions":[1]})"));
+  CHECK_FALSE(v2ResponseAsRequest(R"({"outputs":{}})"));
+  CHECK_FALSE(v2ResponseAsRequest(R"([{"outputs":[]}])"));
+  CHECK_FALSE(v2ResponseAsRequest("not json"));
+}
+
+TEST_CASE("sequenceOutputs keeps step order, JSON text, and quotes the rest", "[json_text]") {
+  CHECK(router::sequenceOutputs({{"b", " {\"x\":1.0} "}, {"a", "text \"q\""}, {"0", "[]"}}) ==
+        R"({"b":{"x":1.0},"a":"text \"q\"","0":[]})");
+  CHECK(router::sequenceOutputs({}) == "{}");
+}

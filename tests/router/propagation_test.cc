@@ -39,3 +39,32 @@ TEST_CASE("headers are selected by unanchored match on their canonical names, ev
   }
   CHECK(HeaderPropagation::parse("", problems).select(incoming).empty());
 }
+
+TEST_CASE("TraceParent reads W3C traceparent values and makes one per call",
+          "[propagation][trace]") {
+  using router::TraceParent;
+  const std::string id = "4bf92f3577b34da6a3ce929d0e0e4736";
+  auto parsed = TraceParent::parse("00-" + id + "-00f067aa0ba902b7-01");
+  REQUIRE(parsed);
+  CHECK(parsed->traceId() == id);
+  CHECK(parsed->child(0x0123456789abcdefULL) == "00-" + id + "-0123456789abcdef-01");
+  CHECK(parsed->child(1) == "00-" + id + "-0000000000000001-01");
+  // A later version: the first 55 characters, the rest after a '-'; the child is version 00.
+  auto later = TraceParent::parse("cc-" + id + "-00f067aa0ba902b7-09-whatever");
+  REQUIRE(later);
+  CHECK(later->child(2) == "00-" + id + "-0000000000000002-09");
+  for (const std::string& bad : std::vector<std::string>{
+           "",
+           "00-" + id + "-00f067aa0ba902b7-01-",                       // version 00 is exactly 55
+           "00-" + id + "-00f067aa0ba902b7-1",                         // short
+           "ff-" + id + "-00f067aa0ba902b7-01",                        // version ff
+           "00-" + std::string(32, '0') + "-00f067aa0ba902b7-01",      // zero trace id
+           "00-" + id + "-0000000000000000-01",                        // zero parent id
+           "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",  // upper case
+           "00_" + id + "-00f067aa0ba902b7-01",
+           "cc-" + id + "-00f067aa0ba902b7-01x",  // later version, no '-' after 55
+       }) {
+    INFO(bad);
+    CHECK_FALSE(TraceParent::parse(bad));
+  }
+}

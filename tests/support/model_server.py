@@ -12,6 +12,8 @@ Routes:
   POST /v2/repository/models/<m>/load|unload   200 {} (recorded; --repo-status to change)
   GET  /stats                     {"connections": distinct client connections, "requests": n}
   ANY  /echo?status=&chunked=1&size=&delay_ms=&header=Name:Value&ctype=
+  POST /graph/flaky?key=&fail=&status=   fails the first `fail` (1) requests of each key with
+                                  `status` (503), then echoes the body
   POST /graph/success|error|echo|headers|reply?status=&body=&ctype=  (InferenceGraph models;
        delay_ms= on each: success 200 {"predictions":[{"message":"SUCCESS"}]}, error 404
        {"detail":"Intentional 404 code"} as upstream's e2e models, echo the body, headers the
@@ -45,6 +47,7 @@ ARGS = None
 LOCK = threading.Lock()
 CONNECTIONS = set()
 REQUESTS = 0
+FLAKY = {}  # /graph/flaky requests seen, by key
 
 
 def record(handler, body):
@@ -235,6 +238,15 @@ class Handler(BaseHTTPRequestHandler):
             for k, v in self.headers.items():
                 headers.setdefault(k, []).append(v)
             return self.send(200, json.dumps({"headers": headers}).encode())
+        if name == "flaky":
+            # Fails the first `fail` requests of each `key` with `status`, then echoes.
+            key = query.get("key", "")
+            with LOCK:
+                seen = FLAKY.get(key, 0)
+                FLAKY[key] = seen + 1
+            if seen < int(query.get("fail", 1)):
+                return self.send(int(query.get("status", 503)), b'{"error":"flaky"}')
+            return self.send(200, body, "application/json")
         if name == "reply":
             return self.send(int(query.get("status", 200)), query.get("body", "").encode(),
                              query.get("ctype", "application/json"))
