@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -695,6 +696,41 @@ TEST_CASE("router: /readyz answers 200, then 503 shutting down after SIGTERM", "
   // Requests are still served during the drain period.
   CHECK(post(router, "{}").status == 200);
   CHECK(router.waitForExit(10s) == 0);
+}
+
+TEST_CASE("router: libcurl is loaded only for a graph with an https step", "[router]") {
+  // KSR_HTTPS_DIR names a folder without the plugin: a graph of http steps must not need it
+  // (it serves, and maps no libcurl), one with an https step or --ca-file refuses to start.
+  std::string empty = makeTempDir("router-no-plugin");
+  ModelServer model;
+  {
+    Router router(graphOf({{"root",
+                            {{"routerType", "Sequence"},
+                             {"steps", {serviceStep(model.url("/graph/success"))}}}}}),
+                  {}, {{"KSR_HTTPS_DIR", empty}});
+    auto r = post(router, "{}");
+    CHECK(r.status == 200);
+    CHECK(r.body == kSuccessBody);
+    std::ifstream maps("/proc/" + std::to_string(router.process().pid()) + "/maps");
+    std::string mapped((std::istreambuf_iterator<char>(maps)), std::istreambuf_iterator<char>());
+    CHECK_THAT(mapped, !Catch::Contains("libcurl"));
+    CHECK_THAT(mapped, !Catch::Contains("libkserve-router-https"));
+  }
+  const std::string httpsGraph = graphOf(
+      {{"root", {{"routerType", "Sequence"}, {"steps", {serviceStep("https://127.0.0.1:9/x")}}}}});
+  const std::string httpGraph = graphOf(
+      {{"root", {{"routerType", "Sequence"}, {"steps", {serviceStep("http://127.0.0.1:9/x")}}}}});
+  for (const auto& [graph, extra] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+           {httpsGraph, {}}, {httpGraph, {"--ca-file", "/etc/ssl/certs/ca-certificates.crt"}}}) {
+    std::vector<std::string> argv{builtBinary("kserve-router"), "--port",
+                                  std::to_string(freePort()), "--graph-json", graph};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    Process router(argv, {{"KSR_HTTPS_DIR", empty}});
+    CHECK(router.wait(10s) == 2);
+    CHECK_THAT(router.output(),
+               Catch::Contains("kserve-router: https steps need the https plugin: cannot load " +
+                               empty + "/libkserve-router-https.so"));
+  }
 }
 
 TEST_CASE("router: https steps with the trust given, and as http inside an Istio mesh",
