@@ -2,6 +2,7 @@
 
 #include <ctime>
 
+#include "puller/storage/aws_credentials.h"
 #include "puller/storage/parallel.h"
 #include "puller/storage/providers.h"
 #include "puller/storage/util.h"
@@ -26,10 +27,16 @@ class S3Client {
   S3Client(S3Config config, std::string bucket, const std::atomic<bool>* cancel)
       : config_(std::move(config)), bucket_(std::move(bucket)), cancel_(cancel) {}
 
-  // A signed GET for the bucket (empty key) or an object.
-  HttpRequest request(const std::string& key,
-                      const std::vector<std::pair<std::string, std::string>>& query) const {
-    return s3Request(config_, bucket_, "GET", key, query, kEmptyHash, {}, cancel_);
+  // A signed GET for the bucket (empty key) or an object, with the current credentials (the
+  // chain's cached ones are refreshed before they expire, so a long download keeps signing).
+  Status request(const std::string& key,
+                 const std::vector<std::pair<std::string, std::string>>& query,
+                 HttpRequest& out) const {
+    S3Config config = config_;
+    Status status = s3ResolveCredentials(config, cancel_);
+    if (!status.ok) return status;
+    out = s3Request(config, bucket_, "GET", key, query, kEmptyHash, {}, cancel_);
+    return Status::success();
   }
 
   const std::string& bucket() const { return bucket_; }
@@ -129,12 +136,18 @@ S3Config s3ConfigFromEnv() {
   config.credentials.accessKeyId = env("AWS_ACCESS_KEY_ID");
   config.credentials.secretAccessKey = env("AWS_SECRET_ACCESS_KEY");
   config.credentials.sessionToken = env("AWS_SESSION_TOKEN");
-  config.anonymous = envBool("awsAnonymousCredential", false) ||
-                     config.credentials.accessKeyId.empty() ||
-                     config.credentials.secretAccessKey.empty();
+  config.anonymous = envBool("awsAnonymousCredential", false);
   config.verifyTls = envBool("S3_VERIFY_SSL", true);
   config.caFile = env("AWS_CA_BUNDLE");
   return config;
+}
+
+Status s3ResolveCredentials(S3Config& config, const std::atomic<bool>* cancel) {
+  if (config.anonymous) return Status::success();
+  aws::CredentialResult result = aws::resolveCredentials(cancel);
+  if (!result.ok) return Status::failure(result.error);
+  config.credentials = std::move(result.credentials);
+  return Status::success();
 }
 
 Status downloadS3(const std::string& uri, const fs::path& destination,
@@ -147,10 +160,13 @@ Status downloadS3(const std::string& uri, const fs::path& destination,
 
   std::vector<ListedObject> listing;
   std::string token;
+  Status status;
   do {
     std::vector<std::pair<std::string, std::string>> query{{"list-type", "2"}, {"prefix", prefix}};
     if (!token.empty()) query.emplace_back("continuation-token", token);
-    HttpRequest request = client.request("", query);
+    HttpRequest request;
+    status = client.request("", query, request);
+    if (!status.ok) return status;
     HttpResponse response = httpFetch(request);
     if (!response.ok()) {
       return Status::failure("unable to list objects: " + s3ErrorText(request, response));
@@ -165,7 +181,7 @@ Status downloadS3(const std::string& uri, const fs::path& destination,
   } while (!token.empty());
 
   std::vector<SelectedObject> selected;
-  Status status = selectObjects(listing, prefix, selected);
+  status = selectObjects(listing, prefix, selected);
   if (!status.ok) return status;
   if (selected.empty()) return Status::failure("has no objects or does not exist");
 
@@ -173,7 +189,9 @@ Status downloadS3(const std::string& uri, const fs::path& destination,
     fs::path file;
     Status prepared = prepareFile(destination, selected[i].relative, file);
     if (!prepared.ok) return prepared;
-    HttpRequest request = client.request(selected[i].key, {});
+    HttpRequest request;
+    Status signedStatus = client.request(selected[i].key, {}, request);
+    if (!signedStatus.ok) return signedStatus;
     HttpResponse response = httpFetchToFile(request, file.string());
     if (!response.ok()) {
       return Status::failure("failed to download " + selected[i].key + ": " +

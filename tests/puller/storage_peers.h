@@ -122,4 +122,34 @@ class FakeHf {
   std::unique_ptr<testsupport::Process> process_;
 };
 
+// tests/support/storage_fake_aws_credentials.py: STS, container credentials and IMDSv2 on one
+// port, answering `accessKey`/`secretKey` with a new session token per issue, valid `lifetime`
+// seconds. Token files are made in a temp folder; each request is logged (requests()).
+class FakeAwsCredentials {
+ public:
+  static constexpr const char* kRoleArn = "arn:aws:iam::123456789012:role/kserve-models";
+  FakeAwsCredentials(const std::string& accessKey, const std::string& secretKey, int lifetime,
+                     std::vector<std::string> extraArgs = {});
+  uint16_t port() const { return port_; }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  const std::string& webIdentityTokenFile() const { return webIdentityTokenFile_; }
+  const std::string& containerTokenFile() const { return containerTokenFile_; }
+  // One JSON document per request received, in order.
+  std::vector<std::string> requests() const;
+  // The environment that selects one chain step and nothing else: "web identity", "container"
+  // or "imds" (every other AWS credential variable unset).
+  std::map<std::string, std::optional<std::string>> env(const std::string& step) const;
+
+ private:
+  uint16_t port_;
+  std::string dir_;
+  std::string webIdentityTokenFile_;
+  std::string containerTokenFile_;
+  std::unique_ptr<testsupport::Process> process_;
+};
+
+// Every variable of the AWS credential chain unset, and the instance metadata disabled: no
+// credentials anywhere.
+std::map<std::string, std::optional<std::string>> awsChainOff();
+
 }  // namespace storagetest
