@@ -360,6 +360,28 @@ std::vector<std::string> FakeAwsCredentials::requests() const {
   return lines;
 }
 
+BotocoreS3::BotocoreS3(const std::string& accessKey, const std::string& secretKey,
+                       const std::string& sessionToken)
+    : port_(testsupport::freePort()), root_(testsupport::makeTempDir("botocore-s3")) {
+  log_ = root_ + "/requests.jsonl";
+  process_ = std::make_unique<testsupport::Process>(std::vector<std::string>{
+      "/usr/bin/env", "python3", testsupport::sourcePath("tests/support/storage_botocore_s3.py"),
+      "--port", std::to_string(port_), "--root", root_, "--access-key", accessKey, "--secret-key",
+      secretKey, "--session-token", sessionToken, "--log", log_});
+  if (!testsupport::waitForPort(port_, 15s)) {
+    throw std::runtime_error("botocore S3 did not start: " + process_->output());
+  }
+}
+
+std::vector<std::string> BotocoreS3::requests() const {
+  std::vector<std::string> lines;
+  std::ifstream in(log_);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
 std::map<std::string, std::optional<std::string>> awsChainOff() {
   std::map<std::string, std::optional<std::string>> vars;
   for (const char* name :

@@ -148,6 +148,24 @@ class FakeAwsCredentials {
   std::unique_ptr<testsupport::Process> process_;
 };
 
+// tests/support/storage_botocore_s3.py: a path-style S3 of the files below root()/<bucket>/ that
+// verifies each signature with botocore, requiring `sessionToken` when it is not empty.
+class BotocoreS3 {
+ public:
+  BotocoreS3(const std::string& accessKey, const std::string& secretKey,
+             const std::string& sessionToken);
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  const std::string& root() const { return root_; }
+  // One JSON document per verified request.
+  std::vector<std::string> requests() const;
+
+ private:
+  uint16_t port_;
+  std::string root_;
+  std::string log_;
+  std::unique_ptr<testsupport::Process> process_;
+};
+
 // Every variable of the AWS credential chain unset, and the instance metadata disabled: no
 // credentials anywhere.
 std::map<std::string, std::optional<std::string>> awsChainOff();
