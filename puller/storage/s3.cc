@@ -5,6 +5,7 @@
 #include "puller/storage/aws_credentials.h"
 #include "puller/storage/parallel.h"
 #include "puller/storage/providers.h"
+#include "puller/storage/storage_config.h"
 #include "puller/storage/util.h"
 
 namespace storage {
@@ -106,11 +107,26 @@ HttpRequest s3Request(const S3Config& config, const std::string& bucket, const s
 }
 
 S3Config s3ConfigFromEnv() {
+  StorageSpec spec;
+  // An unreadable STORAGE_CONFIG is reported by download(); here it counts as absent.
+  if (!storageSpecFromEnv(spec).ok) spec = {};
+  auto setting = [&](const char* name) {
+    auto it = spec.s3Settings.find(name);
+    return it != spec.s3Settings.end() ? it->second : env(name);
+  };
+  auto settingBool = [&](const char* name, bool fallback) {
+    std::string value = toLower(trim(setting(name)));
+    if (value == "1" || value == "true" || value == "yes") return true;
+    if (value == "0" || value == "false" || value == "no") return false;
+    return fallback;
+  };
   S3Config config;
-  config.region = envFirst({"AWS_REGION", "AWS_DEFAULT_REGION"});
+  config.region = spec.s3Settings.contains("AWS_DEFAULT_REGION")
+                      ? spec.s3Settings["AWS_DEFAULT_REGION"]
+                      : envFirst({"AWS_REGION", "AWS_DEFAULT_REGION"});
   if (config.region.empty()) config.region = "us-east-1";
   bool useHttps = envBool("S3_USE_HTTPS", true);
-  std::string endpoint = env("AWS_ENDPOINT_URL");
+  std::string endpoint = setting("AWS_ENDPOINT_URL");
   if (endpoint.empty()) endpoint = env("S3_ENDPOINT");
   bool custom = !endpoint.empty();
   if (custom) {
@@ -133,17 +149,24 @@ S3Config s3ConfigFromEnv() {
                                                : "s3." + config.region + ".amazonaws.com";
   }
   config.pathStyle = !envBool("S3_USER_VIRTUAL_BUCKET", !custom);
-  config.credentials.accessKeyId = env("AWS_ACCESS_KEY_ID");
-  config.credentials.secretAccessKey = env("AWS_SECRET_ACCESS_KEY");
-  config.credentials.sessionToken = env("AWS_SESSION_TOKEN");
-  config.anonymous = envBool("awsAnonymousCredential", false);
-  config.verifyTls = envBool("S3_VERIFY_SSL", true);
-  config.caFile = env("AWS_CA_BUNDLE");
+  if (spec.s3Settings.contains("AWS_ACCESS_KEY_ID") &&
+      spec.s3Settings.contains("AWS_SECRET_ACCESS_KEY")) {
+    config.credentials = {spec.s3Settings["AWS_ACCESS_KEY_ID"],
+                          spec.s3Settings["AWS_SECRET_ACCESS_KEY"], ""};
+    config.credentialsFromStorageConfig = true;
+  } else {
+    config.credentials.accessKeyId = env("AWS_ACCESS_KEY_ID");
+    config.credentials.secretAccessKey = env("AWS_SECRET_ACCESS_KEY");
+    config.credentials.sessionToken = env("AWS_SESSION_TOKEN");
+  }
+  config.anonymous = settingBool("awsAnonymousCredential", false);
+  config.verifyTls = settingBool("S3_VERIFY_SSL", true);
+  config.caFile = setting("AWS_CA_BUNDLE");
   return config;
 }
 
 Status s3ResolveCredentials(S3Config& config, const std::atomic<bool>* cancel) {
-  if (config.anonymous) return Status::success();
+  if (config.anonymous || config.credentialsFromStorageConfig) return Status::success();
   aws::CredentialResult result = aws::resolveCredentials(cancel);
   if (!result.ok) return Status::failure(result.error);
   config.credentials = std::move(result.credentials);

@@ -21,6 +21,8 @@ struct S3Config {
   std::string region = "us-east-1";
   bool anonymous = false;
   sigv4::Credentials credentials;
+  // Keys given by STORAGE_CONFIG: used as they are, the credential chain is not asked.
+  bool credentialsFromStorageConfig = false;
   bool verifyTls = true;
   std::string caFile;
 };
@@ -30,7 +32,8 @@ struct S3Config {
 // (as boto3), virtual-hosted for AWS; S3_USER_VIRTUAL_BUCKET=true/false forces either. Keys from
 // AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN; unsigned requests only when
 // awsAnonymousCredential=true. S3_VERIFY_SSL=0/false disables verification; AWS_CA_BUNDLE names
-// a CA file.
+// a CA file. The s3 keys of STORAGE_CONFIG / STORAGE_OVERRIDE_CONFIG (storage_config.h) win over
+// the variables they stand for.
 S3Config s3ConfigFromEnv();
 
 // Fills `config.credentials` from the AWS credential chain (aws_credentials.h) unless the

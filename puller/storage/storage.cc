@@ -9,6 +9,7 @@
 
 #include "puller/storage/archive.h"
 #include "puller/storage/providers.h"
+#include "puller/storage/storage_config.h"
 #include "puller/storage/util.h"
 
 namespace storage {
@@ -118,10 +119,18 @@ bool isAzureBlobUri(std::string_view uri) {
   return host.ends_with(".blob.core.windows.net") || host.ends_with(".blob.storage.azure.net");
 }
 
-Status download(const std::string& uri, const std::string& destinationText,
+Status download(const std::string& givenUri, const std::string& destinationText,
                 const DownloadOptions& options) {
+  if (givenUri.empty()) return Status::failure("there is no storageUri supplied", true);
+  StorageSpec spec;
+  std::string uri;
+  if (Status status = storageSpecFromEnv(spec); !status.ok) {
+    return Status::failure(redactUri(givenUri) + ": " + status.message, true);
+  }
+  if (Status status = rewritePlaceholderUri(givenUri, spec, uri); !status.ok) {
+    return Status::failure(redactUri(givenUri) + ": " + status.message, true);
+  }
   std::string safeUri = redactUri(uri);
-  if (uri.empty()) return Status::failure("there is no storageUri supplied", true);
   fs::path destination = destinationText;
   std::error_code ec;
   fs::create_directories(destination, ec);
