@@ -14,6 +14,7 @@
 
 #include "puller/storage/http_client.h"
 #include "puller/storage/storage.h"
+#include "puller/storage/storage_config.h"
 #include "puller/storage/util.h"
 
 namespace storage::aws {
@@ -144,7 +145,13 @@ Attempt fromWebIdentity(const std::atomic<bool>* cancel) {
                              {"RoleArn", role},
                              {"RoleSessionName", sessionName},
                              {"WebIdentityToken", trim(*token)}});
-  request.caFile = env("AWS_CA_BUNDLE");
+  request.caFile = env("SSL_CERT_FILE");
+  if (std::string bundle = env("AWS_CA_BUNDLE"); !bundle.empty()) {
+    request.extraCaFiles.push_back(bundle);
+  }
+  if (std::string bundle = caBundleConfigMapFile(); !bundle.empty()) {
+    request.extraCaFiles.push_back(bundle);
+  }
   request.connectTimeout = std::chrono::seconds(5);
   request.timeout = std::chrono::seconds(30);
   request.cancel = cancel;

@@ -21,7 +21,10 @@ struct HttpRequest {
   // instead of `body` when it points somewhere.
   std::string_view payload;
   bool verifyTls = true;
-  std::string caFile;  // PEM bundle; "" means the system store
+  std::string caFile;  // PEM bundle that replaces the system store; "" means the system store
+  // PEM bundles whose certificates are added to the store above (which stays in use): the CA
+  // bundle ConfigMap, AWS_CA_BUNDLE. An unreadable file fails the request.
+  std::vector<std::string> extraCaFiles;
   bool followRedirects = false;
   std::chrono::milliseconds connectTimeout{std::chrono::seconds(15)};
   // Whole-transfer limit; zero means none, so large objects are bounded by the stall limit only.

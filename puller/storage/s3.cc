@@ -80,7 +80,13 @@ HttpRequest s3Request(const S3Config& config, const std::string& bucket, const s
   http.method = method;
   http.url = config.scheme + "://" + host + path + (queryText.empty() ? "" : "?" + queryText);
   http.verifyTls = config.verifyTls;
-  http.caFile = config.caFile;
+  // Like Go, SSL_CERT_FILE stands for the system store; AWS_CA_BUNDLE and the CA bundle
+  // ConfigMap are added to it rather than replacing it (private-CA MinIO next to AWS).
+  http.caFile = env("SSL_CERT_FILE");
+  if (!config.caFile.empty()) http.extraCaFiles.push_back(config.caFile);
+  if (std::string bundle = caBundleConfigMapFile(); !bundle.empty()) {
+    http.extraCaFiles.push_back(bundle);
+  }
   http.cancel = cancel;
   http.headers.push_back("Host: " + host);
   sigv4::Request signing;
@@ -179,7 +185,11 @@ Status downloadS3(const std::string& uri, const fs::path& destination,
   std::string prefix;
   splitBucket(std::string_view(uri).substr(5), bucket, prefix);
   if (bucket.empty()) return Status::failure("no bucket in the URI", true);
-  S3Client client(s3ConfigFromEnv(), bucket, options.cancel);
+  S3Config config = s3ConfigFromEnv();
+  if (config.verifyTls) {
+    if (Status status = checkCaBundles(config.caFile, "AWS_CA_BUNDLE"); !status.ok) return status;
+  }
+  S3Client client(std::move(config), bucket, options.cancel);
 
   std::vector<ListedObject> listing;
   std::string token;

@@ -98,6 +98,9 @@ Status checkSize(const SelectedObject& object, uint64_t received) {
 
 void applyDefaultTls(HttpRequest& request) {
   request.caFile = envFirst({"REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"});
+  if (std::string bundle = caBundleConfigMapFile(); !bundle.empty()) {
+    request.extraCaFiles.push_back(bundle);
+  }
 }
 
 Status prepareFile(const fs::path& destination, const fs::path& relative, fs::path& full) {
@@ -131,6 +134,9 @@ Status download(const std::string& givenUri, const std::string& destinationText,
     return Status::failure(redactUri(givenUri) + ": " + status.message, true);
   }
   std::string safeUri = redactUri(uri);
+  if (Status status = checkCaBundles(); !status.ok) {
+    return Status::failure(safeUri + ": " + status.message, true);
+  }
   fs::path destination = destinationText;
   std::error_code ec;
   fs::create_directories(destination, ec);

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fstream>
+
 #include "puller/storage/util.h"
 
 namespace storage {
@@ -71,6 +73,27 @@ Status rewritePlaceholderUri(const std::string& uri, const StorageSpec& spec, st
   } else {
     return Status::failure(
         "STORAGE_CONFIG type \"" + spec.type + "\" is not one of s3, hdfs, webhdfs", true);
+  }
+  return Status::success();
+}
+
+std::string caBundleConfigMapFile() {
+  if (env("CA_BUNDLE_CONFIGMAP_NAME").empty()) return "";
+  std::string folder = env("CA_BUNDLE_VOLUME_MOUNT_POINT");
+  if (folder.empty()) folder = "/etc/ssl/custom-certs";
+  while (folder.size() > 1 && folder.back() == '/')
+    folder.pop_back();
+  return folder + "/cabundle.crt";
+}
+
+Status checkCaBundles(const std::string& caFile, const char* what) {
+  if (std::string file = caBundleConfigMapFile(); !file.empty() && !std::ifstream(file)) {
+    return Status::failure("cannot read the CA bundle " + file + " (CA_BUNDLE_CONFIGMAP_NAME=" +
+                               env("CA_BUNDLE_CONFIGMAP_NAME") + ")",
+                           true);
+  }
+  if (!caFile.empty() && !std::ifstream(caFile)) {
+    return Status::failure("cannot read the CA bundle " + caFile + " (" + what + ")", true);
   }
   return Status::success();
 }

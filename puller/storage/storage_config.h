@@ -28,4 +28,12 @@ Status storageSpecFromEnv(StorageSpec& spec);
 // webhook does for storageSpec; any other URI is returned unchanged.
 Status rewritePlaceholderUri(const std::string& uri, const StorageSpec& spec, std::string& out);
 
+// The CA bundle ConfigMap's file when CA_BUNDLE_CONFIGMAP_NAME is set (the webhook mounts it):
+// ${CA_BUNDLE_VOLUME_MOUNT_POINT:-/etc/ssl/custom-certs}/cabundle.crt; "" otherwise.
+std::string caBundleConfigMapFile();
+
+// Fails (permanently) when a CA bundle that is asked for cannot be read: the ConfigMap's file, and
+// `caFile` unless empty. `what` names the variable for the message.
+Status checkCaBundles(const std::string& caFile = "", const char* what = "");
+
 }  // namespace storage

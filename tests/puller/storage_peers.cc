@@ -361,13 +361,31 @@ std::vector<std::string> FakeAwsCredentials::requests() const {
 }
 
 BotocoreS3::BotocoreS3(const std::string& accessKey, const std::string& secretKey,
-                       const std::string& sessionToken)
-    : port_(testsupport::freePort()), root_(testsupport::makeTempDir("botocore-s3")) {
+                       const std::string& sessionToken, const std::string& tlsCert,
+                       const std::string& tlsKey)
+    : port_(testsupport::freePort()),
+      root_(testsupport::makeTempDir("botocore-s3")),
+      tls_(!tlsCert.empty()) {
   log_ = root_ + "/requests.jsonl";
-  process_ = std::make_unique<testsupport::Process>(std::vector<std::string>{
-      "/usr/bin/env", "python3", testsupport::sourcePath("tests/support/storage_botocore_s3.py"),
-      "--port", std::to_string(port_), "--root", root_, "--access-key", accessKey, "--secret-key",
-      secretKey, "--session-token", sessionToken, "--log", log_});
+  std::vector<std::string> argv{"/usr/bin/env",
+                                "python3",
+                                testsupport::sourcePath("tests/support/storage_botocore_s3.py"),
+                                "--port",
+                                std::to_string(port_),
+                                "--root",
+                                root_,
+                                "--access-key",
+                                accessKey,
+                                "--secret-key",
+                                secretKey,
+                                "--session-token",
+                                sessionToken,
+                                "--log",
+                                log_};
+  if (tls_) {
+    argv.insert(argv.end(), {"--cert", tlsCert, "--key", tlsKey});
+  }
+  process_ = std::make_unique<testsupport::Process>(argv);
   if (!testsupport::waitForPort(port_, 15s)) {
     throw std::runtime_error("botocore S3 did not start: " + process_->output());
   }

@@ -152,9 +152,13 @@ class FakeAwsCredentials {
 // verifies each signature with botocore, requiring `sessionToken` when it is not empty.
 class BotocoreS3 {
  public:
+  // With `tlsCert`/`tlsKey`, it serves https.
   BotocoreS3(const std::string& accessKey, const std::string& secretKey,
-             const std::string& sessionToken);
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+             const std::string& sessionToken, const std::string& tlsCert = "",
+             const std::string& tlsKey = "");
+  std::string endpoint() const {
+    return (tls_ ? "https" : "http") + std::string("://127.0.0.1:") + std::to_string(port_);
+  }
   const std::string& root() const { return root_; }
   // One JSON document per verified request.
   std::vector<std::string> requests() const;
@@ -163,6 +167,7 @@ class BotocoreS3 {
   uint16_t port_;
   std::string root_;
   std::string log_;
+  bool tls_;
   std::unique_ptr<testsupport::Process> process_;
 };
 

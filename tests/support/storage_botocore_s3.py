@@ -18,6 +18,7 @@ Each verified request is appended to --log as a JSON line (method, raw path, sig
 import argparse
 import json
 import os
+import ssl
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape
@@ -67,7 +68,7 @@ class Handler(BaseHTTPRequestHandler):
         # encoding that differs from SigV4's on the wire is caught.
         split = urllib.parse.urlsplit(self.path)
         request = AWSRequest(method=self.command,
-                             url="http://%s%s" % (self.headers.get("Host"), split.path),
+                             url="%s://%s%s" % ("https" if ARGS.cert else "http", self.headers.get("Host"), split.path),
                              headers=headers, data=b"",
                              params=urllib.parse.parse_qsl(split.query, keep_blank_values=True))
         request.context["timestamp"] = self.headers.get("X-Amz-Date", "")
@@ -127,9 +128,15 @@ def main():
     parser.add_argument("--secret-key", required=True)
     parser.add_argument("--session-token", default="")
     parser.add_argument("--log")
+    parser.add_argument("--cert", help="serve https with this certificate (and --key)")
+    parser.add_argument("--key")
     ARGS = parser.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
     server.daemon_threads = True
+    if ARGS.cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(ARGS.cert, ARGS.key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     server.serve_forever()
 
 
