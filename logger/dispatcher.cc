@@ -33,11 +33,6 @@ bool proxyConfigured() {
 
 }  // namespace
 
-double unitRandom() {
-  thread_local std::mt19937 generator{std::random_device{}()};
-  return std::uniform_real_distribution<double>(0.0, 1.0)(generator);
-}
-
 bool ByteBudget::tryReserve(size_t bytes) {
   if (used_ > limit_ || bytes > limit_ - used_) return false;
   reserve(bytes);
@@ -100,17 +95,6 @@ std::string_view dropReasonName(DropReason reason) {
   return "unknown";
 }
 
-std::chrono::milliseconds backoffDelay(int retry, std::chrono::milliseconds base,
-                                       std::chrono::milliseconds cap, double unitRandom) {
-  auto delay = base;
-  for (int i = 1; i < retry && delay < cap; ++i)
-    delay *= 2;
-  delay = std::min(delay, cap);
-  auto half = delay / 2;
-  return half + std::chrono::milliseconds(
-                    static_cast<long long>(static_cast<double>(half.count()) * unitRandom));
-}
-
 bool isRetryable(long status) {
   return status == 0 || status == 408 || status == 429 || status >= 500;
 }
@@ -161,8 +145,7 @@ Dispatcher::Dispatcher(uv_loop_s* loop, DispatcherOptions options, prometheus::R
                                      .connections = options_.workers,
                                      .depth = std::max<size_t>(options_.pipelineDepth, 1),
                                      .timeout = options_.timeout,
-                                     .backoffBase = options_.backoffBase,
-                                     .backoffCap = options_.backoffCap,
+                                     .backoff = options_.backoff,
                                      .userAgent = options_.userAgent,
                                      .budget = budget_};
     pipeline_ = std::make_unique<PipelineClient>(
@@ -287,8 +270,7 @@ void Dispatcher::onResult(Worker& worker, core_curl::CurlResult result) {
     return;
   }
   countRetry();
-  auto delay =
-      backoffDelay(worker.attempt, options_.backoffBase, options_.backoffCap, unitRandom());
+  auto delay = options_.backoff.delay(worker.attempt);
   spdlog::debug("logger: event {} attempt {} failed ({}); retrying in {} ms", id, worker.attempt,
                 why, delay.count());
   Worker* target = &worker;
@@ -337,8 +319,7 @@ void Dispatcher::onPipelineResult(Delivery delivery, PipelineResult result) {
     return;
   }
   countRetry();
-  auto delay =
-      backoffDelay(delivery.attempt, options_.backoffBase, options_.backoffCap, unitRandom());
+  auto delay = options_.backoff.delay(delivery.attempt);
   spdlog::debug("logger: event {} attempt {} failed ({}); retrying in {} ms", id, delivery.attempt,
                 why, delay.count());
   retrying_.emplace(std::chrono::steady_clock::now() + delay, std::move(delivery));

@@ -18,8 +18,8 @@
 #include "core/http/head.h"
 #include "core/util/recycle.h"
 #include "core/uv/timer.h"
-#include "core_curl/curl_client.h"
 #include "core_curl/ca_bundle.h"
+#include "core_curl/curl_client.h"
 #include "logger/cloudevent.h"
 #include "logger/event.h"
 #include "logger/pipeline.h"
@@ -56,8 +56,7 @@ struct DispatcherOptions {
   size_t maxBytes = size_t{64} << 20;
   std::chrono::milliseconds timeout{std::chrono::seconds(10)};
   int attempts = 5;  // deliveries per event, the first included
-  std::chrono::milliseconds backoffBase{200};
-  std::chrono::milliseconds backoffCap{std::chrono::seconds(10)};
+  core::Backoff backoff;
   std::string caCertPath;  // custom CA bundle for https sinks
   bool skipTlsVerify = false;
   std::string userAgent = "kserve-agent";

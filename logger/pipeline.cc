@@ -541,8 +541,7 @@ void PipelineClient::end(Connection& c, Ending ending, const std::string& error)
   held_ -= held.size();
   if (answered == 0 && !held.empty()) {
     ++failuresInRow_;
-    auto pause =
-        backoffDelay(failuresInRow_, options_.backoffBase, options_.backoffCap, unitRandom());
+    auto pause = options_.backoff.delay(failuresInRow_);
     redialNotBefore_ = uv_now(loop_) + static_cast<uint64_t>(pause.count());
   }
   for (size_t i = 0; i < held.size(); ++i) {

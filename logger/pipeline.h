@@ -17,19 +17,13 @@
 #include <vector>
 
 #include "core/client/resolver.h"
+#include "core/util/backoff.h"
 #include "core/uv/timer.h"
 #include "logger/event.h"
 
 struct uv_loop_s;
 
 namespace logger {
-
-// The wait before retry number `retry` (1 for the first retry): base * 2^(retry-1), capped at
-// `cap`, then spread over [d/2, d) by `unitRandom` in [0, 1) so that agents do not retry in step.
-std::chrono::milliseconds backoffDelay(int retry, std::chrono::milliseconds base,
-                                       std::chrono::milliseconds cap, double unitRandom);
-// A uniform random number in [0, 1), for backoffDelay.
-double unitRandom();
 
 // Where an http:// URL points. Only plain URLs: no user info.
 struct SinkAddress {
@@ -63,8 +57,7 @@ class PipelineClient {
     std::chrono::milliseconds timeout{std::chrono::seconds(10)};
     // After a connection failed without any answer, no new one is opened for this long
     // (doubling per failure in a row, with jitter), so a sink that is down costs little.
-    std::chrono::milliseconds backoffBase{200};
-    std::chrono::milliseconds backoffCap{std::chrono::seconds(10)};
+    core::Backoff backoff;
     std::string userAgent = "kserve-agent";
     // Where the sink listens, tried in order until one accepts (as Go's dialer does: `localhost`
     // may be ::1 first while the sink listens on 127.0.0.1 only). Empty: `sink.host` is taken

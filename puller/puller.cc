@@ -118,8 +118,7 @@ struct Puller::Impl {
 
   // Waits for the backoff of retry `attempt` (0-based); false when stopping.
   bool backoff(int attempt) {
-    std::chrono::milliseconds delay = options.retryBackoff * (int64_t{1} << std::min(attempt, 20));
-    delay = std::min(delay, options.maxRetryBackoff);
+    const auto delay = options.retryBackoff.delay(attempt + 1);
     std::unique_lock lock(mutex);
     return !wake.wait_for(lock, delay, [&] { return stopping.load(); });
   }

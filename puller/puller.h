@@ -14,6 +14,8 @@
 #include <memory>
 #include <string>
 
+#include "core/util/backoff.h"
+
 namespace prometheus {
 class Registry;
 }
@@ -26,8 +28,8 @@ struct Options {
   uint16_t componentPort = 8080;
   int concurrency = 4;  // models processed at once
   int retries = 5;      // retries after a failed first attempt (download, load, unload)
-  std::chrono::milliseconds retryBackoff{1000};  // first retry delay, doubled per retry
-  std::chrono::milliseconds maxRetryBackoff{30000};
+  // The wait before each retry: 1 s doubling up to 30 s, with jitter.
+  core::Backoff retryBackoff{.first = std::chrono::seconds(1), .cap = std::chrono::seconds(30)};
   std::chrono::milliseconds serverTimeout{300000};  // one load or unload call
   // Where the operation counters go (kserve_agent_puller_*); none when null.
   prometheus::Registry* metrics = nullptr;

@@ -56,13 +56,16 @@ class Downstream : public Exchange {
 };
 
 // One exchange at the terminal. Created by Terminal::start; the exchange owns it and destroys it
-// after cancel() or once the exchange is over.
+// after cancel(), once the exchange is over.
 class TerminalStream {
  public:
   virtual ~TerminalStream() = default;
   // Request body bytes (only when the body streams, see Downstream::bufferedBody).
   virtual void onRequestBody(const char* data, size_t length) = 0;
-  // The whole request was received (Downstream::requestTrailers holds its trailers).
+  // The whole request was received (Downstream::requestTrailers holds its trailers). Called
+  // once, when the request was still arriving at Terminal::start. A stream that finds
+  // Downstream::bufferedBody() non-null at start has the whole body and must not wait for this
+  // call: a filter read the body to its end before the stream existed, so it may never come.
   virtual void onRequestEnd() = 0;
   // The client's queue drained after sendResponseBody returned false.
   virtual void onDownstreamDrained() {}
@@ -72,8 +75,10 @@ class TerminalStream {
     (void)length;
   }
   virtual void onTunnelClosed() {}
-  // The exchange ended without the stream (client gone, or answered locally): release what the
-  // stream holds; it must not touch the Downstream any more.
+  // The exchange is over: called once when it finishes, whether the stream completed the
+  // response, the client went away or the exchange was answered locally. Release what the
+  // stream holds (calls still out, timers); it must not touch the Downstream any more. After a
+  // response the stream ended itself there is usually nothing left to release.
   virtual void cancel() = 0;
 };
 

@@ -416,7 +416,10 @@ void ExchangeImpl::reply(ResponseHead head, std::string body) {
   responseStarted_ = true;
   removeHeader(response_.headers, "Transfer-Encoding");
   bool noBody = request_.method == "HEAD" || response_.status == 204 || response_.status == 304;
-  if (!noBody || !body.empty()) {
+  if (response_.status == 204) {
+    // A 204 has no length at all (RFC 9110 §8.6), whatever the head it was given says.
+    removeHeader(response_.headers, "Content-Length");
+  } else if (!noBody || !body.empty()) {
     setHeader(response_.headers, "Content-Length", std::to_string(body.size()));
   }
   bool closeAfter =

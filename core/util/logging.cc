@@ -41,14 +41,30 @@ class JsonMessage final : public spdlog::custom_flag_formatter {
   }
 };
 
+// The level as Go's zap (upstream's logger) names it: spdlog's "warning" is "warn" there, so
+// a log pipeline that selects `level == "warn"` for upstream's images selects ours too.
+class GoLevel final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& message, const std::tm&,
+              spdlog::memory_buf_t& out) override {
+    const auto name = message.level == spdlog::level::warn
+                          ? spdlog::string_view_t("warn")
+                          : spdlog::level::to_string_view(message.level);
+    out.append(name.data(), name.data() + name.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<GoLevel>();
+  }
+};
+
 }  // namespace
 
 void configureJsonLogging(const std::string& name, const std::string& level) {
   // Several loops may log at once: the multi-threaded sink.
   auto logger = spdlog::stderr_logger_mt(name);
   auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
-  formatter->add_flag<JsonMessage>('*').set_pattern(
-      R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","msg":"%*"})");
+  formatter->add_flag<JsonMessage>('*').add_flag<GoLevel>('G').set_pattern(
+      R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%G","msg":"%*"})");
   logger->set_formatter(std::move(formatter));
   logger->set_level(spdlog::level::from_str(level));
   logger->flush_on(spdlog::level::info);

@@ -3,7 +3,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <random>
 #include <thread>
 
 #include "puller/storage/azure.h"
@@ -32,18 +31,9 @@ bool cancelled(const UploadOptions& options) {
   return options.cancel != nullptr && options.cancel->load();
 }
 
-// Sleeps the backoff before retry `retry` (1-based): firstBackoff doubling up to maxBackoff,
-// with jitter in [d/2, d). False when cancelled meanwhile.
+// Sleeps the backoff before retry `retry` (1-based). False when cancelled meanwhile.
 bool waitBackoff(int retry, const UploadOptions& options) {
-  auto delay = options.firstBackoff * (int64_t{1} << std::min(retry - 1, 20));
-  delay = std::min<std::chrono::milliseconds>(delay, options.maxBackoff);
-  thread_local std::minstd_rand random(std::random_device{}());
-  const auto half = delay.count() / 2;
-  const auto wait = std::chrono::milliseconds(
-      half + (delay.count() - half > 0
-                  ? static_cast<int64_t>(random() % static_cast<uint64_t>(delay.count() - half))
-                  : 0));
-  const auto until = std::chrono::steady_clock::now() + wait;
+  const auto until = std::chrono::steady_clock::now() + options.backoff.delay(retry);
   while (std::chrono::steady_clock::now() < until) {
     if (cancelled(options)) return false;
     std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(

@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/util/backoff.h"
 #include "puller/storage/storage.h"
 
 namespace storage {
@@ -36,9 +37,8 @@ struct UploadTarget {
 };
 
 struct UploadOptions {
-  int attempts = 5;  // per request, the first included
-  std::chrono::milliseconds firstBackoff{200};
-  std::chrono::milliseconds maxBackoff{10000};
+  int attempts = 5;       // per request, the first included
+  core::Backoff backoff;  // the wait before each retry
   // S3 objects larger than this go up in parts of partSize (S3 wants at least 5 MiB but for the
   // last); a part is sent and retried on its own.
   uint64_t multipartThreshold = uint64_t{64} << 20;

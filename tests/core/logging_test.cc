@@ -96,3 +96,21 @@ TEST_CASE("a message with quotes, backslashes or line breaks stays one valid JSO
   REQUIRE_FALSE(line.is_discarded());
   CHECK(line["msg"] == message);
 }
+
+TEST_CASE("levels are named as Go's zap names them (warn, not warning)", "[core][logging]") {
+  ChildOutcome child = runInChild([] {
+    core::configureJsonLogging("test", "debug");
+    spdlog::debug("d");
+    spdlog::info("i");
+    spdlog::warn("w");
+    spdlog::error("e");
+    return 0;
+  });
+  REQUIRE(child.exited);
+  std::vector<std::string> written = lines(child.err);
+  REQUIRE(written.size() == 4);
+  std::vector<std::string> levels;
+  for (const auto& text : written)
+    levels.push_back(nlohmann::json::parse(text)["level"]);
+  CHECK(levels == std::vector<std::string>{"debug", "info", "warn", "error"});
+}

@@ -30,23 +30,11 @@ logger::DispatcherOptions optionsFor(const std::string& url) {
   options.attributes = {"test-source", "isvc", "ns", "predictor", "default", ""};
   options.workers = 1;
   options.timeout = 2s;
-  options.backoffBase = 50ms;
-  options.backoffCap = 400ms;
+  options.backoff = {.first = 50ms, .cap = 400ms};
   return options;
 }
 
 }  // namespace
-
-TEST_CASE("Backoff doubles from the base up to the cap, with jitter between half and all of it",
-          "[logger]") {
-  using logger::backoffDelay;
-  CHECK(backoffDelay(1, 100ms, 10s, 0.0) == 50ms);
-  CHECK(backoffDelay(1, 100ms, 10s, 0.999) == 99ms);
-  CHECK(backoffDelay(2, 100ms, 10s, 0.0) == 100ms);
-  CHECK(backoffDelay(4, 100ms, 10s, 0.0) == 400ms);
-  CHECK(backoffDelay(30, 100ms, 10s, 0.0) == 5s);
-  CHECK(backoffDelay(1000, 100ms, 10s, 0.999) < 10s);
-}
 
 TEST_CASE("Connection errors, 408, 429 and 5xx are retried, other answers are not", "[logger]") {
   CHECK(logger::isRetryable(0));

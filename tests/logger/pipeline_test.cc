@@ -54,8 +54,7 @@ logger::DispatcherOptions pipelined(const std::string& url) {
   options.workers = 2;
   options.pipelineDepth = 32;
   options.timeout = 5s;
-  options.backoffBase = 20ms;
-  options.backoffCap = 200ms;
+  options.backoff = {.first = 20ms, .cap = 200ms};
   return options;
 }
 
@@ -186,7 +185,7 @@ Delivered sendThrough(Loop& loop, const Sink& sink, std::vector<sockaddr_storage
                                 logger::PipelineClient::Options{.sink = sinkAddress,
                                                                 .connections = 1,
                                                                 .timeout = 5s,
-                                                                .backoffBase = 10s,
+                                                                .backoff = {.first = 10s},
                                                                 .addresses = std::move(addresses)},
                                 testFormat(), takeFrom(source),
                                 [&](logger::Delivery, logger::PipelineResult result) {

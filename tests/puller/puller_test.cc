@@ -124,7 +124,7 @@ struct Fixture {
     o.componentPort = server.port();
     o.concurrency = concurrency;
     o.retries = 2;
-    o.retryBackoff = 20ms;
+    o.retryBackoff.first = 20ms;
     o.serverTimeout = 10s;
     return o;
   }
@@ -353,7 +353,7 @@ TEST_CASE("A failing load is retried with backoff", "[puller]") {
   options.modelDir = root + "/models";
   options.componentPort = server.port();
   options.retries = 3;
-  options.retryBackoff = 10ms;
+  options.retryBackoff.first = 10ms;
   puller::Puller puller(options);
   puller.start();
   REQUIRE(waitFor([&] { return puller.initialModelsReady(); }));

@@ -56,8 +56,7 @@ std::string createError(BlobService service, const std::string& bucket,
 UploadOptions quickRetries(int attempts) {
   UploadOptions options;
   options.attempts = attempts;
-  options.firstBackoff = 10ms;
-  options.maxBackoff = 40ms;
+  options.backoff = {.first = 10ms, .cap = 40ms};
   return options;
 }
 
@@ -189,8 +188,7 @@ TEST_CASE("a cancelled upload stops retrying", "[storage][upload]") {
   auto uploader = make(BlobService::S3, "logs");
   std::atomic<bool> cancel{false};
   UploadOptions options = quickRetries(1000);
-  options.firstBackoff = 200ms;
-  options.maxBackoff = 200ms;
+  options.backoff = {.first = 200ms, .cap = 200ms};
   options.cancel = &cancel;
   std::thread canceller([&] {
     std::this_thread::sleep_for(300ms);
