@@ -196,6 +196,10 @@ HttpResponse perform(const HttpRequest& request, const std::string& path) {
   if (curl_easy_header(h, "ETag", 0, CURLH_HEADER, -1, &etag) == CURLHE_OK) {
     response.etag = etag->value;
   }
+  curl_header* region = nullptr;
+  if (curl_easy_header(h, "x-amz-bucket-region", 0, CURLH_HEADER, -1, &region) == CURLHE_OK) {
+    response.bucketRegion = region->value;
+  }
   // A successful download of an empty object never calls onWrite; the file must still exist.
   if (code == CURLE_OK && !path.empty() && response.status >= 200 && response.status < 300 &&
       response.bytes == 0) {

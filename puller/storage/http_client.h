@@ -39,8 +39,9 @@ struct HttpResponse {
   std::string error;  // transport error text, "" when an answer arrived
   std::string body;   // in-memory body, or the start of an error body for file downloads
   std::string contentType;
-  std::string etag;    // the ETag header (S3 multipart uploads need each part's)
-  uint64_t bytes = 0;  // bytes written to the file for file downloads
+  std::string etag;          // the ETag header (S3 multipart uploads need each part's)
+  std::string bucketRegion;  // the x-amz-bucket-region header (S3's region redirects)
+  uint64_t bytes = 0;        // bytes written to the file for file downloads
   bool cancelled = false;
   bool ok() const { return error.empty() && status >= 200 && status < 300; }
 };

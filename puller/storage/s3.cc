@@ -1,6 +1,14 @@
 #include "puller/storage/s3.h"
 
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdlib>
 #include <ctime>
+#include <mutex>
+#include <thread>
+
+#include "core/util/backoff.h"
 
 #include "puller/storage/aws_credentials.h"
 #include "puller/storage/parallel.h"
@@ -23,29 +31,108 @@ std::string amzDateNow() {
   return buffer;
 }
 
+// Codes S3 answers when a retry may succeed (botocore's "standard" retry mode).
+bool retryableCode(const std::string& code) {
+  return code == "SlowDown" || code == "Throttling" || code == "ThrottlingException" ||
+         code == "RequestLimitExceeded" || code == "RequestTimeout" || code == "InternalError" ||
+         code == "ServiceUnavailable" || code == "RequestThrottled";
+}
+
+bool retryable(const HttpResponse& response) {
+  if (response.cancelled) return false;
+  if (!response.error.empty()) {
+    // A local file that cannot be written will not get better.
+    return !response.error.starts_with("cannot write");
+  }
+  if (response.status == 429 || response.status >= 500) return true;
+  return retryableCode(xmlFirst(response.body, "Code"));
+}
+
+// Sleeps `delay` in short steps; false when cancelled meanwhile.
+bool sleepUnlessCancelled(std::chrono::milliseconds delay, const std::atomic<bool>* cancel) {
+  auto end = std::chrono::steady_clock::now() + delay;
+  while (std::chrono::steady_clock::now() < end) {
+    if (cancel != nullptr && cancel->load()) return false;
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+        std::chrono::milliseconds(50), end - std::chrono::steady_clock::now()));
+  }
+  return cancel == nullptr || !cancel->load();
+}
+
 class S3Client {
  public:
   S3Client(S3Config config, std::string bucket, const std::atomic<bool>* cancel)
-      : config_(std::move(config)), bucket_(std::move(bucket)), cancel_(cancel) {}
+      : config_(std::move(config)), bucket_(std::move(bucket)), cancel_(cancel) {
+    int attempts = std::atoi(env("S3_MAX_ATTEMPTS").c_str());
+    attempts_ = attempts > 0 ? attempts : 3;
+  }
 
-  // A signed GET for the bucket (empty key) or an object, with the current credentials (the
-  // chain's cached ones are refreshed before they expire, so a long download keeps signing).
-  Status request(const std::string& key,
-                 const std::vector<std::pair<std::string, std::string>>& query,
-                 HttpRequest& out) const {
-    S3Config config = config_;
-    Status status = s3ResolveCredentials(config, cancel_);
-    if (!status.ok) return status;
-    out = s3Request(config, bucket_, "GET", key, query, kEmptyHash, {}, cancel_);
+  // A GET for the bucket (empty key) or an object, signed with the current credentials (the
+  // chain's cached ones are refreshed before they expire, so a long download keeps signing) and
+  // retried with backoff on no answer, 429, 5xx and throttling codes (S3_MAX_ATTEMPTS, 3).
+  // `path` empty keeps the body in memory. `request` is the last request sent (for messages).
+  Status get(const std::string& key, const std::vector<std::pair<std::string, std::string>>& query,
+             const std::string& path, HttpRequest& request, HttpResponse& response) {
+    const core::Backoff backoff{std::chrono::milliseconds(500), std::chrono::seconds(20)};
+    for (int attempt = 1;; ++attempt) {
+      S3Config config = currentConfig();
+      Status status = s3ResolveCredentials(config, cancel_);
+      if (!status.ok) return status;
+      request = s3Request(config, bucket_, "GET", key, query, kEmptyHash, {}, cancel_);
+      response = path.empty() ? httpFetch(request) : httpFetchToFile(request, path);
+      if (!response.ok() && followRegion(config, response)) {
+        --attempt;  // a redirect is not a failed attempt
+        continue;
+      }
+      if (response.ok() || !retryable(response) || attempt >= attempts_) break;
+      spdlog::warn("storage: s3://{}/{}: {}; retrying ({} of {})", bucket_, key,
+                   s3ErrorText(request, response), attempt + 1, attempts_);
+      if (!sleepUnlessCancelled(backoff.delay(attempt), cancel_)) break;
+    }
     return Status::success();
   }
 
-  const std::string& bucket() const { return bucket_; }
+  // The answer's error, naming the bucket and the region it was signed for.
+  std::string errorText(const HttpRequest& request, const HttpResponse& response) const {
+    std::string text = s3ErrorText(request, response);
+    if (response.error.empty()) {
+      text += " (bucket " + bucket_ + ", region " + currentConfig().region + ")";
+    }
+    return text;
+  }
 
  private:
+  S3Config currentConfig() const {
+    std::lock_guard lock(mutex_);
+    return config_;
+  }
+
+  // S3 says which region the bucket is in (301 PermanentRedirect, 400 AuthorizationHeaderMalformed,
+  // a bare 301 to a HEAD): sign for that region from now on, and for AWS's own endpoint also
+  // address it. Once per download: a second redirect is an error.
+  bool followRegion(const S3Config& used, const HttpResponse& response) {
+    if (response.status != 301 && response.status != 400) return false;
+    std::string region = response.bucketRegion;
+    if (region.empty()) region = xmlFirst(response.body, "Region");
+    if (region.empty() || region == used.region) return false;
+    std::lock_guard lock(mutex_);
+    if (redirected_) return false;
+    redirected_ = true;
+    spdlog::warn("storage: bucket {} is in region {}, not {}; following", bucket_, region,
+                 used.region);
+    config_.region = region;
+    if (config_.awsEndpoint) {
+      config_.host = region == "us-east-1" ? "s3.amazonaws.com" : "s3." + region + ".amazonaws.com";
+    }
+    return true;
+  }
+
+  mutable std::mutex mutex_;
   S3Config config_;
   std::string bucket_;
   const std::atomic<bool>* cancel_;
+  int attempts_ = 3;
+  bool redirected_ = false;
 };
 
 }  // namespace
@@ -150,6 +237,7 @@ S3Config s3ConfigFromEnv() {
       while (!config.basePath.empty() && config.basePath.back() == '/')
         config.basePath.pop_back();
     }
+    config.awsEndpoint = false;
   } else {
     config.host = config.region == "us-east-1" ? "s3.amazonaws.com"
                                                : "s3." + config.region + ".amazonaws.com";
@@ -198,11 +286,11 @@ Status downloadS3(const std::string& uri, const fs::path& destination,
     std::vector<std::pair<std::string, std::string>> query{{"list-type", "2"}, {"prefix", prefix}};
     if (!token.empty()) query.emplace_back("continuation-token", token);
     HttpRequest request;
-    status = client.request("", query, request);
+    HttpResponse response;
+    status = client.get("", query, "", request, response);
     if (!status.ok) return status;
-    HttpResponse response = httpFetch(request);
     if (!response.ok()) {
-      return Status::failure("unable to list objects: " + s3ErrorText(request, response));
+      return Status::failure("unable to list objects: " + client.errorText(request, response));
     }
     for (const auto& contents : xmlElements(response.body, "Contents")) {
       listing.push_back({xmlFirst(contents, "Key"),
@@ -223,12 +311,12 @@ Status downloadS3(const std::string& uri, const fs::path& destination,
     Status prepared = prepareFile(destination, selected[i].relative, file);
     if (!prepared.ok) return prepared;
     HttpRequest request;
-    Status signedStatus = client.request(selected[i].key, {}, request);
+    HttpResponse response;
+    Status signedStatus = client.get(selected[i].key, {}, file.string(), request, response);
     if (!signedStatus.ok) return signedStatus;
-    HttpResponse response = httpFetchToFile(request, file.string());
     if (!response.ok()) {
       return Status::failure("failed to download " + selected[i].key + ": " +
-                             s3ErrorText(request, response));
+                             client.errorText(request, response));
     }
     return checkSize(selected[i], response.bytes);
   });

@@ -19,6 +19,7 @@ struct S3Config {
   std::string basePath;  // path of a custom endpoint URL, usually ""
   bool pathStyle = false;
   std::string region = "us-east-1";
+  bool awsEndpoint = true;  // the host is AWS's own (no custom endpoint)
   bool anonymous = false;
   sigv4::Credentials credentials;
   // Keys given by STORAGE_CONFIG: used as they are, the credential chain is not asked.

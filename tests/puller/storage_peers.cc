@@ -362,7 +362,7 @@ std::vector<std::string> FakeAwsCredentials::requests() const {
 
 BotocoreS3::BotocoreS3(const std::string& accessKey, const std::string& secretKey,
                        const std::string& sessionToken, const std::string& tlsCert,
-                       const std::string& tlsKey)
+                       const std::string& tlsKey, std::vector<std::string> extraArgs)
     : port_(testsupport::freePort()),
       root_(testsupport::makeTempDir("botocore-s3")),
       tls_(!tlsCert.empty()) {
@@ -385,6 +385,7 @@ BotocoreS3::BotocoreS3(const std::string& accessKey, const std::string& secretKe
   if (tls_) {
     argv.insert(argv.end(), {"--cert", tlsCert, "--key", tlsKey});
   }
+  argv.insert(argv.end(), extraArgs.begin(), extraArgs.end());
   process_ = std::make_unique<testsupport::Process>(argv);
   if (!testsupport::waitForPort(port_, 15s)) {
     throw std::runtime_error("botocore S3 did not start: " + process_->output());

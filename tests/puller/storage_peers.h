@@ -155,7 +155,7 @@ class BotocoreS3 {
   // With `tlsCert`/`tlsKey`, it serves https.
   BotocoreS3(const std::string& accessKey, const std::string& secretKey,
              const std::string& sessionToken, const std::string& tlsCert = "",
-             const std::string& tlsKey = "");
+             const std::string& tlsKey = "", std::vector<std::string> extraArgs = {});
   std::string endpoint() const {
     return (tls_ ? "https" : "http") + std::string("://127.0.0.1:") + std::to_string(port_);
   }

@@ -146,3 +146,70 @@ TEST_CASE("SigV4: credentials from web identity sign with the session token STS 
   CHECK(result.output.find(kSecret) == std::string::npos);
   CHECK(result.output.find("sts-token-1") == std::string::npos);
 }
+
+// ---- robustness: retries and region redirects (the botocore S3 answers what S3 answers) ----
+
+namespace {
+
+Vars robustEnv(const BotocoreS3& s3) {
+  Vars vars = s3Env(s3);
+  vars["AWS_REGION"] = "us-east-1";
+  vars["AWS_ACCESS_KEY_ID"] = kAccessKey;
+  vars["AWS_SECRET_ACCESS_KEY"] = kSecret;
+  vars["S3_MAX_ATTEMPTS"] = std::nullopt;
+  return vars;
+}
+
+void putOne(const BotocoreS3& s3) {
+  fs::create_directories(s3.root() + "/models/m");
+  testsupport::writeFile(s3.root() + "/models/m/w.bin", "weights");
+}
+
+}  // namespace
+
+TEST_CASE("S3: 503 SlowDown is retried with backoff, up to S3_MAX_ATTEMPTS",
+          "[storage][s3][retry][initializer]") {
+  SECTION("twice SlowDown, then the object (3 attempts by default)") {
+    BotocoreS3 s3(kAccessKey, kSecret, "", "", "", {"--slow-down", "2"});
+    putOne(s3);
+    ScopedEnv env(robustEnv(s3));
+    std::string dir = testsupport::makeTempDir("retry");
+    Run result = runInitializer({"s3://models/m", dir + "/out"});
+    INFO(result.output);
+    CHECK(result.status == 0);
+    CHECK(testsupport::readFile(dir + "/out/w.bin") == "weights");
+    CHECK(s3.requests().size() == 4);  // the listing, then three GETs of the object
+    CHECK_THAT(result.output, Catch::Contains("SlowDown: Please reduce your request rate. (HTTP "
+                                              "503); retrying (3 of 3)"));
+    CHECK(result.output.find(kSecret) == std::string::npos);
+  }
+  SECTION("more SlowDowns than attempts: the error names the bucket and region") {
+    BotocoreS3 s3(kAccessKey, kSecret, "", "", "", {"--slow-down", "5"});
+    putOne(s3);
+    Vars vars = robustEnv(s3);
+    vars["S3_MAX_ATTEMPTS"] = "2";
+    ScopedEnv env(vars);
+    std::string dir = testsupport::makeTempDir("retry");
+    Run result = runInitializer({"s3://models/m", dir + "/out"});
+    CHECK(result.status == 1);
+    CHECK_THAT(result.output,
+               Catch::Contains("s3://models/m: failed to download m/w.bin: SlowDown: Please "
+                               "reduce your request rate. (HTTP 503) (bucket models, region "
+                               "us-east-1)\n"));
+    CHECK(s3.requests().size() == 3);
+  }
+}
+
+TEST_CASE("S3: a 301 PermanentRedirect with x-amz-bucket-region is followed once",
+          "[storage][s3][redirect][initializer]") {
+  BotocoreS3 s3(kAccessKey, kSecret, "", "", "", {"--bucket-region", "eu-west-3"});
+  putOne(s3);
+  ScopedEnv env(robustEnv(s3));
+  std::string dir = testsupport::makeTempDir("redirect");
+  Run result = runInitializer({"s3://models/m", dir + "/out"});
+  INFO(result.output);
+  CHECK(result.status == 0);
+  CHECK(testsupport::readFile(dir + "/out/w.bin") == "weights");
+  CHECK_THAT(result.output,
+             Catch::Contains("bucket models is in region eu-west-3, not us-east-1; following"));
+}

@@ -13,6 +13,8 @@ token is expected. A mismatch answers 403 SignatureDoesNotMatch (or InvalidToken
 Objects are the files below --root/<bucket>/ (path style). It serves:
   GET /<bucket>?list-type=2&prefix=P      ListObjectsV2 (one page)
   GET /<bucket>/<key>                     GetObject
+--bucket-region R answers 301 PermanentRedirect with x-amz-bucket-region R to requests signed for
+another region; --slow-down N answers the first N object GETs 503 SlowDown.
 Each verified request is appended to --log as a JSON line (method, raw path, signed headers).
 """
 import argparse
@@ -28,6 +30,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 ARGS = None
+SLOW_DOWN_LEFT = 0
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -93,6 +96,21 @@ class Handler(BaseHTTPRequestHandler):
         failure = self.verify()
         if failure:
             return self.error(403, *failure)
+        scope_region = self.headers.get("Authorization", "").split("Credential=")[-1].split("/")[2]
+        if ARGS.bucket_region and scope_region != ARGS.bucket_region:
+            # What S3 answers a request signed for the wrong region of a bucket.
+            self.send_response(301)
+            self.send_header("x-amz-bucket-region", ARGS.bucket_region)
+            body = ("<Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting "
+                    "to access must be addressed using the specified endpoint.</Message></Error>")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body.encode())
+            return None
+        global SLOW_DOWN_LEFT
+        if "list-type" not in self.path and SLOW_DOWN_LEFT > 0:
+            SLOW_DOWN_LEFT -= 1
+            return self.error(503, "SlowDown", "Please reduce your request rate.")
         split = urllib.parse.urlsplit(self.path)
         parts = split.path.lstrip("/").split("/", 1)
         bucket = urllib.parse.unquote(parts[0])
@@ -130,7 +148,12 @@ def main():
     parser.add_argument("--log")
     parser.add_argument("--cert", help="serve https with this certificate (and --key)")
     parser.add_argument("--key")
+    parser.add_argument("--bucket-region", help="301 PermanentRedirect for any other region")
+    parser.add_argument("--slow-down", type=int, default=0,
+                        help="answer this many object GETs with 503 SlowDown first")
     ARGS = parser.parse_args()
+    global SLOW_DOWN_LEFT
+    SLOW_DOWN_LEFT = ARGS.slow_down
     server = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
     server.daemon_threads = True
     if ARGS.cert:
