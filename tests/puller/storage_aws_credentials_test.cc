@@ -131,8 +131,9 @@ TEST_CASE(
     "AWS chain: web identity posts the form STS expects, caches, and refreshes with the "
     "token file as it is then",
     "[storage][aws]") {
-  // Two-second credentials: refreshed one second after they were issued.
-  FakeAwsCredentials fake("AKIDSTS", kSecret, 2);
+  // Four-second credentials (whole seconds, so 3 to 4 s left when they arrive): refreshed half-way,
+  // 1.5 to 2 s after they were issued.
+  FakeAwsCredentials fake("AKIDSTS", kSecret, 4);
   ScopedEnv env(merged(fake.env("web identity"), {{"AWS_ROLE_SESSION_NAME", "kserve-test"}}));
   storage::aws::clearCredentialCache();
 
@@ -169,7 +170,7 @@ TEST_CASE(
 
   // The kubelet rotates the projected token; the refresh must send the new one.
   testsupport::writeFile(fake.webIdentityTokenFile(), "eyJ.projected-sa-token.two\n");
-  std::this_thread::sleep_for(1200ms);
+  std::this_thread::sleep_for(2500ms);
   auto second = storage::aws::resolveCredentials();
   REQUIRE(second.ok);
   CHECK(second.credentials.sessionToken == "sts-token-2");
@@ -209,7 +210,7 @@ TEST_CASE(
     "AWS chain: container credentials send the token file as Authorization, re-read on "
     "refresh",
     "[storage][aws]") {
-  FakeAwsCredentials fake("AKIDPOD", kSecret, 2);
+  FakeAwsCredentials fake("AKIDPOD", kSecret, 4);
   ScopedEnv env(fake.env("container"));
   storage::aws::clearCredentialCache();
   auto first = storage::aws::resolveCredentials();
@@ -218,7 +219,7 @@ TEST_CASE(
   CHECK(first.credentials.accessKeyId == "AKIDPOD");
   CHECK(first.credentials.sessionToken == "container-token-1");
   testsupport::writeFile(fake.containerTokenFile(), "pod-identity-token-two\n");
-  std::this_thread::sleep_for(1200ms);
+  std::this_thread::sleep_for(2500ms);
   auto second = storage::aws::resolveCredentials();
   REQUIRE(second.ok);
   CHECK(second.credentials.sessionToken == "container-token-2");
