@@ -274,6 +274,31 @@ TEST_CASE("AWS chain: IMDSv2 asks for a session token, then the role, then its c
   CHECK(requests[2]["headers"]["x-aws-ec2-metadata-token"] == "imds-session-0");
 }
 
+TEST_CASE("AWS chain: an IMDSv1-only service is read without a token unless v1 is disabled",
+          "[storage][aws]") {
+  FakeAwsCredentials fake("AKIDNODE", kSecret, 3600, {"--imds-v1-only"});
+  SECTION("v1 fallback") {
+    ScopedEnv env(fake.env("imds"));
+    storage::aws::clearCredentialCache();
+    auto result = storage::aws::resolveCredentials();
+    REQUIRE(result.ok);
+    CHECK(result.credentials.sessionToken == "imds-token-1");
+    auto requests = parsed(fake.requests());
+    REQUIRE(requests.size() == 3);
+    CHECK(requests[0]["method"] == "PUT");
+    CHECK_FALSE(requests[1]["headers"].contains("x-aws-ec2-metadata-token"));
+  }
+  SECTION("AWS_EC2_METADATA_V1_DISABLED") {
+    ScopedEnv env(merged(fake.env("imds"), {{"AWS_EC2_METADATA_V1_DISABLED", "true"}}));
+    storage::aws::clearCredentialCache();
+    auto result = storage::aws::resolveCredentials();
+    CHECK_FALSE(result.ok);
+    CHECK_THAT(result.error,
+               Catch::Contains("instance metadata (token request refused: HTTP 405)"));
+    CHECK(fake.requests().size() == 1);
+  }
+}
+
 TEST_CASE("AWS chain: a metadata endpoint that does not answer ends the chain within a second",
           "[storage][aws]") {
   const uint16_t closed = testsupport::freePort();

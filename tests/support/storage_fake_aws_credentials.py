@@ -114,6 +114,8 @@ class Handler(BaseHTTPRequestHandler):
         self.record({})
         if self.path != "/latest/api/token":
             return self.answer(404, "", "text/plain")
+        if ARGS.imds_v1_only:
+            return self.answer(405, "", "text/plain")
         ttl = self.headers.get("X-aws-ec2-metadata-token-ttl-seconds", "")
         if not ttl.isdigit() or not 1 <= int(ttl) <= 21600:
             return self.answer(400, "", "text/plain")
@@ -129,7 +131,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.credentials_json("container", {"AccountId": "123456789012"})
         prefix = "/latest/meta-data/iam/security-credentials/"
         if self.path.startswith(prefix):
-            if self.headers.get("X-aws-ec2-metadata-token") not in IMDS_TOKENS:
+            if not ARGS.imds_v1_only and self.headers.get("X-aws-ec2-metadata-token") not in IMDS_TOKENS:
                 return self.answer(401, "", "text/plain")
             role = self.path[len(prefix):]
             if not role:
@@ -152,6 +154,8 @@ def main():
     parser.add_argument("--web-identity-token-file", default="")
     parser.add_argument("--container-token-file", default="")
     parser.add_argument("--imds-role", default="kserve-node-role")
+    parser.add_argument("--imds-v1-only", action="store_true",
+                        help="an IMDSv1-only service: the token PUT answers 405")
     parser.add_argument("--refuse", action="store_true", help="refuse every STS/container call")
     parser.add_argument("--log")
     ARGS = parser.parse_args()
