@@ -5,12 +5,14 @@
 #include <uv.h>
 
 #include <prometheus/registry.h>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
 
+#include "agent/marshaller.h"
 #include "agent/metrics.h"
 #include "agent/plugin.h"
 #include "agent/probe.h"
@@ -20,6 +22,7 @@
 #include "core/proxy/proxy.h"
 #include "core/server/drain.h"
 #include "core/server/server.h"
+#include "core/util/assert.h"
 #include "core/util/logging.h"
 #include "core/uv/handle.h"
 #include "core/uv/loop.h"
@@ -44,6 +47,8 @@ struct Shared {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   std::unique_ptr<ProxyMetrics> proxyMetrics;
   std::unique_ptr<ModelPuller> puller;
+  // Every loop's logger settings; a blob sink's upload thread is made once, in them.
+  logger::Options loggerOptions;
 };
 
 // One event loop serving client connections: its listeners (SO_REUSEPORT when there are
@@ -104,6 +109,7 @@ class Worker final : private ServerObserver, private DrainCallbacks {
         spdlog::warn("cannot listen on unix socket {}: {}", config_.unixSocket, uv_strerror(rc));
       }
     }
+    if (index_ == 0 && shared_.loggerOptions.blobUploads != nullptr) listenMarshaller();
     if (index_ == 0 && config_.metricsPort != 0) {
       rc = metricsListener_.listenTcp(config_.metricsPort, false);
       if (rc != 0) {
@@ -142,8 +148,7 @@ class Worker final : private ServerObserver, private DrainCallbacks {
     std::vector<Filter*> chain{&probes_};
     if (!config_.logUrl.empty()) {
       filterContext.slot = chain.size();
-      logger_ =
-          shared_.plugin->makeLogger(filterContext, loggerOptions(config_, shared_.registry.get()));
+      logger_ = shared_.plugin->makeLogger(filterContext, shared_.loggerOptions);
       if (logger_ == nullptr) return false;
       chain.push_back(logger_.get());
     }
@@ -155,6 +160,29 @@ class Worker final : private ServerObserver, private DrainCallbacks {
     }
     context_.chain.setFilters(std::move(chain));
     return true;
+  }
+
+  // The embedded marshaller on --log-marshaller-port, as upstream's (blob sinks only). As
+  // upstream, a port that cannot be bound is reported and the agent carries on: its own
+  // batches never go through this server.
+  void listenMarshaller() {
+    const int port = config_.logMarshallerPort;
+    if (port < 1 || port > 65535) {
+      spdlog::warn("logger: no embedded marshaller: --log-marshaller-port {} is not a port", port);
+      return;
+    }
+    // parseConfig refused any other format.
+    auto format = logger::blob::parseFormat(config_.logStoreFormat);
+    KSA_RELEASE_ASSERT(format.has_value());
+    marshallerFilter_ = std::make_unique<MarshallerFilter>(*format);
+    marshallerContext_ = std::make_unique<ServerContext>(limits_, loop_.get(), noTerminal_, 64);
+    marshallerContext_->chain.setFilters({marshallerFilter_.get()});
+    marshallerListener_ = std::make_unique<Listener>(*marshallerContext_);
+    int rc = marshallerListener_->listenTcp(static_cast<uint16_t>(port), false);
+    if (rc != 0) {
+      spdlog::warn("logger: cannot listen on --log-marshaller-port {}: {}", port, uv_strerror(rc));
+      marshallerListener_.reset();
+    }
   }
 
   std::string renderAllMetrics() {
@@ -185,6 +213,13 @@ class Worker final : private ServerObserver, private DrainCallbacks {
     tcp_.close();
     unix_.close();
     metricsListener_.close();
+    if (marshallerListener_) marshallerListener_->close();
+    if (marshallerContext_) {
+      std::vector<Connection*> callers(marshallerContext_->clients.begin(),
+                                       marshallerContext_->clients.end());
+      for (Connection* caller : callers)
+        caller->close();
+    }
     std::vector<Connection*> clients(context_.clients.begin(), context_.clients.end());
     for (Connection* client : clients)
       client->close();
@@ -215,6 +250,10 @@ class Worker final : private ServerObserver, private DrainCallbacks {
   MetricsTerminal metricsTerminal_;
   ServerContext metricsContext_;
   Listener metricsListener_;
+  NoTerminal noTerminal_;
+  std::unique_ptr<MarshallerFilter> marshallerFilter_;
+  std::unique_ptr<ServerContext> marshallerContext_;
+  std::unique_ptr<Listener> marshallerListener_;
   std::unique_ptr<Filter> logger_;
   std::unique_ptr<Filter> batcher_;
   OwnedHandle<uv_async_t> wake_;
@@ -235,6 +274,14 @@ class App {
       if (shared_.plugin == nullptr) {
         spdlog::error("the logger and the puller are unavailable: {}", error);
         return 1;
+      }
+    }
+    if (!config.logUrl.empty()) {
+      shared_.loggerOptions = loggerOptions(config, shared_.registry.get());
+      std::string error;
+      if (!shared_.plugin->prepareLogger(shared_.loggerOptions, error)) {
+        std::fprintf(stderr, "kserve-agent: blob log sink: %s\n", error.c_str());
+        return 2;
       }
     }
     if (config.metricsPort != 0) {

@@ -11,6 +11,8 @@
 #include "core/http/head.h"
 #include "core/http/url.h"
 #include "core/util/version.h"
+#include "logger/blob/format.h"
+#include "logger/blob/key.h"
 
 namespace agent {
 
@@ -25,6 +27,29 @@ struct Failure {
 [[noreturn]] void invalid(const std::string& flag, const std::string& text,
                           const std::string& what) {
   throw Failure{"invalid value \"" + text + "\" for " + flag + ": must be " + what};
+}
+
+// A blob --log-url (s3://, gs://, abfs://) and its flags, checked as far as they can be without
+// the storage library (credentials are checked when the logger starts). Upstream started and
+// then discarded every batch with an error when these were wrong.
+void checkBlobSink(const Config& c) {
+  if (c.logStorePath.empty()) {
+    throw Failure{"--log-url " + std::string(c.logUrl.substr(0, c.logUrl.find(':'))) +
+                  ":// needs --log-store-path"};
+  }
+  logger::blob::BlobLocation location;
+  std::string error;
+  if (!logger::blob::parseBlobUrl(c.logUrl, location, error)) {
+    throw Failure{"invalid value \"" + c.logUrl + "\" for --log-url: " + error};
+  }
+  if (!logger::blob::parseFormat(c.logStoreFormat)) {
+    invalid("--log-store-format", c.logStoreFormat, "json, csv or parquet");
+  }
+  std::string directory;
+  if (!logger::blob::objectDirectory(location.prefix, c.namespace_, c.inferenceService, c.component,
+                                     c.logStorePath, directory, error)) {
+    throw Failure{"invalid value \"" + c.logStorePath + "\" for --log-store-path: " + error};
+  }
 }
 
 // A decimal integer in [min, max], or a Failure naming the text as typed.
@@ -165,8 +190,9 @@ std::vector<Flag> flagTable(Lists& lists) {
        text(&Config::configDir)},
       {"--model-dir", "Puller", "Directory models are downloaded into", "DIR", d.modelDir,
        text(&Config::modelDir)},
-      {"--log-url", "Logger", "CloudEvents sink URL; empty disables the logger", "URL", "",
-       text(&Config::logUrl)},
+      {"--log-url", "Logger",
+       "CloudEvents sink (http, https) or blob store (s3, gs, abfs) URL; empty: no logger", "URL",
+       "", text(&Config::logUrl)},
       {"--workers", "Logger", "Concurrent event deliveries (1-1000)", ints,
        std::to_string(d.workers),
        whole(&Config::workers, 1, 1000, "an integer between 1 and 1000")},
@@ -174,20 +200,20 @@ std::vector<Flag> flagTable(Lists& lists) {
        text(&Config::sourceUri)},
       {"--log-mode", "Logger", "all, request or response", "MODE", d.logMode,
        text(&Config::logMode)},
-      {"--log-store-path", "Logger", "Blob store path (accepted; not supported)", "TEXT", "",
-       text(&Config::logStorePath)},
-      {"--log-store-format", "Logger", "Blob store format (accepted)", "TEXT", d.logStoreFormat,
+      {"--log-store-path", "Logger", "Blob sinks: path below the URL's prefix (required)", "TEXT",
+       "", text(&Config::logStorePath)},
+      {"--log-store-format", "Logger", "Blob sinks: json, csv or parquet", "TEXT", d.logStoreFormat,
        text(&Config::logStoreFormat)},
-      {"--log-marshaller-url", "Logger", "Marshaller URL (accepted)", "URL", d.logMarshallerUrl,
-       text(&Config::logMarshallerUrl)},
-      {"--log-marshaller-port", "Logger", "Marshaller port (accepted)", ints,
+      {"--log-marshaller-url", "Logger", "Blob sinks: marshaller to POST batches to", "URL",
+       d.logMarshallerUrl, text(&Config::logMarshallerUrl)},
+      {"--log-marshaller-port", "Logger", "Blob sinks: the embedded marshaller's port", ints,
        std::to_string(d.logMarshallerPort),
        whole(&Config::logMarshallerPort, kIntMin, kIntMax, "an integer")},
-      {"--log-batch-size", "Logger", "Blob batch size (accepted)", ints,
+      {"--log-batch-size", "Logger", "Blob sinks: records per object", ints,
        std::to_string(d.logBatchSize),
        whole(&Config::logBatchSize, kIntMin, kIntMax, "an integer")},
-      {"--log-batch-interval", "Logger", "Blob batch interval (accepted)", "DURATION", "0",
-       time(&Config::logBatchInterval)},
+      {"--log-batch-interval", "Logger", "Blob sinks: longest wait of a partial batch", "DURATION",
+       "0", time(&Config::logBatchInterval)},
       {"--inference-service", "Logger", "CloudEvent inferenceservicename", "TEXT", "",
        text(&Config::inferenceService)},
       {"--namespace", "Logger", "CloudEvent namespace", "TEXT", "", text(&Config::namespace_)},
@@ -351,7 +377,9 @@ ParseResult parseConfig(int argc, const char* const* argv) {
     for (const auto& item : c.metadataAnnotations) {
       if (item.find('=') == std::string::npos) invalid("--metadata-annotations", item, "key=value");
     }
-    if (!c.logUrl.empty()) {
+    if (logger::blob::looksLikeBlobUrl(c.logUrl)) {
+      checkBlobSink(c);
+    } else if (!c.logUrl.empty()) {
       if (std::string problem = httpUrlProblem(c.logUrl); !problem.empty()) {
         throw Failure{"invalid value \"" + c.logUrl + "\" for --log-url: " + problem};
       }

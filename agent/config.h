@@ -37,14 +37,6 @@ struct Config : logger::Options {
   int pullerConcurrency = 4;
   int pullerRetries = 5;
 
-  // Logger flags upstream accepts and this agent ignores (the logger's own are above).
-  std::string logStorePath;
-  std::string logStoreFormat = "json";
-  std::string logMarshallerUrl = "http://localhost:9083/marshal";
-  int logMarshallerPort = 9083;
-  int logBatchSize = 1;
-  Duration logBatchInterval{0};
-
   // Operations (ours).
   Duration quietPeriod{std::chrono::seconds(30)};
   Duration drainTimeout{std::chrono::seconds(30)};

@@ -23,6 +23,10 @@ class ModelPuller {
 };
 
 struct ModulePlugin {
+  // Once per process, before the loops' loggers: for a blob --log-url, makes the uploader
+  // (credentials and endpoint from the environment) and the upload thread into
+  // options.blobUploads. False, with `error` set, when the sink cannot work.
+  bool (*prepareLogger)(logger::Options& options, std::string& error);
   // The logger for one loop (nullptr when --log-url is empty).
   std::unique_ptr<core::Filter> (*makeLogger)(const core::FilterContext& context,
                                               const logger::Options& options);

@@ -85,6 +85,7 @@ DispatcherOptions dispatcherOptions(const Options& options) {
 std::unique_ptr<core::Filter> makeLogger(const core::FilterContext& context,
                                          const Options& options) {
   if (options.logUrl.empty()) return nullptr;
+  if (options.blobUploads != nullptr) return std::make_unique<LoggerModule>(context, options);
   if (std::string problem = core::httpUrlProblem(options.logUrl); !problem.empty()) {
     spdlog::error("logger: {}; events to {} will be dropped", problem, options.logUrl);
   }
@@ -100,6 +101,13 @@ LoggerModule::LoggerModule(const core::FilterContext& context, const Options& op
       maxBodyBytes_(options.logQueueBytes),
       dispatcher_(context.loop, dispatcherOptions(options), options.metrics),
       drainTimer_(context.loop) {
+  if (options.blobUploads != nullptr) {
+    blob_ = std::make_unique<BlobSink>(context.loop, options, dispatcher_);
+    spdlog::info("logger: {} records to {} ({}, store path {}, batches of {}, interval {} ms)",
+                 options.logMode, options.logUrl, options.logStoreFormat, options.logStorePath,
+                 options.logBatchSize, options.logBatchInterval.count());
+    return;
+  }
   spdlog::info("logger: {} events to {} (source {}, {} workers)", options.logMode, options.logUrl,
                eventSource(options), options.workers);
 }
@@ -120,6 +128,8 @@ core::Action LoggerModule::onRequestHeaders(const core::ExchangePtr& exchange) {
   auto capture = std::make_unique<Capture>();
   Record& record = capture->record;
   assignEventId(record.id, request.headers);
+  const std::string* ceId = core::findHeader(request.headers, "Ce-Id");
+  capture->clientId = ceId != nullptr && !core::trimSpace(*ceId).empty();
   record.time = exchange->startTime();
   core::assignReusing(record.contentType, contentTypeOf(request.headers));
   if (!metadataHeaders_.empty()) {
@@ -176,7 +186,7 @@ void LoggerModule::onComplete(core::Exchange& exchange, bool complete) {
   if (logRequests_ && (complete || response != nullptr || exchange.requestReceived())) {
     // The response event starts from a copy of the request's record when it follows.
     Record record = logResponse && complete ? capture.record : std::move(capture.record);
-    emit(std::move(record), std::move(capture.request));
+    emit(std::move(record), std::move(capture.request), capture.clientId);
   }
   if (logResponse) {
     if (complete) {
@@ -185,7 +195,7 @@ void LoggerModule::onComplete(core::Exchange& exchange, bool complete) {
       record.time = now;
       core::assignReusing(record.contentType, contentTypeOf(response->headers));
       if (logAllResponses_) record.statusCode = response->status;
-      emit(std::move(record), std::move(capture.response));
+      emit(std::move(record), std::move(capture.response), capture.clientId);
     } else {
       spdlog::debug("logger: response of {} broke off; not logged", capture.record.id);
     }
@@ -255,7 +265,7 @@ void LoggerModule::append(Body& body, std::string_view chunk) {
   if (!body.large) core::appendReusing(body.data, chunk.data(), chunk.size());
 }
 
-void LoggerModule::emit(Record&& record, Body&& body) {
+void LoggerModule::emit(Record&& record, Body&& body, bool clientId) {
   if (body.overflow) {
     dispatcher_.countDrop(*body.overflow, record.id);
     return;
@@ -271,6 +281,10 @@ void LoggerModule::emit(Record&& record, Body&& body) {
     event->body = std::shared_ptr<const std::string>(payload, &payload->bytes);
   }
   event->lease = std::move(body.lease);
+  if (blob_) {
+    blob_->add(std::move(event), clientId);
+    return;
+  }
   dispatcher_.enqueue(std::move(event));
 }
 
@@ -278,6 +292,10 @@ void LoggerModule::startDispatcherDrain() {
   drainTimer_.stop();
   auto done = std::exchange(drainDone_, nullptr);
   if (!done) return;
+  if (blob_) {
+    blob_->drain(drainDeadline_.value_or(std::chrono::steady_clock::now()), std::move(done));
+    return;
+  }
   dispatcher_.drain(drainDeadline_.value_or(std::chrono::steady_clock::now()), std::move(done));
 }
 

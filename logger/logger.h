@@ -18,6 +18,8 @@ class Registry;
 
 namespace logger {
 
+class BlobUploads;
+
 // The logger's settings (the agent maps its flags onto them).
 struct Options {
   // As upstream's flags.
@@ -34,6 +36,13 @@ struct Options {
   std::string loggerCaCertFile = "service-ca.crt";
   std::string loggerCaCertDir = "/etc/tls/logger";
   bool loggerTlsSkipVerify = false;
+  // Blob sinks (s3://, gs://, abfs:// --log-url), as upstream's flags.
+  std::string logStorePath;
+  std::string logStoreFormat = "json";
+  std::string logMarshallerUrl = "http://localhost:9083/marshal";
+  int logMarshallerPort = 9083;
+  int logBatchSize = 1;
+  std::chrono::milliseconds logBatchInterval{0};
   // Ours.
   bool logAllResponses = false;
   size_t logQueueEvents = 10000;
@@ -42,6 +51,9 @@ struct Options {
   int logRetries = 5;                       // delivery attempts per event, the first included
   uint16_t listenPort = 9081;               // the agent's port, for the default source
   prometheus::Registry* metrics = nullptr;  // where the logger's metrics go; null: none
+  // Blob sinks: the process's one upload thread, which every loop's logger hands its batches
+  // to (made by the agent, which knows the storage library; see blob_sink.h).
+  std::shared_ptr<BlobUploads> blobUploads;
 };
 
 // The logger module for one loop; nullptr when options.logUrl is empty (the logger is off).

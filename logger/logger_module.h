@@ -12,6 +12,7 @@
 #include "core/util/capture.h"
 #include "core/util/recycle.h"
 #include "core/uv/timer.h"
+#include "logger/blob_sink.h"
 #include "logger/cloudevent.h"
 #include "logger/dispatcher.h"
 #include "logger/logger.h"
@@ -32,6 +33,8 @@ class LoggerModule : public core::Filter {
   void drain(std::chrono::steady_clock::time_point deadline, std::function<void()> done) override;
 
   DispatcherStats stats() const { return dispatcher_.stats(); }
+  // The blob sink's figures; null for http(s) sinks.
+  const BlobSinkCounters* blobCounters() const { return blob_ ? &blob_->counters() : nullptr; }
   // Exchanges whose bodies are being captured.
   size_t openCaptures() const { return openCaptures_; }
 
@@ -50,7 +53,8 @@ class LoggerModule : public core::Filter {
     static void* operator new(size_t size) { return core::recycledBlock(size); }
     static void operator delete(void* block, size_t size) { core::recycleBlock(block, size); }
 
-    Record record;  // the request event's; the response event starts from it
+    Record record;          // the request event's; the response event starts from it
+    bool clientId = false;  // record.id is the request's Ce-Id (blob object keys differ)
     Body request;
     bool captureResponse = false;
     Body response;
@@ -59,7 +63,7 @@ class LoggerModule : public core::Filter {
 
   void expect(Body& body, const core::Headers& headers);
   void append(Body& body, std::string_view chunk);
-  void emit(Record&& record, Body&& body);
+  void emit(Record&& record, Body&& body, bool clientId);
   void startDispatcherDrain();
 
   size_t slot_;
@@ -69,6 +73,7 @@ class LoggerModule : public core::Filter {
   std::vector<std::string> metadataHeaders_;
   size_t maxBodyBytes_;
   Dispatcher dispatcher_;
+  std::unique_ptr<BlobSink> blob_;  // blob sinks (s3://, gs://, abfs://); null for http(s)
   size_t openCaptures_ = 0;
   core::Timer drainTimer_;
   std::optional<std::chrono::steady_clock::time_point> drainDeadline_;

@@ -11,10 +11,13 @@
 
 int main(int argc, char** argv) {
   if (argc < 3 || (argc - 1) % 2 != 0) {
-    std::fprintf(stderr,
-                 "usage: storage-initializer SRC_URI DEST_PATH [SRC_URI DEST_PATH ...]\n"
-                 "Downloads each SRC_URI (s3://, gs://, https://<account>.blob.core.windows.net/,"
-                 " http(s)://, hf://, pvc://, file:// or a local path) into DEST_PATH.\n");
+    std::fprintf(
+        stderr,
+        "usage: storage-initializer SRC_URI DEST_PATH [SRC_URI DEST_PATH ...]\n"
+        "Downloads each SRC_URI (s3://, gs://, https://<account>.blob.core.windows.net/,"
+        " git://, http(s)://...repo.git[@ref], http(s)://, hdfs://, webhdfs://, hf://, pvc://,"
+        " file:// or a local path) into DEST_PATH. STORAGE_ALLOW_PATTERNS and"
+        " STORAGE_IGNORE_PATTERNS (JSON lists of fnmatch patterns) select the files.\n");
     return 1;
   }
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %l storage-initializer: %v");
@@ -22,7 +25,9 @@ int main(int argc, char** argv) {
     std::string source = argv[i];
     std::string destination = argv[i + 1];
     spdlog::info("downloading {} to {}", storage::redactUri(source), destination);
-    storage::Status status = storage::download(source, destination);
+    storage::DownloadOptions options;
+    options.patterns = storage::patternsFromEnvironment();
+    storage::Status status = storage::download(source, destination, options);
     if (!status.ok) {
       std::fprintf(stderr, "storage-initializer: failed to download %s: %s\n",
                    storage::redactUri(source).c_str(), status.message.c_str());

@@ -1,18 +1,17 @@
-// Azure Blob downloads. Credentials, first match wins: a SAS token in the URL's query; a service
-// principal (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_CLIENT_SECRET, or their AZ_* aliases) whose
-// token comes from the AAD endpoint (AZURE_AUTHORITY_HOST overrides login.microsoftonline.com);
-// the account key AZURE_STORAGE_ACCESS_KEY (Shared Key); anonymous. AZURE_STORAGE_BLOB_ENDPOINT
-// replaces https://<account>.blob.core.windows.net, e.g. http://127.0.0.1:10000/devstoreaccount1
-// for azurite.
+// Azure Blob downloads, with the credential chain of azure_credentials.h.
+// AZURE_STORAGE_BLOB_ENDPOINT replaces https://<account>.blob.core.windows.net, e.g.
+// http://127.0.0.1:10000/devstoreaccount1 for azurite.
 #include "puller/storage/azure.h"
 
-#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <ctime>
 
+#include "puller/storage/azure_credentials.h"
 #include "puller/storage/parallel.h"
 #include "puller/storage/providers.h"
+#include "puller/storage/token_cache.h"
 #include "puller/storage/util.h"
 
 namespace storage {
@@ -53,39 +52,17 @@ std::string sharedKeyAuthorization(const std::string& account, const std::string
 }
 
 Status aadToken(const std::atomic<bool>* cancel, std::string& token) {
-  std::string clientId = envFirst({"AZURE_CLIENT_ID", "AZ_CLIENT_ID"});
-  std::string tenant = envFirst({"AZURE_TENANT_ID", "AZ_TENANT_ID"});
-  std::string secret = envFirst({"AZURE_CLIENT_SECRET", "AZ_CLIENT_SECRET"});
-  if (tenant.empty() || secret.empty()) {
-    return Status::failure(
-        "AZURE_CLIENT_ID is set but AZURE_TENANT_ID or AZURE_CLIENT_SECRET is missing");
+  Credential credential;
+  Status status = findCredential(false, cancel, credential);
+  if (!status.ok) return status;
+  if (credential.cacheKey.empty()) {
+    return Status::failure("no Azure AD identity: " + credential.description);
   }
-  std::string authority = env("AZURE_AUTHORITY_HOST");
-  if (authority.empty()) authority = "https://login.microsoftonline.com";
-  while (!authority.empty() && authority.back() == '/')
-    authority.pop_back();
-  HttpRequest request;
-  request.method = "POST";
-  request.url = authority + "/" + percentEncode(tenant, false) + "/oauth2/v2.0/token";
-  request.cancel = cancel;
-  request.timeout = std::chrono::seconds(60);
-  applyDefaultTls(request);
-  request.headers.push_back("Content-Type: application/x-www-form-urlencoded");
-  request.body = formEncode({{"grant_type", "client_credentials"},
-                             {"client_id", clientId},
-                             {"client_secret", secret},
-                             {"scope", "https://storage.azure.com/.default"}});
-  HttpResponse response = httpFetch(request);
-  if (!response.ok()) {
-    return Status::failure("cannot get an Azure AD token: " + describeFailure(request, response));
-  }
-  nlohmann::json answer = nlohmann::json::parse(response.body, nullptr, false);
-  if (!answer.is_object() || !answer.contains("access_token") ||
-      !answer["access_token"].is_string()) {
-    return Status::failure("the Azure AD token endpoint returned no access_token");
-  }
-  token = answer["access_token"].get<std::string>();
-  return Status::success();
+  return bearerToken(credential, cancel, token);
+}
+
+void forgetAadTokens() {
+  tokens::invalidatePrefix("azure-");
 }
 
 std::string errorText(const HttpRequest& request, const HttpResponse& response) {
@@ -164,15 +141,14 @@ std::vector<std::pair<std::string, std::string>> parseQuery(const std::string& t
 
 class AzureClient {
  public:
-  AzureClient(AzureTarget target, std::string bearer, std::string key,
-              const std::atomic<bool>* cancel)
-      : target_(std::move(target)),
-        bearer_(std::move(bearer)),
-        key_(std::move(key)),
-        cancel_(cancel) {}
+  AzureClient(AzureTarget target, azure::Credential credential, const std::atomic<bool>* cancel)
+      : target_(std::move(target)), credential_(std::move(credential)), cancel_(cancel) {}
 
-  HttpRequest request(const std::string& blob,
-                      std::vector<std::pair<std::string, std::string>> query) const {
+  // The request for a blob (or the container listing when `blob` is empty). A bearer token is
+  // taken from the cache for each request, so one that expires during a long download is
+  // replaced before it is refused.
+  Status request(const std::string& blob, std::vector<std::pair<std::string, std::string>> query,
+                 HttpRequest& http) const {
     std::string path = target_.basePath + "/" + percentEncode(target_.container, false);
     if (!blob.empty()) path += "/" + percentEncode(blob, true);
     std::string queryText = formEncode(query);
@@ -181,7 +157,6 @@ class AzureClient {
       auto sasParams = parseQuery(target_.sas);
       query.insert(query.end(), sasParams.begin(), sasParams.end());
     }
-    HttpRequest http;
     http.url = target_.base.substr(0, target_.base.size() - target_.basePath.size()) + path +
                (queryText.empty() ? "" : "?" + queryText);
     http.cancel = cancel_;
@@ -190,21 +165,32 @@ class AzureClient {
                                                {"x-ms-version", azure::kApiVersion}};
     for (const auto& [name, value] : headers)
       http.headers.push_back(name + ": " + value);
-    if (!target_.sas.empty()) return http;
-    if (!bearer_.empty()) {
-      http.headers.push_back("Authorization: Bearer " + bearer_);
-    } else if (!key_.empty()) {
-      http.headers.push_back("Authorization: " + azure::sharedKeyAuthorization(target_.account,
-                                                                               key_, "GET", path,
-                                                                               query, headers));
+    if (credential_.kind == azure::Kind::SharedKey) {
+      http.headers.push_back("Authorization: " +
+                             azure::sharedKeyAuthorization(target_.account, credential_.accountKey,
+                                                           "GET", path, query, headers));
+    } else if (!credential_.cacheKey.empty()) {
+      std::string token;
+      Status status = azure::bearerToken(credential_, cancel_, token);
+      if (!status.ok) return status;
+      http.headers.push_back("Authorization: Bearer " + token);
     }
-    return http;
+    return Status::success();
+  }
+
+  // errorText, plus on a refusal which credential was used (or why none was).
+  std::string failure(const HttpRequest& request, const HttpResponse& response) const {
+    std::string text = azure::errorText(request, response);
+    const bool refused = response.status == 401 || response.status == 403 ||
+                         (response.status == 404 && credential_.kind == azure::Kind::Anonymous);
+    if (!refused) return text;
+    if (response.status == 401) azure::forgetToken(credential_);
+    return text + "; " + azure::refusalHint(credential_);
   }
 
  private:
   AzureTarget target_;
-  std::string bearer_;
-  std::string key_;
+  azure::Credential credential_;
   const std::atomic<bool>* cancel_;
 };
 
@@ -215,20 +201,11 @@ Status downloadAzure(const std::string& uri, const fs::path& destination,
   AzureTarget target;
   Status status = parseAzureUri(uri, target);
   if (!status.ok) return status;
-  std::string bearer;
-  std::string key;
-  if (target.sas.empty()) {
-    if (!envFirst({"AZURE_CLIENT_ID", "AZ_CLIENT_ID"}).empty()) {
-      status = azure::aadToken(options.cancel, bearer);
-      if (!status.ok) return status;
-    } else {
-      key = env("AZURE_STORAGE_ACCESS_KEY");
-      if (!key.empty() && !base64Decode(key)) {
-        return Status::failure("AZURE_STORAGE_ACCESS_KEY is not valid base64");
-      }
-    }
-  }
-  AzureClient client(target, bearer, key, options.cancel);
+  azure::Credential credential;
+  status = azure::findCredential(!target.sas.empty(), options.cancel, credential);
+  if (!status.ok) return status;
+  spdlog::info("azure {}/{}: using {}", target.account, target.container, credential.description);
+  AzureClient client(target, credential, options.cancel);
 
   std::vector<ListedObject> listing;
   std::string marker;
@@ -236,10 +213,12 @@ Status downloadAzure(const std::string& uri, const fs::path& destination,
     std::vector<std::pair<std::string, std::string>> query{
         {"comp", "list"}, {"prefix", target.prefix}, {"restype", "container"}};
     if (!marker.empty()) query.emplace_back("marker", marker);
-    HttpRequest request = client.request("", query);
+    HttpRequest request;
+    status = client.request("", query, request);
+    if (!status.ok) return status;
     HttpResponse response = httpFetch(request);
     if (!response.ok()) {
-      return Status::failure("unable to list blobs: " + azure::errorText(request, response));
+      return Status::failure("unable to list blobs: " + client.failure(request, response));
     }
     for (const auto& blob : xmlElements(response.body, "Blob")) {
       listing.push_back({xmlFirst(blob, "Name"),
@@ -257,11 +236,13 @@ Status downloadAzure(const std::string& uri, const fs::path& destination,
     fs::path file;
     Status prepared = prepareFile(destination, selected[i].relative, file);
     if (!prepared.ok) return prepared;
-    HttpRequest request = client.request(selected[i].key, {});
+    HttpRequest request;
+    Status made = client.request(selected[i].key, {}, request);
+    if (!made.ok) return made;
     HttpResponse response = httpFetchToFile(request, file.string());
     if (!response.ok()) {
       return Status::failure("failed to download " + selected[i].key + ": " +
-                             azure::errorText(request, response));
+                             client.failure(request, response));
     }
     return checkSize(selected[i], response.bytes);
   });

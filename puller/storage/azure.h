@@ -1,5 +1,5 @@
 // Azure Blob Storage: Shared Key signing (exposed for tests that upload fixtures) and the Azure
-// AD token of a service principal, shared by downloads and uploads.
+// AD token of the AZURE_CLIENT_ID identity, shared by downloads and uploads.
 #pragma once
 
 #include <atomic>
@@ -24,9 +24,12 @@ std::string sharedKeyAuthorization(const std::string& account, const std::string
                                    const std::vector<std::pair<std::string, std::string>>& query,
                                    const std::map<std::string, std::string>& headers);
 
-// A token for https://storage.azure.com from AZURE_CLIENT_ID, AZURE_TENANT_ID and
-// AZURE_CLIENT_SECRET (or their AZ_* aliases) at AZURE_AUTHORITY_HOST.
+// A token for https://storage.azure.com from the AZURE_CLIENT_ID identity of the credential chain
+// (azure_credentials.h: client secret, workload identity or managed identity), cached per
+// process.
 Status aadToken(const std::atomic<bool>* cancel, std::string& token);
+// Drops the process-wide cached Azure AD tokens (a server refused one).
+void forgetAadTokens();
 
 // "<Code> (HTTP <status>)" from an Azure error answer (with a hint on 403), or the transport
 // failure.

@@ -16,10 +16,13 @@ inline constexpr const char* kReadWriteScope =
 // https://storage.googleapis.com, or STORAGE_EMULATOR_HOST (http:// when it names no scheme).
 std::string endpoint();
 
-// Exchanges GOOGLE_APPLICATION_CREDENTIALS (a service-account key or an authorized-user file)
-// for an OAuth access token with `scope`; an empty token and success when the variable is unset
-// (anonymous).
+// An OAuth access token with `scope` from the credential chain (gcp_credentials.h), cached per
+// process; an empty token and success when the chain ends anonymous.
 Status accessToken(const std::atomic<bool>* cancel, std::string& token,
                    const char* scope = kReadOnlyScope);
+
+// Drops the process-wide cached Google tokens (a server refused one), so the next accessToken
+// fetches a new one.
+void forgetAccessTokens();
 
 }  // namespace storage::gcs

@@ -62,10 +62,16 @@ Status downloadHuggingFace(const std::string& uri, const fs::path& destination,
   std::vector<std::string> files;
   for (const auto& sibling : info["siblings"]) {
     if (sibling.is_object() && sibling.contains("rfilename") && sibling["rfilename"].is_string()) {
-      files.push_back(sibling["rfilename"].get<std::string>());
+      std::string name = sibling["rfilename"].get<std::string>();
+      if (options.patterns.keeps(name)) files.push_back(std::move(name));
     }
   }
-  if (files.empty()) return Status::failure("repository " + repo + " has no files");
+  if (files.empty()) {
+    return Status::failure("repository " + repo +
+                           (options.patterns.empty()
+                                ? " has no files"
+                                : " has no files that the allow/ignore patterns select"));
+  }
   std::vector<fs::path> relatives;
   for (const auto& name : files) {
     auto relative = safeRelativePath(name);

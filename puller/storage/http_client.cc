@@ -174,6 +174,16 @@ HttpResponse perform(const HttpRequest& request, const std::string& path) {
     curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, &request);
   }
   applyProxy(h, request.url);
+  if (!request.clientCertFile.empty()) {
+    curl_easy_setopt(h, CURLOPT_SSLCERT, request.clientCertFile.c_str());
+  }
+  if (!request.clientKeyFile.empty()) {
+    curl_easy_setopt(h, CURLOPT_SSLKEY, request.clientKeyFile.c_str());
+  }
+  if (request.negotiate) {
+    curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_NEGOTIATE);
+    curl_easy_setopt(h, CURLOPT_USERPWD, ":");  // the identity comes from the ticket cache
+  }
   if (request.method == "GET") {
     curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
   } else if (request.method == "HEAD") {

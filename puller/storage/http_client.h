@@ -25,6 +25,11 @@ struct HttpRequest {
   // PEM bundles whose certificates are added to the store above (which stays in use): the CA
   // bundle ConfigMap, AWS_CA_BUNDLE. An unreadable file fails the request.
   std::vector<std::string> extraCaFiles;
+  // A TLS client certificate and its key (PEM files), for servers that ask for one (WebHDFS).
+  std::string clientCertFile;
+  std::string clientKeyFile;
+  // Kerberos SPNEGO ("Negotiate") with the default credential cache (WebHDFS on secure clusters).
+  bool negotiate = false;
   bool followRedirects = false;
   std::chrono::milliseconds connectTimeout{std::chrono::seconds(15)};
   // Whole-transfer limit; zero means none, so large objects are bounded by the stall limit only.

@@ -29,9 +29,9 @@ std::string errnoText() {
 // Copies the folder `from` into `to`. `relative` is `from` relative to the source, for messages
 // and the list of files; `open` holds the folders being copied and the destination, so that a
 // link back to one of them (a loop, or the destination inside the source) is refused instead
-// of copied without end.
+// of copied without end. The patterns select among the top-level entries only, as upstream's.
 Status copyFolder(const fs::path& from, const fs::path& to, const fs::path& relative,
-                  std::vector<FolderId>& open, Downloaded& out) {
+                  const Patterns& patterns, std::vector<FolderId>& open, Downloaded& out) {
   std::error_code ec;
   const std::string shown = relative.empty() ? "the folder" : relative.string();
   auto entries = listFolder(from, ec);
@@ -41,6 +41,7 @@ Status copyFolder(const fs::path& from, const fs::path& to, const fs::path& rela
   for (const auto& entry : entries) {
     const fs::path name = entry.path().filename();
     const fs::path path = relative / name;
+    if (relative.empty() && !patterns.keeps(name.string())) continue;
     struct stat info {};
     if (::stat(entry.path().c_str(), &info) != 0) {
       return Status::failure("cannot read " + path.string() + ": " + errnoText());
@@ -52,7 +53,7 @@ Status copyFolder(const fs::path& from, const fs::path& to, const fs::path& rela
                                /*permanent=*/true);
       }
       open.push_back(id);
-      Status status = copyFolder(entry.path(), to / name, path, open, out);
+      Status status = copyFolder(entry.path(), to / name, path, patterns, open, out);
       open.pop_back();
       if (!status.ok) return status;
     } else if (S_ISREG(info.st_mode)) {
@@ -68,8 +69,8 @@ Status copyFolder(const fs::path& from, const fs::path& to, const fs::path& rela
 
 }  // namespace
 
-Status downloadLocal(const std::string& uri, const fs::path& destination, const DownloadOptions&,
-                     Downloaded& out) {
+Status downloadLocal(const std::string& uri, const fs::path& destination,
+                     const DownloadOptions& options, Downloaded& out) {
   fs::path source;
   if (uri.starts_with("pvc://")) {
     std::string rest = uri.substr(6);
@@ -97,9 +98,13 @@ Status downloadLocal(const std::string& uri, const fs::path& destination, const 
     }
     std::vector<FolderId> open{{sourceInfo.st_dev, sourceInfo.st_ino},
                                {destinationInfo.st_dev, destinationInfo.st_ino}};
-    Status status = copyFolder(source, destination, {}, open, out);
+    Status status = copyFolder(source, destination, {}, options.patterns, open, out);
     if (!status.ok) return status;
-    if (out.files.empty()) return Status::failure("the folder is empty");
+    if (out.files.empty()) {
+      return Status::failure(options.patterns.empty()
+                                 ? "the folder is empty"
+                                 : "the allow/ignore patterns leave no file of the folder");
+    }
     return Status::success();
   }
   fs::path name = source.filename();

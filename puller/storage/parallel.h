@@ -12,7 +12,9 @@ namespace storage {
 // the remaining items from starting and is returned.
 Status runParallel(size_t count, size_t concurrency, const std::function<Status(size_t)>& work);
 
-// Files per model downloaded at once (S3_MAX_FILE_CONCURRENCY in the Python initializer).
-inline constexpr size_t kFileConcurrency = 4;
+// Files per model downloaded at once (S3_MAX_FILE_CONCURRENCY in the Python initializer). Eight,
+// as many connections as the raw-curl limit of tests/bench's storage section keeps in flight:
+// with four, a third of what one S3 endpoint served curl went unused; each costs a few buffers.
+inline constexpr size_t kFileConcurrency = 8;
 
 }  // namespace storage

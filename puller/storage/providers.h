@@ -39,6 +39,9 @@ struct SelectedObject {
 // structure. Folder placeholders ("x/", or an object that is also a parent of others) are skipped.
 // Slashes right after the prefix are dropped (upstream's lstrip("/")); keys that name the same
 // file keep the last listed. Fails when a key would land outside the destination.
+// The download's allow/ignore patterns (DownloadOptions::patterns) filter the relative paths,
+// except for the single-object case; the dispatcher scopes them to the downloading thread, so
+// that every provider that lists objects filters the same way without passing them down.
 Status selectObjects(const std::vector<ListedObject>& listing, const std::string& prefix,
                      std::vector<SelectedObject>& selected);
 
@@ -63,6 +66,10 @@ Status downloadHttp(const std::string& uri, const fs::path& destination,
                     const DownloadOptions& options, Downloaded& out);
 Status downloadHuggingFace(const std::string& uri, const fs::path& destination,
                            const DownloadOptions& options, Downloaded& out);
+Status downloadGit(const std::string& uri, const fs::path& destination,
+                   const DownloadOptions& options, Downloaded& out);
+Status downloadHdfs(const std::string& uri, const fs::path& destination,
+                    const DownloadOptions& options, Downloaded& out);
 Status downloadLocal(const std::string& uri, const fs::path& destination,
                      const DownloadOptions& options, Downloaded& out);
 

@@ -8,11 +8,26 @@
 #include <system_error>
 
 #include "puller/storage/archive.h"
+#include "puller/storage/git.h"
 #include "puller/storage/providers.h"
 #include "puller/storage/storage_config.h"
 #include "puller/storage/util.h"
 
 namespace storage {
+
+namespace {
+
+// The patterns of the download running on this thread (see selectObjects).
+thread_local const Patterns* currentPatterns = nullptr;
+
+struct ScopedPatterns {
+  explicit ScopedPatterns(const Patterns& patterns) { currentPatterns = &patterns; }
+  ~ScopedPatterns() { currentPatterns = nullptr; }
+  ScopedPatterns(const ScopedPatterns&) = delete;
+  ScopedPatterns& operator=(const ScopedPatterns&) = delete;
+};
+
+}  // namespace
 
 std::string redactUri(std::string_view uri) {
   std::string out(uri);
@@ -82,7 +97,9 @@ Status selectObjects(const std::vector<ListedObject>& listing, const std::string
     }
   }
   for (auto& candidate : candidates) {
-    if (!parents.contains(candidate.relative.generic_string())) {
+    std::string relative = candidate.relative.generic_string();
+    if (currentPatterns != nullptr && !currentPatterns->keeps(relative)) continue;
+    if (!parents.contains(relative)) {
       selected.push_back(std::move(candidate));
     }
   }
@@ -146,14 +163,21 @@ Status download(const std::string& givenUri, const std::string& destinationText,
 
   Downloaded downloaded;
   Status status;
+  ScopedPatterns patterns(options.patterns);
   if (uri.starts_with("s3://")) {
     status = downloadS3(uri, destination, options, downloaded);
   } else if (uri.starts_with("gs://")) {
     status = downloadGcs(uri, destination, options, downloaded);
   } else if (isAzureBlobUri(uri)) {
     status = downloadAzure(uri, destination, options, downloaded);
+  } else if (git::isGitUri(uri)) {
+    // Before http(s): fetched as a web page, a repository would save its HTML as the model.
+    status = downloadGit(uri, destination, options, downloaded);
   } else if (uri.starts_with("http://") || uri.starts_with("https://")) {
     status = downloadHttp(uri, destination, options, downloaded);
+  } else if (uri.starts_with("hdfs://") || uri.starts_with("webhdfs://") ||
+             uri.starts_with("swebhdfs://")) {
+    status = downloadHdfs(uri, destination, options, downloaded);
   } else if (uri.starts_with("hf://")) {
     status = downloadHuggingFace(uri, destination, options, downloaded);
   } else if (uri.starts_with("pvc://") || uri.starts_with("file://") || uri.starts_with("/") ||

@@ -1,8 +1,10 @@
 // The storage library: downloads a model from a URI into a local folder. Used by the puller
 // (into a temporary folder it then renames into place) and by the storage-initializer binary.
 //
-// Schemes: s3://, gs://, Azure Blob (https://<account>.blob.core.windows.net/...), http(s)://,
-// hf://owner/model[:revision], pvc://claim/path, file://path and plain local paths.
+// Schemes: s3://, gs://, Azure Blob (https://<account>.blob.core.windows.net/...), git
+// (git://, http(s)://...repo.git[@ref]), http(s)://, HDFS through WebHDFS (hdfs://,
+// webhdfs://, swebhdfs://), hf://owner/model[:revision], pvc://claim/path, file://path and plain
+// local paths.
 // A prefix keeps its folder structure below the destination; a single object lands inside the
 // destination under its base name; a single tar, tar.gz or zip is extracted and removed.
 #pragma once
@@ -10,6 +12,8 @@
 #include <atomic>
 #include <string>
 #include <string_view>
+
+#include "puller/storage/patterns.h"
 
 namespace storage {
 
@@ -28,6 +32,9 @@ struct Status {
 
 struct DownloadOptions {
   const std::atomic<bool>* cancel = nullptr;  // set to abort a transfer in progress
+  // Which files of a listing are fetched (S3, GCS, Azure Blob, Hugging Face: the path below the
+  // prefix; local folders: the top-level names). Not applied to http(s) files nor git.
+  Patterns patterns;
 };
 
 // Downloads `uri` into the folder `destination`, which is created when missing.

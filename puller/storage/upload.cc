@@ -239,6 +239,7 @@ class GcsUploader : public Uploader {
           options, counts, last);
       if (response.status != 401 || token.empty()) break;
       tokens_.invalidate();
+      gcs::forgetAccessTokens();
     }
     if (response.ok()) return Status::success();
     std::string message = describeFailure(last, response);
@@ -330,6 +331,7 @@ class AzureUploader : public Uploader {
           options, counts, last);
       if (response.status != 401 || auth_ != AzureAuth::ServicePrincipal) break;
       tokens_.invalidate();
+      azure::forgetAadTokens();
     }
     if (response.ok()) return Status::success();
     return Status::failure("cannot upload " + describe(key) + ": " +
@@ -385,10 +387,16 @@ std::unique_ptr<Uploader> createAzure(const UploadTarget& target, std::string& e
   AzureAuth auth;
   std::string secret;
   if (!envFirst({"AZURE_CLIENT_ID", "AZ_CLIENT_ID"}).empty()) {
+    // A client secret, workload identity or managed identity (azure_credentials.h); the token
+    // is fetched at the first upload, so only a missing tenant is known here.
     auth = AzureAuth::ServicePrincipal;
-    if (envFirst({"AZURE_TENANT_ID", "AZ_TENANT_ID"}).empty() ||
-        envFirst({"AZURE_CLIENT_SECRET", "AZ_CLIENT_SECRET"}).empty()) {
-      error = "AZURE_CLIENT_ID is set but AZURE_TENANT_ID or AZURE_CLIENT_SECRET is missing";
+    const bool tenant = !envFirst({"AZURE_TENANT_ID", "AZ_TENANT_ID"}).empty();
+    if (!tenant && !envFirst({"AZURE_CLIENT_SECRET", "AZ_CLIENT_SECRET"}).empty()) {
+      error = "AZURE_CLIENT_SECRET is set but AZURE_TENANT_ID is missing";
+      return nullptr;
+    }
+    if (!tenant && !env("AZURE_FEDERATED_TOKEN_FILE").empty()) {
+      error = "AZURE_FEDERATED_TOKEN_FILE is set but AZURE_TENANT_ID is missing";
       return nullptr;
     }
   } else if (!(secret = env("AZURE_STORAGE_ACCESS_KEY")).empty()) {

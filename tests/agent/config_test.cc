@@ -122,6 +122,38 @@ TEST_CASE("sink URLs in any case with user info and IPv6 literals are accepted",
   }
 }
 
+TEST_CASE("blob --log-url: accepted with a store path, refused with a line naming the flag",
+          "[agent][config]") {
+  for (const char* url : {"s3://logs/prefix", "gs://logs", "abfs://container@account/p/q"}) {
+    auto result = parse({"--log-url", url, "--log-store-path", "logger", "--log-store-format",
+                         "parquet", "--log-batch-size", "10", "--log-batch-interval", "5s"});
+    INFO(url << ": " << result.message);
+    REQUIRE(result.config);
+    CHECK(result.config->logStorePath == "logger");
+    CHECK(result.config->logBatchSize == 10);
+    CHECK(result.config->logBatchInterval == std::chrono::seconds(5));
+    CHECK(loggerOptions(*result.config, nullptr).logStoreFormat == "parquet");
+  }
+  struct Refusal {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  for (const Refusal& refusal : std::vector<Refusal>{
+           {{"--log-url", "s3://logs/prefix"}, "needs --log-store-path"},
+           {{"--log-url", "s3a://logs/prefix", "--log-store-path", "p"}, "--log-url"},
+           {{"--log-url", "gs:///prefix", "--log-store-path", "p"}, "no bucket"},
+           {{"--log-url", "s3://logs", "--log-store-path", "p", "--log-store-format", "avro"},
+            "--log-store-format"},
+           {{"--log-url", "s3://logs", "--log-store-path", "../../up"}, "--log-store-path"},
+       }) {
+    auto result = parse(refusal.args);
+    INFO(refusal.args[1] << ": " << result.message);
+    CHECK_FALSE(result.config);
+    CHECK(result.exitCode == 2);
+    CHECK_THAT(result.message, Catch::Contains(refusal.says));
+  }
+}
+
 TEST_CASE("loggerOptions takes the logger part of the flags", "[agent][config]") {
   Config config;
   config.logUrl = "http://127.0.0.1:9/";

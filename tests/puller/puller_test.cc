@@ -453,3 +453,53 @@ TEST_CASE(
   CHECK(testsupport::readFile(f.modelDir + "/m2/model.bin") == "two");
   CHECK(sts.requests().size() == 2);
 }
+
+TEST_CASE("Models from GCS and Azure download with metadata-server and workload identity tokens",
+          "[puller][gcp][azure]") {
+  // Google's metadata server and Entra ID cannot run here: stdlib-Python fakes of their
+  // documented endpoints stand in (tests/support/storage_fake_google_auth.py and
+  // storage_fake_entra.py); azurite in OAuth mode checks the Entra token's claims.
+  Fixture f;
+  LogCapture log;
+  const std::string issued = f.root + "/issued";
+  storagetest::PythonFake google("storage_fake_google_auth.py", {"--issued", issued});
+  storagetest::FakeGcs gcs({"--require-token", "--accept-tokens", issued});
+  fs::create_directories(gcs.root() + "/bucket/gm");
+  testsupport::writeFile(gcs.root() + "/bucket/gm/model.bin", "from gcs");
+  const std::string assertion = f.root + "/azure-identity-token";
+  testsupport::writeFile(assertion, "federated-assertion-content\n");
+  storagetest::PythonFake entra("storage_fake_entra.py",
+                                {"--issued", issued, "--assertion-file", assertion});
+  storagetest::Azurite azurite(true);
+  azurite.createContainer("models");
+  azurite.put("models", "am/model.bin", "from azure");
+  storagetest::ScopedEnv env({{"STORAGE_EMULATOR_HOST", gcs.endpoint()},
+                              {"GCE_METADATA_HOST", google.hostPort()},
+                              {"GOOGLE_APPLICATION_CREDENTIALS", std::nullopt},
+                              {"AZURE_STORAGE_BLOB_ENDPOINT", azurite.endpoint()},
+                              {"REQUESTS_CA_BUNDLE", storagetest::selfSignedCertificate().first},
+                              {"AZURE_AUTHORITY_HOST", entra.endpoint()},
+                              {"AZURE_CLIENT_ID", "client-1"},
+                              {"AZURE_TENANT_ID", "tenant-1"},
+                              {"AZURE_FEDERATED_TOKEN_FILE", assertion},
+                              {"AZURE_CLIENT_SECRET", std::nullopt},
+                              {"AZURE_STORAGE_ACCESS_KEY", std::nullopt}});
+  f.writer.write(modelsJson({{"g", "gs://bucket/gm"},
+                             {"a", "https://devstoreaccount1.blob.core.windows.net/models/am"}}));
+  puller::Puller puller(f.options());
+  puller.start();
+  REQUIRE(waitFor([&] { return puller.initialModelsReady(); }));
+  INFO(log.text());
+  CHECK(testsupport::readFile(f.modelDir + "/g/model.bin") == "from gcs");
+  CHECK(testsupport::readFile(f.modelDir + "/a/model.bin") == "from azure");
+  auto calls = repositoryCalls(f.server);
+  CHECK(count(calls, "load g") == 1);
+  CHECK(count(calls, "load a") == 1);
+  std::istringstream tokens(testsupport::readFile(issued));
+  int seen = 0;
+  for (std::string line; std::getline(tokens, line); ++seen) {
+    CHECK_THAT(log.text(), !Catch::Contains(line.substr(0, line.find(' '))));
+  }
+  CHECK(seen == 2);
+  CHECK_THAT(log.text(), !Catch::Contains("federated-assertion-content"));
+}

@@ -152,12 +152,18 @@ TEST_CASE("STORAGE_CONFIG: bad input fails with a clear message and no secret",
     CHECK_THAT(result.output, Catch::Contains("<scheme-placeholder>://m: a <scheme-placeholder> "
                                               "URI needs STORAGE_CONFIG\n"));
   }
-  SECTION("hdfs type rewrites to an hdfs URI, which is not supported") {
+}
+
+TEST_CASE("STORAGE_CONFIG: an hdfs or webhdfs type rewrites the placeholder to hdfs://",
+          "[storage][storage-config]") {
+  for (const char* type : {"hdfs", "webhdfs"}) {
     Vars vars = cleanEnv();
-    vars["STORAGE_CONFIG"] = R"({"type": "hdfs", "HDFS_NAMENODE": "nn:8020"})";
+    vars["STORAGE_CONFIG"] = nlohmann::json{{"type", type}, {"HDFS_NAMENODE", "nn:8020"}}.dump();
     ScopedEnv env(vars);
-    Run result = runInitializer({"<scheme-placeholder>://data/m", dir + "/out"});
-    CHECK(result.status == 1);
-    CHECK_THAT(result.output, Catch::Contains("hdfs://data/m: protocol not supported"));
+    storage::StorageSpec spec;
+    REQUIRE(storage::storageSpecFromEnv(spec).ok);
+    std::string uri;
+    REQUIRE(storage::rewritePlaceholderUri("<scheme-placeholder>://data/m", spec, uri).ok);
+    CHECK(uri == "hdfs://data/m");
   }
 }

@@ -111,8 +111,9 @@ std::pair<std::string, std::string> selfSignedCertificate() {
 }
 
 long httpPut(const std::string& url, const std::map<std::string, std::string>& headers,
-             const std::string& bodyOrPath, bool isPath) {
+             const std::string& bodyOrPath, bool isPath, const std::string& caFile) {
   CURL* curl = curl_easy_init();
+  if (!caFile.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, caFile.c_str());
   curl_slist* list = nullptr;
   for (const auto& [name, value] : headers) {
     list = curl_slist_append(list, (name + ": " + value).c_str());
@@ -200,23 +201,30 @@ std::map<std::string, std::optional<std::string>> S3rver::env() const {
           {"awsAnonymousCredential", std::nullopt}};
 }
 
-Azurite::Azurite() : port_(testsupport::freePort()) {
+Azurite::Azurite(bool oauth) : port_(testsupport::freePort()), oauth_(oauth) {
   std::string dir = testsupport::makeTempDir("azurite");
-  process_ = std::make_unique<testsupport::Process>(std::vector<std::string>{
-      nodeBin("azurite-blob"), "--blobHost", "127.0.0.1", "--blobPort", std::to_string(port_),
-      "--location", dir, "--silent", "--skipApiVersionCheck", "--disableTelemetry"});
+  std::vector<std::string> argv{
+      nodeBin("azurite-blob"), "--blobHost",        "127.0.0.1", "--blobPort",
+      std::to_string(port_),   "--location",        dir,         "--silent",
+      "--skipApiVersionCheck", "--disableTelemetry"};
+  if (oauth) {
+    auto [cert, key] = selfSignedCertificate();
+    argv.insert(argv.end(), {"--oauth", "basic", "--cert", cert, "--key", key});
+  }
+  process_ = std::make_unique<testsupport::Process>(argv);
   if (!testsupport::waitForPort(port_, 30s)) {
     throw std::runtime_error("azurite did not start: " + process_->output());
   }
 }
 
 std::string Azurite::endpoint() const {
-  return "http://127.0.0.1:" + std::to_string(port_) + "/" + kAccount;
+  return std::string(oauth_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_) + "/" +
+         kAccount;
 }
 
 namespace {
 
-long azurePut(uint16_t port, const std::string& path,
+long azurePut(const std::string& origin, const std::string& path,
               std::vector<std::pair<std::string, std::string>> query,
               std::map<std::string, std::string> headers, const std::string& content, bool isPath) {
   uint64_t length = isPath ? fs::file_size(content) : content.size();
@@ -227,15 +235,15 @@ long azurePut(uint16_t port, const std::string& path,
   headers["Authorization"] = storage::azure::sharedKeyAuthorization(
       Azurite::kAccount, Azurite::kKey, "PUT", path, query, signedHeaders);
   std::string queryText = storage::formEncode(query);
-  return httpPut("http://127.0.0.1:" + std::to_string(port) + path +
-                     (queryText.empty() ? "" : "?" + queryText),
-                 headers, content, isPath);
+  return httpPut(origin + path + (queryText.empty() ? "" : "?" + queryText), headers, content,
+                 isPath, origin.starts_with("https") ? selfSignedCertificate().first : "");
 }
 
 }  // namespace
 
 void Azurite::createContainer(const std::string& container) {
-  long status = azurePut(port_, "/" + std::string(kAccount) + "/" + container,
+  const std::string origin = endpoint().substr(0, endpoint().rfind('/'));
+  long status = azurePut(origin, "/" + std::string(kAccount) + "/" + container,
                          {{"restype", "container"}}, {}, "", false);
   if (status != 201)
     throw std::runtime_error("azurite create container: " + std::to_string(status));
@@ -244,7 +252,7 @@ void Azurite::createContainer(const std::string& container) {
 void Azurite::put(const std::string& container, const std::string& blob, const std::string& content,
                   bool isPath) {
   long status = azurePut(
-      port_,
+      endpoint().substr(0, endpoint().rfind('/')),
       "/" + std::string(kAccount) + "/" + container + "/" + storage::percentEncode(blob, true), {},
       {{"x-ms-blob-type", "BlockBlob"}}, content, isPath);
   if (status != 201)
@@ -435,6 +443,18 @@ std::map<std::string, std::optional<std::string>> FakeAwsCredentials::env(
     throw std::invalid_argument("unknown AWS chain step " + step);
   }
   return vars;
+}
+
+PythonFake::PythonFake(const std::string& script, std::vector<std::string> args)
+    : port_(testsupport::freePort()) {
+  std::vector<std::string> argv{"/usr/bin/env", "python3",
+                                testsupport::sourcePath("tests/support/" + script), "--port",
+                                std::to_string(port_)};
+  argv.insert(argv.end(), args.begin(), args.end());
+  process_ = std::make_unique<testsupport::Process>(argv);
+  if (!testsupport::waitForPort(port_, 15s)) {
+    throw std::runtime_error(script + " did not start: " + process_->output());
+  }
 }
 
 }  // namespace storagetest

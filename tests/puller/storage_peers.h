@@ -38,7 +38,7 @@ std::pair<std::string, std::string> selfSignedCertificate();
 
 // HTTP PUT of a file or a string (libcurl), for uploading fixtures; returns the status.
 long httpPut(const std::string& url, const std::map<std::string, std::string>& headers,
-             const std::string& bodyOrPath, bool isPath);
+             const std::string& bodyOrPath, bool isPath, const std::string& caFile = "");
 
 class S3rver {
  public:
@@ -63,15 +63,18 @@ class Azurite {
   static constexpr const char* kAccount = "devstoreaccount1";
   static constexpr const char* kKey =
       "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-  Azurite();
+  // With `oauth`, azurite serves https (selfSignedCertificate()) and checks bearer tokens'
+  // issuer, audience and lifetime (`--oauth basic`; it needs https for that).
+  explicit Azurite(bool oauth = false);
   uint16_t port() const { return port_; }
-  std::string endpoint() const;  // http://127.0.0.1:<port>/devstoreaccount1
+  std::string endpoint() const;  // http(s)://127.0.0.1:<port>/devstoreaccount1
   void createContainer(const std::string& container);
   void put(const std::string& container, const std::string& blob, const std::string& content,
            bool isPath = false);
 
  private:
   uint16_t port_;
+  bool oauth_;
   std::unique_ptr<testsupport::Process> process_;
 };
 
@@ -174,5 +177,20 @@ class BotocoreS3 {
 // Every variable of the AWS credential chain unset, and the instance metadata disabled: no
 // credentials anywhere.
 std::map<std::string, std::optional<std::string>> awsChainOff();
+
+// A stdlib-Python fake from tests/support started on a free loopback port with `--port <port>`
+// and `args`: storage_fake_google_auth.py (metadata server, STS, IAM Credentials, OAuth) and
+// storage_fake_entra.py (Entra token endpoint, IMDS, identity endpoint).
+class PythonFake {
+ public:
+  PythonFake(const std::string& script, std::vector<std::string> args);
+  uint16_t port() const { return port_; }
+  std::string hostPort() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::string endpoint() const { return "http://" + hostPort(); }
+
+ private:
+  uint16_t port_;
+  std::unique_ptr<testsupport::Process> process_;
+};
 
 }  // namespace storagetest

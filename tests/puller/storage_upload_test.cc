@@ -363,9 +363,14 @@ TEST_CASE("Azure: the endpoint and credentials are checked at creation",
           "AZURE_STORAGE_ACCESS_KEY is not valid base64");
   }
   {
-    ScopedEnv principal(Vars{{"AZURE_CLIENT_ID", "id"}});
+    ScopedEnv principal(Vars{{"AZURE_CLIENT_ID", "id"}, {"AZURE_CLIENT_SECRET", "secret"}});
     CHECK(createError(BlobService::Azure, "logs", "acct") ==
-          "AZURE_CLIENT_ID is set but AZURE_TENANT_ID or AZURE_CLIENT_SECRET is missing");
+          "AZURE_CLIENT_SECRET is set but AZURE_TENANT_ID is missing");
+  }
+  {
+    ScopedEnv workload(Vars{{"AZURE_CLIENT_ID", "id"}, {"AZURE_FEDERATED_TOKEN_FILE", "/t"}});
+    CHECK(createError(BlobService::Azure, "logs", "acct") ==
+          "AZURE_FEDERATED_TOKEN_FILE is set but AZURE_TENANT_ID is missing");
   }
   ScopedEnv token({{"AZURE_ACCESS_TOKEN", "t"}, {"AZURE_ACCOUNT_NAME", "named"}});
   const auto uploader = make(BlobService::Azure, "logs", "acct.dfs.core.windows.net");

@@ -10,7 +10,9 @@ and the emulator are not packaged here). It follows the documented API paths:
   POST /token   OAuth 2.0 JWT bearer grant (RFC 7523): the RS256 assertion is verified with the
                 `openssl` CLI against --public-key, then an access token is issued
 Objects are the files below --root/<bucket>/. With --require-token every storage request must
-carry "Authorization: Bearer <that token>". Standard library only.
+carry "Authorization: Bearer <that token>" or an unexpired one listed in --accept-tokens (a file
+the fake of Google's credential endpoints appends to); --media-delay slows each object download; --auth-log records the bearer token of each storage
+request. Standard library only.
 """
 import argparse
 import base64
@@ -91,10 +93,32 @@ class Handler(BaseHTTPRequestHandler):
         return self.reply(200, {"access_token": token, "expires_in": 3600, "token_type": "Bearer"})
 
     def authorized(self):
+        auth = self.headers.get("Authorization", "")
+        token = auth[7:] if auth.startswith("Bearer ") else ""
+        if ARGS.auth_log:
+            with open(ARGS.auth_log, "a") as log:
+                log.write(json.dumps({"path": self.path.split("?")[0], "token": token}) + "\n")
         if not ARGS.require_token:
             return True
-        auth = self.headers.get("Authorization", "")
-        return auth.startswith("Bearer ") and auth[7:] in ISSUED
+        if token in ISSUED:
+            return True
+        if ARGS.accept_tokens and os.path.exists(ARGS.accept_tokens):
+            with open(ARGS.accept_tokens) as accepted:
+                for line in accepted:
+                    fields = line.split()
+                    # "<token> [<expiry epoch>]": an expired token is refused, as GCS does.
+                    if fields and fields[0] == token and (
+                            len(fields) < 2 or time.time() < int(fields[1])):
+                        return True
+        return False
+
+    def refuse(self):
+        # The messages GCS gives without a token and with one it does not accept.
+        if self.headers.get("Authorization", "").startswith("Bearer "):
+            message = "Invalid Credentials"
+        else:
+            message = "Anonymous caller does not have storage.objects.list access"
+        return self.reply(401, {"error": {"code": 401, "message": message}})
 
     def do_GET(self):
         url = urllib.parse.urlsplit(self.path)
@@ -104,7 +128,7 @@ class Handler(BaseHTTPRequestHandler):
         if len(parts) < 6 or parts[1:4] != ["storage", "v1", "b"] or parts[5] != "o":
             return self.reply(404, {"error": {"code": 404, "message": "Not Found"}})
         if not self.authorized():
-            return self.reply(401, {"error": {"code": 401, "message": "Unauthorized"}})
+            return self.refuse()
         bucket = urllib.parse.unquote(parts[4])
         bucket_dir = os.path.join(ARGS.root, bucket)
         if not os.path.isdir(bucket_dir):
@@ -116,6 +140,7 @@ class Handler(BaseHTTPRequestHandler):
         if query.get("alt") != ["media"] or not os.path.isfile(path):
             return self.reply(404, {"error": {"code": 404, "message": "No such object"}})
         size = os.path.getsize(path)
+        time.sleep(ARGS.media_delay)
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(size))
@@ -135,7 +160,7 @@ class Handler(BaseHTTPRequestHandler):
         if query.get("uploadType") != ["media"] or len(query.get("name", [])) != 1:
             return self.reply(400, {"error": {"code": 400, "message": "uploadType=media and name"}})
         if not self.authorized():
-            return self.reply(401, {"error": {"code": 401, "message": "Unauthorized"}})
+            return self.refuse()
         UPLOADS_SEEN += 1
         if UPLOADS_SEEN <= ARGS.fail_uploads:
             return self.reply(503, {"error": {"code": 503, "message": "Backend Error"}})
@@ -183,6 +208,11 @@ def main():
     parser.add_argument("--page-size", type=int, default=2)
     parser.add_argument("--public-key", help="PEM public key that verifies JWT assertions")
     parser.add_argument("--require-token", action="store_true")
+    parser.add_argument("--accept-tokens",
+                        help="file of further bearer tokens to accept: '<token> [<expiry>]' lines")
+    parser.add_argument("--media-delay", type=float, default=0,
+                        help="seconds to wait before each object download answers")
+    parser.add_argument("--auth-log", help="append the bearer token of each storage request")
     parser.add_argument("--token-log", help="append the claims of each verified JWT here")
     parser.add_argument("--fail-uploads", type=int, default=0,
                         help="answer the first N uploads with 503")
