@@ -1,8 +1,14 @@
 #include "puller/storage/http_client.h"
 
 #include <curl/curl.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
+#include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 
@@ -70,6 +76,61 @@ int onProgress(void* userdata, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return cancel != nullptr && cancel->load() ? 1 : 0;
 }
 
+// Adds the request's extra CA files to the trust store curl has already loaded, so that a private
+// CA extends the system store instead of replacing it (CURLOPT_CAINFO would replace it).
+CURLcode addExtraCas(CURL*, void* sslContext, void* userdata) {
+  const auto* request = static_cast<const HttpRequest*>(userdata);
+  X509_STORE* store = SSL_CTX_get_cert_store(static_cast<SSL_CTX*>(sslContext));
+  for (const auto& file : request->extraCaFiles) {
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_file(file.c_str(), "r"), BIO_free);
+    if (!bio) {
+      ERR_clear_error();
+      return CURLE_SSL_CACERT_BADFILE;
+    }
+    int added = 0;
+    while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+      X509_STORE_add_cert(store, cert);  // a certificate already present is not an error
+      X509_free(cert);
+      ++added;
+    }
+    ERR_clear_error();  // the end of the file reads as an error
+    if (added == 0) return CURLE_SSL_CACERT_BADFILE;
+  }
+  return CURLE_OK;
+}
+
+bool isLoopbackHost(std::string host) {
+  for (char& c : host)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return host == "localhost" || host.ends_with(".localhost") || host.starts_with("127.") ||
+         host == "::1" || host == "[::1]";
+}
+
+// Proxies as Go's net/http does: loopback is never proxied (the puller's load/unload calls to
+// the model server), and HTTP_PROXY in capitals applies to http:// URLs (libcurl reads only the
+// lower-case http_proxy there, on purpose, for CGI programs: so do we when REQUEST_METHOD is
+// set, as Go). The rest (https_proxy/HTTPS_PROXY, no_proxy/NO_PROXY) is libcurl's own handling.
+void applyProxy(CURL* h, const std::string& url) {
+  CURLU* parsed = curl_url();
+  char* host = nullptr;
+  bool loopback = false;
+  if (curl_url_set(parsed, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+      curl_url_get(parsed, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+    loopback = isLoopbackHost(host);
+  }
+  curl_free(host);
+  curl_url_cleanup(parsed);
+  if (loopback) {
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+    return;
+  }
+  if (url.starts_with("http://") && std::getenv("http_proxy") == nullptr &&
+      std::getenv("REQUEST_METHOD") == nullptr) {
+    const char* upper = std::getenv("HTTP_PROXY");
+    if (upper != nullptr && *upper != '\0') curl_easy_setopt(h, CURLOPT_PROXY, upper);
+  }
+}
+
 HttpResponse perform(const HttpRequest& request, const std::string& path) {
   initCurlOnce();
   HttpResponse response;
@@ -108,6 +169,11 @@ HttpResponse perform(const HttpRequest& request, const std::string& path) {
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, request.verifyTls ? 1L : 0L);
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, request.verifyTls ? 2L : 0L);
   if (!request.caFile.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, request.caFile.c_str());
+  if (request.verifyTls && !request.extraCaFiles.empty()) {
+    curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, addExtraCas);
+    curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, &request);
+  }
+  applyProxy(h, request.url);
   if (!request.clientCertFile.empty()) {
     curl_easy_setopt(h, CURLOPT_SSLCERT, request.clientCertFile.c_str());
   }
@@ -139,6 +205,10 @@ HttpResponse perform(const HttpRequest& request, const std::string& path) {
   curl_header* etag = nullptr;
   if (curl_easy_header(h, "ETag", 0, CURLH_HEADER, -1, &etag) == CURLHE_OK) {
     response.etag = etag->value;
+  }
+  curl_header* region = nullptr;
+  if (curl_easy_header(h, "x-amz-bucket-region", 0, CURLH_HEADER, -1, &region) == CURLHE_OK) {
+    response.bucketRegion = region->value;
   }
   // A successful download of an empty object never calls onWrite; the file must still exist.
   if (code == CURLE_OK && !path.empty() && response.status >= 200 && response.status < 300 &&

@@ -21,7 +21,10 @@ struct HttpRequest {
   // instead of `body` when it points somewhere.
   std::string_view payload;
   bool verifyTls = true;
-  std::string caFile;  // PEM bundle; "" means the system store
+  std::string caFile;  // PEM bundle that replaces the system store; "" means the system store
+  // PEM bundles whose certificates are added to the store above (which stays in use): the CA
+  // bundle ConfigMap, AWS_CA_BUNDLE. An unreadable file fails the request.
+  std::vector<std::string> extraCaFiles;
   // A TLS client certificate and its key (PEM files), for servers that ask for one (WebHDFS).
   std::string clientCertFile;
   std::string clientKeyFile;
@@ -41,8 +44,9 @@ struct HttpResponse {
   std::string error;  // transport error text, "" when an answer arrived
   std::string body;   // in-memory body, or the start of an error body for file downloads
   std::string contentType;
-  std::string etag;    // the ETag header (S3 multipart uploads need each part's)
-  uint64_t bytes = 0;  // bytes written to the file for file downloads
+  std::string etag;          // the ETag header (S3 multipart uploads need each part's)
+  std::string bucketRegion;  // the x-amz-bucket-region header (S3's region redirects)
+  uint64_t bytes = 0;        // bytes written to the file for file downloads
   bool cancelled = false;
   bool ok() const { return error.empty() && status >= 200 && status < 300; }
 };

@@ -1,9 +1,19 @@
 #include "puller/storage/s3.h"
 
-#include <ctime>
+#include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <mutex>
+#include <thread>
+
+#include "core/util/backoff.h"
+
+#include "puller/storage/aws_credentials.h"
 #include "puller/storage/parallel.h"
 #include "puller/storage/providers.h"
+#include "puller/storage/storage_config.h"
 #include "puller/storage/util.h"
 
 namespace storage {
@@ -21,23 +31,108 @@ std::string amzDateNow() {
   return buffer;
 }
 
+// Codes S3 answers when a retry may succeed (botocore's "standard" retry mode).
+bool retryableCode(const std::string& code) {
+  return code == "SlowDown" || code == "Throttling" || code == "ThrottlingException" ||
+         code == "RequestLimitExceeded" || code == "RequestTimeout" || code == "InternalError" ||
+         code == "ServiceUnavailable" || code == "RequestThrottled";
+}
+
+bool retryable(const HttpResponse& response) {
+  if (response.cancelled) return false;
+  if (!response.error.empty()) {
+    // A local file that cannot be written will not get better.
+    return !response.error.starts_with("cannot write");
+  }
+  if (response.status == 429 || response.status >= 500) return true;
+  return retryableCode(xmlFirst(response.body, "Code"));
+}
+
+// Sleeps `delay` in short steps; false when cancelled meanwhile.
+bool sleepUnlessCancelled(std::chrono::milliseconds delay, const std::atomic<bool>* cancel) {
+  auto end = std::chrono::steady_clock::now() + delay;
+  while (std::chrono::steady_clock::now() < end) {
+    if (cancel != nullptr && cancel->load()) return false;
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+        std::chrono::milliseconds(50), end - std::chrono::steady_clock::now()));
+  }
+  return cancel == nullptr || !cancel->load();
+}
+
 class S3Client {
  public:
   S3Client(S3Config config, std::string bucket, const std::atomic<bool>* cancel)
-      : config_(std::move(config)), bucket_(std::move(bucket)), cancel_(cancel) {}
-
-  // A signed GET for the bucket (empty key) or an object.
-  HttpRequest request(const std::string& key,
-                      const std::vector<std::pair<std::string, std::string>>& query) const {
-    return s3Request(config_, bucket_, "GET", key, query, kEmptyHash, {}, cancel_);
+      : config_(std::move(config)), bucket_(std::move(bucket)), cancel_(cancel) {
+    int attempts = std::atoi(env("S3_MAX_ATTEMPTS").c_str());
+    attempts_ = attempts > 0 ? attempts : 3;
   }
 
-  const std::string& bucket() const { return bucket_; }
+  // A GET for the bucket (empty key) or an object, signed with the current credentials (the
+  // chain's cached ones are refreshed before they expire, so a long download keeps signing) and
+  // retried with backoff on no answer, 429, 5xx and throttling codes (S3_MAX_ATTEMPTS, 3).
+  // `path` empty keeps the body in memory. `request` is the last request sent (for messages).
+  Status get(const std::string& key, const std::vector<std::pair<std::string, std::string>>& query,
+             const std::string& path, HttpRequest& request, HttpResponse& response) {
+    const core::Backoff backoff{std::chrono::milliseconds(500), std::chrono::seconds(20)};
+    for (int attempt = 1;; ++attempt) {
+      S3Config config = currentConfig();
+      Status status = s3ResolveCredentials(config, cancel_);
+      if (!status.ok) return status;
+      request = s3Request(config, bucket_, "GET", key, query, kEmptyHash, {}, cancel_);
+      response = path.empty() ? httpFetch(request) : httpFetchToFile(request, path);
+      if (!response.ok() && followRegion(config, response)) {
+        --attempt;  // a redirect is not a failed attempt
+        continue;
+      }
+      if (response.ok() || !retryable(response) || attempt >= attempts_) break;
+      spdlog::warn("storage: s3://{}/{}: {}; retrying ({} of {})", bucket_, key,
+                   s3ErrorText(request, response), attempt + 1, attempts_);
+      if (!sleepUnlessCancelled(backoff.delay(attempt), cancel_)) break;
+    }
+    return Status::success();
+  }
+
+  // The answer's error, naming the bucket and the region it was signed for.
+  std::string errorText(const HttpRequest& request, const HttpResponse& response) const {
+    std::string text = s3ErrorText(request, response);
+    if (response.error.empty()) {
+      text += " (bucket " + bucket_ + ", region " + currentConfig().region + ")";
+    }
+    return text;
+  }
 
  private:
+  S3Config currentConfig() const {
+    std::lock_guard lock(mutex_);
+    return config_;
+  }
+
+  // S3 says which region the bucket is in (301 PermanentRedirect, 400 AuthorizationHeaderMalformed,
+  // a bare 301 to a HEAD): sign for that region from now on, and for AWS's own endpoint also
+  // address it. Once per download: a second redirect is an error.
+  bool followRegion(const S3Config& used, const HttpResponse& response) {
+    if (response.status != 301 && response.status != 400) return false;
+    std::string region = response.bucketRegion;
+    if (region.empty()) region = xmlFirst(response.body, "Region");
+    if (region.empty() || region == used.region) return false;
+    std::lock_guard lock(mutex_);
+    if (redirected_) return false;
+    redirected_ = true;
+    spdlog::warn("storage: bucket {} is in region {}, not {}; following", bucket_, region,
+                 used.region);
+    config_.region = region;
+    if (config_.awsEndpoint) {
+      config_.host = region == "us-east-1" ? "s3.amazonaws.com" : "s3." + region + ".amazonaws.com";
+    }
+    return true;
+  }
+
+  mutable std::mutex mutex_;
   S3Config config_;
   std::string bucket_;
   const std::atomic<bool>* cancel_;
+  int attempts_ = 3;
+  bool redirected_ = false;
 };
 
 }  // namespace
@@ -72,7 +167,13 @@ HttpRequest s3Request(const S3Config& config, const std::string& bucket, const s
   http.method = method;
   http.url = config.scheme + "://" + host + path + (queryText.empty() ? "" : "?" + queryText);
   http.verifyTls = config.verifyTls;
-  http.caFile = config.caFile;
+  // Like Go, SSL_CERT_FILE stands for the system store; AWS_CA_BUNDLE and the CA bundle
+  // ConfigMap are added to it rather than replacing it (private-CA MinIO next to AWS).
+  http.caFile = env("SSL_CERT_FILE");
+  if (!config.caFile.empty()) http.extraCaFiles.push_back(config.caFile);
+  if (std::string bundle = caBundleConfigMapFile(); !bundle.empty()) {
+    http.extraCaFiles.push_back(bundle);
+  }
   http.cancel = cancel;
   http.headers.push_back("Host: " + host);
   sigv4::Request signing;
@@ -99,11 +200,26 @@ HttpRequest s3Request(const S3Config& config, const std::string& bucket, const s
 }
 
 S3Config s3ConfigFromEnv() {
+  StorageSpec spec;
+  // An unreadable STORAGE_CONFIG is reported by download(); here it counts as absent.
+  if (!storageSpecFromEnv(spec).ok) spec = {};
+  auto setting = [&](const char* name) {
+    auto it = spec.s3Settings.find(name);
+    return it != spec.s3Settings.end() ? it->second : env(name);
+  };
+  auto settingBool = [&](const char* name, bool fallback) {
+    std::string value = toLower(trim(setting(name)));
+    if (value == "1" || value == "true" || value == "yes") return true;
+    if (value == "0" || value == "false" || value == "no") return false;
+    return fallback;
+  };
   S3Config config;
-  config.region = envFirst({"AWS_REGION", "AWS_DEFAULT_REGION"});
+  config.region = spec.s3Settings.contains("AWS_DEFAULT_REGION")
+                      ? spec.s3Settings["AWS_DEFAULT_REGION"]
+                      : envFirst({"AWS_REGION", "AWS_DEFAULT_REGION"});
   if (config.region.empty()) config.region = "us-east-1";
   bool useHttps = envBool("S3_USE_HTTPS", true);
-  std::string endpoint = env("AWS_ENDPOINT_URL");
+  std::string endpoint = setting("AWS_ENDPOINT_URL");
   if (endpoint.empty()) endpoint = env("S3_ENDPOINT");
   bool custom = !endpoint.empty();
   if (custom) {
@@ -121,20 +237,34 @@ S3Config s3ConfigFromEnv() {
       while (!config.basePath.empty() && config.basePath.back() == '/')
         config.basePath.pop_back();
     }
+    config.awsEndpoint = false;
   } else {
     config.host = config.region == "us-east-1" ? "s3.amazonaws.com"
                                                : "s3." + config.region + ".amazonaws.com";
   }
   config.pathStyle = !envBool("S3_USER_VIRTUAL_BUCKET", !custom);
-  config.credentials.accessKeyId = env("AWS_ACCESS_KEY_ID");
-  config.credentials.secretAccessKey = env("AWS_SECRET_ACCESS_KEY");
-  config.credentials.sessionToken = env("AWS_SESSION_TOKEN");
-  config.anonymous = envBool("awsAnonymousCredential", false) ||
-                     config.credentials.accessKeyId.empty() ||
-                     config.credentials.secretAccessKey.empty();
-  config.verifyTls = envBool("S3_VERIFY_SSL", true);
-  config.caFile = env("AWS_CA_BUNDLE");
+  if (spec.s3Settings.contains("AWS_ACCESS_KEY_ID") &&
+      spec.s3Settings.contains("AWS_SECRET_ACCESS_KEY")) {
+    config.credentials = {spec.s3Settings["AWS_ACCESS_KEY_ID"],
+                          spec.s3Settings["AWS_SECRET_ACCESS_KEY"], ""};
+    config.credentialsFromStorageConfig = true;
+  } else {
+    config.credentials.accessKeyId = env("AWS_ACCESS_KEY_ID");
+    config.credentials.secretAccessKey = env("AWS_SECRET_ACCESS_KEY");
+    config.credentials.sessionToken = env("AWS_SESSION_TOKEN");
+  }
+  config.anonymous = settingBool("awsAnonymousCredential", false);
+  config.verifyTls = settingBool("S3_VERIFY_SSL", true);
+  config.caFile = setting("AWS_CA_BUNDLE");
   return config;
+}
+
+Status s3ResolveCredentials(S3Config& config, const std::atomic<bool>* cancel) {
+  if (config.anonymous || config.credentialsFromStorageConfig) return Status::success();
+  aws::CredentialResult result = aws::resolveCredentials(cancel);
+  if (!result.ok) return Status::failure(result.error);
+  config.credentials = std::move(result.credentials);
+  return Status::success();
 }
 
 Status downloadS3(const std::string& uri, const fs::path& destination,
@@ -143,17 +273,24 @@ Status downloadS3(const std::string& uri, const fs::path& destination,
   std::string prefix;
   splitBucket(std::string_view(uri).substr(5), bucket, prefix);
   if (bucket.empty()) return Status::failure("no bucket in the URI", true);
-  S3Client client(s3ConfigFromEnv(), bucket, options.cancel);
+  S3Config config = s3ConfigFromEnv();
+  if (config.verifyTls) {
+    if (Status status = checkCaBundles(config.caFile, "AWS_CA_BUNDLE"); !status.ok) return status;
+  }
+  S3Client client(std::move(config), bucket, options.cancel);
 
   std::vector<ListedObject> listing;
   std::string token;
+  Status status;
   do {
     std::vector<std::pair<std::string, std::string>> query{{"list-type", "2"}, {"prefix", prefix}};
     if (!token.empty()) query.emplace_back("continuation-token", token);
-    HttpRequest request = client.request("", query);
-    HttpResponse response = httpFetch(request);
+    HttpRequest request;
+    HttpResponse response;
+    status = client.get("", query, "", request, response);
+    if (!status.ok) return status;
     if (!response.ok()) {
-      return Status::failure("unable to list objects: " + s3ErrorText(request, response));
+      return Status::failure("unable to list objects: " + client.errorText(request, response));
     }
     for (const auto& contents : xmlElements(response.body, "Contents")) {
       listing.push_back({xmlFirst(contents, "Key"),
@@ -165,7 +302,7 @@ Status downloadS3(const std::string& uri, const fs::path& destination,
   } while (!token.empty());
 
   std::vector<SelectedObject> selected;
-  Status status = selectObjects(listing, prefix, selected);
+  status = selectObjects(listing, prefix, selected);
   if (!status.ok) return status;
   if (selected.empty()) return Status::failure("has no objects or does not exist");
 
@@ -173,11 +310,13 @@ Status downloadS3(const std::string& uri, const fs::path& destination,
     fs::path file;
     Status prepared = prepareFile(destination, selected[i].relative, file);
     if (!prepared.ok) return prepared;
-    HttpRequest request = client.request(selected[i].key, {});
-    HttpResponse response = httpFetchToFile(request, file.string());
+    HttpRequest request;
+    HttpResponse response;
+    Status signedStatus = client.get(selected[i].key, {}, file.string(), request, response);
+    if (!signedStatus.ok) return signedStatus;
     if (!response.ok()) {
       return Status::failure("failed to download " + selected[i].key + ": " +
-                             s3ErrorText(request, response));
+                             client.errorText(request, response));
     }
     return checkSize(selected[i], response.bytes);
   });

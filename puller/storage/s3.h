@@ -9,6 +9,7 @@
 
 #include "puller/storage/http_client.h"
 #include "puller/storage/sigv4.h"
+#include "puller/storage/storage.h"
 
 namespace storage {
 
@@ -18,8 +19,11 @@ struct S3Config {
   std::string basePath;  // path of a custom endpoint URL, usually ""
   bool pathStyle = false;
   std::string region = "us-east-1";
+  bool awsEndpoint = true;  // the host is AWS's own (no custom endpoint)
   bool anonymous = false;
   sigv4::Credentials credentials;
+  // Keys given by STORAGE_CONFIG: used as they are, the credential chain is not asked.
+  bool credentialsFromStorageConfig = false;
   bool verifyTls = true;
   std::string caFile;
 };
@@ -27,10 +31,16 @@ struct S3Config {
 // Endpoint: AWS_ENDPOINT_URL, else S3_ENDPOINT with S3_USE_HTTPS (default 1), else AWS for the
 // region (AWS_REGION, AWS_DEFAULT_REGION, default us-east-1). Path style for custom endpoints
 // (as boto3), virtual-hosted for AWS; S3_USER_VIRTUAL_BUCKET=true/false forces either. Keys from
-// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN; unsigned requests when
-// awsAnonymousCredential=true or no key is set. S3_VERIFY_SSL=0/false disables verification;
-// AWS_CA_BUNDLE names a CA file.
+// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN; unsigned requests only when
+// awsAnonymousCredential=true. S3_VERIFY_SSL=0/false disables verification; AWS_CA_BUNDLE names
+// a CA file. The s3 keys of STORAGE_CONFIG / STORAGE_OVERRIDE_CONFIG (storage_config.h) win over
+// the variables they stand for.
 S3Config s3ConfigFromEnv();
+
+// Fills `config.credentials` from the AWS credential chain (aws_credentials.h) unless the
+// configuration is anonymous; fails with the chain's message (what was tried, or why the source
+// refused). Cheap while the cached credentials are fresh, so it runs before each request.
+Status s3ResolveCredentials(S3Config& config, const std::atomic<bool>* cancel = nullptr);
 
 // "<Code>: <Message> (HTTP <status>)" from an S3 error answer, or the transport failure.
 std::string s3ErrorText(const HttpRequest& request, const HttpResponse& response);

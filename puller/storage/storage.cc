@@ -10,6 +10,7 @@
 #include "puller/storage/archive.h"
 #include "puller/storage/git.h"
 #include "puller/storage/providers.h"
+#include "puller/storage/storage_config.h"
 #include "puller/storage/util.h"
 
 namespace storage {
@@ -114,6 +115,9 @@ Status checkSize(const SelectedObject& object, uint64_t received) {
 
 void applyDefaultTls(HttpRequest& request) {
   request.caFile = envFirst({"REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"});
+  if (std::string bundle = caBundleConfigMapFile(); !bundle.empty()) {
+    request.extraCaFiles.push_back(bundle);
+  }
 }
 
 Status prepareFile(const fs::path& destination, const fs::path& relative, fs::path& full) {
@@ -135,10 +139,21 @@ bool isAzureBlobUri(std::string_view uri) {
   return host.ends_with(".blob.core.windows.net") || host.ends_with(".blob.storage.azure.net");
 }
 
-Status download(const std::string& uri, const std::string& destinationText,
+Status download(const std::string& givenUri, const std::string& destinationText,
                 const DownloadOptions& options) {
+  if (givenUri.empty()) return Status::failure("there is no storageUri supplied", true);
+  StorageSpec spec;
+  std::string uri;
+  if (Status status = storageSpecFromEnv(spec); !status.ok) {
+    return Status::failure(redactUri(givenUri) + ": " + status.message, true);
+  }
+  if (Status status = rewritePlaceholderUri(givenUri, spec, uri); !status.ok) {
+    return Status::failure(redactUri(givenUri) + ": " + status.message, true);
+  }
   std::string safeUri = redactUri(uri);
-  if (uri.empty()) return Status::failure("there is no storageUri supplied", true);
+  if (Status status = checkCaBundles(); !status.ok) {
+    return Status::failure(safeUri + ": " + status.message, true);
+  }
   fs::path destination = destinationText;
   std::error_code ec;
   fs::create_directories(destination, ec);

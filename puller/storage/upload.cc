@@ -94,7 +94,10 @@ class S3Uploader : public Uploader {
   Status put(const std::string& key, std::string_view data, const std::string& contentType,
              const UploadOptions& options, UploadReport& counts) override {
     // Read for each object, as each download does, so credentials that change are picked up.
-    const S3Config config = s3ConfigFromEnv();
+    S3Config config = s3ConfigFromEnv();
+    if (Status credentials = s3ResolveCredentials(config, options.cancel); !credentials.ok) {
+      return Status::failure("cannot upload " + describe(key) + ": " + credentials.message);
+    }
     if (data.size() > options.multipartThreshold && options.partSize > 0) {
       return multipart(config, key, data, contentType, options, counts);
     }
@@ -435,11 +438,11 @@ std::unique_ptr<Uploader> Uploader::create(const UploadTarget& target, std::stri
   }
   switch (target.service) {
     case BlobService::S3: {
-      const S3Config config = s3ConfigFromEnv();
-      if (config.anonymous && !envBool("awsAnonymousCredential", false)) {
-        error =
-            "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
-            "awsAnonymousCredential=true for unsigned requests";
+      // Found now so that a sink without credentials is refused at start, not at its first
+      // object; the chain caches what it fetched for the uploads.
+      S3Config config = s3ConfigFromEnv();
+      if (Status credentials = s3ResolveCredentials(config); !credentials.ok) {
+        error = credentials.message;
         return nullptr;
       }
       return std::make_unique<S3Uploader>(target.bucket);

@@ -14,6 +14,7 @@
 #include "puller/model_config.h"
 #include "puller/puller.h"
 #include "tests/puller/storage_peers.h"
+#include "tests/support/net.h"
 #include "tests/support/peers.h"
 #include "tests/support/process.h"
 
@@ -413,6 +414,44 @@ TEST_CASE("Stopping during a slow download returns promptly", "[puller]") {
   CHECK(std::chrono::steady_clock::now() - begin < 3s);
   CHECK_FALSE(puller.initialModelsReady());
   CHECK(storagetest::listEntries(f.modelDir).empty());
+}
+
+// The puller on EKS with IRSA: S3 credentials from web identity, refreshed between downloads
+// (four-second credentials), while http_proxy/HTTP_PROXY name a proxy that does not exist:
+// the S3 endpoint and the model server are on loopback, so neither may go through it.
+TEST_CASE(
+    "The puller downloads from S3 with web identity credentials, refreshed, and calls the "
+    "model server directly whatever the proxy variables say",
+    "[puller][aws][proxy]") {
+  Fixture f;
+  storagetest::S3rver s3;
+  s3.put("m1/model.bin", "one");
+  s3.put("m2/model.bin", "two");
+  storagetest::FakeAwsCredentials sts(storagetest::S3rver::kAccessKey,
+                                      storagetest::S3rver::kSecretKey, 4);
+  auto vars = s3.env();
+  for (const auto& [name, value] : sts.env("web identity"))
+    vars[name] = value;
+  const std::string noProxy = "http://127.0.0.1:" + std::to_string(testsupport::freePort());
+  vars["http_proxy"] = noProxy;
+  vars["HTTP_PROXY"] = noProxy;
+  vars["no_proxy"] = std::nullopt;
+  vars["NO_PROXY"] = std::nullopt;
+  storagetest::ScopedEnv env(vars);
+
+  f.writer.write(modelsJson({{"m1", "s3://models/m1"}}));
+  puller::Puller puller(f.options());
+  puller.start();
+  REQUIRE(waitFor([&] { return puller.initialModelsReady(); }));
+  CHECK(testsupport::readFile(f.modelDir + "/m1/model.bin") == "one");
+  CHECK(count(repositoryCalls(f.server), "load m1") == 1);
+  CHECK(sts.requests().size() == 1);
+
+  std::this_thread::sleep_for(2500ms);  // past the refresh point of the first credentials
+  f.writer.write(modelsJson({{"m1", "s3://models/m1"}, {"m2", "s3://models/m2"}}));
+  REQUIRE(waitFor([&] { return count(repositoryCalls(f.server), "load m2") == 1; }));
+  CHECK(testsupport::readFile(f.modelDir + "/m2/model.bin") == "two");
+  CHECK(sts.requests().size() == 2);
 }
 
 TEST_CASE("Models from GCS and Azure download with metadata-server and workload identity tokens",

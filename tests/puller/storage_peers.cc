@@ -19,6 +19,14 @@ namespace storagetest {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
+namespace {
+// No test may send a packet to the EC2 metadata address (169.254.169.254): the credential chain
+// ends there when nothing else is configured. Tests of that step set an endpoint on loopback.
+[[maybe_unused]] const bool kMetadataOff = [] {
+  return setenv("AWS_EC2_METADATA_DISABLED", "true", 0) == 0;
+}();
+}  // namespace
+
 ScopedEnv::ScopedEnv(std::map<std::string, std::optional<std::string>> values) {
   for (const auto& [name, value] : values) {
     const char* old = std::getenv(name.c_str());
@@ -315,6 +323,126 @@ FakeHf::FakeHf(std::vector<std::string> extraArgs)
   if (!testsupport::waitForPort(port_, 15s)) {
     throw std::runtime_error("fake HF did not start: " + process_->output());
   }
+}
+
+FakeAwsCredentials::FakeAwsCredentials(const std::string& accessKey, const std::string& secretKey,
+                                       int lifetime, std::vector<std::string> extraArgs)
+    : port_(testsupport::freePort()), dir_(testsupport::makeTempDir("aws-creds")) {
+  webIdentityTokenFile_ = dir_ + "/web-identity-token";
+  containerTokenFile_ = dir_ + "/eks-pod-identity-token";
+  testsupport::writeFile(webIdentityTokenFile_, "eyJ.projected-sa-token.one\n");
+  testsupport::writeFile(containerTokenFile_, "pod-identity-token-one\n");
+  std::vector<std::string> argv{
+      "/usr/bin/env",
+      "python3",
+      testsupport::sourcePath("tests/support/storage_fake_aws_credentials.py"),
+      "--port",
+      std::to_string(port_),
+      "--access-key",
+      accessKey,
+      "--secret-key",
+      secretKey,
+      "--lifetime",
+      std::to_string(lifetime),
+      "--role-arn",
+      kRoleArn,
+      "--web-identity-token-file",
+      webIdentityTokenFile_,
+      "--container-token-file",
+      containerTokenFile_,
+      "--log",
+      dir_ + "/requests.jsonl"};
+  argv.insert(argv.end(), extraArgs.begin(), extraArgs.end());
+  process_ = std::make_unique<testsupport::Process>(argv);
+  if (!testsupport::waitForPort(port_, 15s)) {
+    throw std::runtime_error("fake AWS credentials did not start: " + process_->output());
+  }
+}
+
+std::vector<std::string> FakeAwsCredentials::requests() const {
+  std::vector<std::string> lines;
+  std::ifstream in(dir_ + "/requests.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
+BotocoreS3::BotocoreS3(const std::string& accessKey, const std::string& secretKey,
+                       const std::string& sessionToken, const std::string& tlsCert,
+                       const std::string& tlsKey, std::vector<std::string> extraArgs)
+    : port_(testsupport::freePort()),
+      root_(testsupport::makeTempDir("botocore-s3")),
+      tls_(!tlsCert.empty()) {
+  log_ = root_ + "/requests.jsonl";
+  std::vector<std::string> argv{"/usr/bin/env",
+                                "python3",
+                                testsupport::sourcePath("tests/support/storage_botocore_s3.py"),
+                                "--port",
+                                std::to_string(port_),
+                                "--root",
+                                root_,
+                                "--access-key",
+                                accessKey,
+                                "--secret-key",
+                                secretKey,
+                                "--session-token",
+                                sessionToken,
+                                "--log",
+                                log_};
+  if (tls_) {
+    argv.insert(argv.end(), {"--cert", tlsCert, "--key", tlsKey});
+  }
+  argv.insert(argv.end(), extraArgs.begin(), extraArgs.end());
+  process_ = std::make_unique<testsupport::Process>(argv);
+  if (!testsupport::waitForPort(port_, 15s)) {
+    throw std::runtime_error("botocore S3 did not start: " + process_->output());
+  }
+}
+
+std::vector<std::string> BotocoreS3::requests() const {
+  std::vector<std::string> lines;
+  std::ifstream in(log_);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
+std::map<std::string, std::optional<std::string>> awsChainOff() {
+  std::map<std::string, std::optional<std::string>> vars;
+  for (const char* name :
+       {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_SESSION_NAME", "AWS_ENDPOINT_URL_STS",
+        "AWS_STS_REGIONAL_ENDPOINTS", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "AWS_EC2_METADATA_V1_DISABLED",
+        "AWS_METADATA_SERVICE_TIMEOUT", "AWS_METADATA_SERVICE_NUM_ATTEMPTS",
+        "awsAnonymousCredential"}) {
+    vars[name] = std::nullopt;
+  }
+  vars["AWS_EC2_METADATA_DISABLED"] = "true";
+  return vars;
+}
+
+std::map<std::string, std::optional<std::string>> FakeAwsCredentials::env(
+    const std::string& step) const {
+  auto vars = awsChainOff();
+  if (step == "web identity") {
+    vars["AWS_ROLE_ARN"] = kRoleArn;
+    vars["AWS_WEB_IDENTITY_TOKEN_FILE"] = webIdentityTokenFile_;
+    vars["AWS_ENDPOINT_URL_STS"] = endpoint();
+  } else if (step == "container") {
+    vars["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = endpoint() + "/v1/credentials";
+    vars["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"] = containerTokenFile_;
+  } else if (step == "imds") {
+    vars["AWS_EC2_METADATA_DISABLED"] = std::nullopt;
+    vars["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = endpoint();
+  } else {
+    throw std::invalid_argument("unknown AWS chain step " + step);
+  }
+  return vars;
 }
 
 PythonFake::PythonFake(const std::string& script, std::vector<std::string> args)

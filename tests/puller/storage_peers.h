@@ -125,6 +125,59 @@ class FakeHf {
   std::unique_ptr<testsupport::Process> process_;
 };
 
+// tests/support/storage_fake_aws_credentials.py: STS, container credentials and IMDSv2 on one
+// port, answering `accessKey`/`secretKey` with a new session token per issue, valid `lifetime`
+// seconds. Token files are made in a temp folder; each request is logged (requests()).
+class FakeAwsCredentials {
+ public:
+  static constexpr const char* kRoleArn = "arn:aws:iam::123456789012:role/kserve-models";
+  FakeAwsCredentials(const std::string& accessKey, const std::string& secretKey, int lifetime,
+                     std::vector<std::string> extraArgs = {});
+  uint16_t port() const { return port_; }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  const std::string& webIdentityTokenFile() const { return webIdentityTokenFile_; }
+  const std::string& containerTokenFile() const { return containerTokenFile_; }
+  // One JSON document per request received, in order.
+  std::vector<std::string> requests() const;
+  // The environment that selects one chain step and nothing else: "web identity", "container"
+  // or "imds" (every other AWS credential variable unset).
+  std::map<std::string, std::optional<std::string>> env(const std::string& step) const;
+
+ private:
+  uint16_t port_;
+  std::string dir_;
+  std::string webIdentityTokenFile_;
+  std::string containerTokenFile_;
+  std::unique_ptr<testsupport::Process> process_;
+};
+
+// tests/support/storage_botocore_s3.py: a path-style S3 of the files below root()/<bucket>/ that
+// verifies each signature with botocore, requiring `sessionToken` when it is not empty.
+class BotocoreS3 {
+ public:
+  // With `tlsCert`/`tlsKey`, it serves https.
+  BotocoreS3(const std::string& accessKey, const std::string& secretKey,
+             const std::string& sessionToken, const std::string& tlsCert = "",
+             const std::string& tlsKey = "", std::vector<std::string> extraArgs = {});
+  std::string endpoint() const {
+    return (tls_ ? "https" : "http") + std::string("://127.0.0.1:") + std::to_string(port_);
+  }
+  const std::string& root() const { return root_; }
+  // One JSON document per verified request.
+  std::vector<std::string> requests() const;
+
+ private:
+  uint16_t port_;
+  std::string root_;
+  std::string log_;
+  bool tls_;
+  std::unique_ptr<testsupport::Process> process_;
+};
+
+// Every variable of the AWS credential chain unset, and the instance metadata disabled: no
+// credentials anywhere.
+std::map<std::string, std::optional<std::string>> awsChainOff();
+
 // A stdlib-Python fake from tests/support started on a free loopback port with `--port <port>`
 // and `args`: storage_fake_google_auth.py (metadata server, STS, IAM Credentials, OAuth) and
 // storage_fake_entra.py (Entra token endpoint, IMDS, identity endpoint).

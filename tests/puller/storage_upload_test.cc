@@ -128,11 +128,13 @@ TEST_CASE("S3: above the threshold the object goes up in parts", "[storage][uplo
 
 TEST_CASE("S3: no credentials are refused at creation unless anonymous is asked for",
           "[storage][upload][s3]") {
-  ScopedEnv env({{"AWS_ACCESS_KEY_ID", std::nullopt},
-                 {"AWS_SECRET_ACCESS_KEY", std::nullopt},
-                 {"awsAnonymousCredential", std::nullopt}});
+  ScopedEnv env(storagetest::awsChainOff());
   CHECK(createError(BlobService::S3, "logs") ==
-        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
+        "no AWS credentials found; tried: environment (AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY are not set), web identity (AWS_ROLE_ARN and "
+        "AWS_WEB_IDENTITY_TOKEN_FILE are not both set), container credentials "
+        "(AWS_CONTAINER_CREDENTIALS_FULL_URI and AWS_CONTAINER_CREDENTIALS_RELATIVE_URI are not "
+        "set), instance metadata (disabled by AWS_EC2_METADATA_DISABLED). Set "
         "awsAnonymousCredential=true for unsigned requests");
   ScopedEnv anonymous(Vars{{"awsAnonymousCredential", "true"}});
   CHECK(make(BlobService::S3, "logs"));

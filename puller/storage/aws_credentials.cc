@@ -1,0 +1,506 @@
+#include "puller/storage/aws_credentials.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "puller/storage/http_client.h"
+#include "puller/storage/storage.h"
+#include "puller/storage/storage_config.h"
+#include "puller/storage/util.h"
+
+namespace storage::aws {
+namespace {
+
+using Clock = std::chrono::system_clock;
+
+// What a source answered: credentials and when they stop working (nullopt: never said).
+struct Fetched {
+  sigv4::Credentials credentials;
+  std::optional<Clock::time_point> expiration;
+};
+
+// A source either is not configured here (`configured` false, `why` says what is missing),
+// answered (`fetched`), or failed (`error`, final for the chain).
+struct Attempt {
+  bool configured = false;
+  std::string why;
+  std::optional<Fetched> fetched;
+  std::string error;
+};
+
+// "2026-12-07T01:02:03Z", optionally with fractional seconds or a "+00:00" offset (all sources
+// answer UTC).
+std::optional<Clock::time_point> parseIsoTime(const std::string& text) {
+  std::tm utc{};
+  if (std::sscanf(text.c_str(), "%d-%d-%dT%d:%d:%d", &utc.tm_year, &utc.tm_mon, &utc.tm_mday,
+                  &utc.tm_hour, &utc.tm_min, &utc.tm_sec) != 6) {
+    return std::nullopt;
+  }
+  utc.tm_year -= 1900;
+  utc.tm_mon -= 1;
+  std::time_t seconds = timegm(&utc);
+  if (seconds == -1) return std::nullopt;
+  return Clock::from_time_t(seconds);
+}
+
+std::optional<std::string> readTextFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return std::nullopt;
+  return text.str();
+}
+
+std::string region() {
+  return envFirst({"AWS_REGION", "AWS_DEFAULT_REGION"});
+}
+
+bool isTransient(const HttpResponse& response) {
+  return !response.error.empty() || response.status == 429 || response.status >= 500;
+}
+
+// A few quick attempts for answers worth a retry (no answer, 429, 5xx); the rest is final.
+HttpResponse fetchWithRetries(const HttpRequest& request, int attempts,
+                              const std::atomic<bool>* cancel) {
+  HttpResponse response;
+  for (int attempt = 1;; ++attempt) {
+    response = httpFetch(request);
+    if (!isTransient(response) || response.cancelled || attempt >= attempts) return response;
+    if (cancel != nullptr && cancel->load()) return response;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
+  }
+}
+
+// ---- environment ----
+
+Attempt fromEnvironment() {
+  Attempt attempt;
+  std::string id = env("AWS_ACCESS_KEY_ID");
+  std::string secret = env("AWS_SECRET_ACCESS_KEY");
+  if (id.empty() && secret.empty()) {
+    attempt.why = "environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set)";
+    return attempt;
+  }
+  attempt.configured = true;
+  if (id.empty() || secret.empty()) {
+    attempt.error = std::string("AWS credentials in the environment are incomplete: ") +
+                    (id.empty() ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY") + " is not set";
+    return attempt;
+  }
+  attempt.fetched = Fetched{{id, secret, env("AWS_SESSION_TOKEN")}, std::nullopt};
+  return attempt;
+}
+
+// ---- web identity (IRSA) ----
+
+}  // namespace
+
+std::string stsEndpointFromEnv() {
+  std::string endpoint = env("AWS_ENDPOINT_URL_STS");
+  if (!endpoint.empty()) return endpoint;
+  std::string where = region();
+  if (where.empty() || toLower(env("AWS_STS_REGIONAL_ENDPOINTS")) == "legacy") {
+    return "https://sts.amazonaws.com";
+  }
+  return "https://sts." + where + ".amazonaws.com" + (where.starts_with("cn-") ? ".cn" : "");
+}
+
+namespace {
+
+Attempt fromWebIdentity(const std::atomic<bool>* cancel) {
+  Attempt attempt;
+  std::string role = env("AWS_ROLE_ARN");
+  std::string tokenFile = env("AWS_WEB_IDENTITY_TOKEN_FILE");
+  if (role.empty() || tokenFile.empty()) {
+    attempt.why = "web identity (AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE are not both set)";
+    return attempt;
+  }
+  attempt.configured = true;
+  std::string endpoint = stsEndpointFromEnv();
+  std::string what = "AWS web identity (role " + role + ", STS " + redactUri(endpoint) + "): ";
+  // Read on every fetch: the kubelet rotates the projected token.
+  auto token = readTextFile(tokenFile);
+  if (!token) {
+    attempt.error = what + "cannot read the token file " + tokenFile;
+    return attempt;
+  }
+  std::string sessionName = env("AWS_ROLE_SESSION_NAME");
+  if (sessionName.empty()) sessionName = "kserve-storage-" + std::to_string(std::time(nullptr));
+  HttpRequest request;
+  request.method = "POST";
+  request.url = endpoint;
+  request.headers.push_back("Content-Type: application/x-www-form-urlencoded; charset=utf-8");
+  request.body = formEncode({{"Action", "AssumeRoleWithWebIdentity"},
+                             {"Version", "2011-06-15"},
+                             {"RoleArn", role},
+                             {"RoleSessionName", sessionName},
+                             {"WebIdentityToken", trim(*token)}});
+  request.caFile = env("SSL_CERT_FILE");
+  if (std::string bundle = env("AWS_CA_BUNDLE"); !bundle.empty()) {
+    request.extraCaFiles.push_back(bundle);
+  }
+  if (std::string bundle = caBundleConfigMapFile(); !bundle.empty()) {
+    request.extraCaFiles.push_back(bundle);
+  }
+  request.connectTimeout = std::chrono::seconds(5);
+  request.timeout = std::chrono::seconds(30);
+  request.cancel = cancel;
+  HttpResponse response = fetchWithRetries(request, 3, cancel);
+  if (!response.ok()) {
+    std::string code = response.error.empty() ? xmlFirst(response.body, "Code") : "";
+    std::string message = xmlFirst(response.body, "Message");
+    if (!response.error.empty()) {
+      attempt.error = what + "no answer from STS: " + response.error;
+    } else if (!code.empty()) {
+      attempt.error = what + "AssumeRoleWithWebIdentity refused: " + code +
+                      (message.empty() ? "" : ": " + message) + " (HTTP " +
+                      std::to_string(response.status) + ")";
+    } else {
+      attempt.error =
+          what + "AssumeRoleWithWebIdentity failed: HTTP " + std::to_string(response.status);
+    }
+    return attempt;
+  }
+  std::string credentials = xmlFirst(response.body, "Credentials");
+  Fetched fetched{{xmlFirst(credentials, "AccessKeyId"), xmlFirst(credentials, "SecretAccessKey"),
+                   xmlFirst(credentials, "SessionToken")},
+                  parseIsoTime(xmlFirst(credentials, "Expiration"))};
+  if (fetched.credentials.accessKeyId.empty() || fetched.credentials.secretAccessKey.empty()) {
+    attempt.error = what + "the STS answer holds no credentials";
+    return attempt;
+  }
+  attempt.fetched = std::move(fetched);
+  return attempt;
+}
+
+// ---- container credentials (EKS Pod Identity, ECS) ----
+
+// Plain http only to the addresses the container agents use, as the SDKs allow.
+bool allowedPlainHost(const std::string& url) {
+  std::string rest = url.substr(7);
+  std::string authority = rest.substr(0, rest.find('/'));
+  std::string host;
+  if (authority.starts_with("[")) {
+    host = authority.substr(1, authority.find(']') - 1);
+  } else {
+    host = authority.substr(0, authority.find(':'));
+  }
+  host = toLower(host);
+  return host == "localhost" || host.starts_with("127.") || host == "::1" ||
+         host == "169.254.170.2" || host == "169.254.170.23" || host == "fd00:ec2::23";
+}
+
+Fetched fromJson(const nlohmann::json& document, const char* tokenField) {
+  auto text = [&](const char* name) {
+    auto it = document.find(name);
+    return it != document.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  return {{text("AccessKeyId"), text("SecretAccessKey"), text(tokenField)},
+          parseIsoTime(text("Expiration"))};
+}
+
+Attempt fromContainer(const std::atomic<bool>* cancel) {
+  Attempt attempt;
+  std::string url = env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+  std::string relative = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+  if (url.empty() && relative.empty()) {
+    attempt.why =
+        "container credentials (AWS_CONTAINER_CREDENTIALS_FULL_URI and "
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI are not set)";
+    return attempt;
+  }
+  attempt.configured = true;
+  if (!relative.empty()) url = "http://169.254.170.2" + relative;
+  std::string what = "AWS container credentials (" + redactUri(url) + "): ";
+  if (toLower(url).starts_with("http://")) {
+    if (!allowedPlainHost(url)) {
+      attempt.error = what +
+                      "plain http is only allowed to loopback, 169.254.170.2, 169.254.170.23 and "
+                      "fd00:ec2::23";
+      return attempt;
+    }
+  } else if (!toLower(url).starts_with("https://")) {
+    attempt.error = what + "not an http(s) URL";
+    return attempt;
+  }
+  HttpRequest request;
+  request.url = url;
+  std::string tokenFile = env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+  std::string token;
+  if (!tokenFile.empty()) {
+    // Read on every fetch: the EKS Pod Identity agent's token rotates.
+    auto text = readTextFile(tokenFile);
+    if (!text) {
+      attempt.error = what + "cannot read the token file " + tokenFile;
+      return attempt;
+    }
+    token = trim(*text);
+  } else {
+    token = env("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+  }
+  if (token.find_first_of("\r\n") != std::string::npos) {
+    attempt.error = what + "the authorization token holds a line break";
+    return attempt;
+  }
+  if (!token.empty()) request.headers.push_back("Authorization: " + token);
+  request.headers.push_back("Accept: application/json");
+  request.connectTimeout = std::chrono::seconds(2);
+  request.timeout = std::chrono::seconds(5);
+  request.cancel = cancel;
+  HttpResponse response = fetchWithRetries(request, 3, cancel);
+  if (!response.ok()) {
+    attempt.error =
+        what + (response.error.empty() ? "refused: HTTP " + std::to_string(response.status)
+                                       : "no answer: " + response.error);
+    return attempt;
+  }
+  auto document = nlohmann::json::parse(response.body, nullptr, false);
+  if (!document.is_object()) {
+    attempt.error = what + "the answer is not a JSON object";
+    return attempt;
+  }
+  Fetched fetched = fromJson(document, "Token");
+  if (fetched.credentials.accessKeyId.empty() || fetched.credentials.secretAccessKey.empty()) {
+    attempt.error = what + "the answer holds no credentials";
+    return attempt;
+  }
+  attempt.fetched = std::move(fetched);
+  return attempt;
+}
+
+// ---- EC2 instance metadata (IMDSv2, v1 fallback) ----
+
+Attempt fromInstanceMetadata(const std::atomic<bool>* cancel) {
+  Attempt attempt;
+  if (envBool("AWS_EC2_METADATA_DISABLED", false)) {
+    attempt.why = "instance metadata (disabled by AWS_EC2_METADATA_DISABLED)";
+    return attempt;
+  }
+  std::string endpoint = env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+  if (endpoint.empty()) {
+    endpoint = toLower(env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE")) == "ipv6"
+                   ? "http://[fd00:ec2::254]"
+                   : "http://169.254.169.254";
+  }
+  while (!endpoint.empty() && endpoint.back() == '/')
+    endpoint.pop_back();
+  // The SDKs give the metadata service 1 s and one attempt so that pods off EC2 do not stall.
+  double timeoutSeconds = 1;
+  if (std::string text = env("AWS_METADATA_SERVICE_TIMEOUT"); !text.empty()) {
+    timeoutSeconds = std::strtod(text.c_str(), nullptr);
+    if (timeoutSeconds <= 0) timeoutSeconds = 1;
+  }
+  int attempts = 1;
+  if (std::string text = env("AWS_METADATA_SERVICE_NUM_ATTEMPTS"); !text.empty()) {
+    attempts = std::max(1, std::atoi(text.c_str()));
+  }
+  auto timeout = std::chrono::milliseconds(static_cast<long>(timeoutSeconds * 1000));
+  auto base = [&](const std::string& method, const std::string& path) {
+    HttpRequest request;
+    request.method = method;
+    request.url = endpoint + path;
+    request.connectTimeout = timeout;
+    request.timeout = timeout;
+    request.cancel = cancel;
+    return request;
+  };
+
+  HttpRequest tokenRequest = base("PUT", "/latest/api/token");
+  tokenRequest.headers.push_back("X-aws-ec2-metadata-token-ttl-seconds: 21600");
+  HttpResponse tokenResponse = fetchWithRetries(tokenRequest, attempts, cancel);
+  std::string token;
+  if (tokenResponse.ok()) {
+    token = trim(tokenResponse.body);
+  } else if (!tokenResponse.error.empty() || tokenResponse.status >= 500) {
+    // No metadata service (or a pod behind a hop limit of 1): not an EC2 credential source.
+    attempt.why = "instance metadata (no answer from " + endpoint + " within " +
+                  std::to_string(timeout.count()) + " ms: " +
+                  (tokenResponse.error.empty() ? "HTTP " + std::to_string(tokenResponse.status)
+                                               : tokenResponse.error) +
+                  ")";
+    return attempt;
+  } else if (envBool("AWS_EC2_METADATA_V1_DISABLED", false) ||
+             (tokenResponse.status != 403 && tokenResponse.status != 404 &&
+              tokenResponse.status != 405)) {
+    attempt.why = "instance metadata (token request refused: HTTP " +
+                  std::to_string(tokenResponse.status) + ")";
+    return attempt;
+  }
+  auto get = [&](const std::string& path) {
+    HttpRequest request = base("GET", path);
+    if (!token.empty()) request.headers.push_back("X-aws-ec2-metadata-token: " + token);
+    return fetchWithRetries(request, attempts, cancel);
+  };
+  const std::string rolesPath = "/latest/meta-data/iam/security-credentials/";
+  HttpResponse roles = get(rolesPath);
+  if (!roles.ok()) {
+    attempt.why = "instance metadata (no instance profile: " +
+                  (roles.error.empty() ? "HTTP " + std::to_string(roles.status) : roles.error) +
+                  ")";
+    return attempt;
+  }
+  std::string role = trim(roles.body.substr(0, roles.body.find('\n')));
+  if (role.empty()) {
+    attempt.why = "instance metadata (no instance profile role)";
+    return attempt;
+  }
+  attempt.configured = true;
+  std::string what = "AWS instance metadata (role " + role + "): ";
+  HttpResponse answer = get(rolesPath + percentEncode(role, false));
+  if (!answer.ok()) {
+    attempt.error =
+        what + (answer.error.empty() ? "HTTP " + std::to_string(answer.status) : answer.error);
+    return attempt;
+  }
+  auto document = nlohmann::json::parse(answer.body, nullptr, false);
+  if (!document.is_object()) {
+    attempt.error = what + "the answer is not a JSON object";
+    return attempt;
+  }
+  if (auto code = document.find("Code");
+      code != document.end() && code->is_string() && *code != "Success") {
+    attempt.error = what + "the metadata service answered " + code->get<std::string>();
+    return attempt;
+  }
+  Fetched fetched = fromJson(document, "Token");
+  if (fetched.credentials.accessKeyId.empty() || fetched.credentials.secretAccessKey.empty()) {
+    attempt.error = what + "the answer holds no credentials";
+    return attempt;
+  }
+  attempt.fetched = std::move(fetched);
+  return attempt;
+}
+
+// ---- the cache ----
+
+struct Cache {
+  std::mutex mutex;
+  std::string fingerprint;  // the variables that chose and configured the cached source
+  std::optional<Fetched> value;
+  std::string source;
+  Clock::time_point refreshAt;
+};
+
+Cache& cache() {
+  static Cache instance;
+  return instance;
+}
+
+// Everything that decides which source answers and how; a change starts over (tests change the
+// environment within one process). Token contents are not part of it: they rotate.
+std::string fingerprint() {
+  std::string out;
+  for (const char* name :
+       {"AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_SESSION_NAME",
+        "AWS_ENDPOINT_URL_STS", "AWS_STS_REGIONAL_ENDPOINTS", "AWS_REGION", "AWS_DEFAULT_REGION",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_EC2_METADATA_DISABLED",
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
+        "AWS_EC2_METADATA_V1_DISABLED"}) {
+    out += env(name);
+    out.push_back('\n');
+  }
+  out += sha256Hex(env("AWS_CONTAINER_AUTHORIZATION_TOKEN"));
+  return out;
+}
+
+// Fetch again ahead of expiry: 5 minutes before, or half-way through a shorter lifetime, so a
+// long download never signs with credentials that are about to lapse.
+Clock::time_point refreshTime(const Fetched& fetched) {
+  Clock::time_point now = Clock::now();
+  if (!fetched.expiration) return now + std::chrono::minutes(30);
+  auto lifetime = *fetched.expiration - now;
+  auto margin = std::min<Clock::duration>(std::chrono::minutes(5), lifetime / 2);
+  return *fetched.expiration - margin;
+}
+
+}  // namespace
+
+CredentialResult resolveCredentials(const std::atomic<bool>* cancel) {
+  CredentialResult result;
+  Attempt environment = fromEnvironment();
+  if (environment.configured) {
+    result.ok = environment.fetched.has_value();
+    if (result.ok) result.credentials = environment.fetched->credentials;
+    result.source = "environment";
+    result.error = environment.error;
+    return result;
+  }
+
+  Cache& shared = cache();
+  std::lock_guard lock(shared.mutex);
+  std::string print = fingerprint();
+  if (print != shared.fingerprint) {
+    shared.fingerprint = print;
+    shared.value.reset();
+  }
+  Clock::time_point now = Clock::now();
+  if (shared.value && now < shared.refreshAt) {
+    result.ok = true;
+    result.credentials = shared.value->credentials;
+    result.source = shared.source;
+    return result;
+  }
+
+  std::vector<std::string> tried{environment.why};
+  using Source = Attempt (*)(const std::atomic<bool>*);
+  const std::pair<const char*, Source> sources[] = {{"web identity", fromWebIdentity},
+                                                    {"container credentials", fromContainer},
+                                                    {"instance metadata", fromInstanceMetadata}};
+  for (const auto& [name, fetch] : sources) {
+    Attempt attempt = fetch(cancel);
+    if (!attempt.configured) {
+      tried.push_back(attempt.why);
+      continue;
+    }
+    result.source = name;
+    if (!attempt.fetched) {
+      // Credentials fetched earlier and not yet expired still sign; the next call tries again.
+      if (shared.value && shared.source == name &&
+          (!shared.value->expiration || now < *shared.value->expiration)) {
+        spdlog::warn("storage: refreshing AWS credentials failed, using the current ones: {}",
+                     attempt.error);
+        result.ok = true;
+        result.credentials = shared.value->credentials;
+        return result;
+      }
+      shared.value.reset();
+      result.error = attempt.error;
+      return result;
+    }
+    shared.refreshAt = refreshTime(*attempt.fetched);
+    shared.source = name;
+    if (!shared.value) spdlog::info("storage: AWS credentials from {}", name);
+    shared.value = std::move(attempt.fetched);
+    result.ok = true;
+    result.credentials = shared.value->credentials;
+    return result;
+  }
+  shared.value.reset();
+  result.error = "no AWS credentials found; tried: ";
+  for (size_t i = 0; i < tried.size(); ++i) {
+    result.error += (i == 0 ? "" : ", ") + tried[i];
+  }
+  result.error += ". Set awsAnonymousCredential=true for unsigned requests";
+  return result;
+}
+
+void clearCredentialCache() {
+  Cache& shared = cache();
+  std::lock_guard lock(shared.mutex);
+  shared.fingerprint.clear();
+  shared.value.reset();
+}
+
+}  // namespace storage::aws

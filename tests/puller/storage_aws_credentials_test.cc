@@ -1,0 +1,387 @@
+// The AWS credential chain (environment, web identity, container credentials, IMDSv2): the exact
+// requests each step sends (checked by tests/support/storage_fake_aws_credentials.py, which
+// exists because no STS, Pod Identity agent or metadata service runs off AWS), caching and
+// refresh, the messages for "no credentials" and "refused", and downloads through the
+// storage-initializer binary from s3rver with each step.
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "puller/storage/aws_credentials.h"
+#include "tests/puller/storage_peers.h"
+#include "tests/support/net.h"
+#include "tests/support/process.h"
+
+using storagetest::FakeAwsCredentials;
+using storagetest::S3rver;
+using storagetest::ScopedEnv;
+using Vars = std::map<std::string, std::optional<std::string>>;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The chain's secret in these tests; it must never appear in any output.
+constexpr const char* kSecret = "fake-secret-Zq9XvB";
+
+const std::string kNoCredentials =
+    "no AWS credentials found; tried: environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+    "are not set), web identity (AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE are not both set), "
+    "container credentials (AWS_CONTAINER_CREDENTIALS_FULL_URI and "
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI are not set), instance metadata (disabled by "
+    "AWS_EC2_METADATA_DISABLED). Set awsAnonymousCredential=true for unsigned requests";
+
+Vars merged(Vars base, const Vars& more) {
+  for (const auto& [name, value] : more)
+    base[name] = value;
+  return base;
+}
+
+std::vector<nlohmann::json> parsed(const std::vector<std::string>& lines) {
+  std::vector<nlohmann::json> out;
+  for (const auto& line : lines)
+    out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+struct Run {
+  int status;
+  std::string output;
+};
+
+Run runInitializer(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{testsupport::builtBinary("storage-initializer")};
+  argv.insert(argv.end(), args.begin(), args.end());
+  testsupport::Process process(argv);
+  int status = process.wait(60s);
+  return {status, process.output()};
+}
+
+// The failure line the initializer ends with (an info line about the download comes first).
+std::string failureLine(const std::string& output) {
+  size_t start = output.find("storage-initializer: failed");
+  return start == std::string::npos ? output : output.substr(start);
+}
+
+}  // namespace
+
+TEST_CASE("AWS chain: nothing configured fails with what was tried", "[storage][aws]") {
+  ScopedEnv env(storagetest::awsChainOff());
+  storage::aws::clearCredentialCache();
+  auto result = storage::aws::resolveCredentials();
+  CHECK_FALSE(result.ok);
+  CHECK(result.error == kNoCredentials);
+}
+
+TEST_CASE("AWS chain: half a key pair in the environment is an error, not the next source",
+          "[storage][aws]") {
+  ScopedEnv env(merged(storagetest::awsChainOff(), {{"AWS_ACCESS_KEY_ID", "AKIDONLY"}}));
+  auto result = storage::aws::resolveCredentials();
+  CHECK_FALSE(result.ok);
+  CHECK(result.error ==
+        "AWS credentials in the environment are incomplete: AWS_SECRET_ACCESS_KEY is not set");
+}
+
+TEST_CASE("AWS chain: environment keys win over every other source", "[storage][aws]") {
+  FakeAwsCredentials fake("AKIDSTS", kSecret, 3600);
+  ScopedEnv env(merged(fake.env("web identity"), {{"AWS_ACCESS_KEY_ID", "AKIDENV"},
+                                                  {"AWS_SECRET_ACCESS_KEY", "env-secret"},
+                                                  {"AWS_SESSION_TOKEN", "env-session"}}));
+  auto result = storage::aws::resolveCredentials();
+  REQUIRE(result.ok);
+  CHECK(result.source == "environment");
+  CHECK(result.credentials.accessKeyId == "AKIDENV");
+  CHECK(result.credentials.sessionToken == "env-session");
+  CHECK(fake.requests().empty());
+}
+
+TEST_CASE("AWS chain: the STS endpoint follows the region, the legacy switch and the override",
+          "[storage][aws]") {
+  Vars base{{"AWS_ENDPOINT_URL_STS", std::nullopt},
+            {"AWS_STS_REGIONAL_ENDPOINTS", std::nullopt},
+            {"AWS_REGION", std::nullopt},
+            {"AWS_DEFAULT_REGION", std::nullopt}};
+  {
+    ScopedEnv env(base);
+    CHECK(storage::aws::stsEndpointFromEnv() == "https://sts.amazonaws.com");
+  }
+  {
+    ScopedEnv env(merged(
+        base, {{"AWS_DEFAULT_REGION", "eu-west-1"}, {"AWS_STS_REGIONAL_ENDPOINTS", "regional"}}));
+    CHECK(storage::aws::stsEndpointFromEnv() == "https://sts.eu-west-1.amazonaws.com");
+  }
+  {
+    ScopedEnv env(merged(base, {{"AWS_REGION", "cn-north-1"}}));
+    CHECK(storage::aws::stsEndpointFromEnv() == "https://sts.cn-north-1.amazonaws.com.cn");
+  }
+  {
+    ScopedEnv env(
+        merged(base, {{"AWS_REGION", "eu-west-1"}, {"AWS_STS_REGIONAL_ENDPOINTS", "legacy"}}));
+    CHECK(storage::aws::stsEndpointFromEnv() == "https://sts.amazonaws.com");
+  }
+  {
+    ScopedEnv env(merged(
+        base, {{"AWS_REGION", "eu-west-1"}, {"AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1/sts"}}));
+    CHECK(storage::aws::stsEndpointFromEnv() == "http://127.0.0.1:1/sts");
+  }
+}
+
+TEST_CASE(
+    "AWS chain: web identity posts the form STS expects, caches, and refreshes with the "
+    "token file as it is then",
+    "[storage][aws]") {
+  // Four-second credentials (whole seconds, so 3 to 4 s left when they arrive): refreshed half-way,
+  // 1.5 to 2 s after they were issued.
+  FakeAwsCredentials fake("AKIDSTS", kSecret, 4);
+  ScopedEnv env(merged(fake.env("web identity"), {{"AWS_ROLE_SESSION_NAME", "kserve-test"}}));
+  storage::aws::clearCredentialCache();
+
+  auto first = storage::aws::resolveCredentials();
+  REQUIRE(first.ok);
+  CHECK(first.source == "web identity");
+  CHECK(first.credentials.accessKeyId == "AKIDSTS");
+  CHECK(first.credentials.secretAccessKey == kSecret);
+  CHECK(first.credentials.sessionToken == "sts-token-1");
+
+  // Parallel downloads share the cached credentials: no second exchange.
+  std::vector<std::thread> threads;
+  std::atomic<int> same{0};
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] {
+      if (storage::aws::resolveCredentials().credentials.sessionToken == "sts-token-1") ++same;
+    });
+  }
+  for (auto& thread : threads)
+    thread.join();
+  CHECK(same == 8);
+  REQUIRE(fake.requests().size() == 1);
+
+  auto request = parsed(fake.requests()).front();
+  CHECK(request["method"] == "POST");
+  CHECK(request["path"] == "/");
+  CHECK(request["headers"]["content-type"] == "application/x-www-form-urlencoded; charset=utf-8");
+  CHECK_FALSE(request["headers"].contains("authorization"));
+  CHECK(request["form"] == nlohmann::json{{"Action", "AssumeRoleWithWebIdentity"},
+                                          {"Version", "2011-06-15"},
+                                          {"RoleArn", FakeAwsCredentials::kRoleArn},
+                                          {"RoleSessionName", "kserve-test"},
+                                          {"WebIdentityToken", "eyJ.projected-sa-token.one"}});
+
+  // The kubelet rotates the projected token; the refresh must send the new one.
+  testsupport::writeFile(fake.webIdentityTokenFile(), "eyJ.projected-sa-token.two\n");
+  std::this_thread::sleep_for(2500ms);
+  auto second = storage::aws::resolveCredentials();
+  REQUIRE(second.ok);
+  CHECK(second.credentials.sessionToken == "sts-token-2");
+  auto requests = parsed(fake.requests());
+  REQUIRE(requests.size() == 2);
+  CHECK(requests[1]["form"]["WebIdentityToken"] == "eyJ.projected-sa-token.two");
+}
+
+TEST_CASE("AWS chain: a session name is generated when AWS_ROLE_SESSION_NAME is unset",
+          "[storage][aws]") {
+  FakeAwsCredentials fake("AKIDSTS", kSecret, 3600);
+  ScopedEnv env(fake.env("web identity"));
+  storage::aws::clearCredentialCache();
+  REQUIRE(storage::aws::resolveCredentials().ok);
+  auto request = parsed(fake.requests()).at(0);
+  CHECK_THAT(request["form"]["RoleSessionName"].get<std::string>(),
+             Catch::StartsWith("kserve-storage-"));
+}
+
+TEST_CASE("AWS chain: a refused web identity is an error naming the role and STS's answer",
+          "[storage][aws]") {
+  FakeAwsCredentials fake("AKIDSTS", kSecret, 3600, {"--refuse"});
+  ScopedEnv env(fake.env("web identity"));
+  storage::aws::clearCredentialCache();
+  auto result = storage::aws::resolveCredentials();
+  CHECK_FALSE(result.ok);
+  CHECK(result.error == "AWS web identity (role " + std::string(FakeAwsCredentials::kRoleArn) +
+                            ", STS " + fake.endpoint() +
+                            "): AssumeRoleWithWebIdentity refused: InvalidIdentityToken: "
+                            "Couldn't retrieve verification key from your identity provider "
+                            "(HTTP 400)");
+  // A final answer is not retried.
+  CHECK(fake.requests().size() == 1);
+}
+
+TEST_CASE(
+    "AWS chain: container credentials send the token file as Authorization, re-read on "
+    "refresh",
+    "[storage][aws]") {
+  FakeAwsCredentials fake("AKIDPOD", kSecret, 4);
+  ScopedEnv env(fake.env("container"));
+  storage::aws::clearCredentialCache();
+  auto first = storage::aws::resolveCredentials();
+  REQUIRE(first.ok);
+  CHECK(first.source == "container credentials");
+  CHECK(first.credentials.accessKeyId == "AKIDPOD");
+  CHECK(first.credentials.sessionToken == "container-token-1");
+  testsupport::writeFile(fake.containerTokenFile(), "pod-identity-token-two\n");
+  std::this_thread::sleep_for(2500ms);
+  auto second = storage::aws::resolveCredentials();
+  REQUIRE(second.ok);
+  CHECK(second.credentials.sessionToken == "container-token-2");
+  auto requests = parsed(fake.requests());
+  REQUIRE(requests.size() == 2);
+  CHECK(requests[0]["method"] == "GET");
+  CHECK(requests[0]["path"] == "/v1/credentials");
+  CHECK(requests[0]["headers"]["authorization"] == "pod-identity-token-one");
+  CHECK(requests[1]["headers"]["authorization"] == "pod-identity-token-two");
+}
+
+TEST_CASE("AWS chain: container credentials over plain http only to the agent addresses",
+          "[storage][aws]") {
+  ScopedEnv env(merged(storagetest::awsChainOff(),
+                       {{"AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://10.1.2.3/v1/credentials"}}));
+  storage::aws::clearCredentialCache();
+  auto result = storage::aws::resolveCredentials();
+  CHECK_FALSE(result.ok);
+  CHECK(result.error ==
+        "AWS container credentials (http://10.1.2.3/v1/credentials): plain http is only allowed "
+        "to loopback, 169.254.170.2, 169.254.170.23 and fd00:ec2::23");
+}
+
+TEST_CASE("AWS chain: a refused container token is an error", "[storage][aws]") {
+  FakeAwsCredentials fake("AKIDPOD", kSecret, 3600, {"--refuse"});
+  ScopedEnv env(fake.env("container"));
+  storage::aws::clearCredentialCache();
+  auto result = storage::aws::resolveCredentials();
+  CHECK_FALSE(result.ok);
+  CHECK(result.error ==
+        "AWS container credentials (" + fake.endpoint() + "/v1/credentials): refused: HTTP 403");
+}
+
+TEST_CASE("AWS chain: IMDSv2 asks for a session token, then the role, then its credentials",
+          "[storage][aws]") {
+  FakeAwsCredentials fake("AKIDNODE", kSecret, 3600);
+  ScopedEnv env(fake.env("imds"));
+  storage::aws::clearCredentialCache();
+  auto result = storage::aws::resolveCredentials();
+  REQUIRE(result.ok);
+  CHECK(result.source == "instance metadata");
+  CHECK(result.credentials.accessKeyId == "AKIDNODE");
+  CHECK(result.credentials.sessionToken == "imds-token-1");
+  auto requests = parsed(fake.requests());
+  REQUIRE(requests.size() == 3);
+  CHECK(requests[0]["method"] == "PUT");
+  CHECK(requests[0]["path"] == "/latest/api/token");
+  CHECK(requests[0]["headers"]["x-aws-ec2-metadata-token-ttl-seconds"] == "21600");
+  CHECK(requests[1]["path"] == "/latest/meta-data/iam/security-credentials/");
+  CHECK(requests[1]["headers"]["x-aws-ec2-metadata-token"] == "imds-session-0");
+  CHECK(requests[2]["path"] == "/latest/meta-data/iam/security-credentials/kserve-node-role");
+  CHECK(requests[2]["headers"]["x-aws-ec2-metadata-token"] == "imds-session-0");
+}
+
+TEST_CASE("AWS chain: an IMDSv1-only service is read without a token unless v1 is disabled",
+          "[storage][aws]") {
+  FakeAwsCredentials fake("AKIDNODE", kSecret, 3600, {"--imds-v1-only"});
+  SECTION("v1 fallback") {
+    ScopedEnv env(fake.env("imds"));
+    storage::aws::clearCredentialCache();
+    auto result = storage::aws::resolveCredentials();
+    REQUIRE(result.ok);
+    CHECK(result.credentials.sessionToken == "imds-token-1");
+    auto requests = parsed(fake.requests());
+    REQUIRE(requests.size() == 3);
+    CHECK(requests[0]["method"] == "PUT");
+    CHECK_FALSE(requests[1]["headers"].contains("x-aws-ec2-metadata-token"));
+  }
+  SECTION("AWS_EC2_METADATA_V1_DISABLED") {
+    ScopedEnv env(merged(fake.env("imds"), {{"AWS_EC2_METADATA_V1_DISABLED", "true"}}));
+    storage::aws::clearCredentialCache();
+    auto result = storage::aws::resolveCredentials();
+    CHECK_FALSE(result.ok);
+    CHECK_THAT(result.error,
+               Catch::Contains("instance metadata (token request refused: HTTP 405)"));
+    CHECK(fake.requests().size() == 1);
+  }
+}
+
+TEST_CASE("AWS chain: a metadata endpoint that does not answer ends the chain within a second",
+          "[storage][aws]") {
+  const uint16_t closed = testsupport::freePort();
+  ScopedEnv env(merged(
+      storagetest::awsChainOff(),
+      {{"AWS_EC2_METADATA_DISABLED", std::nullopt},
+       {"AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:" + std::to_string(closed)}}));
+  storage::aws::clearCredentialCache();
+  auto start = std::chrono::steady_clock::now();
+  auto result = storage::aws::resolveCredentials();
+  CHECK(std::chrono::steady_clock::now() - start < 3s);
+  CHECK_FALSE(result.ok);
+  CHECK_THAT(result.error,
+             Catch::StartsWith("no AWS credentials found; tried: ") &&
+                 Catch::Contains("instance metadata (no answer from http://127.0.0.1:" +
+                                 std::to_string(closed) + " within 1000 ms: ") &&
+                 Catch::EndsWith(". Set awsAnonymousCredential=true for unsigned requests"));
+}
+
+// ---- through the storage-initializer binary, from s3rver ----
+
+// s3rver 3.7 knows the access key id "S3RVER" and does not check signatures; each chain step
+// hands out that key pair. The secret is S3RVER too, so the check that no secret is printed
+// looks for it and for the session token.
+TEST_CASE("storage-initializer downloads from S3 with each step of the AWS chain",
+          "[storage][aws][initializer]") {
+  S3rver s3;
+  s3.put("m/model.bin", "weights");
+  FakeAwsCredentials fake(S3rver::kAccessKey, S3rver::kSecretKey, 3600);
+  for (const std::string step : {"web identity", "container", "imds"}) {
+    DYNAMIC_SECTION(step) {
+      Vars vars = merged(s3.env(), fake.env(step));
+      vars["AWS_ACCESS_KEY_ID"] = std::nullopt;
+      vars["AWS_SECRET_ACCESS_KEY"] = std::nullopt;
+      ScopedEnv env(vars);
+      std::string dir = testsupport::makeTempDir("aws-chain");
+      Run result = runInitializer({"s3://models/m", dir + "/out"});
+      INFO(result.output);
+      CHECK(result.status == 0);
+      CHECK(testsupport::readFile(dir + "/out/model.bin") == "weights");
+      CHECK(result.output.find(S3rver::kSecretKey) == std::string::npos);
+      CHECK(result.output.find("-token-1") == std::string::npos);
+      CHECK_FALSE(fake.requests().empty());
+    }
+  }
+}
+
+TEST_CASE("storage-initializer fails with the chain's message, word by word",
+          "[storage][aws]"
+          "[initializer]") {
+  S3rver s3;
+  s3.put("m/model.bin", "weights");
+  std::string dir = testsupport::makeTempDir("aws-chain");
+  SECTION("no credentials") {
+    Vars vars = merged(s3.env(), storagetest::awsChainOff());
+    ScopedEnv env(vars);
+    Run result = runInitializer({"s3://models/m", dir + "/out"});
+    CHECK(result.status == 1);
+    CHECK(failureLine(result.output) ==
+          "storage-initializer: failed to download s3://models/m: s3://models/m: " +
+              kNoCredentials + "\n");
+  }
+  SECTION("refused web identity") {
+    FakeAwsCredentials fake(S3rver::kAccessKey, kSecret, 3600, {"--refuse"});
+    ScopedEnv env(merged(s3.env(), fake.env("web identity")));
+    Run result = runInitializer({"s3://models/m", dir + "/out"});
+    CHECK(result.status == 1);
+    CHECK(failureLine(result.output) ==
+          "storage-initializer: failed to download s3://models/m: s3://models/m: AWS web "
+          "identity (role " +
+              std::string(FakeAwsCredentials::kRoleArn) + ", STS " + fake.endpoint() +
+              "): AssumeRoleWithWebIdentity refused: InvalidIdentityToken: Couldn't retrieve "
+              "verification key from your identity provider (HTTP 400)\n");
+    CHECK(result.output.find("projected-sa-token") == std::string::npos);
+  }
+  SECTION("the same without credentials succeeds once awsAnonymousCredential=true") {
+    // s3rver serves unsigned requests; the flag is what lets them go out.
+    Vars vars = merged(s3.env(), storagetest::awsChainOff());
+    vars["awsAnonymousCredential"] = "true";
+    ScopedEnv env(vars);
+    Run result = runInitializer({"s3://models/m", dir + "/out"});
+    INFO(result.output);
+    CHECK(result.status == 0);
+    CHECK(testsupport::readFile(dir + "/out/model.bin") == "weights");
+  }
+}
