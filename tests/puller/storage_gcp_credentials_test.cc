@@ -9,6 +9,7 @@
 #include <sstream>
 #include <thread>
 
+#include "puller/storage/parallel.h"
 #include "puller/storage/storage.h"
 #include "tests/puller/storage_peers.h"
 #include "tests/support/net.h"
@@ -177,14 +178,15 @@ TEST_CASE("GCP metadata server: the token is cached per process and refreshed be
 
 TEST_CASE("GCP: a download that outlives its token switches to a fresh one mid-way",
           "[storage][gcp]") {
-  // Tokens live 3 s and GCS refuses them after; 16 objects, 4 at a time, 0.8 s each take
-  // about 3.2 s.
+  // Tokens live 3 s and GCS refuses them after; four rounds of kFileConcurrency objects at
+  // 0.8 s each take about 3.2 s.
   Setup s({"--lifetime", "3"});
   storagetest::FakeGcs slow({"--require-token", "--accept-tokens", s.issuedFile, "--auth-log",
                              s.dir + "/slow-auth.jsonl", "--media-delay", "0.8", "--page-size",
                              "100"});
   fs::create_directories(slow.root() + "/big/m");
-  for (int i = 0; i < 16; ++i) {
+  const size_t objects = 4 * storage::kFileConcurrency;
+  for (size_t i = 0; i < objects; ++i) {
     testsupport::writeFile(slow.root() + "/big/m/part-" + std::to_string(i), std::to_string(i));
   }
   ScopedEnv env({{"STORAGE_EMULATOR_HOST", slow.endpoint()},
@@ -193,7 +195,7 @@ TEST_CASE("GCP: a download that outlives its token switches to a fresh one mid-w
   auto status = storage::download("gs://big/m", s.dir + "/out");
   INFO(status.message);
   REQUIRE(status.ok);
-  CHECK(storagetest::listFiles(s.dir + "/out").size() == 16);
+  CHECK(storagetest::listFiles(s.dir + "/out").size() == objects);
   CHECK(tokensSeen(s.dir + "/slow-auth.jsonl") ==
         std::vector<std::string>{"metadata-token-1", "metadata-token-2"});
 }
