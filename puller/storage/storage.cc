@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <system_error>
 
 #include "puller/storage/archive.h"
 #include "puller/storage/git.h"
+#include "puller/storage/progress.h"
 #include "puller/storage/providers.h"
 #include "puller/storage/util.h"
 
@@ -149,6 +151,14 @@ Status download(const std::string& uri, const std::string& destinationText,
   Downloaded downloaded;
   Status status;
   ScopedPatterns patterns(options.patterns);
+  // Progress lines for long downloads; the tracker lives as long as the download, the reporter
+  // stops (and with it every line) before download() returns.
+  std::chrono::milliseconds interval = progressInterval();
+  std::optional<ProgressTracker> tracker;
+  if (interval.count() > 0) tracker.emplace(destination.string());
+  ScopedProgress progressScope(tracker ? &*tracker : nullptr);
+  std::optional<ProgressReporter> reporter;
+  if (tracker) reporter.emplace(*tracker, safeUri, interval);
   if (uri.starts_with("s3://")) {
     status = downloadS3(uri, destination, options, downloaded);
   } else if (uri.starts_with("gs://")) {
@@ -171,6 +181,8 @@ Status download(const std::string& uri, const std::string& destinationText,
   } else {
     return Status::failure(safeUri + ": protocol not supported", true);
   }
+  // Unpacking an archive is not download progress.
+  if (reporter) reporter->stop();
   if (!status.ok) return Status::failure(safeUri + ": " + status.message, status.permanent);
 
   if (downloaded.files.size() == 1 && downloaded.mayUnpack &&
