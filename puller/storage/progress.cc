@@ -35,6 +35,11 @@ void ProgressTracker::planFiles(size_t count) {
   planned_ += count;
 }
 
+void ProgressTracker::planBytes(uint64_t total) {
+  std::lock_guard lock(mutex_);
+  listedBytes_ = total;
+}
+
 void ProgressTracker::fileDone() {
   std::lock_guard lock(mutex_);
   ++done_;
@@ -73,6 +78,10 @@ ProgressSnapshot ProgressTracker::snapshot() const {
     out.bytesExpected += static_cast<uint64_t>(file.expected);
   }
   if (!out.expectedKnown) out.bytesExpected = 0;
+  if (listedBytes_) {
+    out.expectedKnown = true;
+    out.bytesExpected = *listedBytes_;
+  }
   out.currentFile = current_;
   return out;
 }

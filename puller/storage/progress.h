@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -20,7 +21,8 @@ struct ProgressSnapshot {
   size_t filesPlanned = 0;  // files the download will fetch, as far as known
   size_t filesDone = 0;
   uint64_t bytes = 0;  // bytes written by the latest transfer of each file
-  // The total size, when every planned file's size is known (0 and false otherwise).
+  // The total size, when the listing gave it or every planned file's size is known (0 and false
+  // otherwise).
   uint64_t bytesExpected = 0;
   bool expectedKnown = false;
   std::string currentFile;  // the file most recently written to, relative to the model folder
@@ -34,6 +36,8 @@ class ProgressTracker {
 
   // The download will fetch `count` more files (runParallel's items).
   void planFiles(size_t count);
+  // The listing gives the download's total size up front; it then stands over Content-Lengths.
+  void planBytes(uint64_t total);
   void fileDone();
   // A transfer into `path` wrote `length` bytes; `firstWrite` starts a new transfer of that file,
   // whose size is `expected` (negative: unknown).
@@ -50,6 +54,7 @@ class ProgressTracker {
   size_t planned_ = 0;
   size_t done_ = 0;
   uint64_t bytes_ = 0;
+  std::optional<uint64_t> listedBytes_;
   std::map<std::string, File> files_;
   std::string current_;
 };

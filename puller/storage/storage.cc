@@ -28,6 +28,17 @@ struct ScopedPatterns {
   ScopedPatterns& operator=(const ScopedPatterns&) = delete;
 };
 
+// Gives the download's progress its total from the listing (the sizes of what will be fetched).
+Status planListedBytes(const std::vector<SelectedObject>& selected) {
+  if (ProgressTracker* progress = currentProgress()) {
+    uint64_t total = 0;
+    for (const auto& object : selected)
+      total += object.size;
+    progress->planBytes(total);
+  }
+  return Status::success();
+}
+
 }  // namespace
 
 std::string redactUri(std::string_view uri) {
@@ -59,7 +70,7 @@ Status selectObjects(const std::vector<ListedObject>& listing, const std::string
       if (object.key == prefix) {
         std::string base = prefix.substr(prefix.rfind('/') + 1);
         selected.push_back({object.key, base, object.size});
-        return Status::success();
+        return planListedBytes(selected);
       }
     }
   }
@@ -104,7 +115,7 @@ Status selectObjects(const std::vector<ListedObject>& listing, const std::string
       selected.push_back(std::move(candidate));
     }
   }
-  return Status::success();
+  return planListedBytes(selected);
 }
 
 Status checkSize(const SelectedObject& object, uint64_t received) {

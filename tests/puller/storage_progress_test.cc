@@ -69,7 +69,8 @@ TEST_CASE("A retried file replaces its bytes instead of adding to them", "[stora
   CHECK(snapshot.currentFile == "a.bin");
 }
 
-TEST_CASE("The total is known only when every planned file's size is", "[storage][progress]") {
+TEST_CASE("The total is the listing's, or known once every planned file's size is",
+          "[storage][progress]") {
   storage::ProgressTracker tracker("/models/m");
   tracker.planFiles(2);
   tracker.addBytes("/models/m/sub/a.bin", true, 10, 10);
@@ -86,6 +87,10 @@ TEST_CASE("The total is known only when every planned file's size is", "[storage
   CHECK(line ==
         "progress of s3://bucket/m: 15 B of 30 B (15 of 30 bytes, 50%) at 2.0 KiB/s, 2 of 2 "
         "files left, writing b.bin");
+  // A listing's sizes stand over the Content-Lengths seen so far.
+  tracker.planBytes(1000);
+  CHECK(tracker.snapshot().bytesExpected == 1000);
+  CHECK(tracker.snapshot().expectedKnown);
 }
 
 TEST_CASE("runParallel plans its files and counts them done on its worker threads",
@@ -195,4 +200,44 @@ TEST_CASE("A download done within the first interval logs no progress",
   CHECK(fs::file_size(dir + "/out/model.bin") == 3 << 20);
   CHECK_THAT(output,
              Catch::Contains("downloaded http://127.0.0.1") && !Catch::Contains("progress of"));
+}
+
+TEST_CASE("storage-initializer counts a listing's files and takes its total from the listing",
+          "[storage][progress][initializer]") {
+  // Google's storage has no local server; the fake follows its JSON API and answers each object
+  // after 0.8 s, so 12 objects, 4 at a time, take about 2.4 s.
+  storagetest::FakeGcs gcs({"--media-delay", "0.8"});
+  fs::create_directories(gcs.root() + "/bucket/m/sub");
+  uint64_t total = 0;
+  for (int i = 0; i < 12; ++i) {
+    uint64_t size = 1000 + static_cast<uint64_t>(i) * 100;
+    storagetest::writePatternFile(gcs.root() + "/bucket/m/sub/part-" + std::to_string(i), size);
+    total += size;
+  }
+  std::string dir = testsupport::makeTempDir("progress");
+  testsupport::Process process(
+      {testsupport::builtBinary("storage-initializer"), "gs://bucket/m", dir + "/out"},
+      {{"STORAGE_EMULATOR_HOST", gcs.endpoint()}, {"STORAGE_PROGRESS_INTERVAL", "0.4"}},
+      {"GCE_METADATA_HOST", "GOOGLE_APPLICATION_CREDENTIALS"});
+  int status = process.wait(60s);
+  std::string output = process.output();
+  INFO(output);
+  REQUIRE(status == 0);
+  CHECK(storagetest::listFiles(dir + "/out").size() == 12);
+  std::vector<ProgressLine> lines = progressLines(output);
+  REQUIRE(lines.size() >= 3);
+  bool partway = false;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    CHECK(lines[i].total == total);
+    CHECK(lines[i].files == 12);
+    CHECK(lines[i].bytes <= total);
+    if (lines[i].filesLeft > 0 && lines[i].filesLeft < 12) partway = true;
+    if (i > 0) {
+      CHECK(lines[i].bytes >= lines[i - 1].bytes);
+      CHECK(lines[i].filesLeft <= lines[i - 1].filesLeft);
+    }
+  }
+  CHECK(partway);
+  CHECK_THAT(output, Catch::Contains("progress of gs://bucket/m: ") &&
+                         Catch::Contains("writing sub/part-"));
 }
