@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
         "Downloads each SRC_URI (s3://, gs://, https://<account>.blob.core.windows.net/,"
         " git://, http(s)://...repo.git[@ref], http(s)://, hdfs://, webhdfs://, hf://, pvc://,"
         " file:// or a local path) into DEST_PATH. STORAGE_ALLOW_PATTERNS and"
-        " STORAGE_IGNORE_PATTERNS (JSON lists of fnmatch patterns) select the files.\n");
+        " STORAGE_IGNORE_PATTERNS (JSON lists of fnmatch patterns) select the files;"
+        " STORAGE_PROGRESS_INTERVAL (seconds, default 10, 0 off) paces progress lines.\n");
     return 1;
   }
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %l storage-initializer: %v");

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 
+#include "puller/storage/progress.h"
 #include "puller/storage/storage.h"
 
 namespace storage {
@@ -53,6 +54,7 @@ size_t onWrite(char* data, size_t size, size_t count, void* userdata) {
       transfer->fileError = true;
       return 0;
     }
+    countDownloaded(transfer->curl, transfer->path, transfer->response->bytes, length);
     transfer->response->bytes += length;
     return length;
   }

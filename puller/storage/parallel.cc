@@ -6,6 +6,8 @@
 #include <thread>
 #include <vector>
 
+#include "puller/storage/progress.h"
+
 namespace storage {
 
 Status runParallel(size_t count, size_t concurrency, const std::function<Status(size_t)>& work) {
@@ -13,9 +15,14 @@ Status runParallel(size_t count, size_t concurrency, const std::function<Status(
   std::atomic<bool> failed{false};
   std::mutex mutex;
   Status first;
+  ProgressTracker* progress = currentProgress();
+  if (progress != nullptr) progress->planFiles(count);
   auto worker = [&] {
+    // The workers feed the caller's tracker: its bytes are written on their threads.
+    ScopedProgress scope(progress);
     for (size_t i = next++; i < count && !failed.load(); i = next++) {
       Status status = work(i);
+      if (status.ok && progress != nullptr) progress->fileDone();
       if (!status.ok) {
         std::lock_guard lock(mutex);
         if (!failed.exchange(true)) first = std::move(status);

@@ -9,7 +9,9 @@
 namespace storage {
 
 // Calls work(i) for i in [0, count) on up to `concurrency` threads. The first failure stops
-// the remaining items from starting and is returned.
+// the remaining items from starting and is returned. The calling thread's progress tracker
+// (progress.h) counts the items as planned files, each success as a file done, and is current on
+// the workers.
 Status runParallel(size_t count, size_t concurrency, const std::function<Status(size_t)>& work);
 
 // Files per model downloaded at once (S3_MAX_FILE_CONCURRENCY in the Python initializer). Eight,

@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <system_error>
 
 #include "puller/storage/archive.h"
 #include "puller/storage/git.h"
+#include "puller/storage/progress.h"
 #include "puller/storage/providers.h"
 #include "puller/storage/storage_config.h"
 #include "puller/storage/util.h"
@@ -26,6 +28,17 @@ struct ScopedPatterns {
   ScopedPatterns(const ScopedPatterns&) = delete;
   ScopedPatterns& operator=(const ScopedPatterns&) = delete;
 };
+
+// Gives the download's progress its total from the listing (the sizes of what will be fetched).
+Status planListedBytes(const std::vector<SelectedObject>& selected) {
+  if (ProgressTracker* progress = currentProgress()) {
+    uint64_t total = 0;
+    for (const auto& object : selected)
+      total += object.size;
+    progress->planBytes(total);
+  }
+  return Status::success();
+}
 
 }  // namespace
 
@@ -58,7 +71,7 @@ Status selectObjects(const std::vector<ListedObject>& listing, const std::string
       if (object.key == prefix) {
         std::string base = prefix.substr(prefix.rfind('/') + 1);
         selected.push_back({object.key, base, object.size});
-        return Status::success();
+        return planListedBytes(selected);
       }
     }
   }
@@ -103,7 +116,7 @@ Status selectObjects(const std::vector<ListedObject>& listing, const std::string
       selected.push_back(std::move(candidate));
     }
   }
-  return Status::success();
+  return planListedBytes(selected);
 }
 
 Status checkSize(const SelectedObject& object, uint64_t received) {
@@ -164,6 +177,14 @@ Status download(const std::string& givenUri, const std::string& destinationText,
   Downloaded downloaded;
   Status status;
   ScopedPatterns patterns(options.patterns);
+  // Progress lines for long downloads; the tracker lives as long as the download, the reporter
+  // stops (and with it every line) before download() returns.
+  std::chrono::milliseconds interval = progressInterval();
+  std::optional<ProgressTracker> tracker;
+  if (interval.count() > 0) tracker.emplace(destination.string());
+  ScopedProgress progressScope(tracker ? &*tracker : nullptr);
+  std::optional<ProgressReporter> reporter;
+  if (tracker) reporter.emplace(*tracker, safeUri, interval);
   if (uri.starts_with("s3://")) {
     status = downloadS3(uri, destination, options, downloaded);
   } else if (uri.starts_with("gs://")) {
@@ -186,6 +207,8 @@ Status download(const std::string& givenUri, const std::string& destinationText,
   } else {
     return Status::failure(safeUri + ": protocol not supported", true);
   }
+  // Unpacking an archive is not download progress.
+  if (reporter) reporter->stop();
   if (!status.ok) return Status::failure(safeUri + ": " + status.message, status.permanent);
 
   if (downloaded.files.size() == 1 && downloaded.mayUnpack &&

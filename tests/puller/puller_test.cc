@@ -454,6 +454,33 @@ TEST_CASE(
   CHECK(sts.requests().size() == 2);
 }
 
+TEST_CASE("The puller logs the progress of a slow model download, and none after it",
+          "[puller][progress]") {
+  storagetest::Nginx nginx;
+  fs::create_directories(nginx.root() + "/slow");
+  storagetest::writePatternFile(nginx.root() + "/slow/model.bin", 2 << 20);  // ~4 s at 512k/s
+  storagetest::ScopedEnv env({{"STORAGE_PROGRESS_INTERVAL", std::string("1")}});
+  Fixture f;
+  f.writer.write(modelsJson({{"m1", nginx.url("/slow/model.bin")}}));
+  LogCapture log;
+  {
+    puller::Puller puller(f.options());
+    puller.start();
+    REQUIRE(waitFor([&] { return puller.initialModelsReady(); }));
+  }
+  std::this_thread::sleep_for(1500ms);  // a reporter left running would log again by now
+  std::string text = log.text();
+  INFO(text);
+  std::string line = "progress of " + nginx.url("/slow/model.bin") + ": ";
+  size_t first = text.find(line);
+  size_t last = text.rfind(line);
+  REQUIRE(first != std::string::npos);
+  CHECK(last > first);  // at least two lines
+  CHECK_THAT(text, Catch::Contains(" of 2097152 bytes, ") &&
+                       Catch::Contains("1 of 1 files left, writing model.bin"));
+  CHECK(last < text.find("puller: model m1: downloaded"));
+}
+
 TEST_CASE("Models from GCS and Azure download with metadata-server and workload identity tokens",
           "[puller][gcp][azure]") {
   // Google's metadata server and Entra ID cannot run here: stdlib-Python fakes of their
