@@ -7,8 +7,6 @@
 #include <spdlog/spdlog.h>
 #include <stdlib.h>
 
-#include <nlohmann/json.hpp>
-
 #include "puller/storage/providers.h"
 #include "puller/storage/spawn.h"
 #include "puller/storage/util.h"
@@ -138,22 +136,11 @@ Status downloadGit(const std::string& uri, const fs::path& destination,
   };
   bool hasAuthorization = false;
   std::string host = git::headerHost(parsed->remote);
-  std::string headersVariable = host + "-headers";
-  std::string headersJson = env(headersVariable.c_str());
-  if (!headersJson.empty()) {
-    nlohmann::json headers = nlohmann::json::parse(headersJson, nullptr, false);
-    if (!headers.is_object()) {
-      return Status::failure("environment variable " + headersVariable +
-                             " is not a JSON object of strings");
-    }
-    for (const auto& [name, value] : headers.items()) {
-      if (!value.is_string()) {
-        return Status::failure("environment variable " + headersVariable +
-                               " is not a JSON object of strings");
-      }
-      if (toLower(name) == "authorization") hasAuthorization = true;
-      config.emplace_back("http.extraHeader", name + ": " + value.get<std::string>());
-    }
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (Status status = hostHeaders(host, headers); !status.ok) return status;
+  for (const auto& [name, value] : headers) {
+    if (toLower(name) == "authorization") hasAuthorization = true;
+    config.emplace_back("http.extraHeader", name + ": " + value);
   }
   std::string username = parsed->username.empty() ? env("GIT_USERNAME") : parsed->username;
   std::string password = parsed->password.empty() ? env("GIT_PASSWORD") : parsed->password;

@@ -3,7 +3,6 @@
 // file name) is unpacked; anything else is saved under the last segment of the URL path.
 // An HTML page where a model file was expected (a repository's web page, a login page, a
 // proxy's error page) fails the download instead of being saved as the model.
-#include <nlohmann/json.hpp>
 
 #include <fstream>
 
@@ -54,22 +53,11 @@ Status downloadHttp(const std::string& uri, const fs::path& destination,
   request.cancel = options.cancel;
   request.followRedirects = true;
   applyDefaultTls(request);
-  std::string headersVariable = host + "-headers";
-  std::string headersJson = env(headersVariable.c_str());
-  if (!headersJson.empty()) {
-    nlohmann::json headers = nlohmann::json::parse(headersJson, nullptr, false);
-    if (!headers.is_object()) {
-      return Status::failure("environment variable " + headersVariable +
-                             " is not a JSON object of strings");
-    }
-    for (const auto& [name, value] : headers.items()) {
-      if (!value.is_string()) {
-        return Status::failure("environment variable " + headersVariable +
-                               " is not a JSON object of strings");
-      }
-      request.headers.push_back(name + ": " + value.get<std::string>());
-    }
-  }
+  const std::string headersVariable = host + "-headers";
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (Status status = hostHeaders(host, headers); !status.ok) return status;
+  for (const auto& [name, value] : headers)
+    request.headers.push_back(name + ": " + value);
 
   fs::path file;
   Status status = prepareFile(destination, *relative, file);

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "puller/storage/http_client.h"
@@ -55,6 +56,12 @@ void splitBucket(std::string_view rest, std::string& bucket, std::string& prefix
 // The CA bundle and TLS verification shared by the generic schemes (SSL_CERT_FILE and
 // REQUESTS_CA_BUNDLE, as the Python initializer's requests library reads them).
 void applyDefaultTls(HttpRequest& request);
+
+// The headers the `<host>-headers` variable holds for `host` (a JSON object of strings, as
+// upstream's https secret form sets it), appended to `headers`; unset adds none. Fails, naming
+// the variable, when it is not such an object.
+Status hostHeaders(const std::string& host,
+                   std::vector<std::pair<std::string, std::string>>& headers);
 
 Status downloadS3(const std::string& uri, const fs::path& destination,
                   const DownloadOptions& options, Downloaded& out);

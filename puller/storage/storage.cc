@@ -1,6 +1,7 @@
 #include "puller/storage/storage.h"
 
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <map>
@@ -131,6 +132,22 @@ void applyDefaultTls(HttpRequest& request) {
   if (std::string bundle = caBundleConfigMapFile(); !bundle.empty()) {
     request.extraCaFiles.push_back(bundle);
   }
+}
+
+Status hostHeaders(const std::string& host,
+                   std::vector<std::pair<std::string, std::string>>& headers) {
+  const std::string variable = host + "-headers";
+  const std::string text = env(variable.c_str());
+  if (text.empty()) return Status::success();
+  const Status malformed =
+      Status::failure("environment variable " + variable + " is not a JSON object of strings");
+  nlohmann::json object = nlohmann::json::parse(text, nullptr, false);
+  if (!object.is_object()) return malformed;
+  for (const auto& [name, value] : object.items()) {
+    if (!value.is_string()) return malformed;
+    headers.emplace_back(name, value.get<std::string>());
+  }
+  return Status::success();
 }
 
 Status prepareFile(const fs::path& destination, const fs::path& relative, fs::path& full) {

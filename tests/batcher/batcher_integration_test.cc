@@ -45,24 +45,7 @@ struct Recorded {
   std::map<std::string, std::string> headers;  // lower-case names
 };
 
-std::string base64Decode(const std::string& text) {
-  static const std::string kAlphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  uint32_t buffer = 0;
-  int bits = 0;
-  for (char c : text) {
-    const auto index = kAlphabet.find(c);
-    if (index == std::string::npos) continue;
-    buffer = (buffer << 6) | static_cast<uint32_t>(index);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((buffer >> bits) & 0xff);
-    }
-  }
-  return out;
-}
+using testsupport::base64Decode;
 
 // The model calls whose path contains `part`.
 std::vector<Recorded> modelCalls(const ModelServer& model, const std::string& part) {
@@ -71,7 +54,7 @@ std::vector<Recorded> modelCalls(const ModelServer& model, const std::string& pa
     json entry = json::parse(line);
     std::string path = entry["path"];
     if (path.find(part) == std::string::npos) continue;
-    Recorded call{path, base64Decode(entry["body_b64"]), {}};
+    Recorded call{path, base64Decode(entry["body_b64"].get<std::string>()), {}};
     for (const auto& header : entry["headers"]) {
       std::string name = header[0];
       for (auto& c : name)

@@ -20,7 +20,8 @@ TEST_CASE(
   CHECK(backoff.delay(1000, 0.999) >= 9990ms);
 }
 
-TEST_CASE("Backoff's random jitter stays within [d/2, d) and spreads", "[core][backoff]") {
+TEST_CASE("Backoff's random jitter stays between half the wait and all of it, and spreads",
+          "[core][backoff]") {
   const core::Backoff backoff{.first = 1s, .cap = 1s};
   std::set<long long> seen;
   for (int i = 0; i < 200; ++i) {

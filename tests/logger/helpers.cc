@@ -9,26 +9,6 @@
 
 namespace logtest {
 
-std::string base64Decode(const std::string& text) {
-  static const std::string alphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  unsigned value = 0;
-  int bits = 0;
-  for (char c : text) {
-    if (c == '=') break;
-    size_t index = alphabet.find(c);
-    if (index == std::string::npos) continue;
-    value = (value << 6) | static_cast<unsigned>(index);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((value >> bits) & 0xFF);
-    }
-  }
-  return out;
-}
-
 SinkOptions failingFirst(int count, int status) {
   SinkOptions options;
   options.failFirst = count;

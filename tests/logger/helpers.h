@@ -73,7 +73,7 @@ using Loop = testsupport::TestLoop;
 using testsupport::makeTestPki;
 using testsupport::TestPki;
 
-std::string base64Decode(const std::string& text);
+using testsupport::base64Decode;
 // The exact bytes of the body an event carried.
 std::string eventBody(const nlohmann::json& event);
 // A raw header of a recorded event ("" when absent).

@@ -20,6 +20,9 @@ using storagetest::ScopedEnv;
 using Vars = std::map<std::string, std::optional<std::string>>;
 using namespace std::chrono_literals;
 
+using Run = storagetest::InitializerRun;
+using storagetest::runInitializer;
+
 namespace {
 
 // The chain's secret in these tests; it must never appear in any output.
@@ -43,19 +46,6 @@ std::vector<nlohmann::json> parsed(const std::vector<std::string>& lines) {
   for (const auto& line : lines)
     out.push_back(nlohmann::json::parse(line));
   return out;
-}
-
-struct Run {
-  int status;
-  std::string output;
-};
-
-Run runInitializer(const std::vector<std::string>& args) {
-  std::vector<std::string> argv{testsupport::builtBinary("storage-initializer")};
-  argv.insert(argv.end(), args.begin(), args.end());
-  testsupport::Process process(argv);
-  int status = process.wait(60s);
-  return {status, process.output()};
 }
 
 // The failure line the initializer ends with (an info line about the download comes first).

@@ -22,6 +22,9 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 using storagetest::ScopedEnv;
 
+using Run = storagetest::InitializerRun;
+using storagetest::jsonLines;
+
 namespace {
 
 constexpr const char* kUri = "https://devstoreaccount1.blob.core.windows.net/models/m";
@@ -40,21 +43,6 @@ const std::vector<std::string> kChainVariables{"AZURE_CLIENT_ID",
                                                "AZURE_SERVICE_URL",
                                                "AZURE_ACCOUNT_NAME",
                                                "AZURE_ACCESS_TOKEN"};
-
-struct Run {
-  int status;
-  std::string output;
-};
-
-std::vector<json> jsonLines(const std::string& path) {
-  std::vector<json> lines;
-  if (!fs::exists(path)) return lines;
-  std::istringstream in(testsupport::readFile(path));
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) lines.push_back(json::parse(line));
-  }
-  return lines;
-}
 
 std::vector<std::string> lines(const std::string& path) {
   std::vector<std::string> out;
@@ -121,10 +109,7 @@ struct Setup {
     for (const auto& name : kChainVariables) {
       if (!environment.count(name)) unset.push_back(name);
     }
-    testsupport::Process process({testsupport::builtBinary("storage-initializer"), kUri, out},
-                                 environment, unset);
-    int status = process.wait(60s);
-    return {status, process.output()};
+    return storagetest::runInitializer({kUri, out}, environment, unset);
   }
 
   void checkModel(const std::string& dest) const {

@@ -22,20 +22,10 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using Files = std::set<std::string>;
 
+using Run = storagetest::InitializerRun;
+using storagetest::runInitializer;
+
 namespace {
-
-struct Run {
-  int status;
-  std::string output;
-};
-
-Run run(std::vector<std::string> args, std::map<std::string, std::string> env = {},
-        std::vector<std::string> unset = {}) {
-  args.insert(args.begin(), testsupport::builtBinary("storage-initializer"));
-  testsupport::Process process(args, std::move(env), std::move(unset));
-  int status = process.wait(120s);
-  return {status, process.output()};
-}
 
 // How many times `needle` occurs in `text`.
 size_t occurrences(const std::string& text, const std::string& needle) {
@@ -225,7 +215,7 @@ TEST_CASE("storage-initializer refuses an HTML page where a model file was expec
 
   for (const std::string path : {"/site/repo", "/site/model.bin"}) {
     INFO(path);
-    Run result = run({nginx.url(path), dir + "/out"});
+    Run result = runInitializer({nginx.url(path), dir + "/out"});
     INFO(result.output);
     CHECK(result.status == 1);
     CHECK_THAT(result.output, Catch::Contains("failed to download " + nginx.url(path)) &&
@@ -238,14 +228,14 @@ TEST_CASE("storage-initializer refuses an HTML page where a model file was expec
   // page is HTML): git fails, and no page is saved as the model.
   fs::create_directories(root + "/site/repo.git");
   testsupport::writeFile(root + "/site/repo.git/index.html", "<!DOCTYPE html><html></html>");
-  Run repo = run({nginx.url("/site/repo.git"), dir + "/repo"});
+  Run repo = runInitializer({nginx.url("/site/repo.git"), dir + "/repo"});
   INFO(repo.output);
   CHECK(repo.status == 1);
   CHECK_THAT(repo.output, Catch::Contains("git fetch failed") && Catch::Contains("not found"));
   CHECK(storagetest::listEntries(dir + "/repo").empty());
 
   // A body that only starts with '<', and a file the URI names as HTML, are kept.
-  Run real = run(
+  Run real = runInitializer(
       {nginx.url("/site/real.bin"), dir + "/real", nginx.url("/site/page.html"), dir + "/real"});
   INFO(real.output);
   CHECK(real.status == 0);
@@ -293,7 +283,7 @@ TEST_CASE("storage-initializer clones git repositories over http with LFS files,
   std::string dir = testsupport::makeTempDir("gitout");
 
   SECTION("the default branch, shallow, LFS objects fetched, no .git left") {
-    Run result = run({servers.http("/git/model.git"), dir + "/main"}, {}, kGitUnset);
+    Run result = runInitializer({servers.http("/git/model.git"), dir + "/main"}, {}, kGitUnset);
     INFO(result.output);
     REQUIRE(result.status == 0);
     CHECK(storagetest::listEntries(dir + "/main") ==
@@ -304,16 +294,17 @@ TEST_CASE("storage-initializer clones git repositories over http with LFS files,
     CHECK_THAT(testsupport::readFile(servers.lfsLog()), Catch::Contains("batch download"));
   }
   SECTION("a tag, a branch, and a ref that does not exist") {
-    Run tag = run({servers.http("/git/model.git@v1"), dir + "/v1"}, {}, kGitUnset);
+    Run tag = runInitializer({servers.http("/git/model.git@v1"), dir + "/v1"}, {}, kGitUnset);
     INFO(tag.output);
     REQUIRE(tag.status == 0);
     CHECK(testsupport::readFile(dir + "/v1/config.json") == R"({"version":"v1"})");
     CHECK(testsupport::readFile(dir + "/v1/weights.bin") == expectedWeights());
-    Run branch = run({servers.http("/git/model.git@dev"), dir + "/dev"}, {}, kGitUnset);
+    Run branch = runInitializer({servers.http("/git/model.git@dev"), dir + "/dev"}, {}, kGitUnset);
     INFO(branch.output);
     REQUIRE(branch.status == 0);
     CHECK(testsupport::readFile(dir + "/dev/dev-only.txt") == "dev");
-    Run missing = run({servers.http("/git/model.git@nope"), dir + "/nope"}, {}, kGitUnset);
+    Run missing =
+        runInitializer({servers.http("/git/model.git@nope"), dir + "/nope"}, {}, kGitUnset);
     CHECK(missing.status == 1);
     CHECK_THAT(missing.output,
                Catch::Contains("failed to download " + servers.http("/git/model.git@nope")) &&
@@ -321,7 +312,7 @@ TEST_CASE("storage-initializer clones git repositories over http with LFS files,
     CHECK(storagetest::listEntries(dir + "/nope").empty());
   }
   SECTION("a repository that does not exist is one clear line") {
-    Run result = run({servers.http("/git/absent.git"), dir + "/absent"}, {}, kGitUnset);
+    Run result = runInitializer({servers.http("/git/absent.git"), dir + "/absent"}, {}, kGitUnset);
     INFO(result.output);
     CHECK(result.status == 1);
     CHECK_THAT(result.output, Catch::Contains("git fetch failed"));
@@ -337,13 +328,14 @@ TEST_CASE("storage-initializer sends git credentials from the environment, never
   std::string basic = "Basic " + storage::base64Encode(std::string(GitServers::kUser) + ":" +
                                                        GitServers::kPassword);
 
-  Run denied = run({servers.http("/private/model.git"), dir + "/denied"}, {}, kGitUnset);
+  Run denied = runInitializer({servers.http("/private/model.git"), dir + "/denied"}, {}, kGitUnset);
   CHECK(denied.status == 1);
   CHECK_THAT(denied.output, Catch::Contains("git fetch failed"));
 
-  Run wrong = run({servers.http("/private/model.git"), dir + "/wrong"},
-                  {{"GIT_USERNAME", GitServers::kUser}, {"GIT_PASSWORD", "wrong-Pa55word"}},
-                  {"127.0.0.1-headers", "STORAGE_GIT_TIMEOUT"});
+  Run wrong =
+      runInitializer({servers.http("/private/model.git"), dir + "/wrong"},
+                     {{"GIT_USERNAME", GitServers::kUser}, {"GIT_PASSWORD", "wrong-Pa55word"}},
+                     {"127.0.0.1-headers", "STORAGE_GIT_TIMEOUT"});
   INFO(wrong.output);
   CHECK(wrong.status == 1);
   CHECK_THAT(wrong.output, !Catch::Contains("wrong-Pa55word") && !Catch::Contains("Basic "));
@@ -364,7 +356,7 @@ TEST_CASE("storage-initializer sends git credentials from the environment, never
     std::vector<std::string> unset;
     for (const auto& name : kGitUnset)
       if (!env.contains(name)) unset.push_back(name);
-    Run result = run({uri, out}, env, unset);
+    Run result = runInitializer({uri, out}, env, unset);
     INFO(uri);
     INFO(result.output);
     REQUIRE(result.status == 0);
@@ -378,18 +370,19 @@ TEST_CASE("storage-initializer clones over git:// from git daemon, and gives up 
           "[storage][initializer][git]") {
   GitServers servers;
   std::string dir = testsupport::makeTempDir("gitout");
-  Run head = run({servers.daemon("/plain.git"), dir + "/head"}, {}, kGitUnset);
+  Run head = runInitializer({servers.daemon("/plain.git"), dir + "/head"}, {}, kGitUnset);
   INFO(head.output);
   REQUIRE(head.status == 0);
   CHECK(storagetest::listEntries(dir + "/head") == Files{"a.txt"});
   CHECK(testsupport::readFile(dir + "/head/a.txt") == "2");
-  Run tag = run({servers.daemon("/plain.git@v1"), dir + "/v1"}, {}, kGitUnset);
+  Run tag = runInitializer({servers.daemon("/plain.git@v1"), dir + "/v1"}, {}, kGitUnset);
   INFO(tag.output);
   REQUIRE(tag.status == 0);
   CHECK(testsupport::readFile(dir + "/v1/a.txt") == "1");
   // A commit (protocol v2 lets a client ask for any reachable one).
   std::string commit = servers.commitOf("plain.git", "v1");
-  Run pinned = run({servers.daemon("/plain.git@" + commit), dir + "/pinned"}, {}, kGitUnset);
+  Run pinned =
+      runInitializer({servers.daemon("/plain.git@" + commit), dir + "/pinned"}, {}, kGitUnset);
   INFO(pinned.output);
   REQUIRE(pinned.status == 0);
   CHECK(testsupport::readFile(dir + "/pinned/a.txt") == "1");
@@ -398,8 +391,9 @@ TEST_CASE("storage-initializer clones over git:// from git daemon, and gives up 
   uint16_t port = 0;
   int listener = testsupport::listenOnLoopback(8, port);
   auto start = std::chrono::steady_clock::now();
-  Run silent = run({"git://127.0.0.1:" + std::to_string(port) + "/plain.git", dir + "/silent"},
-                   {{"STORAGE_GIT_TIMEOUT", "2"}}, {"GIT_USERNAME", "GIT_PASSWORD"});
+  Run silent =
+      runInitializer({"git://127.0.0.1:" + std::to_string(port) + "/plain.git", dir + "/silent"},
+                     {{"STORAGE_GIT_TIMEOUT", "2"}}, {"GIT_USERNAME", "GIT_PASSWORD"});
   CHECK(std::chrono::steady_clock::now() - start < 30s);
   ::close(listener);
   CHECK(silent.status == 1);
@@ -455,7 +449,7 @@ TEST_CASE("storage-initializer fetches only what STORAGE_ALLOW/IGNORE_PATTERNS s
     for (const auto& name : unset)
       if (!patterns.contains(name)) remove.push_back(name);
     all.insert(patterns.begin(), patterns.end());
-    return run(args, all, remove);
+    return runInitializer(args, all, remove);
   };
 
   Run json =
@@ -513,8 +507,8 @@ TEST_CASE("Hugging Face downloads honour the allow/ignore patterns", "[storage][
   std::string dir = testsupport::makeTempDir("hfpat");
   std::map<std::string, std::string> env{{"HF_ENDPOINT", hf.endpoint()},
                                          {"STORAGE_ALLOW_PATTERNS", R"(["*.json", "tok/"])"}};
-  Run result = run({"hf://owner/model", dir + "/out"}, env,
-                   {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "STORAGE_IGNORE_PATTERNS"});
+  Run result = runInitializer({"hf://owner/model", dir + "/out"}, env,
+                              {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "STORAGE_IGNORE_PATTERNS"});
   INFO(result.output);
   REQUIRE(result.status == 0);
   CHECK(storagetest::listFiles(dir + "/out") == Files{"config.json", "tok/vocab.txt"});
@@ -532,7 +526,8 @@ TEST_CASE("storage-initializer reads HDFS through WebHDFS, namenode in the URI (
                                          {"HADOOP_USER_NAME", "modeler"}};
   std::vector<std::string> unset{"STORAGE_ALLOW_PATTERNS", "STORAGE_IGNORE_PATTERNS"};
 
-  Run folder = run({"hdfs://" + hdfs.authority() + "/models/m", dir + "/folder"}, env, unset);
+  Run folder =
+      runInitializer({"hdfs://" + hdfs.authority() + "/models/m", dir + "/folder"}, env, unset);
   INFO(folder.output);
   REQUIRE(folder.status == 0);
   CHECK(storagetest::listFiles(dir + "/folder") ==
@@ -546,20 +541,21 @@ TEST_CASE("storage-initializer reads HDFS through WebHDFS, namenode in the URI (
   }
   CHECK(datanodeReads == 3);
 
-  Run file =
-      run({"webhdfs://" + hdfs.authority() + "/models/m/config.json", dir + "/file"}, env, unset);
+  Run file = runInitializer(
+      {"webhdfs://" + hdfs.authority() + "/models/m/config.json", dir + "/file"}, env, unset);
   INFO(file.output);
   REQUIRE(file.status == 0);
   CHECK(storagetest::listFiles(dir + "/file") == Files{"config.json"});
 
-  Run missing =
-      run({"hdfs://" + hdfs.authority() + "/models/absent", dir + "/missing"}, env, unset);
+  Run missing = runInitializer({"hdfs://" + hdfs.authority() + "/models/absent", dir + "/missing"},
+                               env, unset);
   CHECK(missing.status == 1);
   CHECK_THAT(missing.output, Catch::Contains("FileNotFoundException: File does not exist: "
                                              "/models/absent"));
-  Run anonymous = run({"hdfs://" + hdfs.authority() + "/models/m", dir + "/anonymous"},
-                      {{"HDFS_SECRET_DIR", dir + "/emptysecret"}},
-                      {"HADOOP_USER_NAME", "STORAGE_ALLOW_PATTERNS", "STORAGE_IGNORE_PATTERNS"});
+  Run anonymous =
+      runInitializer({"hdfs://" + hdfs.authority() + "/models/m", dir + "/anonymous"},
+                     {{"HDFS_SECRET_DIR", dir + "/emptysecret"}},
+                     {"HADOOP_USER_NAME", "STORAGE_ALLOW_PATTERNS", "STORAGE_IGNORE_PATTERNS"});
   CHECK(anonymous.status == 1);
   CHECK_THAT(anonymous.output, Catch::Contains("401") && Catch::Contains("access denied"));
 }
@@ -583,7 +579,7 @@ TEST_CASE("storage-initializer reads HDFS with upstream's secret: HDFS_NAMENODE,
                                  "STORAGE_IGNORE_PATTERNS"};
 
   // Everything after hdfs:// is the path when the secret names the namenode.
-  Run result = run({"hdfs://models/m", dir + "/out"}, env, unset);
+  Run result = runInitializer({"hdfs://models/m", dir + "/out"}, env, unset);
   INFO(result.output);
   REQUIRE(result.status == 0);
   CHECK(storagetest::listFiles(dir + "/out") == Files{"config.json", "model.bin", "tok/vocab.txt"});
@@ -596,15 +592,15 @@ TEST_CASE("storage-initializer reads HDFS with upstream's secret: HDFS_NAMENODE,
   // Patterns select among the folder's top-level names, as upstream's.
   std::map<std::string, std::string> withPatterns = env;
   withPatterns["STORAGE_ALLOW_PATTERNS"] = R"(["*.json", "tok"])";
-  Run filtered = run({"hdfs://models/m", dir + "/filtered"}, withPatterns,
-                     {"HADOOP_USER_NAME", "STORAGE_IGNORE_PATTERNS"});
+  Run filtered = runInitializer({"hdfs://models/m", dir + "/filtered"}, withPatterns,
+                                {"HADOOP_USER_NAME", "STORAGE_IGNORE_PATTERNS"});
   INFO(filtered.output);
   REQUIRE(filtered.status == 0);
   CHECK(storagetest::listFiles(dir + "/filtered") == Files{"config.json", "tok/vocab.txt"});
 
   // A relative HDFS_ROOTPATH is below the home folder; the URI's path is below the root.
   testsupport::writeFile(secret + "/HDFS_ROOTPATH", "projects");
-  Run rooted = run({"hdfs://m", dir + "/rooted"}, env, unset);
+  Run rooted = runInitializer({"hdfs://m", dir + "/rooted"}, env, unset);
   INFO(rooted.output);
   REQUIRE(rooted.status == 0);
   CHECK(testsupport::readFile(dir + "/rooted/config.json") == "home");
@@ -628,20 +624,20 @@ TEST_CASE("storage-initializer reads HDFS over TLS with the secret's client cert
   std::vector<std::string> unset{"HADOOP_USER_NAME", "STORAGE_ALLOW_PATTERNS",
                                  "STORAGE_IGNORE_PATTERNS"};
 
-  Run noCert = run({"hdfs://models/m", dir + "/nocert"}, env, unset);
+  Run noCert = runInitializer({"hdfs://models/m", dir + "/nocert"}, env, unset);
   CHECK(noCert.status == 1);
   CHECK_THAT(noCert.output, Catch::Contains("failed to download hdfs://models/m"));
 
   testsupport::writeFile(secret + "/TLS_CERT", testsupport::readFile(clientCert));
   testsupport::writeFile(secret + "/TLS_KEY", testsupport::readFile(clientKey));
-  Run result = run({"hdfs://models/m", dir + "/out"}, env, unset);
+  Run result = runInitializer({"hdfs://models/m", dir + "/out"}, env, unset);
   INFO(result.output);
   REQUIRE(result.status == 0);
   CHECK(storagetest::listFiles(dir + "/out") == Files{"config.json", "model.bin"});
 
   // Half a Kerberos configuration is refused clearly rather than ignored.
   testsupport::writeFile(secret + "/KERBEROS_PRINCIPAL", "me@EXAMPLE");
-  Run kerberos = run({"hdfs://models/m", dir + "/krb"}, env, unset);
+  Run kerberos = runInitializer({"hdfs://models/m", dir + "/krb"}, env, unset);
   CHECK(kerberos.status == 1);
   CHECK_THAT(kerberos.output,
              Catch::Contains("Kerberos needs both KERBEROS_PRINCIPAL and KERBEROS_KEYTAB"));
@@ -672,13 +668,13 @@ TEST_CASE("storage-initializer reads HDFS on a Kerberos cluster: keytab, kinit, 
   std::vector<std::string> unset{"STORAGE_ALLOW_PATTERNS", "STORAGE_IGNORE_PATTERNS",
                                  "KRB5_CLIENT_KTNAME"};
 
-  Run anonymous = run({"hdfs://models/m", dir + "/anonymous"}, env, unset);
+  Run anonymous = runInitializer({"hdfs://models/m", dir + "/anonymous"}, env, unset);
   CHECK(anonymous.status == 1);
   CHECK_THAT(anonymous.output, Catch::Contains("401") && Catch::Contains("access denied"));
 
   fs::copy_file(kdcDir + "/client.keytab", secret + "/KERBEROS_KEYTAB");
   testsupport::writeFile(secret + "/KERBEROS_PRINCIPAL", "modeler@KSA.TEST");
-  Run result = run({"hdfs://models/m", dir + "/out"}, env, unset);
+  Run result = runInitializer({"hdfs://models/m", dir + "/out"}, env, unset);
   INFO(result.output);
   REQUIRE(result.status == 0);
   CHECK(storagetest::listFiles(dir + "/out") == Files{"config.json", "w.bin"});
@@ -692,7 +688,7 @@ TEST_CASE("storage-initializer reads HDFS on a Kerberos cluster: keytab, kinit, 
   CHECK(authenticated >= 4);  // GETFILESTATUS, LISTSTATUS and two OPENs
 
   testsupport::writeFile(secret + "/KERBEROS_PRINCIPAL", "nobody@KSA.TEST");
-  Run wrong = run({"hdfs://models/m", dir + "/wrong"}, env, unset);
+  Run wrong = runInitializer({"hdfs://models/m", dir + "/wrong"}, env, unset);
   CHECK(wrong.status == 1);
   CHECK_THAT(wrong.output, Catch::Contains("kinit for nobody@KSA.TEST failed"));
 }

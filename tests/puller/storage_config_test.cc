@@ -17,23 +17,13 @@ using storagetest::ScopedEnv;
 using Vars = std::map<std::string, std::optional<std::string>>;
 using namespace std::chrono_literals;
 
+using Run = storagetest::InitializerRun;
+using storagetest::runInitializer;
+
 namespace {
 
 constexpr const char* kAccessKey = "AKIDODH";
 constexpr const char* kSecret = "odh-secret-Hn4";
-
-struct Run {
-  int status;
-  std::string output;
-};
-
-Run runInitializer(const std::vector<std::string>& args) {
-  std::vector<std::string> argv{testsupport::builtBinary("storage-initializer")};
-  argv.insert(argv.end(), args.begin(), args.end());
-  testsupport::Process process(argv);
-  int status = process.wait(60s);
-  return {status, process.output()};
-}
 
 // No S3 setting at all in the environment: everything must come from STORAGE_CONFIG.
 Vars cleanEnv() {

@@ -20,34 +20,13 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 using storagetest::ScopedEnv;
 
+using Run = storagetest::InitializerRun;
+using storagetest::jsonLines;
+using storagetest::runInitializer;
+
 namespace {
 
 constexpr const char* kReadOnly = "https://www.googleapis.com/auth/devstorage.read_only";
-
-struct Run {
-  int status;
-  std::string output;
-};
-
-Run initializer(const std::vector<std::string>& args,
-                const std::map<std::string, std::string>& environment,
-                const std::vector<std::string>& unset = {}) {
-  std::vector<std::string> argv{testsupport::builtBinary("storage-initializer")};
-  argv.insert(argv.end(), args.begin(), args.end());
-  testsupport::Process process(argv, environment, unset);
-  int status = process.wait(60s);
-  return {status, process.output()};
-}
-
-std::vector<json> jsonLines(const std::string& path) {
-  std::vector<json> lines;
-  if (!fs::exists(path)) return lines;
-  std::istringstream in(testsupport::readFile(path));
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) lines.push_back(json::parse(line));
-  }
-  return lines;
-}
 
 std::vector<json> requestsTo(const std::string& log, const std::string& pathPrefix) {
   std::vector<json> out;
@@ -138,8 +117,8 @@ std::string writeJson(const std::string& path, const json& value) {
 TEST_CASE("GCP metadata server: one token for a parallel download, sent to GCS, never logged",
           "[storage][gcp][initializer]") {
   Setup s;
-  Run run =
-      initializer({"gs://private/m", s.dir + "/out"}, s.env(), {"GOOGLE_APPLICATION_CREDENTIALS"});
+  Run run = runInitializer({"gs://private/m", s.dir + "/out"}, s.env(),
+                           {"GOOGLE_APPLICATION_CREDENTIALS"});
   INFO(run.output);
   REQUIRE(run.status == 0);
   s.checkModel(s.dir + "/out");
@@ -218,9 +197,9 @@ TEST_CASE("GCP: no credentials anywhere, a private bucket fails naming what was 
   const std::string nothing = "127.0.0.1:" + std::to_string(testsupport::freePort());
   auto started = std::chrono::steady_clock::now();
   Run run =
-      initializer({"gs://private/m", s.dir + "/out"},
-                  {{"STORAGE_EMULATOR_HOST", s.gcs->endpoint()}, {"GCE_METADATA_HOST", nothing}},
-                  {"GOOGLE_APPLICATION_CREDENTIALS"});
+      runInitializer({"gs://private/m", s.dir + "/out"},
+                     {{"STORAGE_EMULATOR_HOST", s.gcs->endpoint()}, {"GCE_METADATA_HOST", nothing}},
+                     {"GOOGLE_APPLICATION_CREDENTIALS"});
   CHECK(std::chrono::steady_clock::now() - started < 10s);
   CHECK(run.status == 1);
   CHECK_THAT(
@@ -299,7 +278,7 @@ TEST_CASE("GCP authorized user: refresh token grant, and each refusal says which
                                        {"token_uri", s.google->endpoint() + "/token"}});
   auto environment = s.env();
   environment["GOOGLE_APPLICATION_CREDENTIALS"] = user;
-  Run run = initializer({"gs://private/m", s.dir + "/out"}, environment);
+  Run run = runInitializer({"gs://private/m", s.dir + "/out"}, environment);
   INFO(run.output);
   REQUIRE(run.status == 0);
   s.checkModel(s.dir + "/out");
@@ -322,7 +301,7 @@ TEST_CASE("GCP authorized user: refresh token grant, and each refusal says which
                                           {"refresh_token", "revoked-refresh-token"},
                                           {"token_uri", s.google->endpoint() + "/token"}});
   environment["GOOGLE_APPLICATION_CREDENTIALS"] = revoked;
-  run = initializer({"gs://private/m", s.dir + "/out2"}, environment);
+  run = runInitializer({"gs://private/m", s.dir + "/out2"}, environment);
   CHECK(run.status == 1);
   CHECK_THAT(
       run.output,
@@ -340,7 +319,7 @@ TEST_CASE("GCP authorized user: refresh token grant, and each refusal says which
   testsupport::writeFile(strict.root() + "/private/m/a.bin", "a");
   environment["GOOGLE_APPLICATION_CREDENTIALS"] = user;
   environment["STORAGE_EMULATOR_HOST"] = strict.endpoint();
-  run = initializer({"gs://private/m", s.dir + "/out3"}, environment);
+  run = runInitializer({"gs://private/m", s.dir + "/out3"}, environment);
   CHECK(run.status == 1);
   CHECK_THAT(
       run.output,
@@ -372,7 +351,7 @@ TEST_CASE("GCP external_account: STS exchange of the file's subject token, then 
        {"credential_source", {{"file", s.subjectFile}}}});
   auto environment = s.env();
   environment["GOOGLE_APPLICATION_CREDENTIALS"] = file;
-  Run run = initializer({"gs://private/m", s.dir + "/out"}, environment);
+  Run run = runInitializer({"gs://private/m", s.dir + "/out"}, environment);
   INFO(run.output);
   REQUIRE(run.status == 0);
   s.checkModel(s.dir + "/out");

@@ -11,21 +11,10 @@
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-namespace {
+using Run = storagetest::InitializerRun;
+using storagetest::runInitializer;
 
-struct Run {
-  int status;
-  std::string output;
-};
-
-Run run(std::vector<std::string> args) {
-  args.insert(args.begin(), testsupport::builtBinary("storage-initializer"));
-  testsupport::Process process(args);
-  int status = process.wait(60s);
-  return {status, process.output()};
-}
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("storage-initializer copies each source into its destination", "[storage][initializer]") {
   std::string dir = testsupport::makeTempDir("init");
@@ -33,8 +22,8 @@ TEST_CASE("storage-initializer copies each source into its destination", "[stora
   testsupport::writeFile(dir + "/src/m/a.bin", "a");
   testsupport::writeFile(dir + "/src/m/sub/b.bin", "b");
   testsupport::writeFile(dir + "/src/single.txt", "s");
-  Run result =
-      run({dir + "/src/m", dir + "/out1", "file://" + dir + "/src/single.txt", dir + "/out2"});
+  Run result = runInitializer(
+      {dir + "/src/m", dir + "/out1", "file://" + dir + "/src/single.txt", dir + "/out2"});
   INFO(result.output);
   CHECK(result.status == 0);
   CHECK(testsupport::readFile(dir + "/out1/sub/b.bin") == "b");
@@ -45,7 +34,7 @@ TEST_CASE("storage-initializer rejects a wrong argument count with usage, exit 1
           "[storage][initializer]") {
   for (const auto& args : {std::vector<std::string>{}, std::vector<std::string>{"s3://b/m"},
                            std::vector<std::string>{"a", "b", "c"}}) {
-    Run result = run(args);
+    Run result = runInitializer(args);
     CHECK(result.status == 1);
     CHECK_THAT(result.output, Catch::Contains("usage: storage-initializer SRC_URI DEST_PATH"));
   }
@@ -54,17 +43,18 @@ TEST_CASE("storage-initializer rejects a wrong argument count with usage, exit 1
 TEST_CASE("storage-initializer names the URI and the cause on failure, exit 1",
           "[storage][initializer]") {
   std::string dir = testsupport::makeTempDir("init");
-  Run bad = run({"sss://bucket/model", dir + "/out"});
+  Run bad = runInitializer({"sss://bucket/model", dir + "/out"});
   CHECK(bad.status == 1);
   CHECK_THAT(bad.output, Catch::Contains("failed to download sss://bucket/model") &&
                              Catch::Contains("protocol not supported"));
-  Run missing = run({dir + "/absent-model", dir + "/out"});
+  Run missing = runInitializer({dir + "/absent-model", dir + "/out"});
   CHECK(missing.status == 1);
   CHECK_THAT(missing.output,
              Catch::Contains(dir + "/absent-model") && Catch::Contains("no such file or folder"));
   // The first failure stops the run; later pairs are not attempted.
   testsupport::writeFile(dir + "/present.txt", "p");
-  Run stops = run({dir + "/absent-model", dir + "/o1", dir + "/present.txt", dir + "/o2"});
+  Run stops =
+      runInitializer({dir + "/absent-model", dir + "/o1", dir + "/present.txt", dir + "/o2"});
   CHECK(stops.status == 1);
   CHECK_FALSE(fs::exists(dir + "/o2"));
 }
@@ -87,7 +77,7 @@ TEST_CASE("storage-initializer copies linked files and folders by content into t
   fs::create_directory_symlink("../../../../shared/tok", snapshot + "/tok");
   std::set<std::string> before = storagetest::listEntries(dir);
 
-  Run result = run({snapshot, dir + "/out/model"});
+  Run result = runInitializer({snapshot, dir + "/out/model"});
   INFO(result.output);
   CHECK(result.status == 0);
   std::string model = dir + "/out/model";
@@ -132,7 +122,7 @@ TEST_CASE("storage-initializer fails with the cause on links and folders it cann
   }
   for (const auto& [name, cause] : cases) {
     INFO(name);
-    Run result = run({dir + "/" + name, dir + "/out-" + name});
+    Run result = runInitializer({dir + "/" + name, dir + "/out-" + name});
     INFO(result.output);
     // Before, an exception escaped the copy and aborted the process (exit 134).
     CHECK(result.status == 1);
@@ -151,7 +141,7 @@ TEST_CASE("storage-initializer refuses at once a destination inside its source",
   for (const char* destination : {"out", "sub/deeper/out"}) {
     INFO(destination);
     auto start = std::chrono::steady_clock::now();
-    Run result = run({dir + "/m", dir + "/m/" + destination});
+    Run result = runInitializer({dir + "/m", dir + "/m/" + destination});
     // Before, the copy recursed into its own output for about 2000 levels.
     CHECK(std::chrono::steady_clock::now() - start < 10s);
     INFO(result.output);
@@ -169,8 +159,8 @@ TEST_CASE("storage-initializer merges an archive into what an earlier pair wrote
   testsupport::writeFile(dir + "/src/model/x.bin", "x");
   testsupport::writeFile(dir + "/src/model/config.json", "stale");
   // good.tar.gz holds model/config.json, model/weights/w.bin and a link model/latest.
-  Run result = run({dir + "/src", dir + "/dest", storagetest::archiveFixtures() + "/good.tar.gz",
-                    dir + "/dest"});
+  Run result = runInitializer({dir + "/src", dir + "/dest",
+                               storagetest::archiveFixtures() + "/good.tar.gz", dir + "/dest"});
   INFO(result.output);
   CHECK(result.status == 0);
   CHECK(storagetest::listFiles(dir + "/dest") ==

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <sstream>
 #include <stdexcept>
 
 #include "puller/storage/azure.h"
@@ -455,6 +456,24 @@ PythonFake::PythonFake(const std::string& script, std::vector<std::string> args)
   if (!testsupport::waitForPort(port_, 15s)) {
     throw std::runtime_error(script + " did not start: " + process_->output());
   }
+}
+
+InitializerRun runInitializer(std::vector<std::string> args, std::map<std::string, std::string> env,
+                              std::vector<std::string> unset, std::chrono::milliseconds timeout) {
+  args.insert(args.begin(), testsupport::builtBinary("storage-initializer"));
+  testsupport::Process process(args, std::move(env), std::move(unset));
+  int status = process.wait(timeout);
+  return {status, process.output()};
+}
+
+std::vector<nlohmann::json> jsonLines(const std::string& path) {
+  std::vector<nlohmann::json> lines;
+  if (!fs::exists(path)) return lines;
+  std::istringstream in(testsupport::readFile(path));
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
+  }
+  return lines;
 }
 
 }  // namespace storagetest

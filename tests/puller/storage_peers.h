@@ -2,12 +2,16 @@
 // (Azure Blob), nginx (http/https), and the fakes of GCS and the Hugging Face Hub.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "tests/support/process.h"
 
@@ -192,5 +196,21 @@ class PythonFake {
   uint16_t port_;
   std::unique_ptr<testsupport::Process> process_;
 };
+
+// What one run of the storage-initializer binary did: its exit status and what it printed.
+struct InitializerRun {
+  int status;
+  std::string output;
+};
+
+// Runs the built storage-initializer with `args`, `env` added to the environment and `unset`
+// removed from it; status -1 when it did not exit within `timeout`.
+InitializerRun runInitializer(std::vector<std::string> args,
+                              std::map<std::string, std::string> env = {},
+                              std::vector<std::string> unset = {},
+                              std::chrono::milliseconds timeout = std::chrono::seconds(120));
+
+// The JSON objects of a JSON-lines log a fake writes (none when it wrote no file).
+std::vector<nlohmann::json> jsonLines(const std::string& path);
 
 }  // namespace storagetest

@@ -18,6 +18,9 @@ using storagetest::ScopedEnv;
 using Vars = std::map<std::string, std::optional<std::string>>;
 using namespace std::chrono_literals;
 
+using Run = storagetest::InitializerRun;
+using storagetest::runInitializer;
+
 namespace {
 
 constexpr const char* kAccessKey = "AKIDBOTOCORE";
@@ -43,19 +46,6 @@ void putObjects(const BotocoreS3& s3) {
     fs::create_directories(path.parent_path());
     testsupport::writeFile(path.string(), "content of " + key);
   }
-}
-
-struct Run {
-  int status;
-  std::string output;
-};
-
-Run runInitializer(const std::vector<std::string>& args) {
-  std::vector<std::string> argv{testsupport::builtBinary("storage-initializer")};
-  argv.insert(argv.end(), args.begin(), args.end());
-  testsupport::Process process(argv);
-  int status = process.wait(60s);
-  return {status, process.output()};
 }
 
 void checkDownloaded(const std::string& dir) {

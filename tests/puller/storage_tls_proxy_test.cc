@@ -19,23 +19,13 @@ using storagetest::ScopedEnv;
 using Vars = std::map<std::string, std::optional<std::string>>;
 using namespace std::chrono_literals;
 
+using Run = storagetest::InitializerRun;
+using storagetest::runInitializer;
+
 namespace {
 
 constexpr const char* kAccessKey = "AKIDTLS";
 constexpr const char* kSecret = "tls-secret-Pw2";
-
-struct Run {
-  int status;
-  std::string output;
-};
-
-Run runInitializer(const std::vector<std::string>& args) {
-  std::vector<std::string> argv{testsupport::builtBinary("storage-initializer")};
-  argv.insert(argv.end(), args.begin(), args.end());
-  testsupport::Process process(argv);
-  int status = process.wait(60s);
-  return {status, process.output()};
-}
 
 // A private-CA S3 (the test CA signs its certificate) and an https file server whose
 // self-signed certificate is the "system store".

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace testsupport {
@@ -90,5 +91,9 @@ class RawSocket {
 
 // Counts complete HTTP/1.1 responses in a byte stream (Content-Length or chunked bodies).
 size_t countResponses(const std::string& stream);
+
+// Decodes standard base64 (what a peer reports of binary bodies); stops at padding and skips
+// anything outside the alphabet, such as line breaks.
+std::string base64Decode(std::string_view text);
 
 }  // namespace testsupport
