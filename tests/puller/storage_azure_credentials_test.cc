@@ -23,6 +23,7 @@ using nlohmann::json;
 using storagetest::ScopedEnv;
 
 using Run = storagetest::InitializerRun;
+using storagetest::checkNoSecret;
 using storagetest::jsonLines;
 
 namespace {
@@ -52,13 +53,6 @@ std::vector<std::string> lines(const std::string& path) {
     if (!line.empty()) out.push_back(line);
   }
   return out;
-}
-
-void checkNoSecret(const std::string& output, const std::vector<std::string>& secrets) {
-  for (const auto& secret : secrets) {
-    INFO(secret);
-    CHECK_THAT(output, !Catch::Contains(secret));
-  }
 }
 
 // azurite in OAuth mode with container "models" holding five blobs below m/, and the Entra fake.

@@ -21,6 +21,7 @@ using nlohmann::json;
 using storagetest::ScopedEnv;
 
 using Run = storagetest::InitializerRun;
+using storagetest::checkNoSecret;
 using storagetest::jsonLines;
 using storagetest::runInitializer;
 
@@ -55,13 +56,6 @@ std::vector<std::string> issued(const std::string& file) {
     if (!line.empty()) tokens.push_back(line.substr(0, line.find(' ')));  // "<token> <expiry>"
   }
   return tokens;
-}
-
-void checkNoSecret(const std::string& output, const std::vector<std::string>& secrets) {
-  for (const auto& secret : secrets) {
-    INFO(secret);
-    CHECK_THAT(output, !Catch::Contains(secret));
-  }
 }
 
 // A bucket "private" with a model of five files below m/, served only to accepted tokens.

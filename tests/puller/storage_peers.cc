@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <stdlib.h>
+#include <catch2/catch.hpp>
 
 #include <cstdio>
 #include <ctime>
@@ -464,6 +465,13 @@ InitializerRun runInitializer(std::vector<std::string> args, std::map<std::strin
   testsupport::Process process(args, std::move(env), std::move(unset));
   int status = process.wait(timeout);
   return {status, process.output()};
+}
+
+void checkNoSecret(const std::string& output, const std::vector<std::string>& secrets) {
+  for (const auto& secret : secrets) {
+    INFO(secret);
+    CHECK_THAT(output, !Catch::Contains(secret));
+  }
 }
 
 std::vector<nlohmann::json> jsonLines(const std::string& path) {

@@ -210,6 +210,9 @@ InitializerRun runInitializer(std::vector<std::string> args,
                               std::vector<std::string> unset = {},
                               std::chrono::milliseconds timeout = std::chrono::seconds(120));
 
+// Checks (a test assertion per secret) that none of `secrets` appears in `output`.
+void checkNoSecret(const std::string& output, const std::vector<std::string>& secrets);
+
 // The JSON objects of a JSON-lines log a fake writes (none when it wrote no file).
 std::vector<nlohmann::json> jsonLines(const std::string& path);
 
