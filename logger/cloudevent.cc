@@ -251,16 +251,17 @@ Metadata collectMetadata(const core::Headers& requestHeaders,
   return metadata;
 }
 
-void assignEventId(std::string& id, const core::Headers& requestHeaders) {
+bool assignEventId(std::string& id, const core::Headers& requestHeaders) {
   const std::string* incoming = core::findHeader(requestHeaders, "Ce-Id");
   std::string_view given = incoming == nullptr ? std::string_view() : core::trimSpace(*incoming);
   if (!given.empty()) {
     core::assignReusing(id, given);
-    return;
+    return true;
   }
   id.clear();
   if (id.capacity() < kUuidLength) core::reuseString(id, kUuidLength);
   appendRandomUuid(id);
+  return false;
 }
 
 }  // namespace logger

@@ -128,7 +128,7 @@ Metadata collectMetadata(const core::Headers& requestHeaders,
                          const std::vector<std::string>& metadataHeaders);
 
 // Sets `id` to the id both events share: the request's Ce-Id when it has a non-blank one, else a
-// new UUIDv4.
-void assignEventId(std::string& id, const core::Headers& requestHeaders);
+// new UUIDv4. True when the id is the client's (the blob sinks' keys then keep it apart).
+bool assignEventId(std::string& id, const core::Headers& requestHeaders);
 
 }  // namespace logger

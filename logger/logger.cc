@@ -127,9 +127,7 @@ core::Action LoggerModule::onRequestHeaders(const core::ExchangePtr& exchange) {
   }
   auto capture = std::make_unique<Capture>();
   Record& record = capture->record;
-  assignEventId(record.id, request.headers);
-  const std::string* ceId = core::findHeader(request.headers, "Ce-Id");
-  capture->clientId = ceId != nullptr && !core::trimSpace(*ceId).empty();
+  capture->clientId = assignEventId(record.id, request.headers);
   record.time = exchange->startTime();
   core::assignReusing(record.contentType, contentTypeOf(request.headers));
   if (!metadataHeaders_.empty()) {

@@ -86,6 +86,9 @@ TEST_CASE("The event id comes from Ce-Id, else a new UUID", "[logger]") {
     return id;
   };
   CHECK(eventId({{"ce-id", " abc-123 "}}) == "abc-123");
+  std::string id;
+  CHECK(logger::assignEventId(id, {{"ce-id", " abc-123 "}}));
+  CHECK_FALSE(logger::assignEventId(id, {{"Ce-Id", "   "}}));
   std::string generated = eventId({{"Ce-Id", "   "}});
   CHECK(generated.size() == 36);
   CHECK(eventId({}) != eventId({}));
