@@ -9,7 +9,7 @@
 #include <ctime>
 
 #include "puller/storage/azure_credentials.h"
-#include "puller/storage/parallel.h"
+#include "puller/storage/fetch.h"
 #include "puller/storage/providers.h"
 #include "puller/storage/token_cache.h"
 #include "puller/storage/util.h"
@@ -147,8 +147,10 @@ class AzureClient {
   // The request for a blob (or the container listing when `blob` is empty). A bearer token is
   // taken from the cache for each request, so one that expires during a long download is
   // replaced before it is refused.
+  // `range` (a blob's part) goes in x-ms-range, which Shared Key signs with the other x-ms-
+  // headers.
   Status request(const std::string& blob, std::vector<std::pair<std::string, std::string>> query,
-                 HttpRequest& http) const {
+                 HttpRequest& http, const ByteRange* range = nullptr) const {
     std::string path = target_.basePath + "/" + percentEncode(target_.container, false);
     if (!blob.empty()) path += "/" + percentEncode(blob, true);
     std::string queryText = formEncode(query);
@@ -163,6 +165,7 @@ class AzureClient {
     applyDefaultTls(http);
     std::map<std::string, std::string> headers{{"x-ms-date", azure::httpDateNow()},
                                                {"x-ms-version", azure::kApiVersion}};
+    if (range != nullptr) headers.emplace("x-ms-range", range->header());
     for (const auto& [name, value] : headers)
       http.headers.push_back(name + ": " + value);
     if (credential_.kind == azure::Kind::SharedKey) {
@@ -228,24 +231,18 @@ Status downloadAzure(const std::string& uri, const fs::path& destination,
   } while (!marker.empty());
 
   std::vector<SelectedObject> selected;
-  status = selectObjects(listing, target.prefix, selected);
+  status = selectObjects(listing, target.prefix, options.patterns, selected);
   if (!status.ok) return status;
   if (selected.empty()) return Status::failure("has no blobs or does not exist");
 
-  status = runParallel(selected.size(), kFileConcurrency, [&](size_t i) {
-    fs::path file;
-    Status prepared = prepareFile(destination, selected[i].relative, file);
-    if (!prepared.ok) return prepared;
-    HttpRequest request;
-    Status made = client.request(selected[i].key, {}, request);
-    if (!made.ok) return made;
-    HttpResponse response = httpFetchToFile(request, file.string());
-    if (!response.ok()) {
-      return Status::failure("failed to download " + selected[i].key + ": " +
-                             client.failure(request, response));
-    }
-    return checkSize(selected[i], response.bytes);
-  });
+  ObjectSource source;
+  source.request = [&](const SelectedObject& object, const ByteRange* range, HttpRequest& request) {
+    return client.request(object.key, {}, request, range);
+  };
+  source.failure = [&](const HttpRequest& request, const HttpResponse& response) {
+    return client.failure(request, response);
+  };
+  status = fetchObjects(selected, destination, source, options.cancel);
   if (!status.ok) return status;
   for (const auto& object : selected)
     out.files.push_back(object.relative);

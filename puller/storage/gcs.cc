@@ -7,8 +7,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "puller/storage/fetch.h"
 #include "puller/storage/gcp_credentials.h"
-#include "puller/storage/parallel.h"
 #include "puller/storage/providers.h"
 #include "puller/storage/token_cache.h"
 #include "puller/storage/util.h"
@@ -116,25 +116,19 @@ Status downloadGcs(const std::string& uri, const fs::path& destination,
   } while (!pageToken.empty());
 
   std::vector<SelectedObject> selected;
-  status = selectObjects(listing, prefix, selected);
+  status = selectObjects(listing, prefix, options.patterns, selected);
   if (!status.ok) return status;
   if (selected.empty()) return Status::failure(kNotFound);
 
-  status = runParallel(selected.size(), kFileConcurrency, [&](size_t i) {
-    fs::path file;
-    Status prepared = prepareFile(destination, selected[i].relative, file);
-    if (!prepared.ok) return prepared;
-    HttpRequest request;
+  ObjectSource source;
+  source.request = [&](const SelectedObject& object, const ByteRange* range, HttpRequest& request) {
     Status made =
-        makeRequest(base + "/" + percentEncode(selected[i].key, false) + "?alt=media", request);
-    if (!made.ok) return made;
-    HttpResponse response = httpFetchToFile(request, file.string());
-    if (!response.ok()) {
-      return Status::failure("failed to download " + selected[i].key + ": " +
-                             failure(request, response));
-    }
-    return checkSize(selected[i], response.bytes);
-  });
+        makeRequest(base + "/" + percentEncode(object.key, false) + "?alt=media", request);
+    if (made.ok && range != nullptr) request.headers.push_back("Range: " + range->header());
+    return made;
+  };
+  source.failure = failure;
+  status = fetchObjects(selected, destination, source, options.cancel);
   if (!status.ok) return status;
   for (const auto& object : selected)
     out.files.push_back(object.relative);

@@ -6,11 +6,15 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <unistd.h>
+
 #include <cctype>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 #include "puller/storage/progress.h"
 #include "puller/storage/storage.h"
@@ -25,10 +29,14 @@ struct Transfer {
   CURL* curl = nullptr;
   const HttpRequest* request = nullptr;
   HttpResponse* response = nullptr;
-  std::string path;  // empty: keep the body in memory
+  std::string path;                // a file to create; empty with no part: keep the body in memory
+  const FilePart* part = nullptr;  // or a place in a file the caller opened
   FILE* file = nullptr;
   bool tooLarge = false;
   bool fileError = false;
+  bool rangeIgnored = false;
+
+  bool inMemory() const { return path.empty() && part == nullptr; }
 };
 
 void initCurlOnce() {
@@ -36,13 +44,37 @@ void initCurlOnce() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+// Writes a chunk at its place in the caller's file.
+size_t writePart(Transfer* transfer, const char* data, size_t length, long status) {
+  const FilePart& part = *transfer->part;
+  if (part.ranged && status != 206) {
+    transfer->rangeIgnored = true;
+    return 0;
+  }
+  uint64_t before = transfer->response->bytes;
+  for (size_t written = 0; written < length;) {
+    ssize_t n = ::pwrite(part.fd, data + written, length - written,
+                         static_cast<off_t>(part.offset + before + written));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      transfer->fileError = true;
+      return 0;
+    }
+    written += static_cast<size_t>(n);
+  }
+  countDownloaded(transfer->curl, part.path, part.offset, before, length);
+  transfer->response->bytes += length;
+  return length;
+}
+
 size_t onWrite(char* data, size_t size, size_t count, void* userdata) {
   auto* transfer = static_cast<Transfer*>(userdata);
   size_t length = size * count;
   long status = 0;
   curl_easy_getinfo(transfer->curl, CURLINFO_RESPONSE_CODE, &status);
-  bool toFile = !transfer->path.empty() && status >= 200 && status < 300;
-  if (toFile) {
+  bool success = status >= 200 && status < 300;
+  if (success && transfer->part != nullptr) return writePart(transfer, data, length, status);
+  if (success && !transfer->path.empty()) {
     if (transfer->file == nullptr) {
       transfer->file = std::fopen(transfer->path.c_str(), "wb");
       if (transfer->file == nullptr) {
@@ -54,14 +86,14 @@ size_t onWrite(char* data, size_t size, size_t count, void* userdata) {
       transfer->fileError = true;
       return 0;
     }
-    countDownloaded(transfer->curl, transfer->path, transfer->response->bytes, length);
+    countDownloaded(transfer->curl, transfer->path, 0, transfer->response->bytes, length);
     transfer->response->bytes += length;
     return length;
   }
   std::string& body = transfer->response->body;
-  size_t limit = transfer->path.empty() ? kMaxMemoryBody : kMaxErrorBody;
+  size_t limit = transfer->inMemory() ? kMaxMemoryBody : kMaxErrorBody;
   if (body.size() + length > limit) {
-    if (transfer->path.empty()) {
+    if (transfer->inMemory()) {
       transfer->tooLarge = true;
       return 0;
     }
@@ -133,15 +165,38 @@ void applyProxy(CURL* h, const std::string& url) {
   }
 }
 
-HttpResponse perform(const HttpRequest& request, const std::string& path) {
+// This thread's easy handle, reset for a new request: the reset keeps its connections, TLS
+// sessions and DNS answers for the next request. Cleaned up when the thread ends.
+CURL* threadHandle() {
+  struct Handle {
+    CURL* curl = nullptr;
+    ~Handle() {
+      if (curl != nullptr) curl_easy_cleanup(curl);
+    }
+  };
+  thread_local Handle handle;
+  if (handle.curl == nullptr) {
+    handle.curl = curl_easy_init();
+  } else {
+    curl_easy_reset(handle.curl);
+  }
+  return handle.curl;
+}
+
+HttpResponse perform(const HttpRequest& request, const std::string& path, const FilePart* part) {
   initCurlOnce();
   HttpResponse response;
-  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
-  if (!curl) {
+  CURL* h = threadHandle();
+  if (h == nullptr) {
     response.error = "cannot create a curl handle";
     return response;
   }
-  Transfer transfer{curl.get(), &request, &response, path, nullptr, false, false};
+  Transfer transfer;
+  transfer.curl = h;
+  transfer.request = &request;
+  transfer.response = &response;
+  transfer.path = path;
+  transfer.part = part;
   curl_slist* headers = nullptr;
   for (const auto& header : request.headers)
     headers = curl_slist_append(headers, header.c_str());
@@ -149,7 +204,6 @@ HttpResponse perform(const HttpRequest& request, const std::string& path) {
   headers = curl_slist_append(headers, "Expect:");
   std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headerList(headers,
                                                                          curl_slist_free_all);
-  CURL* h = curl.get();
   curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());
   // Object keys are paths as written ("a/./b" is not "a/b"), and what was signed is what is sent.
   curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
@@ -219,8 +273,12 @@ HttpResponse perform(const HttpRequest& request, const std::string& path) {
     if (empty == nullptr || std::fclose(empty) != 0) transfer.fileError = true;
   }
   if (code != CURLE_OK || transfer.fileError) {
+    response.permanent = transfer.fileError || transfer.rangeIgnored;
     if (transfer.fileError) {
-      response.error = "cannot write " + path;
+      response.error = "cannot write " + (part != nullptr ? part->path : path);
+    } else if (transfer.rangeIgnored) {
+      response.error = "the server answered a ranged GET with the whole object (HTTP " +
+                       std::to_string(response.status) + ")";
     } else if (transfer.tooLarge) {
       response.error = "response body larger than 64 MiB";
     } else if (code == CURLE_ABORTED_BY_CALLBACK) {
@@ -238,11 +296,32 @@ HttpResponse perform(const HttpRequest& request, const std::string& path) {
 }  // namespace
 
 HttpResponse httpFetch(const HttpRequest& request) {
-  return perform(request, "");
+  return perform(request, "", nullptr);
 }
 
 HttpResponse httpFetchToFile(const HttpRequest& request, const std::string& path) {
-  return perform(request, path);
+  return perform(request, path, nullptr);
+}
+
+HttpResponse httpFetchToPart(const HttpRequest& request, const FilePart& part) {
+  return perform(request, "", &part);
+}
+
+bool retryableAnswer(const HttpResponse& response) {
+  if (response.cancelled || response.permanent) return false;
+  if (!response.error.empty()) return true;
+  return response.status == 408 || response.status == 429 || response.status >= 500;
+}
+
+bool sleepUnlessCancelled(std::chrono::milliseconds delay, const std::atomic<bool>* cancel) {
+  const auto end = std::chrono::steady_clock::now() + delay;
+  while (cancel == nullptr || !cancel->load()) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= end) return true;
+    std::this_thread::sleep_for(
+        std::min<std::chrono::steady_clock::duration>(std::chrono::milliseconds(20), end - now));
+  }
+  return false;
 }
 
 std::string describeFailure(const HttpRequest& request, const HttpResponse& response) {

@@ -1,6 +1,8 @@
 // Blocking HTTP for the storage providers and the puller's load/unload calls: one libcurl easy
-// handle per request, bodies either kept in memory (listings, tokens; capped) or streamed to a
-// file (objects; bounded memory whatever the size). Headers and bodies are never logged.
+// handle per thread, reused so that a thread's requests share connections (a model's files and
+// parts each cost a TLS handshake otherwise), bodies either kept in memory (listings, tokens;
+// capped) or streamed to a file (objects; bounded memory whatever the size). Headers and bodies are
+// never logged.
 #pragma once
 
 #include <atomic>
@@ -48,6 +50,9 @@ struct HttpResponse {
   std::string bucketRegion;  // the x-amz-bucket-region header (S3's region redirects)
   uint64_t bytes = 0;        // bytes written to the file for file downloads
   bool cancelled = false;
+  // Sending the request again cannot help: the file cannot be written, or the server ignores
+  // the Range asked for.
+  bool permanent = false;
   bool ok() const { return error.empty() && status >= 200 && status < 300; }
 };
 
@@ -56,6 +61,28 @@ HttpResponse httpFetch(const HttpRequest& request);
 // Performs the request; a 2xx body is streamed into `path` (created or truncated), any other
 // body is kept (its first 64 KiB) in the response for error messages.
 HttpResponse httpFetchToFile(const HttpRequest& request, const std::string& path);
+
+// Where a body goes in a file the caller opened: written from `offset` on (pwrite), so that the
+// parts of one object land in place from several transfers at once.
+struct FilePart {
+  int fd = -1;
+  std::string path;  // the file's path, for progress and messages
+  uint64_t offset = 0;
+  // The request asks for a byte range: only a 206 answer is written; a 200 (a server that
+  // ignores Range would send the whole object) fails the transfer instead of corrupting the file.
+  bool ranged = false;
+};
+
+// Performs the request; a 2xx body is written into the part, any other body is kept (its first
+// 64 KiB) in the response for error messages.
+HttpResponse httpFetchToPart(const HttpRequest& request, const FilePart& part);
+
+// Whether a failed answer may succeed when the request is sent again: no answer (unless
+// cancelled or permanent), 408, 429 and 5xx.
+bool retryableAnswer(const HttpResponse& response);
+
+// Sleeps `delay` in short steps; false when `cancel` is set meanwhile (or was already).
+bool sleepUnlessCancelled(std::chrono::milliseconds delay, const std::atomic<bool>* cancel);
 
 // "METHOD url: cause" for a failed response, with the URL's query and credentials removed.
 std::string describeFailure(const HttpRequest& request, const HttpResponse& response);

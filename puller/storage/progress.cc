@@ -45,10 +45,11 @@ void ProgressTracker::fileDone() {
   ++done_;
 }
 
-void ProgressTracker::addBytes(const std::string& path, bool firstWrite, int64_t expected,
-                               uint64_t length) {
+void ProgressTracker::addBytes(const std::string& path, uint64_t offset, bool firstWrite,
+                               int64_t expected, uint64_t length) {
   std::lock_guard lock(mutex_);
-  File& file = files_[path];
+  paths_.insert(path);
+  File& file = parts_[{path, offset}];
   if (firstWrite) {
     bytes_ -= file.bytes;
     file = {0, expected};
@@ -66,11 +67,11 @@ ProgressSnapshot ProgressTracker::snapshot() const {
   std::lock_guard lock(mutex_);
   ProgressSnapshot out;
   // Downloads outside runParallel (a single http(s) file) plan nothing: each file started counts.
-  out.filesPlanned = std::max(planned_, files_.size());
+  out.filesPlanned = std::max(planned_, paths_.size());
   out.filesDone = std::min(done_, out.filesPlanned);
   out.bytes = bytes_;
-  out.expectedKnown = !files_.empty() && files_.size() >= out.filesPlanned;
-  for (const auto& [path, file] : files_) {
+  out.expectedKnown = !paths_.empty() && paths_.size() >= out.filesPlanned;
+  for (const auto& [key, file] : parts_) {
     if (file.expected < 0) {
       out.expectedKnown = false;
       break;
@@ -98,12 +99,13 @@ ScopedProgress::~ScopedProgress() {
   current = previous_;
 }
 
-void countDownloaded(void* curl, const std::string& path, uint64_t bytesBefore, uint64_t length) {
+void countDownloaded(void* curl, const std::string& path, uint64_t offset, uint64_t bytesBefore,
+                     uint64_t length) {
   ProgressTracker* tracker = current;
   if (tracker == nullptr) return;
   curl_off_t expected = -1;
   if (bytesBefore == 0) curl_easy_getinfo(curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &expected);
-  tracker->addBytes(path, bytesBefore == 0, static_cast<int64_t>(expected), length);
+  tracker->addBytes(path, offset, bytesBefore == 0, static_cast<int64_t>(expected), length);
 }
 
 std::string formatProgress(const std::string& label, const ProgressSnapshot& snapshot,

@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -20,7 +21,7 @@ namespace storage {
 struct ProgressSnapshot {
   size_t filesPlanned = 0;  // files the download will fetch, as far as known
   size_t filesDone = 0;
-  uint64_t bytes = 0;  // bytes written by the latest transfer of each file
+  uint64_t bytes = 0;  // bytes written by the latest transfer of each file (or part of one)
   // The total size, when the listing gave it or every planned file's size is known (0 and false
   // otherwise).
   uint64_t bytesExpected = 0;
@@ -28,8 +29,8 @@ struct ProgressSnapshot {
   std::string currentFile;  // the file most recently written to, relative to the model folder
 };
 
-// Thread-safe counters for one download. A file fetched again (a retry) replaces its earlier
-// bytes instead of adding to them, so the bytes never pass the total.
+// Thread-safe counters for one download. A file (or a part of one) fetched again, a retry,
+// replaces its earlier bytes instead of adding to them, so the bytes never pass the total.
 class ProgressTracker {
  public:
   explicit ProgressTracker(std::string destination) : destination_(std::move(destination)) {}
@@ -39,9 +40,11 @@ class ProgressTracker {
   // The listing gives the download's total size up front; it then stands over Content-Lengths.
   void planBytes(uint64_t total);
   void fileDone();
-  // A transfer into `path` wrote `length` bytes; `firstWrite` starts a new transfer of that file,
-  // whose size is `expected` (negative: unknown).
-  void addBytes(const std::string& path, bool firstWrite, int64_t expected, uint64_t length);
+  // A transfer into `path` from `offset` on (0 for a whole file, the part's start for ranged
+  // parts) wrote `length` bytes; `firstWrite` starts a new transfer of that part, whose size is
+  // `expected` (negative: unknown).
+  void addBytes(const std::string& path, uint64_t offset, bool firstWrite, int64_t expected,
+                uint64_t length);
   ProgressSnapshot snapshot() const;
 
  private:
@@ -55,7 +58,8 @@ class ProgressTracker {
   size_t done_ = 0;
   uint64_t bytes_ = 0;
   std::optional<uint64_t> listedBytes_;
-  std::map<std::string, File> files_;
+  std::map<std::pair<std::string, uint64_t>, File> parts_;  // by path and offset
+  std::set<std::string> paths_;
   std::string current_;
 };
 
@@ -76,9 +80,10 @@ class ScopedProgress {
 };
 
 // Called by the HTTP client for each chunk written to a file; a no-op without a current tracker.
-// `curl` is the transfer's easy handle (for its Content-Length), `bytesBefore` what the transfer
-// had written before this chunk.
-void countDownloaded(void* curl, const std::string& path, uint64_t bytesBefore, uint64_t length);
+// `curl` is the transfer's easy handle (for its Content-Length), `offset` where the transfer
+// writes in the file, `bytesBefore` what the transfer had written before this chunk.
+void countDownloaded(void* curl, const std::string& path, uint64_t offset, uint64_t bytesBefore,
+                     uint64_t length);
 
 // One progress line, e.g. "progress of s3://bucket/model: 12.0 MiB of 48.0 MiB (12582912 of
 // 50331648 bytes, 25%) at 1.5 MiB/s, 2 of 3 files left, writing weights/part-1.bin".

@@ -40,11 +40,10 @@ struct SelectedObject {
 // structure. Folder placeholders ("x/", or an object that is also a parent of others) are skipped.
 // Slashes right after the prefix are dropped (upstream's lstrip("/")); keys that name the same
 // file keep the last listed. Fails when a key would land outside the destination.
-// The download's allow/ignore patterns (DownloadOptions::patterns) filter the relative paths,
-// except for the single-object case; the dispatcher scopes them to the downloading thread, so
-// that every provider that lists objects filters the same way without passing them down.
+// The download's allow/ignore patterns filter the relative paths, except for the single-object
+// case (a URI naming one object fetches it whatever the patterns say).
 Status selectObjects(const std::vector<ListedObject>& listing, const std::string& prefix,
-                     std::vector<SelectedObject>& selected);
+                     const Patterns& patterns, std::vector<SelectedObject>& selected);
 
 // A retryable failure naming the object and both sizes unless `received` is the listed size. A
 // body cut short by a gateway that sends no Content-Length otherwise reads as complete.

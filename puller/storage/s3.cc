@@ -11,7 +11,7 @@
 #include "core/util/backoff.h"
 
 #include "puller/storage/aws_credentials.h"
-#include "puller/storage/parallel.h"
+#include "puller/storage/fetch.h"
 #include "puller/storage/providers.h"
 #include "puller/storage/storage_config.h"
 #include "puller/storage/util.h"
@@ -39,24 +39,8 @@ bool retryableCode(const std::string& code) {
 }
 
 bool retryable(const HttpResponse& response) {
-  if (response.cancelled) return false;
-  if (!response.error.empty()) {
-    // A local file that cannot be written will not get better.
-    return !response.error.starts_with("cannot write");
-  }
-  if (response.status == 429 || response.status >= 500) return true;
-  return retryableCode(xmlFirst(response.body, "Code"));
-}
-
-// Sleeps `delay` in short steps; false when cancelled meanwhile.
-bool sleepUnlessCancelled(std::chrono::milliseconds delay, const std::atomic<bool>* cancel) {
-  auto end = std::chrono::steady_clock::now() + delay;
-  while (std::chrono::steady_clock::now() < end) {
-    if (cancel != nullptr && cancel->load()) return false;
-    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-        std::chrono::milliseconds(50), end - std::chrono::steady_clock::now()));
-  }
-  return cancel == nullptr || !cancel->load();
+  if (retryableAnswer(response)) return true;
+  return response.error.empty() && retryableCode(xmlFirst(response.body, "Code"));
 }
 
 class S3Client {
@@ -67,30 +51,44 @@ class S3Client {
     attempts_ = attempts > 0 ? attempts : 3;
   }
 
-  // A GET for the bucket (empty key) or an object, signed with the current credentials (the
-  // chain's cached ones are refreshed before they expire, so a long download keeps signing) and
+  // A GET of the bucket (a listing, kept in memory), signed with the current credentials and
   // retried with backoff on no answer, 429, 5xx and throttling codes (S3_MAX_ATTEMPTS, 3).
-  // `path` empty keeps the body in memory. `request` is the last request sent (for messages).
-  Status get(const std::string& key, const std::vector<std::pair<std::string, std::string>>& query,
-             const std::string& path, HttpRequest& request, HttpResponse& response) {
+  // `request` is the last request sent (for messages).
+  Status list(const std::vector<std::pair<std::string, std::string>>& query, HttpRequest& request,
+              HttpResponse& response) {
     const core::Backoff backoff{std::chrono::milliseconds(500), std::chrono::seconds(20)};
     for (int attempt = 1;; ++attempt) {
       S3Config config = currentConfig();
       Status status = s3ResolveCredentials(config, cancel_);
       if (!status.ok) return status;
-      request = s3Request(config, bucket_, "GET", key, query, kEmptyHash, {}, cancel_);
-      response = path.empty() ? httpFetch(request) : httpFetchToFile(request, path);
+      request = s3Request(config, bucket_, "GET", "", query, kEmptyHash, {}, cancel_);
+      response = httpFetch(request);
       if (!response.ok() && followRegion(config, response)) {
         --attempt;  // a redirect is not a failed attempt
         continue;
       }
       if (response.ok() || !retryable(response) || attempt >= attempts_) break;
-      spdlog::warn("storage: s3://{}/{}: {}; retrying ({} of {})", bucket_, key,
+      spdlog::warn("storage: s3://{}: {}; retrying ({} of {})", bucket_,
                    s3ErrorText(request, response), attempt + 1, attempts_);
       if (!sleepUnlessCancelled(backoff.delay(attempt), cancel_)) break;
     }
     return Status::success();
   }
+
+  // A GET of an object (of one range of it when `range` is set), signed with the current
+  // credentials (the chain's cached ones are refreshed before they expire, so a long download
+  // keeps signing) for the bucket's region.
+  Status objectRequest(const std::string& key, const ByteRange* range, HttpRequest& request) const {
+    S3Config config = currentConfig();
+    Status status = s3ResolveCredentials(config, cancel_);
+    if (!status.ok) return status;
+    std::map<std::string, std::string> headers;
+    if (range != nullptr) headers["range"] = range->header();
+    request = s3Request(config, bucket_, "GET", key, {}, kEmptyHash, headers, cancel_);
+    return Status::success();
+  }
+
+  int attempts() const { return attempts_; }
 
   // The answer's error, naming the bucket and the region it was signed for.
   std::string errorText(const HttpRequest& request, const HttpResponse& response) const {
@@ -287,7 +285,7 @@ Status downloadS3(const std::string& uri, const fs::path& destination,
     if (!token.empty()) query.emplace_back("continuation-token", token);
     HttpRequest request;
     HttpResponse response;
-    status = client.get("", query, "", request, response);
+    status = client.list(query, request, response);
     if (!status.ok) return status;
     if (!response.ok()) {
       return Status::failure("unable to list objects: " + client.errorText(request, response));
@@ -302,24 +300,20 @@ Status downloadS3(const std::string& uri, const fs::path& destination,
   } while (!token.empty());
 
   std::vector<SelectedObject> selected;
-  status = selectObjects(listing, prefix, selected);
+  status = selectObjects(listing, prefix, options.patterns, selected);
   if (!status.ok) return status;
   if (selected.empty()) return Status::failure("has no objects or does not exist");
 
-  status = runParallel(selected.size(), kFileConcurrency, [&](size_t i) {
-    fs::path file;
-    Status prepared = prepareFile(destination, selected[i].relative, file);
-    if (!prepared.ok) return prepared;
-    HttpRequest request;
-    HttpResponse response;
-    Status signedStatus = client.get(selected[i].key, {}, file.string(), request, response);
-    if (!signedStatus.ok) return signedStatus;
-    if (!response.ok()) {
-      return Status::failure("failed to download " + selected[i].key + ": " +
-                             client.errorText(request, response));
-    }
-    return checkSize(selected[i], response.bytes);
-  });
+  ObjectSource source;
+  source.request = [&](const SelectedObject& object, const ByteRange* range, HttpRequest& request) {
+    return client.objectRequest(object.key, range, request);
+  };
+  source.failure = [&](const HttpRequest& request, const HttpResponse& response) {
+    return client.errorText(request, response);
+  };
+  source.retryable = retryable;
+  source.attempts = client.attempts();
+  status = fetchObjects(selected, destination, source, options.cancel);
   if (!status.ok) return status;
   for (const auto& object : selected)
     out.files.push_back(object.relative);

@@ -20,16 +20,6 @@ namespace storage {
 
 namespace {
 
-// The patterns of the download running on this thread (see selectObjects).
-thread_local const Patterns* currentPatterns = nullptr;
-
-struct ScopedPatterns {
-  explicit ScopedPatterns(const Patterns& patterns) { currentPatterns = &patterns; }
-  ~ScopedPatterns() { currentPatterns = nullptr; }
-  ScopedPatterns(const ScopedPatterns&) = delete;
-  ScopedPatterns& operator=(const ScopedPatterns&) = delete;
-};
-
 // Gives the download's progress its total from the listing (the sizes of what will be fetched).
 Status planListedBytes(const std::vector<SelectedObject>& selected) {
   if (ProgressTracker* progress = currentProgress()) {
@@ -65,7 +55,7 @@ void splitBucket(std::string_view rest, std::string& bucket, std::string& prefix
 }
 
 Status selectObjects(const std::vector<ListedObject>& listing, const std::string& prefix,
-                     std::vector<SelectedObject>& selected) {
+                     const Patterns& patterns, std::vector<SelectedObject>& selected) {
   selected.clear();
   if (!prefix.empty() && prefix.back() != '/') {
     for (const auto& object : listing) {
@@ -112,7 +102,7 @@ Status selectObjects(const std::vector<ListedObject>& listing, const std::string
   }
   for (auto& candidate : candidates) {
     std::string relative = candidate.relative.generic_string();
-    if (currentPatterns != nullptr && !currentPatterns->keeps(relative)) continue;
+    if (!patterns.keeps(relative)) continue;
     if (!parents.contains(relative)) {
       selected.push_back(std::move(candidate));
     }
@@ -193,7 +183,6 @@ Status download(const std::string& givenUri, const std::string& destinationText,
 
   Downloaded downloaded;
   Status status;
-  ScopedPatterns patterns(options.patterns);
   // Progress lines for long downloads; the tracker lives as long as the download, the reporter
   // stops (and with it every line) before download() returns.
   std::chrono::milliseconds interval = progressInterval();

@@ -21,27 +21,6 @@ constexpr uint64_t kMaxAzurePutBlob = uint64_t{5000} << 20;
 // S3 allows at most this many parts.
 constexpr uint64_t kMaxParts = 10000;
 
-bool retryable(const HttpResponse& response) {
-  if (response.cancelled) return false;
-  if (!response.error.empty()) return true;
-  return response.status == 408 || response.status == 429 || response.status >= 500;
-}
-
-bool cancelled(const UploadOptions& options) {
-  return options.cancel != nullptr && options.cancel->load();
-}
-
-// Sleeps the backoff before retry `retry` (1-based). False when cancelled meanwhile.
-bool waitBackoff(int retry, const UploadOptions& options) {
-  const auto until = std::chrono::steady_clock::now() + options.backoff.delay(retry);
-  while (std::chrono::steady_clock::now() < until) {
-    if (cancelled(options)) return false;
-    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-        std::chrono::milliseconds(20), until - std::chrono::steady_clock::now()));
-  }
-  return !cancelled(options);
-}
-
 // Sends the request `make` builds (again for each attempt: dates and signatures are fresh)
 // until it succeeds, fails for good, or the attempts are spent. `last` is the last request
 // made, for error messages.
@@ -52,9 +31,11 @@ HttpResponse perform(const Make& make, const UploadOptions& options, UploadRepor
     last = make();
     HttpResponse response = httpFetch(last);
     ++report.requests;
-    if (response.ok() || !retryable(response) || attempt >= options.attempts) return response;
+    if (response.ok() || !retryableAnswer(response) || attempt >= options.attempts) {
+      return response;
+    }
     ++report.retries;
-    if (!waitBackoff(attempt, options)) return response;
+    if (!sleepUnlessCancelled(options.backoff.delay(attempt), options.cancel)) return response;
   }
 }
 
@@ -182,7 +163,8 @@ class S3Uploader : public Uploader {
             options, counts, last);
         const bool embeddedError = response.ok() && !xmlFirst(response.body, "Code").empty();
         if (response.ok() && !embeddedError) return Status::success();
-        if (!embeddedError || attempt >= options.attempts || !waitBackoff(attempt, options)) {
+        if (!embeddedError || attempt >= options.attempts ||
+            !sleepUnlessCancelled(options.backoff.delay(attempt), options.cancel)) {
           status = Status::failure(what + "completing: " + s3ErrorText(last, response) +
                                    attemptsText(counts));
           break;

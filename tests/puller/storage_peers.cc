@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -74,14 +75,34 @@ std::set<std::string> listEntries(const std::string& root) {
 
 void writePatternFile(const std::string& path, uint64_t size) {
   std::string block(1 << 20, '\0');
-  for (size_t i = 0; i < block.size(); ++i)
-    block[i] = static_cast<char>((i * 31 + 7) & 0xFF);
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   for (uint64_t written = 0; written < size;) {
+    for (size_t i = 0; i < block.size(); i += 8) {
+      const uint64_t offset = written + i;
+      std::memcpy(block.data() + i, &offset, sizeof offset);
+    }
     uint64_t n = std::min<uint64_t>(block.size(), size - written);
     out.write(block.data(), static_cast<std::streamsize>(n));
     written += n;
   }
+}
+
+bool sameContent(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  if (fs::file_size(a, ec) != fs::file_size(b, ec) || ec) return false;
+  std::ifstream left(a, std::ios::binary);
+  std::ifstream right(b, std::ios::binary);
+  std::string x(1 << 20, '\0');
+  std::string y(1 << 20, '\0');
+  while (left && right) {
+    left.read(x.data(), static_cast<std::streamsize>(x.size()));
+    right.read(y.data(), static_cast<std::streamsize>(y.size()));
+    if (left.gcount() != right.gcount() ||
+        std::memcmp(x.data(), y.data(), static_cast<size_t>(left.gcount())) != 0) {
+      return false;
+    }
+  }
+  return left.eof() && right.eof();
 }
 
 std::string archiveFixtures() {

@@ -33,8 +33,11 @@ class ScopedEnv {
 std::set<std::string> listFiles(const std::string& root);
 // Everything below `root` (files, folders, links; links listed, not followed), as relative paths.
 std::set<std::string> listEntries(const std::string& root);
-// Writes `size` bytes of a fixed pattern to `path`.
+// Writes `size` bytes of a fixed pattern to `path`: each 8 bytes hold their own offset, so a
+// part written at another part's place shows.
 void writePatternFile(const std::string& path, uint64_t size);
+// Whether two files have the same bytes (read a MiB at a time).
+bool sameContent(const std::string& a, const std::string& b);
 // The archive fixtures of tests/support/storage_make_archives.py, made once per run.
 std::string archiveFixtures();
 // A self-signed certificate for 127.0.0.1, made once per run: {cert, key} paths.

@@ -63,9 +63,9 @@ std::vector<ProgressLine> progressLines(const std::string& output) {
 
 TEST_CASE("A retried file replaces its bytes instead of adding to them", "[storage][progress]") {
   storage::ProgressTracker tracker("/models/m");
-  tracker.addBytes("/models/m/a.bin", true, 100, 60);
-  tracker.addBytes("/models/m/a.bin", true, 100, 30);  // the retry starts over
-  tracker.addBytes("/models/m/a.bin", false, -1, 70);
+  tracker.addBytes("/models/m/a.bin", 0, true, 100, 60);
+  tracker.addBytes("/models/m/a.bin", 0, true, 100, 30);  // the retry starts over
+  tracker.addBytes("/models/m/a.bin", 0, false, -1, 70);
   storage::ProgressSnapshot snapshot = tracker.snapshot();
   CHECK(snapshot.bytes == 100);
   CHECK(snapshot.expectedKnown);
@@ -74,15 +74,31 @@ TEST_CASE("A retried file replaces its bytes instead of adding to them", "[stora
   CHECK(snapshot.currentFile == "a.bin");
 }
 
+TEST_CASE("The parts of one file count as one file; a retried part replaces only its bytes",
+          "[storage][progress]") {
+  storage::ProgressTracker tracker("/models/m");
+  tracker.planFiles(1);
+  tracker.addBytes("/models/m/big.bin", 0, true, 100, 40);
+  tracker.addBytes("/models/m/big.bin", 100, true, 100, 50);
+  tracker.addBytes("/models/m/big.bin", 100, true, 100, 10);  // the second part starts over
+  tracker.addBytes("/models/m/big.bin", 0, false, -1, 60);
+  storage::ProgressSnapshot snapshot = tracker.snapshot();
+  CHECK(snapshot.bytes == 110);
+  CHECK(snapshot.filesPlanned == 1);
+  CHECK(snapshot.expectedKnown);
+  CHECK(snapshot.bytesExpected == 200);
+  CHECK(snapshot.currentFile == "big.bin");
+}
+
 TEST_CASE("The total is the listing's, or known once every planned file's size is",
           "[storage][progress]") {
   storage::ProgressTracker tracker("/models/m");
   tracker.planFiles(2);
-  tracker.addBytes("/models/m/sub/a.bin", true, 10, 10);
+  tracker.addBytes("/models/m/sub/a.bin", 0, true, 10, 10);
   CHECK_FALSE(tracker.snapshot().expectedKnown);  // b.bin has not started
-  tracker.addBytes("/models/m/b.bin", true, -1, 5);
+  tracker.addBytes("/models/m/b.bin", 0, true, -1, 5);
   CHECK_FALSE(tracker.snapshot().expectedKnown);  // b.bin came without a Content-Length
-  tracker.addBytes("/models/m/b.bin", true, 20, 5);
+  tracker.addBytes("/models/m/b.bin", 0, true, 20, 5);
   storage::ProgressSnapshot snapshot = tracker.snapshot();
   CHECK(snapshot.expectedKnown);
   CHECK(snapshot.bytesExpected == 30);
@@ -106,7 +122,7 @@ TEST_CASE("runParallel plans its files and counts them done on its worker thread
   storage::Status status = storage::runParallel(6, 3, [&](size_t i) {
     // The worker threads feed the caller's tracker.
     if (storage::currentProgress() == &tracker) ++seen;
-    tracker.addBytes("/d/f" + std::to_string(i), true, 1, 1);
+    tracker.addBytes("/d/f" + std::to_string(i), 0, true, 1, 1);
     return i == 5 ? storage::Status::failure("no") : storage::Status::success();
   });
   CHECK_FALSE(status.ok);
@@ -119,7 +135,7 @@ TEST_CASE("runParallel plans its files and counts them done on its worker thread
 TEST_CASE("The reporter logs at its interval and never after stop", "[storage][progress]") {
   CapturedLog log;
   storage::ProgressTracker tracker("/d");
-  tracker.addBytes("/d/a.bin", true, 1000, 10);
+  tracker.addBytes("/d/a.bin", 0, true, 1000, 10);
   {
     // Stopped within the first interval: nothing.
     storage::ProgressReporter quick(tracker, "s3://b/m", 5s);

@@ -1,9 +1,11 @@
 // SigV4 checked against a real implementation: every request our S3 client sends (listing,
 // objects with odd keys, query strings, a session token) must carry the Authorization header
 // that botocore computes for it (tests/support/storage_botocore_s3.py).
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "puller/storage/http_client.h"
 #include "puller/storage/s3.h"
@@ -169,8 +171,10 @@ TEST_CASE("S3: 503 SlowDown is retried with backoff, up to S3_MAX_ATTEMPTS",
     CHECK(result.status == 0);
     CHECK(testsupport::readFile(dir + "/out/w.bin") == "weights");
     CHECK(s3.requests().size() == 4);  // the listing, then three GETs of the object
-    CHECK_THAT(result.output, Catch::Contains("SlowDown: Please reduce your request rate. (HTTP "
-                                              "503); retrying (3 of 3)"));
+    CHECK_THAT(result.output,
+               Catch::Contains("failed to download m/w.bin: SlowDown: Please reduce your request "
+                               "rate. (HTTP 503) (bucket models, region us-east-1); retrying (3 "
+                               "of 3)"));
     CHECK(result.output.find(kSecret) == std::string::npos);
   }
   SECTION("more SlowDowns than attempts: the error names the bucket and region") {
@@ -187,6 +191,55 @@ TEST_CASE("S3: 503 SlowDown is retried with backoff, up to S3_MAX_ATTEMPTS",
                                "reduce your request rate. (HTTP 503) (bucket models, region "
                                "us-east-1)\n"));
     CHECK(s3.requests().size() == 3);
+  }
+}
+
+TEST_CASE("S3: a large object comes as signed ranged GETs, each part retried on its own",
+          "[storage][s3][ranged][retry][initializer]") {
+  // 70 MiB and 5 bytes: parts of 32 MiB, 32 MiB, and 6 MiB and 5 bytes.
+  const uint64_t size = (uint64_t{70} << 20) + 5;
+  const std::set<std::string> parts{"bytes=0-33554431", "bytes=33554432-67108863",
+                                    "bytes=67108864-73400324"};
+  std::string dir = testsupport::makeTempDir("ranged");
+  storagetest::writePatternFile(dir + "/big.bin", size);
+  auto putBig = [&](const BotocoreS3& s3) {
+    fs::create_directories(s3.root() + "/models/big");
+    fs::copy_file(dir + "/big.bin", s3.root() + "/models/big/w.bin");
+  };
+  SECTION("two parts answered SlowDown first: only those are sent again") {
+    BotocoreS3 s3(kAccessKey, kSecret, "", "", "", {"--slow-down", "2"});
+    putBig(s3);
+    ScopedEnv env(robustEnv(s3));
+    Run result = runInitializer({"s3://models/big", dir + "/out"});
+    INFO(result.output);
+    REQUIRE(result.status == 0);
+    CHECK(storagetest::sameContent(dir + "/big.bin", dir + "/out/w.bin"));
+    std::multiset<std::string> sent;
+    for (const auto& request : s3.requests()) {
+      nlohmann::json line = nlohmann::json::parse(request);
+      if (line["range"].is_null()) continue;  // the listing
+      sent.insert(line["range"].get<std::string>());
+      // The Range header is signed with the rest (botocore checked the signature).
+      CHECK(std::find(line["signed"].begin(), line["signed"].end(), "range") !=
+            line["signed"].end());
+    }
+    CHECK(sent.size() == 5);  // three parts, two of them twice
+    CHECK(std::set<std::string>(sent.begin(), sent.end()) == parts);
+    CHECK_THAT(result.output, Catch::Contains("SlowDown: Please reduce your request rate. (HTTP "
+                                              "503) (bucket models, region us-east-1); retrying "
+                                              "(2 of 3)"));
+  }
+  SECTION("a server that ignores Range: a clear error, no retry, no corrupt file kept as done") {
+    BotocoreS3 s3(kAccessKey, kSecret, "", "", "", {"--ignore-range"});
+    putBig(s3);
+    ScopedEnv env(robustEnv(s3));
+    Run result = runInitializer({"s3://models/big", dir + "/ignored"});
+    INFO(result.output);
+    CHECK(result.status == 1);
+    CHECK_THAT(result.output,
+               Catch::Contains("the server answered a ranged GET with the whole object"));
+    CHECK(result.output.find("retrying") == std::string::npos);
+    CHECK(s3.requests().size() <= 1 + parts.size());
   }
 }
 

@@ -120,17 +120,17 @@ TEST_CASE("Object selection keeps structure, respects '/' boundaries and single 
     return out;
   };
   REQUIRE(storage::selectObjects({{"m1/a.bin", 1}, {"m1/sub/b.bin", 1}, {"m10/x", 1}, {"m1/", 0}},
-                                 "m1", selected)
+                                 "m1", {}, selected)
               .ok);
   CHECK(names() == std::vector<std::string>{"m1/a.bin->a.bin", "m1/sub/b.bin->sub/b.bin"});
-  REQUIRE(
-      storage::selectObjects({{"m1/model.pt", 1}, {"m1/model.pt.bak", 1}}, "m1/model.pt", selected)
-          .ok);
+  REQUIRE(storage::selectObjects({{"m1/model.pt", 1}, {"m1/model.pt.bak", 1}}, "m1/model.pt", {},
+                                 selected)
+              .ok);
   CHECK(names() == std::vector<std::string>{"m1/model.pt->model.pt"});
   // A zero-size folder placeholder that is also a parent is not written as a file.
-  REQUIRE(storage::selectObjects({{"p/dir", 0}, {"p/dir/f", 1}}, "p/", selected).ok);
+  REQUIRE(storage::selectObjects({{"p/dir", 0}, {"p/dir/f", 1}}, "p/", {}, selected).ok);
   CHECK(names() == std::vector<std::string>{"p/dir/f->dir/f"});
-  CHECK_FALSE(storage::selectObjects({{"p/../../etc/x", 1}}, "p/", selected).ok);
+  CHECK_FALSE(storage::selectObjects({{"p/../../etc/x", 1}}, "p/", {}, selected).ok);
 }
 
 TEST_CASE("Slashes right after the prefix are dropped as upstream's lstrip does", "[storage]") {
@@ -138,7 +138,7 @@ TEST_CASE("Slashes right after the prefix are dropped as upstream's lstrip does"
   for (const char* prefix : {"models/m1", "models/m1/"}) {
     INFO(prefix);
     REQUIRE(storage::selectObjects({{"models/m1//weights.bin", 7}, {"models/m1/a//b.bin", 1}},
-                                   prefix, selected)
+                                   prefix, {}, selected)
                 .ok);
     REQUIRE(selected.size() == 2);
     CHECK(selected[0].relative.generic_string() == "weights.bin");
@@ -148,7 +148,7 @@ TEST_CASE("Slashes right after the prefix are dropped as upstream's lstrip does"
   for (const char* key :
        {"models/m1//../x", "models/m1///../../etc/passwd", "models/m1/a/../../x"}) {
     INFO(key);
-    auto status = storage::selectObjects({{key, 1}}, "models/m1", selected);
+    auto status = storage::selectObjects({{key, 1}}, "models/m1", {}, selected);
     CHECK_FALSE(status.ok);
     CHECK_THAT(status.message, Catch::Contains("outside the destination"));
   }
@@ -156,14 +156,37 @@ TEST_CASE("Slashes right after the prefix are dropped as upstream's lstrip does"
 
 TEST_CASE("Keys that name the same file are fetched once and the last listed wins", "[storage]") {
   std::vector<storage::SelectedObject> selected;
-  REQUIRE(
-      storage::selectObjects({{"m1/a.bin", 1}, {"m1/b.bin", 2}, {"m1//a.bin", 3}}, "m1", selected)
-          .ok);
+  REQUIRE(storage::selectObjects({{"m1/a.bin", 1}, {"m1/b.bin", 2}, {"m1//a.bin", 3}}, "m1", {},
+                                 selected)
+              .ok);
   REQUIRE(selected.size() == 2);
   CHECK(selected[0].key == "m1//a.bin");
   CHECK(selected[0].relative.generic_string() == "a.bin");
   CHECK(selected[0].size == 3);
   CHECK(selected[1].key == "m1/b.bin");
+}
+
+TEST_CASE("Object selection applies the allow and ignore patterns it is given", "[storage]") {
+  std::vector<storage::SelectedObject> selected;
+  storage::Patterns patterns;
+  patterns.allow = {"*.json", "tokenizer/"};
+  patterns.ignore = {"*secret*"};
+  REQUIRE(storage::selectObjects({{"m/config.json", 1},
+                                  {"m/model.safetensors", 9},
+                                  {"m/tokenizer/vocab.txt", 2},
+                                  {"m/sub/secret.json", 1}},
+                                 "m", patterns, selected)
+              .ok);
+  std::vector<std::string> names;
+  for (const auto& object : selected)
+    names.push_back(object.relative.generic_string());
+  CHECK(names == std::vector<std::string>{"config.json", "tokenizer/vocab.txt"});
+  // A URI naming one object fetches it whatever the patterns say.
+  REQUIRE(storage::selectObjects({{"m/model.safetensors", 9}}, "m/model.safetensors", patterns,
+                                 selected)
+              .ok);
+  REQUIRE(selected.size() == 1);
+  CHECK(selected[0].relative.generic_string() == "model.safetensors");
 }
 
 TEST_CASE("Relative paths that escape are refused", "[storage]") {

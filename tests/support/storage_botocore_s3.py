@@ -12,14 +12,17 @@ token is expected. A mismatch answers 403 SignatureDoesNotMatch (or InvalidToken
 
 Objects are the files below --root/<bucket>/ (path style). It serves:
   GET /<bucket>?list-type=2&prefix=P      ListObjectsV2 (one page)
-  GET /<bucket>/<key>                     GetObject
+  GET /<bucket>/<key>                     GetObject (Range: bytes=A-B answers 206 with that part)
 --bucket-region R answers 301 PermanentRedirect with x-amz-bucket-region R to requests signed for
-another region; --slow-down N answers the first N object GETs 503 SlowDown.
-Each verified request is appended to --log as a JSON line (method, raw path, signed headers).
+another region; --slow-down N answers the first N object GETs 503 SlowDown; --ignore-range
+answers ranged GETs with the whole object, as a server without range support would.
+Each verified request is appended to --log as a JSON line (method, raw path, signed headers,
+Range header).
 """
 import argparse
 import json
 import os
+import re
 import ssl
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -89,7 +92,8 @@ class Handler(BaseHTTPRequestHandler):
         if ARGS.log:
             with open(ARGS.log, "a", encoding="utf-8") as f:
                 f.write(json.dumps({"method": self.command, "path": self.path,
-                                    "signed": signed}) + "\n")
+                                    "signed": signed,
+                                    "range": self.headers.get("Range")}) + "\n")
         return None
 
     def do_GET(self):
@@ -134,7 +138,19 @@ class Handler(BaseHTTPRequestHandler):
         if not os.path.isfile(path):
             return self.error(404, "NoSuchKey", "The specified key does not exist.")
         with open(path, "rb") as f:
-            self.answer(200, f.read(), "application/octet-stream")
+            data = f.read()
+        ranged = re.fullmatch(r"bytes=(\d+)-(\d+)", self.headers.get("Range", ""))
+        if not ranged or ARGS.ignore_range:
+            return self.answer(200, data, "application/octet-stream")
+        first, last = int(ranged.group(1)), min(int(ranged.group(2)), len(data) - 1)
+        if first >= len(data):
+            return self.error(416, "InvalidRange", "The requested range is not satisfiable")
+        self.send_response(206)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Range", "bytes %d-%d/%d" % (first, last, len(data)))
+        self.send_header("Content-Length", str(last - first + 1))
+        self.end_headers()
+        self.wfile.write(data[first:last + 1])
 
 
 def main():
@@ -151,6 +167,9 @@ def main():
     parser.add_argument("--bucket-region", help="301 PermanentRedirect for any other region")
     parser.add_argument("--slow-down", type=int, default=0,
                         help="answer this many object GETs with 503 SlowDown first")
+    parser.add_argument("--ignore-range", action="store_true",
+                        help="answer ranged GETs with the whole object (200), as servers "
+                             "without range support do")
     ARGS = parser.parse_args()
     global SLOW_DOWN_LEFT
     SLOW_DOWN_LEFT = ARGS.slow_down

@@ -4,20 +4,22 @@
 It is a fake because no GCS server package is available to run on loopback (fake-gcs-server
 and the emulator are not packaged here). It follows the documented API paths:
   GET  /storage/v1/b/<bucket>/o?prefix=...&pageToken=...   listing: items[].name, nextPageToken
-  GET  /storage/v1/b/<bucket>/o/<url-encoded object>?alt=media   media download
+  GET  /storage/v1/b/<bucket>/o/<url-encoded object>?alt=media   media download (Range:
+                bytes=A-B answers 206 with that part, as GCS does)
   POST /upload/storage/v1/b/<bucket>/o?uploadType=media&name=<object>   media upload (the
                 body is the object; --fail-uploads N answers the first N with 503)
   POST /token   OAuth 2.0 JWT bearer grant (RFC 7523): the RS256 assertion is verified with the
                 `openssl` CLI against --public-key, then an access token is issued
 Objects are the files below --root/<bucket>/. With --require-token every storage request must
 carry "Authorization: Bearer <that token>" or an unexpired one listed in --accept-tokens (a file
-the fake of Google's credential endpoints appends to); --media-delay slows each object download; --auth-log records the bearer token of each storage
-request. Standard library only.
+the fake of Google's credential endpoints appends to); --media-delay slows each object download; --auth-log records the bearer token (and
+Range header) of each storage request. Standard library only.
 """
 import argparse
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -97,7 +99,8 @@ class Handler(BaseHTTPRequestHandler):
         token = auth[7:] if auth.startswith("Bearer ") else ""
         if ARGS.auth_log:
             with open(ARGS.auth_log, "a") as log:
-                log.write(json.dumps({"path": self.path.split("?")[0], "token": token}) + "\n")
+                log.write(json.dumps({"path": self.path.split("?")[0], "token": token,
+                                      "range": self.headers.get("Range")}) + "\n")
         if not ARGS.require_token:
             return True
         if token in ISSUED:
@@ -141,13 +144,23 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(404, {"error": {"code": 404, "message": "No such object"}})
         size = os.path.getsize(path)
         time.sleep(ARGS.media_delay)
-        self.send_response(200)
+        first, last = 0, size - 1
+        ranged = re.fullmatch(r"bytes=(\d+)-(\d+)", self.headers.get("Range", ""))
+        if ranged:
+            first, last = int(ranged.group(1)), min(int(ranged.group(2)), size - 1)
+            self.send_response(206)
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (first, last, size))
+        else:
+            self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(size))
+        self.send_header("Content-Length", str(last - first + 1))
         self.end_headers()
         with open(path, "rb") as f:
-            while chunk := f.read(1 << 16):
+            f.seek(first)
+            left = last - first + 1
+            while left > 0 and (chunk := f.read(min(left, 1 << 16))):
                 self.wfile.write(chunk)
+                left -= len(chunk)
 
     def upload(self, body):
         global UPLOADS_SEEN
