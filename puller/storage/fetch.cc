@@ -40,13 +40,15 @@ struct OpenFile {
   }
 };
 
-// Creates (or truncates) the object's file; a ranged object's file gets its listed size up front,
-// so the parts can land anywhere in it and a full disk fails now rather than near the end.
+// Creates (or truncates, unless it holds the object's first bytes) the object's file; a ranged
+// object's file gets its listed size up front, so the parts can land anywhere in it and a full
+// disk fails now rather than near the end.
 Status openFile(const fs::path& destination, const SelectedObject& object, bool preallocate,
                 OpenFile& file) {
   Status prepared = prepareFile(destination, object.relative, file.path);
   if (!prepared.ok) return prepared;
-  file.fd = ::open(file.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  const int truncate = object.present > 0 ? 0 : O_TRUNC;
+  file.fd = ::open(file.path.c_str(), O_WRONLY | O_CREAT | truncate | O_CLOEXEC, 0666);
   if (file.fd < 0) {
     return Status::failure("cannot write " + file.path.string() + ": " + std::strerror(errno));
   }
@@ -74,12 +76,12 @@ class Fetcher {
         files_(objects.size()) {
     for (size_t i = 0; i < objects.size(); ++i) {
       const uint64_t size = objects[i].size;
-      if (size < kRangedThreshold) {
+      if (size < kRangedThreshold && objects[i].present == 0) {
         parts_.push_back({i, {}, false});
         files_[i].partsLeft = 1;
         continue;
       }
-      for (uint64_t first = 0; first < size; first += kPartSize) {
+      for (uint64_t first = objects[i].present; first < size; first += kPartSize) {
         parts_.push_back({i, {first, std::min(size, first + kPartSize) - 1}, true});
         ++files_[i].partsLeft;
       }

@@ -45,9 +45,10 @@ struct ObjectSource {
   int attempts = 3;  // per part (or per whole object)
 };
 
-// Fetches `objects` below `destination` (each at its `relative` path). The first failure stops
-// the transfers not yet started and is returned; a file whose size differs from the listing
-// fails. The calling thread's progress tracker counts files and bytes (progress.h).
+// Fetches `objects` below `destination` (each at its `relative` path; an object with bytes
+// `present` is fetched as ranges from there on, whatever its size, into the file as it is). The
+// first failure stops the transfers not yet started and is returned; a file whose size differs from
+// the listing fails. The calling thread's progress tracker counts files and bytes (progress.h).
 Status fetchObjects(const std::vector<SelectedObject>& objects, const fs::path& destination,
                     const ObjectSource& source, const std::atomic<bool>* cancel);
 

@@ -262,6 +262,10 @@ HttpResponse perform(const HttpRequest& request, const std::string& path, const 
   if (curl_easy_header(h, "ETag", 0, CURLH_HEADER, -1, &etag) == CURLHE_OK) {
     response.etag = etag->value;
   }
+  curl_header* range = nullptr;
+  if (curl_easy_header(h, "Content-Range", 0, CURLH_HEADER, -1, &range) == CURLHE_OK) {
+    response.contentRange = range->value;
+  }
   curl_header* region = nullptr;
   if (curl_easy_header(h, "x-amz-bucket-region", 0, CURLH_HEADER, -1, &region) == CURLHE_OK) {
     response.bucketRegion = region->value;
@@ -278,7 +282,8 @@ HttpResponse perform(const HttpRequest& request, const std::string& path, const 
       response.error = "cannot write " + (part != nullptr ? part->path : path);
     } else if (transfer.rangeIgnored) {
       response.error = "the server answered a ranged GET with the whole object (HTTP " +
-                       std::to_string(response.status) + ")";
+                       std::to_string(response.status) +
+                       "): it takes no ranges, or the object changed meanwhile";
     } else if (transfer.tooLarge) {
       response.error = "response body larger than 64 MiB";
     } else if (code == CURLE_ABORTED_BY_CALLBACK) {

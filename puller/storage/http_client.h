@@ -48,6 +48,7 @@ struct HttpResponse {
   std::string contentType;
   std::string etag;          // the ETag header (S3 multipart uploads need each part's)
   std::string bucketRegion;  // the x-amz-bucket-region header (S3's region redirects)
+  std::string contentRange;  // the Content-Range header of a 206 ("bytes 0-99/1000")
   uint64_t bytes = 0;        // bytes written to the file for file downloads
   bool cancelled = false;
   // Sending the request again cannot help: the file cannot be written, or the server ignores

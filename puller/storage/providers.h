@@ -33,6 +33,9 @@ struct SelectedObject {
   std::string key;
   fs::path relative;
   uint64_t size = 0;
+  // Bytes [0, present) are already in the file (an http(s) file's first part): kept, and the
+  // rest fetched as ranges.
+  uint64_t present = 0;
 };
 
 // Chooses what to download from a listing under `prefix`: a key equal to the prefix is a single

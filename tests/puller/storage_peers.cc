@@ -282,8 +282,11 @@ void Azurite::put(const std::string& container, const std::string& blob, const s
     throw std::runtime_error("azurite put " + blob + ": " + std::to_string(status));
 }
 
-Nginx::Nginx() : httpPort_(testsupport::freePort()), httpsPort_(testsupport::freePort()) {
-  std::string prefix = testsupport::makeTempDir("nginx");
+Nginx::Nginx()
+    : httpPort_(testsupport::freePort()),
+      httpsPort_(testsupport::freePort()),
+      prefix_(testsupport::makeTempDir("nginx")) {
+  const std::string& prefix = prefix_;
   root_ = prefix + "/www";
   fs::create_directories(root_);
   auto [cert, key] = selfSignedCertificate();
@@ -306,6 +309,10 @@ Nginx::Nginx() : httpPort_(testsupport::freePort()), httpsPort_(testsupport::fre
   if (!testsupport::waitForPort(httpPort_, 15s) || !testsupport::waitForPort(httpsPort_, 15s)) {
     throw std::runtime_error("nginx did not start: " + process_->output());
   }
+}
+
+std::string Nginx::accessLog() const {
+  return fs::exists(prefix_ + "/access.log") ? testsupport::readFile(prefix_ + "/access.log") : "";
 }
 
 std::string Nginx::url(const std::string& path) const {

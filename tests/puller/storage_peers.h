@@ -95,10 +95,13 @@ class Nginx {
   std::string url(const std::string& path) const;
   std::string httpsUrl(const std::string& path) const;
   const std::string& caFile() const { return cert_; }
+  // One line per request: `<uri> <status> "<Range>" "<If-Range>"`.
+  std::string accessLog() const;
 
  private:
   uint16_t httpPort_;
   uint16_t httpsPort_;
+  std::string prefix_;
   std::string root_;
   std::string cert_;
   std::unique_ptr<testsupport::Process> process_;

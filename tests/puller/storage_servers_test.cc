@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "puller/storage/storage.h"
@@ -404,6 +405,56 @@ TEST_CASE("http(s): plain files, custom headers, archives by name and by Content
     REQUIRE(status.ok);
     CHECK(testsupport::readFile(dest + "/model.joblib") == "Temporary content\n");
   }
+}
+
+TEST_CASE("http(s): a large file comes as parallel ranged GETs where the server takes ranges",
+          "[storage][http][large][ranged]") {
+  storagetest::Nginx nginx;
+  const uint64_t size = (uint64_t{100} << 20) + 9;
+  storagetest::writePatternFile(nginx.root() + "/big.bin", size);
+  fs::create_directories(nginx.root() + "/noranges");
+  storagetest::writePatternFile(nginx.root() + "/noranges/whole.bin", (uint64_t{40} << 20) + 1);
+  testsupport::writeFile(nginx.root() + "/empty.bin", "");
+  fs::create_directories(nginx.root() + "/norange416");
+  testsupport::writeFile(nginx.root() + "/norange416/empty.bin", "");
+  std::string dest = freshDir("http");
+  for (const char* path :
+       {"/big.bin", "/noranges/whole.bin", "/empty.bin", "/norange416/empty.bin"}) {
+    auto status = storage::download(nginx.url(path), dest);
+    INFO(path << ": " << status.message);
+    REQUIRE(status.ok);
+    CHECK(storagetest::sameContent(nginx.root() + path,
+                                   dest + "/" + fs::path(path).filename().string()));
+  }
+  // The first part asked as a range says the size; the other three follow with If-Range (the
+  // first answer's ETag), so a file replaced meanwhile cannot mix two versions.
+  std::map<std::string, std::string> ifRange;  // by Range
+  std::istringstream log(nginx.accessLog());
+  std::vector<std::string> others;
+  for (std::string line; std::getline(log, line);) {
+    if (!line.starts_with("/big.bin ")) {
+      others.push_back(line);
+      continue;
+    }
+    CHECK_THAT(line, Catch::StartsWith("/big.bin 206 \"bytes="));
+    size_t open = line.find('"');
+    size_t close = line.find('"', open + 1);
+    ifRange[line.substr(open + 1, close - open - 1)] = line.substr(close + 2);
+  }
+  CHECK(ifRange.size() == 4);
+  CHECK(ifRange["bytes=0-33554431"] == "\"-\"");
+  for (const char* part :
+       {"bytes=33554432-67108863", "bytes=67108864-100663295", "bytes=100663296-104857608"}) {
+    INFO(part);
+    REQUIRE(ifRange.contains(part));
+    CHECK(ifRange[part] != "\"-\"");
+  }
+  // A server without ranges answers the whole file to the first GET; one that refuses the
+  // range of an empty file (416) is asked again without one.
+  CHECK(others == std::vector<std::string>{"/noranges/whole.bin 200 \"bytes=0-33554431\" \"-\"",
+                                           "/empty.bin 200 \"bytes=0-33554431\" \"-\"",
+                                           "/norange416/empty.bin 416 \"bytes=0-33554431\" \"-\"",
+                                           "/norange416/empty.bin 200 \"-\" \"-\""});
 }
 
 TEST_CASE("GCS (fake JSON API): pagination, nested prefix, single object, not found",
