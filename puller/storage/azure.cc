@@ -225,7 +225,8 @@ Status downloadAzure(const std::string& uri, const fs::path& destination,
     }
     for (const auto& blob : xmlElements(response.body, "Blob")) {
       listing.push_back({xmlFirst(blob, "Name"),
-                         std::strtoull(xmlFirst(blob, "Content-Length").c_str(), nullptr, 10)});
+                         std::strtoull(xmlFirst(blob, "Content-Length").c_str(), nullptr, 10),
+                         xmlFirst(blob, "Etag")});
     }
     marker = xmlFirst(response.body, "NextMarker");
   } while (!marker.empty());
@@ -242,6 +243,13 @@ Status downloadAzure(const std::string& uri, const fs::path& destination,
   source.failure = [&](const HttpRequest& request, const HttpResponse& response) {
     return client.failure(request, response);
   };
+  // Upstream keeps up to files x chunks per file (4 x 4) streams open: the same bound here, for
+  // files and parts alike, when either is set.
+  if (!env("AZURE_MAX_FILE_CONCURRENCY").empty() || !env("AZURE_MAX_CHUNK_CONCURRENCY").empty()) {
+    source.connections = std::min(concurrencyFromEnv("AZURE_MAX_FILE_CONCURRENCY", 4) *
+                                      concurrencyFromEnv("AZURE_MAX_CHUNK_CONCURRENCY", 4),
+                                  kMaxConnections);
+  }
   status = fetchObjects(selected, destination, source, options.cancel);
   if (!status.ok) return status;
   for (const auto& object : selected)

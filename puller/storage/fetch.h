@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "puller/storage/parallel.h"
 #include "puller/storage/providers.h"
 
 namespace storage {
@@ -42,8 +43,17 @@ struct ObjectSource {
   std::function<std::string(const HttpRequest&, const HttpResponse&)> failure;
   // Whether a failed answer is worth another attempt; unset: retryableAnswer (http_client.h).
   std::function<bool(const HttpResponse&)> retryable;
-  int attempts = 3;  // per part (or per whole object)
+  int attempts = 3;                       // per part (or per whole object)
+  size_t connections = kFileConcurrency;  // GETs in flight at once for the model
 };
+
+// Most connections a model's download may keep in flight, whatever a variable asks for.
+inline constexpr size_t kMaxConnections = 64;
+
+// A count from an upstream concurrency variable (S3_MAX_FILE_CONCURRENCY, ...): `fallback` when
+// unset; a value that is not a positive integer is ignored with a warning; at most
+// kMaxConnections.
+size_t concurrencyFromEnv(const char* name, size_t fallback);
 
 // Fetches `objects` below `destination` (each at its `relative` path; an object with bytes
 // `present` is fetched as ranges from there on, whatever its size, into the file as it is). The

@@ -107,7 +107,11 @@ Status downloadGcs(const std::string& uri, const fs::path& destination,
         if (item.contains("size") && item["size"].is_string()) {
           size = std::strtoull(item["size"].get<std::string>().c_str(), nullptr, 10);
         }
-        listing.push_back({item["name"].get<std::string>(), size});
+        std::string generation;
+        if (item.contains("generation") && item["generation"].is_string()) {
+          generation = item["generation"].get<std::string>();
+        }
+        listing.push_back({item["name"].get<std::string>(), size, generation});
       }
     }
     pageToken = page.contains("nextPageToken") && page["nextPageToken"].is_string()

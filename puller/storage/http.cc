@@ -66,7 +66,7 @@ Status fetchRest(const HttpRequest& request, const HttpResponse& firstPart,
                            firstPart.contentRange + ")");
   }
   if (firstPart.bytes >= *total) return Status::success();
-  SelectedObject object{relative.generic_string(), relative, *total, firstPart.bytes};
+  SelectedObject object{relative.generic_string(), relative, *total, "", firstPart.bytes};
   ObjectSource source;
   source.request = [&](const SelectedObject&, const ByteRange* range, HttpRequest& part) {
     part = request;

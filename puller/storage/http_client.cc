@@ -35,6 +35,7 @@ struct Transfer {
   bool tooLarge = false;
   bool fileError = false;
   bool rangeIgnored = false;
+  std::string otherRange;  // the Content-Range of a 206 for a range not asked for
 
   bool inMemory() const { return path.empty() && part == nullptr; }
 };
@@ -47,11 +48,23 @@ void initCurlOnce() {
 // Writes a chunk at its place in the caller's file.
 size_t writePart(Transfer* transfer, const char* data, size_t length, long status) {
   const FilePart& part = *transfer->part;
-  if (part.ranged && status != 206) {
+  uint64_t before = transfer->response->bytes;
+  if (!part.range.empty() && status != 206) {
     transfer->rangeIgnored = true;
     return 0;
   }
-  uint64_t before = transfer->response->bytes;
+  if (!part.range.empty() && before == 0) {
+    curl_header* header = nullptr;
+    std::string answered;
+    if (curl_easy_header(transfer->curl, "Content-Range", 0, CURLH_HEADER, -1, &header) ==
+        CURLHE_OK) {
+      answered = header->value;
+    }
+    if (!answered.starts_with(part.range + "/")) {
+      transfer->otherRange = answered.empty() ? "none" : answered;
+      return 0;
+    }
+  }
   for (size_t written = 0; written < length;) {
     ssize_t n = ::pwrite(part.fd, data + written, length - written,
                          static_cast<off_t>(part.offset + before + written));
@@ -277,13 +290,17 @@ HttpResponse perform(const HttpRequest& request, const std::string& path, const 
     if (empty == nullptr || std::fclose(empty) != 0) transfer.fileError = true;
   }
   if (code != CURLE_OK || transfer.fileError) {
-    response.permanent = transfer.fileError || transfer.rangeIgnored;
+    response.permanent =
+        transfer.fileError || transfer.rangeIgnored || !transfer.otherRange.empty();
     if (transfer.fileError) {
       response.error = "cannot write " + (part != nullptr ? part->path : path);
     } else if (transfer.rangeIgnored) {
       response.error = "the server answered a ranged GET with the whole object (HTTP " +
                        std::to_string(response.status) +
                        "): it takes no ranges, or the object changed meanwhile";
+    } else if (!transfer.otherRange.empty()) {
+      response.error = "the server answered another range than " + part->range +
+                       " (Content-Range: " + transfer.otherRange + ")";
     } else if (transfer.tooLarge) {
       response.error = "response body larger than 64 MiB";
     } else if (code == CURLE_ABORTED_BY_CALLBACK) {

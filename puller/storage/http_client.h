@@ -69,9 +69,10 @@ struct FilePart {
   int fd = -1;
   std::string path;  // the file's path, for progress and messages
   uint64_t offset = 0;
-  // The request asks for a byte range: only a 206 answer is written; a 200 (a server that
-  // ignores Range would send the whole object) fails the transfer instead of corrupting the file.
-  bool ranged = false;
+  // For a ranged request, the range asked for as Content-Range writes it ("bytes 0-99"): only a
+  // 206 naming that range is written; a 200 (a server that ignores Range sends the whole
+  // object) or another range fails the transfer instead of corrupting the file.
+  std::string range;
 };
 
 // Performs the request; a 2xx body is written into the part, any other body is kept (its first

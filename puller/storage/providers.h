@@ -26,6 +26,9 @@ struct Downloaded {
 struct ListedObject {
   std::string key;
   uint64_t size = 0;
+  // What names this content of the object (S3 and Azure ETag, GCS generation), "" when unknown:
+  // an interrupted download resumes only into the same content.
+  std::string version;
 };
 
 // An object to fetch, where it goes relative to the destination, and its size in the listing.
@@ -33,6 +36,7 @@ struct SelectedObject {
   std::string key;
   fs::path relative;
   uint64_t size = 0;
+  std::string version;  // as in ListedObject
   // Bytes [0, present) are already in the file (an http(s) file's first part): kept, and the
   // rest fetched as ranges.
   uint64_t present = 0;

@@ -292,7 +292,8 @@ Status downloadS3(const std::string& uri, const fs::path& destination,
     }
     for (const auto& contents : xmlElements(response.body, "Contents")) {
       listing.push_back({xmlFirst(contents, "Key"),
-                         std::strtoull(xmlFirst(contents, "Size").c_str(), nullptr, 10)});
+                         std::strtoull(xmlFirst(contents, "Size").c_str(), nullptr, 10),
+                         xmlFirst(contents, "ETag")});
     }
     token = xmlFirst(response.body, "IsTruncated") == "true"
                 ? xmlFirst(response.body, "NextContinuationToken")
@@ -313,6 +314,8 @@ Status downloadS3(const std::string& uri, const fs::path& destination,
   };
   source.retryable = retryable;
   source.attempts = client.attempts();
+  // Upstream's files at once: here the GETs in flight, files and parts alike.
+  source.connections = concurrencyFromEnv("S3_MAX_FILE_CONCURRENCY", kFileConcurrency);
   status = fetchObjects(selected, destination, source, options.cancel);
   if (!status.ok) return status;
   for (const auto& object : selected)

@@ -61,7 +61,7 @@ Status selectObjects(const std::vector<ListedObject>& listing, const std::string
     for (const auto& object : listing) {
       if (object.key == prefix) {
         std::string base = prefix.substr(prefix.rfind('/') + 1);
-        selected.push_back({object.key, base, object.size});
+        selected.push_back({object.key, base, object.size, object.version});
         return planListedBytes(selected);
       }
     }
@@ -95,9 +95,9 @@ Status selectObjects(const std::vector<ListedObject>& listing, const std::string
     // as with upstream's one-by-one download, rather than two transfers writing one file at once.
     auto [position, added] = positions.emplace(safe->generic_string(), candidates.size());
     if (added) {
-      candidates.push_back({key, *safe, object.size});
+      candidates.push_back({key, *safe, object.size, object.version});
     } else {
-      candidates[position->second] = {key, *safe, object.size};
+      candidates[position->second] = {key, *safe, object.size, object.version};
     }
   }
   for (auto& candidate : candidates) {

@@ -14,8 +14,6 @@
 namespace storage {
 namespace {
 
-// Access tokens are used for this long, well within the hour they are usually valid for.
-constexpr auto kTokenLifetime = std::chrono::minutes(45);
 // Azure's Put Blob takes at most this much (service version 2019-12-12 and later).
 constexpr uint64_t kMaxAzurePutBlob = uint64_t{5000} << 20;
 // S3 allows at most this many parts.
@@ -42,29 +40,6 @@ HttpResponse perform(const Make& make, const UploadOptions& options, UploadRepor
 std::string attemptsText(const UploadReport& report) {
   return report.requests > 1 ? " (after " + std::to_string(report.requests) + " attempts)" : "";
 }
-
-// A bearer token fetched when first needed and again when old or refused.
-class TokenCache {
- public:
-  template <typename Fetch>
-  Status get(const Fetch& fetch, std::string& token) {
-    const auto now = std::chrono::steady_clock::now();
-    if (!fetched_ || now - fetchedAt_ > kTokenLifetime) {
-      Status status = fetch(token_);
-      if (!status.ok) return status;
-      fetched_ = true;
-      fetchedAt_ = now;
-    }
-    token = token_;
-    return Status::success();
-  }
-  void invalidate() { fetched_ = false; }
-
- private:
-  bool fetched_ = false;
-  std::chrono::steady_clock::time_point fetchedAt_;
-  std::string token_;
-};
 
 // ---- S3 ----
 
@@ -196,14 +171,11 @@ class GcsUploader : public Uploader {
                             "/o?uploadType=media&name=" + percentEncode(key, false);
     HttpRequest last;
     HttpResponse response;
-    // A token the server refuses is fetched again once (it may have been revoked or expired).
+    // Tokens come from the process's token cache (renewed before they expire); one the server
+    // refuses is dropped from it and fetched again, once (it may have been revoked).
     for (int round = 0; round < 2; ++round) {
       std::string token;
-      Status status = tokens_.get(
-          [&](std::string& fresh) {
-            return gcs::accessToken(options.cancel, fresh, gcs::kReadWriteScope);
-          },
-          token);
+      Status status = gcs::accessToken(options.cancel, token, gcs::kReadWriteScope);
       if (!status.ok)
         return Status::failure("cannot upload " + describe(key) + ": " + status.message);
       response = perform(
@@ -220,7 +192,6 @@ class GcsUploader : public Uploader {
           },
           options, counts, last);
       if (response.status != 401 || token.empty()) break;
-      tokens_.invalidate();
       gcs::forgetAccessTokens();
     }
     if (response.ok()) return Status::success();
@@ -240,7 +211,6 @@ class GcsUploader : public Uploader {
 
  private:
   std::string bucket_;
-  TokenCache tokens_;
 };
 
 // ---- Azure Blob ----
@@ -276,8 +246,7 @@ class AzureUploader : public Uploader {
     for (int round = 0; round < 2; ++round) {
       std::string token;
       if (auth_ == AzureAuth::ServicePrincipal) {
-        Status status = tokens_.get(
-            [&](std::string& fresh) { return azure::aadToken(options.cancel, fresh); }, token);
+        Status status = azure::aadToken(options.cancel, token);
         if (!status.ok) {
           return Status::failure("cannot upload " + describe(key) + ": " + status.message);
         }
@@ -312,7 +281,6 @@ class AzureUploader : public Uploader {
           },
           options, counts, last);
       if (response.status != 401 || auth_ != AzureAuth::ServicePrincipal) break;
-      tokens_.invalidate();
       azure::forgetAadTokens();
     }
     if (response.ok()) return Status::success();
@@ -333,7 +301,6 @@ class AzureUploader : public Uploader {
   std::string account_;
   AzureAuth auth_;
   std::string secret_;  // the Shared Key or the static token
-  TokenCache tokens_;
 };
 
 std::unique_ptr<Uploader> createAzure(const UploadTarget& target, std::string& error) {

@@ -74,7 +74,7 @@ TEST_CASE("A retried file replaces its bytes instead of adding to them", "[stora
   CHECK(snapshot.currentFile == "a.bin");
 }
 
-TEST_CASE("The parts of one file count as one file; a retried part replaces only its bytes",
+TEST_CASE("The parts of one file count as one file, and a retried part replaces only its bytes",
           "[storage][progress]") {
   storage::ProgressTracker tracker("/models/m");
   tracker.planFiles(1);

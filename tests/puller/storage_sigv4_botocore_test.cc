@@ -241,6 +241,95 @@ TEST_CASE("S3: a large object comes as signed ranged GETs, each part retried on 
     CHECK(result.output.find("retrying") == std::string::npos);
     CHECK(s3.requests().size() <= 1 + parts.size());
   }
+  SECTION("a server that answers another range than asked: a clear error, no retry") {
+    BotocoreS3 s3(kAccessKey, kSecret, "", "", "", {"--shift-range"});
+    putBig(s3);
+    ScopedEnv env(robustEnv(s3));
+    Run result = runInitializer({"s3://models/big", dir + "/shifted"});
+    INFO(result.output);
+    CHECK(result.status == 1);
+    CHECK_THAT(result.output, Catch::Contains("the server answered another range than bytes ") &&
+                                  Catch::Contains("(Content-Range: bytes "));
+    CHECK(result.output.find("retrying") == std::string::npos);
+  }
+  SECTION("S3_MAX_FILE_CONCURRENCY bounds the GETs in flight, files and parts alike") {
+    const std::string peak = dir + "/peak";
+    BotocoreS3 s3(kAccessKey, kSecret, "", "", "", {"--peak-file", peak});
+    putBig(s3);
+    testsupport::writeFile(s3.root() + "/models/big/small.bin", "small");
+    Vars vars = robustEnv(s3);
+    vars["S3_MAX_FILE_CONCURRENCY"] = "1";
+    ScopedEnv env(vars);
+    Run one = runInitializer({"s3://models/big", dir + "/one"});
+    INFO(one.output);
+    REQUIRE(one.status == 0);
+    CHECK(storagetest::sameContent(dir + "/big.bin", dir + "/one/w.bin"));
+    CHECK(testsupport::readFile(peak) == "1");
+    // Not a positive integer: the default, with a warning naming the variable.
+    ScopedEnv bad(Vars{{"S3_MAX_FILE_CONCURRENCY", "many"}});
+    Run fallback = runInitializer({"s3://models/big", dir + "/fallback"});
+    INFO(fallback.output);
+    REQUIRE(fallback.status == 0);
+    CHECK_THAT(fallback.output,
+               Catch::Contains("S3_MAX_FILE_CONCURRENCY=many is not a positive integer; using 8"));
+  }
+}
+
+TEST_CASE("S3: a ranged download that failed goes on where it stopped when run again",
+          "[storage][s3][ranged][resume][initializer]") {
+  // Five parts, one at a time, one attempt each: two arrive, the third fails.
+  const uint64_t size = (uint64_t{150} << 20) + 3;
+  std::string dir = testsupport::makeTempDir("resume");
+  storagetest::writePatternFile(dir + "/big.bin", size);
+  auto rangesSince = [](const BotocoreS3& s3, size_t from) {
+    std::set<std::string> ranges;
+    const auto requests = s3.requests();
+    for (size_t i = from; i < requests.size(); ++i) {
+      nlohmann::json line = nlohmann::json::parse(requests[i]);
+      if (line["range"].is_string()) ranges.insert(line["range"].get<std::string>());
+    }
+    return ranges;
+  };
+  BotocoreS3 s3(kAccessKey, kSecret, "", "", "", {"--fail-after", "2", "1"});
+  fs::create_directories(s3.root() + "/models/big");
+  fs::copy_file(dir + "/big.bin", s3.root() + "/models/big/w.bin");
+  Vars vars = robustEnv(s3);
+  vars["S3_MAX_FILE_CONCURRENCY"] = "1";
+  vars["S3_MAX_ATTEMPTS"] = "1";
+  ScopedEnv env(vars);
+
+  Run failed = runInitializer({"s3://models/big", dir + "/out"});
+  INFO(failed.output);
+  REQUIRE(failed.status == 1);
+  CHECK(fs::exists(dir + "/out/w.bin.kserve-parts"));
+  const size_t before = s3.requests().size();
+  Run resumed = runInitializer({"s3://models/big", dir + "/out"});
+  INFO(resumed.output);
+  REQUIRE(resumed.status == 0);
+  CHECK_THAT(resumed.output, Catch::Contains("big/w.bin: 67108864 of 157286403 bytes are in "
+                                             "place from an earlier download; fetching the rest"));
+  CHECK(rangesSince(s3, before) == std::set<std::string>{"bytes=67108864-100663295",
+                                                         "bytes=100663296-134217727",
+                                                         "bytes=134217728-157286402"});
+  CHECK(storagetest::sameContent(dir + "/big.bin", dir + "/out/w.bin"));
+  CHECK(storagetest::listEntries(dir + "/out") == std::set<std::string>{"w.bin"});
+
+  // An object replaced since (a new ETag): the parts in place belong to the old one.
+  BotocoreS3 other(kAccessKey, kSecret, "", "", "", {"--fail-after", "2", "1"});
+  fs::create_directories(other.root() + "/models/big");
+  fs::copy_file(dir + "/big.bin", other.root() + "/models/big/w.bin");
+  vars["AWS_ENDPOINT_URL"] = other.endpoint();
+  ScopedEnv otherEnv(vars);
+  REQUIRE(runInitializer({"s3://models/big", dir + "/again"}).status == 1);
+  fs::remove(other.root() + "/models/big/w.bin");
+  storagetest::writePatternFile(other.root() + "/models/big/w.bin", size);
+  const size_t replacedFrom = other.requests().size();
+  Run replaced = runInitializer({"s3://models/big", dir + "/again"});
+  INFO(replaced.output);
+  REQUIRE(replaced.status == 0);
+  CHECK(replaced.output.find("in place from an earlier download") == std::string::npos);
+  CHECK(rangesSince(other, replacedFrom).size() == 5);
+  CHECK(storagetest::sameContent(dir + "/big.bin", dir + "/again/w.bin"));
 }
 
 TEST_CASE("S3: a 301 PermanentRedirect with x-amz-bucket-region is followed once",

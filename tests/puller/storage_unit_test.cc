@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "puller/storage/azure.h"
+#include "puller/storage/fetch.h"
 #include "puller/storage/providers.h"
 #include "puller/storage/s3.h"
 #include "puller/storage/sigv4.h"
@@ -187,6 +188,24 @@ TEST_CASE("Object selection applies the allow and ignore patterns it is given", 
               .ok);
   REQUIRE(selected.size() == 1);
   CHECK(selected[0].relative.generic_string() == "model.safetensors");
+}
+
+TEST_CASE("Concurrency variables: positive counts up to 64, anything else the default",
+          "[storage]") {
+  const char* name = "KSA_TEST_CONCURRENCY";
+  auto with = [&](std::optional<std::string> value) {
+    storagetest::ScopedEnv env({{name, value}});
+    return storage::concurrencyFromEnv(name, 8);
+  };
+  CHECK(with(std::nullopt) == 8);
+  CHECK(with("") == 8);
+  CHECK(with("1") == 1);
+  CHECK(with("16") == 16);
+  CHECK(with("1000") == storage::kMaxConnections);
+  for (const char* bad : {"0", "-2", "4x", "many", " 4"}) {
+    INFO(bad);
+    CHECK(with(bad) == 8);
+  }
 }
 
 TEST_CASE("Relative paths that escape are refused", "[storage]") {

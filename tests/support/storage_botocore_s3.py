@@ -15,7 +15,11 @@ Objects are the files below --root/<bucket>/ (path style). It serves:
   GET /<bucket>/<key>                     GetObject (Range: bytes=A-B answers 206 with that part)
 --bucket-region R answers 301 PermanentRedirect with x-amz-bucket-region R to requests signed for
 another region; --slow-down N answers the first N object GETs 503 SlowDown; --ignore-range
-answers ranged GETs with the whole object, as a server without range support would.
+answers ranged GETs with the whole object, as a server without range support would;
+--shift-range answers a range one byte later than asked; --fail-after OK FAILED answers OK
+object GETs, then FAILED with 500, then the rest; listings give an ETag that changes when a file
+is replaced; --peak-file keeps the most object GETs
+served at once.
 Each verified request is appended to --log as a JSON line (method, raw path, signed headers,
 Range header).
 """
@@ -24,6 +28,7 @@ import json
 import os
 import re
 import ssl
+import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape
@@ -34,6 +39,10 @@ from botocore.credentials import Credentials
 
 ARGS = None
 SLOW_DOWN_LEFT = 0
+IN_FLIGHT = 0
+SERVED = 0
+PEAK = 0
+LOCK = threading.Lock()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -111,7 +120,13 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body.encode())
             return None
-        global SLOW_DOWN_LEFT
+        global SLOW_DOWN_LEFT, SERVED
+        if "list-type" not in self.path and ARGS.fail_after:
+            with LOCK:
+                SERVED += 1
+                served = SERVED
+            if ARGS.fail_after[0] < served <= sum(ARGS.fail_after):
+                return self.error(500, "InternalError", "We encountered an internal error.")
         if "list-type" not in self.path and SLOW_DOWN_LEFT > 0:
             SLOW_DOWN_LEFT -= 1
             return self.error(503, "SlowDown", "Please reduce your request rate.")
@@ -129,20 +144,38 @@ class Handler(BaseHTTPRequestHandler):
                 for name in files:
                     key = os.path.relpath(os.path.join(folder, name), base).replace(os.sep, "/")
                     if key.startswith(prefix):
-                        keys.append((key, os.path.getsize(os.path.join(folder, name))))
-            contents = "".join("<Contents><Key>%s</Key><Size>%d</Size></Contents>"
-                               % (escape(k), s) for k, s in sorted(keys))
+                        stat = os.stat(os.path.join(folder, name))
+                        # A new ETag whenever the file is replaced, as S3 gives a new object one.
+                        keys.append((key, stat.st_size, "&quot;%x-%x&quot;" % (stat.st_mtime_ns, stat.st_ino)))
+            contents = "".join("<Contents><Key>%s</Key><Size>%d</Size><ETag>%s</ETag></Contents>"
+                               % (escape(k), s, e) for k, s, e in sorted(keys))
             return self.answer(200, "<ListBucketResult><Name>%s</Name><IsTruncated>false"
                                "</IsTruncated>%s</ListBucketResult>" % (escape(bucket), contents))
         path = os.path.join(base, urllib.parse.unquote(parts[1]))
         if not os.path.isfile(path):
             return self.error(404, "NoSuchKey", "The specified key does not exist.")
+        global IN_FLIGHT, PEAK
+        with LOCK:
+            IN_FLIGHT += 1
+            PEAK = max(PEAK, IN_FLIGHT)
+        try:
+            self.object(path)
+        finally:
+            with LOCK:
+                IN_FLIGHT -= 1
+                if ARGS.peak_file:
+                    with open(ARGS.peak_file, "w", encoding="utf-8") as f:
+                        f.write(str(PEAK))
+
+    def object(self, path):
         with open(path, "rb") as f:
             data = f.read()
         ranged = re.fullmatch(r"bytes=(\d+)-(\d+)", self.headers.get("Range", ""))
         if not ranged or ARGS.ignore_range:
             return self.answer(200, data, "application/octet-stream")
         first, last = int(ranged.group(1)), min(int(ranged.group(2)), len(data) - 1)
+        if ARGS.shift_range:
+            first += 1
         if first >= len(data):
             return self.error(416, "InvalidRange", "The requested range is not satisfiable")
         self.send_response(206)
@@ -167,6 +200,12 @@ def main():
     parser.add_argument("--bucket-region", help="301 PermanentRedirect for any other region")
     parser.add_argument("--slow-down", type=int, default=0,
                         help="answer this many object GETs with 503 SlowDown first")
+    parser.add_argument("--fail-after", type=int, nargs=2, metavar=("OK", "FAILED"),
+                        help="answer OK object GETs, then FAILED of them 500, then the rest")
+    parser.add_argument("--shift-range", action="store_true",
+                        help="answer ranged GETs with the range one byte later than asked")
+    parser.add_argument("--peak-file",
+                        help="keep the most object GETs served at once in this file")
     parser.add_argument("--ignore-range", action="store_true",
                         help="answer ranged GETs with the whole object (200), as servers "
                              "without range support do")
