@@ -13,7 +13,6 @@
 #include <fstream>
 #include <mutex>
 #include <set>
-#include <thread>
 
 #include "core/util/backoff.h"
 
@@ -174,25 +173,8 @@ class Fetcher {
         if (progress != nullptr) progress->fileDone();
       }
     }
-    auto worker = [this, progress] {
-      // The workers feed the caller's tracker: the bytes are written on their threads.
-      ScopedProgress scope(progress);
-      for (size_t i = next_++; i < parts_.size() && !failed_.load(); i = next_++) {
-        Status status = fetch(parts_[i], progress);
-        if (!status.ok) {
-          std::lock_guard lock(mutex_);
-          if (!failed_.exchange(true)) first_ = std::move(status);
-        }
-      }
-    };
-    const size_t threads = std::min(parts_.size(), std::max<size_t>(source_.connections, 1));
-    std::vector<std::thread> pool;
-    for (size_t t = 1; t < threads; ++t)
-      pool.emplace_back(worker);
-    worker();
-    for (auto& thread : pool)
-      thread.join();
-    return first_;
+    return runEach(parts_.size(), source_.connections,
+                   [&](size_t i) { return fetch(parts_[i], progress); });
   }
 
  private:
@@ -279,10 +261,6 @@ class Fetcher {
   const std::atomic<bool>* cancel_;
   std::vector<OpenFile> files_;
   std::vector<Part> parts_;
-  std::atomic<size_t> next_{0};
-  std::atomic<bool> failed_{false};
-  std::mutex mutex_;
-  Status first_;
 };
 
 }  // namespace

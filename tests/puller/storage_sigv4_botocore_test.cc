@@ -229,28 +229,22 @@ TEST_CASE("S3: a large object comes as signed ranged GETs, each part retried on 
                                               "503) (bucket models, region us-east-1); retrying "
                                               "(2 of 3)"));
   }
-  SECTION("a server that ignores Range: a clear error, no retry, no corrupt file kept as done") {
-    BotocoreS3 s3(kAccessKey, kSecret, "", "", "", {"--ignore-range"});
-    putBig(s3);
-    ScopedEnv env(robustEnv(s3));
-    Run result = runInitializer({"s3://models/big", dir + "/ignored"});
-    INFO(result.output);
-    CHECK(result.status == 1);
-    CHECK_THAT(result.output,
-               Catch::Contains("the server answered a ranged GET with the whole object"));
-    CHECK(result.output.find("retrying") == std::string::npos);
-    CHECK(s3.requests().size() <= 1 + parts.size());
-  }
-  SECTION("a server that answers another range than asked: a clear error, no retry") {
-    BotocoreS3 s3(kAccessKey, kSecret, "", "", "", {"--shift-range"});
-    putBig(s3);
-    ScopedEnv env(robustEnv(s3));
-    Run result = runInitializer({"s3://models/big", dir + "/shifted"});
-    INFO(result.output);
-    CHECK(result.status == 1);
-    CHECK_THAT(result.output, Catch::Contains("the server answered another range than bytes ") &&
-                                  Catch::Contains("(Content-Range: bytes "));
-    CHECK(result.output.find("retrying") == std::string::npos);
+  SECTION("a server that ignores Range, or answers another range: a clear error, no retry") {
+    const std::vector<std::pair<std::string, std::string>> cases{
+        {"--ignore-range", "the server answered a ranged GET with the whole object (HTTP 200)"},
+        {"--shift-range", "the server answered another range than bytes "}};
+    for (const auto& [flag, error] : cases) {
+      INFO(flag);
+      BotocoreS3 s3(kAccessKey, kSecret, "", "", "", {flag});
+      putBig(s3);
+      ScopedEnv env(robustEnv(s3));
+      Run result = runInitializer({"s3://models/big", dir + "/" + flag});
+      INFO(result.output);
+      CHECK(result.status == 1);
+      CHECK_THAT(result.output, Catch::Contains(error));
+      CHECK(result.output.find("retrying") == std::string::npos);
+      CHECK(s3.requests().size() <= 1 + parts.size());
+    }
   }
   SECTION("S3_MAX_FILE_CONCURRENCY bounds the GETs in flight, files and parts alike") {
     const std::string peak = dir + "/peak";
