@@ -3,7 +3,8 @@
 //   GET {namenode}/webhdfs/v1{path}?op=GETFILESTATUS | LISTSTATUS | GETHOMEDIRECTORY
 //   GET {namenode}/webhdfs/v1{path}?op=OPEN → 307 to a datanode, which sends the bytes.
 // Settings come as files in the secret folder the webhook mounts (HDFS_SECRET_DIR, else
-// /var/secrets/kserve-hdfscreds), one key per file, as upstream reads them. On Kerberos
+// /var/secrets/kserve-hdfscreds), one key per file, as upstream reads them, or as the keys of a
+// STORAGE_CONFIG of type hdfs or webhdfs (storage_config.h), which win. On Kerberos
 // clusters (KERBEROS_PRINCIPAL + KERBEROS_KEYTAB) a ticket is obtained with kinit and each
 // namenode request authenticates with SPNEGO through libcurl's GSS-API; the datanodes are reached
 // with the delegation token the namenode puts in its redirect.
@@ -15,11 +16,19 @@
 //   - otherwise the authority is the namenode's WebHDFS address, as the seed and Hadoop write
 //     it: hdfs://namenode:9870/user/me/model (http; swebhdfs:// is https). The port is the HTTP
 //     port (9870, 50070 before Hadoop 3), not the RPC port 8020; it defaults to 9870.
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
+
+#include <cctype>
+#include <cstring>
 
 #include "puller/storage/parallel.h"
 #include "puller/storage/providers.h"
 #include "puller/storage/spawn.h"
+#include "puller/storage/storage_config.h"
 #include "puller/storage/util.h"
 
 namespace storage {
@@ -46,6 +55,59 @@ std::string secretDir() {
   return dir.empty() ? "/var/secrets/kserve-hdfscreds" : dir;
 }
 
+// The keys of a STORAGE_CONFIG of type hdfs/webhdfs as the files of a secret folder, as upstream
+// turns them into one: a private temporary folder (0700, files 0600), removed with this object.
+// Kerberos keytabs and TLS files arrive base64-encoded in the JSON and are decoded; curl and kinit
+// take them as files.
+class SpecSecretFolder {
+ public:
+  SpecSecretFolder() = default;
+  ~SpecSecretFolder() {
+    std::error_code ec;
+    if (!path_.empty()) fs::remove_all(path_, ec);
+  }
+  SpecSecretFolder(const SpecSecretFolder&) = delete;
+  SpecSecretFolder& operator=(const SpecSecretFolder&) = delete;
+
+  const std::string& path() const { return path_; }
+
+  Status create(const std::map<std::string, std::string>& settings) {
+    std::string base = env("TMPDIR");
+    std::string pattern = (base.empty() ? std::string("/tmp") : base) + "/ksa-hdfs-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      return Status::failure("cannot create a folder for the STORAGE_CONFIG keys: " +
+                             std::string(std::strerror(errno)));
+    }
+    path_ = pattern;
+    for (const auto& [key, value] : settings) {
+      // A key is a file name; one that is no plain name cannot be a secret's key.
+      if (key.empty() || key.find('/') != std::string::npos || key == "." || key == "..") continue;
+      std::string content = value;
+      if (key == "KERBEROS_KEYTAB" || key == "TLS_CERT" || key == "TLS_KEY" || key == "TLS_CA") {
+        // Line breaks and spaces are dropped first, as Python's b64decode drops them: `base64`
+        // wraps its output at 76 columns.
+        std::string compact;
+        for (char c : value)
+          if (!std::isspace(static_cast<unsigned char>(c))) compact += c;
+        auto decoded = base64Decode(compact);
+        // The value is a secret: name the key, never what it holds.
+        if (!decoded) return Status::failure("STORAGE_CONFIG key " + key + " is not base64", true);
+        content = std::move(*decoded);
+      }
+      const std::string file = path_ + "/" + key;
+      const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      bool written = fd >= 0 && ::write(fd, content.data(), content.size()) ==
+                                    static_cast<ssize_t>(content.size());
+      if (fd >= 0 && ::close(fd) != 0) written = false;
+      if (!written) return Status::failure("cannot write the STORAGE_CONFIG key " + key);
+    }
+    return Status::success();
+  }
+
+ private:
+  std::string path_;
+};
+
 // The trimmed content of a key of the secret ("" when absent).
 std::string secretValue(const std::string& dir, const char* key) {
   std::error_code ec;
@@ -61,8 +123,7 @@ std::string secretValue(const std::string& dir, const char* key) {
   return trim(text);
 }
 
-Status loadConfig(HdfsConfig& config) {
-  std::string dir = secretDir();
+Status loadConfig(const std::string& dir, HdfsConfig& config) {
   config.namenode = secretValue(dir, "HDFS_NAMENODE");
   while (!config.namenode.empty() && config.namenode.back() == '/')
     config.namenode.pop_back();
@@ -239,8 +300,13 @@ std::string joinPath(const std::string& base, const std::string& rest) {
 
 Status downloadHdfs(const std::string& uri, const fs::path& destination,
                     const DownloadOptions& options, Downloaded& out) {
+  StorageSpec spec;
+  SpecSecretFolder specFolder;
+  if (storageSpecFromEnv(spec).ok && (spec.type == "hdfs" || spec.type == "webhdfs")) {
+    if (Status made = specFolder.create(spec.hdfsSettings); !made.ok) return made;
+  }
   HdfsConfig config;
-  Status status = loadConfig(config);
+  Status status = loadConfig(specFolder.path().empty() ? secretDir() : specFolder.path(), config);
   if (!status.ok) return status;
   std::string scheme = uri.substr(0, uri.find("://"));
   std::string rest = uri.substr(scheme.size() + 3);

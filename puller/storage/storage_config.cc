@@ -52,6 +52,9 @@ Status storageSpecFromEnv(StorageSpec& spec) {
       auto it = merged.find(key);
       if (it != merged.end()) spec.s3Settings[variable] = it->second;
     }
+  } else if (spec.type == "hdfs" || spec.type == "webhdfs") {
+    spec.hdfsSettings = std::move(merged);
+    spec.hdfsSettings.erase("type");
   }
   return Status::success();
 }

@@ -18,6 +18,8 @@ struct StorageSpec {
   // AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, AWS_CA_BUNDLE, S3_VERIFY_SSL,
   // awsAnonymousCredential), only for the keys present. They win over the real environment.
   std::map<std::string, std::string> s3Settings;
+  // For types hdfs and webhdfs: every other key, as the files of the HDFS secret would hold it.
+  std::map<std::string, std::string> hdfsSettings;
 };
 
 // Both variables parsed and merged (the override's keys win). JSON strings are taken as they are;

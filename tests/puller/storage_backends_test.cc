@@ -643,6 +643,55 @@ TEST_CASE("storage-initializer reads HDFS over TLS with the secret's client cert
              Catch::Contains("Kerberos needs both KERBEROS_PRINCIPAL and KERBEROS_KEYTAB"));
 }
 
+TEST_CASE("storage-initializer reads HDFS with the keys of a STORAGE_CONFIG of type hdfs",
+          "[storage][initializer][hdfs][storage-config]") {
+  std::string pkiDir = testsupport::makeTempDir("hdfspki");
+  testsupport::TestPki pki = testsupport::makeTestPki(pkiDir);
+  auto [clientCert, clientKey] = makeClientCertificate(pkiDir);
+  FakeWebHdfs hdfs(
+      {"--tls-cert", pki.serverCert, "--tls-key", pki.serverKey, "--client-ca", pki.caCert});
+  hdfs.write("/models/m/config.json", "{}");
+  hdfs.write("/models/m/model.bin", "weights");
+  std::string dir = testsupport::makeTempDir("hdfsspec");
+  fs::create_directories(dir + "/tmp");
+  // Base64 as the `base64` tool writes it: lines of 76 characters.
+  auto wrapped = [](const std::string& text) {
+    std::string out;
+    for (size_t i = 0; i < text.size(); i += 76)
+      out += text.substr(i, 76) + "\n";
+    return out;
+  };
+  // What a data connection's storage-config secret holds: the files of the HDFS secret as keys,
+  // the TLS ones base64-encoded.
+  nlohmann::json spec{
+      {"type", "hdfs"},
+      {"HDFS_NAMENODE", "https://" + hdfs.authority()},
+      {"USER_PROXY", "alice"},
+      {"TLS_CA", storage::base64Encode(testsupport::readFile(pki.caCert))},
+      {"TLS_CERT", wrapped(storage::base64Encode(testsupport::readFile(clientCert)))},
+      {"TLS_KEY", storage::base64Encode(testsupport::readFile(clientKey))}};
+  std::map<std::string, std::string> env{{"STORAGE_CONFIG", spec.dump()}, {"TMPDIR", dir + "/tmp"}};
+  std::vector<std::string> unset{"HDFS_SECRET_DIR", "HADOOP_USER_NAME", "STORAGE_OVERRIDE_CONFIG",
+                                 "STORAGE_ALLOW_PATTERNS", "STORAGE_IGNORE_PATTERNS"};
+  Run result = runInitializer({"<scheme-placeholder>://models/m", dir + "/out"}, env, unset);
+  INFO(result.output);
+  REQUIRE(result.status == 0);
+  CHECK(storagetest::listFiles(dir + "/out") == Files{"config.json", "model.bin"});
+  for (const auto& line : hdfs.requests())
+    CHECK_THAT(line, Catch::Contains(R"("doas": "alice")"));
+  // The keys were files for the download only.
+  CHECK(fs::is_empty(dir + "/tmp"));
+
+  // A key that must be base64 and is not: one line naming the key, nothing of its value.
+  spec["TLS_KEY"] = "-----BEGIN PRIVATE KEY----- secret-bits";
+  env["STORAGE_CONFIG"] = spec.dump();
+  Run bad = runInitializer({"<scheme-placeholder>://models/m", dir + "/bad"}, env, unset);
+  CHECK(bad.status == 1);
+  CHECK_THAT(bad.output, Catch::Contains("STORAGE_CONFIG key TLS_KEY is not base64"));
+  CHECK(bad.output.find("secret-bits") == std::string::npos);
+  CHECK(fs::is_empty(dir + "/tmp"));
+}
+
 TEST_CASE("storage-initializer reads HDFS on a Kerberos cluster: keytab, kinit, SPNEGO",
           "[storage][initializer][hdfs][kerberos]") {
   // A real MIT KDC on loopback; the namenode fake accepts SPNEGO with python3-gssapi.
