@@ -1,9 +1,11 @@
 // Hugging Face Hub repositories, hf://owner/model[:revision], through the documented Hub API:
 // the revision's file list from GET {endpoint}/api/models/{repo}/revision/{revision}
-// (siblings[].rfilename), each file from {endpoint}/{repo}/resolve/{sha}/{file}. HF_TOKEN
+// (siblings[].rfilename, with blobs=true their sizes and blob ids), each file from
+// {endpoint}/{repo}/resolve/{sha}/{file}, large ones as ranged parts (fetch.h). HF_TOKEN
 // (or HUGGING_FACE_HUB_TOKEN) is sent as a bearer token; HF_ENDPOINT replaces huggingface.co.
 #include <nlohmann/json.hpp>
 
+#include "puller/storage/fetch.h"
 #include "puller/storage/parallel.h"
 #include "puller/storage/providers.h"
 #include "puller/storage/util.h"
@@ -41,7 +43,7 @@ Status downloadHuggingFace(const std::string& uri, const fs::path& destination,
 
   std::string repoPath = percentEncode(repo, true);
   HttpRequest request = makeRequest(endpoint + "/api/models/" + repoPath + "/revision/" +
-                                    percentEncode(revision, false));
+                                    percentEncode(revision, false) + "?blobs=true");
   HttpResponse response = httpFetch(request);
   if (response.status == 401 || response.status == 403) {
     return Status::failure("access denied to repository " + repo +
@@ -59,44 +61,76 @@ Status downloadHuggingFace(const std::string& uri, const fs::path& destination,
   }
   std::string pinned =
       info.contains("sha") && info["sha"].is_string() ? info["sha"].get<std::string>() : revision;
-  std::vector<std::string> files;
+  // With blobs=true the Hub gives each file's size and blob id (the LFS sha256 for large files):
+  // the sizes let large files come as ranged parts and be checked, the ids tie a resumed file to
+  // its content. A mirror that leaves them out gets one plain GET per file.
+  std::vector<SelectedObject> selected;
+  bool sized = true;
   for (const auto& sibling : info["siblings"]) {
-    if (sibling.is_object() && sibling.contains("rfilename") && sibling["rfilename"].is_string()) {
-      std::string name = sibling["rfilename"].get<std::string>();
-      if (options.patterns.keeps(name)) files.push_back(std::move(name));
+    if (!sibling.is_object() || !sibling.contains("rfilename") ||
+        !sibling["rfilename"].is_string()) {
+      continue;
     }
+    std::string name = sibling["rfilename"].get<std::string>();
+    if (!options.patterns.keeps(name)) continue;
+    auto relative = safeRelativePath(name);
+    if (!relative) {
+      return Status::failure("file \"" + name + "\" would be written outside the destination");
+    }
+    SelectedObject object{name, *relative};
+    if (sibling.contains("size") && sibling["size"].is_number_unsigned()) {
+      object.size = sibling["size"].get<uint64_t>();
+    } else {
+      sized = false;
+    }
+    const auto& lfs = sibling.contains("lfs") ? sibling["lfs"] : nlohmann::json();
+    if (lfs.is_object() && lfs.contains("sha256") && lfs["sha256"].is_string()) {
+      object.version = lfs["sha256"].get<std::string>();
+    } else if (sibling.contains("blobId") && sibling["blobId"].is_string()) {
+      object.version = sibling["blobId"].get<std::string>();
+    }
+    selected.push_back(std::move(object));
   }
-  if (files.empty()) {
+  if (selected.empty()) {
     return Status::failure("repository " + repo +
                            (options.patterns.empty()
                                 ? " has no files"
                                 : " has no files that the allow/ignore patterns select"));
   }
-  std::vector<fs::path> relatives;
-  for (const auto& name : files) {
-    auto relative = safeRelativePath(name);
-    if (!relative) {
-      return Status::failure("file \"" + name + "\" would be written outside the destination");
-    }
-    relatives.push_back(*relative);
-  }
+  auto fileUrl = [&](const SelectedObject& object) {
+    return endpoint + "/" + repoPath + "/resolve/" + percentEncode(pinned, false) + "/" +
+           percentEncode(object.key, true);
+  };
 
-  Status status = runParallel(files.size(), kFileConcurrency, [&](size_t i) {
-    fs::path file;
-    Status prepared = prepareFile(destination, relatives[i], file);
-    if (!prepared.ok) return prepared;
-    HttpRequest fileRequest =
-        makeRequest(endpoint + "/" + repoPath + "/resolve/" + percentEncode(pinned, false) + "/" +
-                    percentEncode(files[i], true));
-    HttpResponse fileResponse = httpFetchToFile(fileRequest, file.string());
-    if (!fileResponse.ok()) {
-      return Status::failure("failed to download " + files[i] + ": " +
-                             describeFailure(fileRequest, fileResponse));
-    }
-    return Status::success();
-  });
+  Status status;
+  if (sized) {
+    ObjectSource source;
+    source.request = [&](const SelectedObject& object, const ByteRange* range,
+                         HttpRequest& fileRequest) {
+      fileRequest = makeRequest(fileUrl(object));
+      // Sent to the CDN the Hub redirects to as well (unlike Authorization).
+      if (range != nullptr) fileRequest.headers.push_back("Range: " + range->header());
+      return Status::success();
+    };
+    source.failure = describeFailure;
+    status = fetchObjects(selected, destination, source, options.cancel);
+  } else {
+    status = runParallel(selected.size(), kFileConcurrency, [&](size_t i) {
+      fs::path file;
+      Status prepared = prepareFile(destination, selected[i].relative, file);
+      if (!prepared.ok) return prepared;
+      HttpRequest fileRequest = makeRequest(fileUrl(selected[i]));
+      HttpResponse fileResponse = httpFetchToFile(fileRequest, file.string());
+      if (!fileResponse.ok()) {
+        return Status::failure("failed to download " + selected[i].key + ": " +
+                               describeFailure(fileRequest, fileResponse));
+      }
+      return Status::success();
+    });
+  }
   if (!status.ok) return status;
-  out.files = std::move(relatives);
+  for (auto& object : selected)
+    out.files.push_back(std::move(object.relative));
   out.mayUnpack = false;
   return Status::success();
 }

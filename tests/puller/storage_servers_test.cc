@@ -547,6 +547,39 @@ TEST_CASE("Hugging Face (fake Hub API): files of a revision, token, not found", 
   CHECK_THAT(denied.message, Catch::Contains("access denied") && Catch::Contains("HF_TOKEN"));
 }
 
+TEST_CASE("Hugging Face (fake Hub API): a large file comes as ranged parts through the CDN",
+          "[storage][hf][large][ranged]") {
+  for (bool sizes : {true, false}) {
+    INFO("sizes in the listing: " << sizes);
+    std::string log = testsupport::makeTempDir("hflog") + "/cdn.jsonl";
+    std::vector<std::string> args{"--token", "hf_secret", "--log", log};
+    if (!sizes) args.push_back("--no-blob-sizes");
+    storagetest::FakeHf hf(args);
+    fs::create_directories(hf.root() + "/owner/llm");
+    const uint64_t size = (uint64_t{70} << 20) + 13;
+    storagetest::writePatternFile(hf.root() + "/owner/llm/model.safetensors", size);
+    testsupport::writeFile(hf.root() + "/owner/llm/config.json", "{}");
+    ScopedEnv env({{"HF_ENDPOINT", hf.endpoint()},
+                   {"HF_TOKEN", "hf_secret"},
+                   {"HUGGING_FACE_HUB_TOKEN", std::nullopt}});
+    std::string dest = freshDir("hf");
+    auto status = storage::download("hf://owner/llm", dest);
+    INFO(status.message);
+    REQUIRE(status.ok);
+    CHECK(storagetest::sameContent(hf.root() + "/owner/llm/model.safetensors",
+                                   dest + "/model.safetensors"));
+    CHECK(testsupport::readFile(dest + "/config.json") == "{}");
+    std::set<std::string> ranges;
+    for (const auto& line : storagetest::jsonLines(log)) {
+      if (line["range"].is_string()) ranges.insert(line["range"].get<std::string>());
+    }
+    // A mirror without sizes gets one plain GET per file.
+    CHECK(ranges == (sizes ? std::set<std::string>{"bytes=0-33554431", "bytes=33554432-67108863",
+                                                   "bytes=67108864-73400332"}
+                           : std::set<std::string>{}));
+  }
+}
+
 TEST_CASE("Local paths, file:// and pvc:// copy files in", "[storage][local]") {
   std::string source = testsupport::makeTempDir("local");
   fs::create_directories(source + "/claim-root/models/m1/sub");

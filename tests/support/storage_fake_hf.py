@@ -4,15 +4,19 @@
 It is a fake because the Hub has no server package to run on loopback. It follows the
 documented API paths that huggingface_hub uses:
   GET /api/models/<owner>/<model>/revision/<revision>   {"id", "sha", "siblings": [{"rfilename"}]}
+        (?blobs=true adds each sibling's "size" and "blobId", unless --no-blob-sizes)
   GET /<owner>/<model>/resolve/<revision>/<file>        302 to /cdn/..., as the Hub redirects
-                                                        file downloads to its CDN
+                                                        file downloads to its CDN, which takes
+                                                        Range (206)
 Repositories are the folders --root/<owner>/<model>/; only revision "main" and the fake sha
-exist. With --token every request must carry "Authorization: Bearer <token>".
+exist. With --token every request must carry "Authorization: Bearer <token>". --log appends each CDN
+request's path and Range header as a JSON line.
 Standard library only.
 """
 import argparse
 import json
 import os
+import re
 import sys
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,14 +43,19 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self):
-        path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        split = urllib.parse.urlsplit(self.path)
+        path = urllib.parse.unquote(split.path)
         if path.startswith("/cdn/"):
+            if ARGS.log:
+                with open(ARGS.log, "a", encoding="utf-8") as log:
+                    log.write(json.dumps({"path": path, "range": self.headers.get("Range")}) + "\n")
             return self.send_file(path[len("/cdn/"):])
         if ARGS.token and self.headers.get("Authorization") != "Bearer " + ARGS.token:
             return self.reply(401, {"error": "Invalid credentials"})
         parts = path.strip("/").split("/")
         if len(parts) == 6 and parts[0:2] == ["api", "models"] and parts[4] == "revision":
-            return self.revision(parts[2] + "/" + parts[3], parts[5])
+            blobs = urllib.parse.parse_qs(split.query).get("blobs") == ["true"]
+            return self.revision(parts[2] + "/" + parts[3], parts[5], blobs)
         if len(parts) >= 5 and parts[2] == "resolve":
             repo, revision, file = parts[0] + "/" + parts[1], parts[3], "/".join(parts[4:])
             if revision not in ("main", SHA):
@@ -55,7 +64,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(302, {}, [("Location", target)])
         return self.reply(404, {"error": "Not Found"})
 
-    def revision(self, repo, revision):
+    def revision(self, repo, revision, blobs):
         folder = os.path.join(ARGS.root, repo)
         if not os.path.isdir(folder):
             return self.reply(404, {"error": "Repository Not Found"})
@@ -64,8 +73,15 @@ class Handler(BaseHTTPRequestHandler):
         siblings = []
         for dirpath, _, files in os.walk(folder):
             for file in files:
-                rel = os.path.relpath(os.path.join(dirpath, file), folder).replace(os.sep, "/")
-                siblings.append({"rfilename": rel})
+                full = os.path.join(dirpath, file)
+                rel = os.path.relpath(full, folder).replace(os.sep, "/")
+                sibling = {"rfilename": rel}
+                if blobs and not ARGS.no_blob_sizes:
+                    stat = os.stat(full)
+                    sibling["size"] = stat.st_size
+                    # Changes when the file is replaced, as a blob id does with the content.
+                    sibling["blobId"] = "%x%x" % (stat.st_mtime_ns, stat.st_ino)
+                siblings.append(sibling)
         siblings.sort(key=lambda s: s["rfilename"])
         return self.reply(200, {"id": repo, "sha": SHA, "siblings": siblings})
 
@@ -74,13 +90,23 @@ class Handler(BaseHTTPRequestHandler):
         if not os.path.isfile(path):
             return self.reply(404, {"error": "Entry Not Found"})
         size = os.path.getsize(path)
-        self.send_response(200)
+        first, last = 0, size - 1
+        ranged = re.fullmatch(r"bytes=(\d+)-(\d+)", self.headers.get("Range", ""))
+        if ranged:
+            first, last = int(ranged.group(1)), min(int(ranged.group(2)), size - 1)
+            self.send_response(206)
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (first, last, size))
+        else:
+            self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(size))
+        self.send_header("Content-Length", str(last - first + 1))
         self.end_headers()
         with open(path, "rb") as f:
-            while chunk := f.read(1 << 16):
+            f.seek(first)
+            left = last - first + 1
+            while left > 0 and (chunk := f.read(min(left, 1 << 16))):
                 self.wfile.write(chunk)
+                left -= len(chunk)
 
 
 def main():
@@ -90,6 +116,9 @@ def main():
     parser.add_argument("--root", required=True)
     parser.add_argument("--token")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--log")
+    parser.add_argument("--no-blob-sizes", action="store_true",
+                        help="answer blobs=true without sizes, as a mirror that ignores it")
     ARGS = parser.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
     server.daemon_threads = True
