@@ -606,20 +606,31 @@ TEST_CASE("storage-initializer reads HDFS with upstream's secret: HDFS_NAMENODE,
   CHECK(testsupport::readFile(dir + "/rooted/config.json") == "home");
 }
 
-TEST_CASE("storage-initializer reads HDFS over TLS with the secret's client certificate",
-          "[storage][initializer][hdfs]") {
+// The WebHDFS fake on https asking for a client certificate, a model of two files below
+// /models/m, and the certificates that let a client in.
+struct TlsHdfs {
   std::string pkiDir = testsupport::makeTempDir("hdfspki");
   testsupport::TestPki pki = testsupport::makeTestPki(pkiDir);
-  auto [clientCert, clientKey] = makeClientCertificate(pkiDir);
-  FakeWebHdfs hdfs(
-      {"--tls-cert", pki.serverCert, "--tls-key", pki.serverKey, "--client-ca", pki.caCert});
-  hdfs.write("/models/m/config.json", "{}");
-  hdfs.write("/models/m/model.bin", "weights");
+  std::pair<std::string, std::string> client = makeClientCertificate(pkiDir);
+  FakeWebHdfs hdfs{
+      {"--tls-cert", pki.serverCert, "--tls-key", pki.serverKey, "--client-ca", pki.caCert}};
+
+  TlsHdfs() {
+    hdfs.write("/models/m/config.json", "{}");
+    hdfs.write("/models/m/model.bin", "weights");
+  }
+};
+
+TEST_CASE("storage-initializer reads HDFS over TLS with the secret's client certificate",
+          "[storage][initializer][hdfs]") {
+  TlsHdfs tls;
+  FakeWebHdfs& hdfs = tls.hdfs;
+  const auto& [clientCert, clientKey] = tls.client;
   std::string dir = testsupport::makeTempDir("hdfsout");
   std::string secret = dir + "/secret";
   fs::create_directories(secret);
   testsupport::writeFile(secret + "/HDFS_NAMENODE", "https://" + hdfs.authority());
-  testsupport::writeFile(secret + "/TLS_CA", testsupport::readFile(pki.caCert));
+  testsupport::writeFile(secret + "/TLS_CA", testsupport::readFile(tls.pki.caCert));
   std::map<std::string, std::string> env{{"HDFS_SECRET_DIR", secret}};
   std::vector<std::string> unset{"HADOOP_USER_NAME", "STORAGE_ALLOW_PATTERNS",
                                  "STORAGE_IGNORE_PATTERNS"};
@@ -645,13 +656,9 @@ TEST_CASE("storage-initializer reads HDFS over TLS with the secret's client cert
 
 TEST_CASE("storage-initializer reads HDFS with the keys of a STORAGE_CONFIG of type hdfs",
           "[storage][initializer][hdfs][storage-config]") {
-  std::string pkiDir = testsupport::makeTempDir("hdfspki");
-  testsupport::TestPki pki = testsupport::makeTestPki(pkiDir);
-  auto [clientCert, clientKey] = makeClientCertificate(pkiDir);
-  FakeWebHdfs hdfs(
-      {"--tls-cert", pki.serverCert, "--tls-key", pki.serverKey, "--client-ca", pki.caCert});
-  hdfs.write("/models/m/config.json", "{}");
-  hdfs.write("/models/m/model.bin", "weights");
+  TlsHdfs tls;
+  FakeWebHdfs& hdfs = tls.hdfs;
+  const auto& [clientCert, clientKey] = tls.client;
   std::string dir = testsupport::makeTempDir("hdfsspec");
   fs::create_directories(dir + "/tmp");
   // Base64 as the `base64` tool writes it: lines of 76 characters.
@@ -667,7 +674,7 @@ TEST_CASE("storage-initializer reads HDFS with the keys of a STORAGE_CONFIG of t
       {"type", "hdfs"},
       {"HDFS_NAMENODE", "https://" + hdfs.authority()},
       {"USER_PROXY", "alice"},
-      {"TLS_CA", storage::base64Encode(testsupport::readFile(pki.caCert))},
+      {"TLS_CA", storage::base64Encode(testsupport::readFile(tls.pki.caCert))},
       {"TLS_CERT", wrapped(storage::base64Encode(testsupport::readFile(clientCert)))},
       {"TLS_KEY", storage::base64Encode(testsupport::readFile(clientKey))}};
   std::map<std::string, std::string> env{{"STORAGE_CONFIG", spec.dump()}, {"TMPDIR", dir + "/tmp"}};

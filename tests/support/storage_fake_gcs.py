@@ -19,13 +19,14 @@ import argparse
 import base64
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from storage_ranges import send_file
 
 ARGS = None
 ISSUED = set()
@@ -142,25 +143,8 @@ class Handler(BaseHTTPRequestHandler):
         path = os.path.join(bucket_dir, name)
         if query.get("alt") != ["media"] or not os.path.isfile(path):
             return self.reply(404, {"error": {"code": 404, "message": "No such object"}})
-        size = os.path.getsize(path)
         time.sleep(ARGS.media_delay)
-        first, last = 0, size - 1
-        ranged = re.fullmatch(r"bytes=(\d+)-(\d+)", self.headers.get("Range", ""))
-        if ranged:
-            first, last = int(ranged.group(1)), min(int(ranged.group(2)), size - 1)
-            self.send_response(206)
-            self.send_header("Content-Range", "bytes %d-%d/%d" % (first, last, size))
-        else:
-            self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(last - first + 1))
-        self.end_headers()
-        with open(path, "rb") as f:
-            f.seek(first)
-            left = last - first + 1
-            while left > 0 and (chunk := f.read(min(left, 1 << 16))):
-                self.wfile.write(chunk)
-                left -= len(chunk)
+        send_file(self, path)
 
     def upload(self, body):
         global UPLOADS_SEEN

@@ -16,10 +16,11 @@ Standard library only.
 import argparse
 import json
 import os
-import re
 import sys
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from storage_ranges import send_file
 
 ARGS = None
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -49,7 +50,7 @@ class Handler(BaseHTTPRequestHandler):
             if ARGS.log:
                 with open(ARGS.log, "a", encoding="utf-8") as log:
                     log.write(json.dumps({"path": path, "range": self.headers.get("Range")}) + "\n")
-            return self.send_file(path[len("/cdn/"):])
+            return self.cdn_file(path[len("/cdn/"):])
         if ARGS.token and self.headers.get("Authorization") != "Bearer " + ARGS.token:
             return self.reply(401, {"error": "Invalid credentials"})
         parts = path.strip("/").split("/")
@@ -85,28 +86,11 @@ class Handler(BaseHTTPRequestHandler):
         siblings.sort(key=lambda s: s["rfilename"])
         return self.reply(200, {"id": repo, "sha": SHA, "siblings": siblings})
 
-    def send_file(self, rel):
+    def cdn_file(self, rel):
         path = os.path.join(ARGS.root, rel)
         if not os.path.isfile(path):
             return self.reply(404, {"error": "Entry Not Found"})
-        size = os.path.getsize(path)
-        first, last = 0, size - 1
-        ranged = re.fullmatch(r"bytes=(\d+)-(\d+)", self.headers.get("Range", ""))
-        if ranged:
-            first, last = int(ranged.group(1)), min(int(ranged.group(2)), size - 1)
-            self.send_response(206)
-            self.send_header("Content-Range", "bytes %d-%d/%d" % (first, last, size))
-        else:
-            self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(last - first + 1))
-        self.end_headers()
-        with open(path, "rb") as f:
-            f.seek(first)
-            left = last - first + 1
-            while left > 0 and (chunk := f.read(min(left, 1 << 16))):
-                self.wfile.write(chunk)
-                left -= len(chunk)
+        send_file(self, path)
 
 
 def main():
