@@ -49,8 +49,10 @@ struct OpenFile {
 // The journal of a ranged download, next to its file: the parts in place, for which content of
 // the object. A download that failed or was killed goes on from there when run again into the
 // same folder (an init container restarted on its emptyDir); removed once the file is whole.
+constexpr const char* kJournalSuffix = ".kserve-parts";
+
 fs::path journalPath(const fs::path& file) {
-  return file.string() + ".kserve-parts";
+  return file.string() + kJournalSuffix;
 }
 
 nlohmann::json journalIdentity(const SelectedObject& object) {
@@ -132,6 +134,13 @@ class Fetcher {
         source_(source),
         cancel_(cancel),
         files_(objects.size()) {
+    // A model with a file of a journal's name keeps no journals: they would overwrite it.
+    for (const auto& object : objects) {
+      const std::string name = object.relative.filename().string();
+      if (name.ends_with(kJournalSuffix) || name.ends_with(std::string(kJournalSuffix) + ".new")) {
+        journals_ = false;
+      }
+    }
     for (size_t i = 0; i < objects.size(); ++i) {
       const uint64_t size = objects[i].size;
       if (size < kRangedThreshold && objects[i].present == 0) {
@@ -139,8 +148,9 @@ class Fetcher {
         files_[i].partsLeft = 1;
         continue;
       }
-      if (objects[i].present == 0)
+      if (objects[i].present == 0 && journals_) {
         files_[i].done = readJournal(destination / objects[i].relative, objects[i]);
+      }
       for (uint64_t first = objects[i].present; first < size; first += kPartSize) {
         if (files_[i].done.contains(first)) continue;
         parts_.push_back({i, {first, std::min(size, first + kPartSize) - 1}, true});
@@ -196,7 +206,7 @@ class Fetcher {
     if (!status.ok) return status;
     std::lock_guard lock(file.mutex);
     if (--file.partsLeft > 0) {
-      if (part.ranged && object.present == 0 && !object.version.empty()) {
+      if (part.ranged && object.present == 0 && !object.version.empty() && journals_) {
         file.done.insert(part.range.first);
         writeJournal(file.path, object, file.done);
       }
@@ -206,8 +216,10 @@ class Fetcher {
     if (::close(fd) != 0) {
       return Status::failure("cannot write " + file.path.string() + ": " + std::strerror(errno));
     }
-    std::error_code ec;
-    fs::remove(journalPath(file.path), ec);
+    if (journals_) {
+      std::error_code ec;
+      fs::remove(journalPath(file.path), ec);
+    }
     if (progress != nullptr) progress->fileDone();
     return Status::success();
   }
@@ -261,6 +273,7 @@ class Fetcher {
   const std::atomic<bool>* cancel_;
   std::vector<OpenFile> files_;
   std::vector<Part> parts_;
+  bool journals_ = true;
 };
 
 }  // namespace

@@ -324,6 +324,17 @@ TEST_CASE("S3: a ranged download that failed goes on where it stopped when run a
   CHECK(replaced.output.find("in place from an earlier download") == std::string::npos);
   CHECK(rangesSince(other, replacedFrom).size() == 5);
   CHECK(storagetest::sameContent(dir + "/big.bin", dir + "/again/w.bin"));
+
+  // A model file named as a journal is the model's: no journal is kept beside it (fetched at
+  // the same time as the parts, it would be overwritten, then removed with the journal).
+  testsupport::writeFile(other.root() + "/models/big/w.bin.kserve-parts", "mine");
+  vars["S3_MAX_FILE_CONCURRENCY"] = std::nullopt;
+  ScopedEnv parallel(vars);
+  Run named = runInitializer({"s3://models/big", dir + "/named"});
+  INFO(named.output);
+  REQUIRE(named.status == 0);
+  CHECK(testsupport::readFile(dir + "/named/w.bin.kserve-parts") == "mine");
+  CHECK(storagetest::sameContent(dir + "/big.bin", dir + "/named/w.bin"));
 }
 
 TEST_CASE("S3: a 301 PermanentRedirect with x-amz-bucket-region is followed once",
