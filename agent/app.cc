@@ -214,15 +214,8 @@ class Worker final : private ServerObserver, private DrainCallbacks {
     unix_.close();
     metricsListener_.close();
     if (marshallerListener_) marshallerListener_->close();
-    if (marshallerContext_) {
-      std::vector<Connection*> callers(marshallerContext_->clients.begin(),
-                                       marshallerContext_->clients.end());
-      for (Connection* caller : callers)
-        caller->close();
-    }
-    std::vector<Connection*> clients(context_.clients.begin(), context_.clients.end());
-    for (Connection* client : clients)
-      client->close();
+    if (marshallerContext_) closeClients(*marshallerContext_);
+    closeClients(context_);
     proxy_.shutdown();
     wake_.close();
     context_.chain.setFilters({});

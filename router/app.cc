@@ -144,14 +144,9 @@ class Router final : private core::ServerObserver, private core::DrainCallbacks 
     listener_.close();
     if (metricsListener_) {
       metricsListener_->close();
-      std::vector<core::Connection*> scrapers(metricsContext_->clients.begin(),
-                                              metricsContext_->clients.end());
-      for (core::Connection* scraper : scrapers)
-        scraper->close();
+      core::closeClients(*metricsContext_);
     }
-    std::vector<core::Connection*> clients(context_.clients.begin(), context_.clients.end());
-    for (core::Connection* client : clients)
-      client->close();
+    core::closeClients(context_);
     client_.cancelCalls("the router shut down before the step answered");
     client_.closeIdle();
     signals_.reset();

@@ -965,6 +965,13 @@ void Listener::accept(uv_stream_t* server) {
   connection->start();
 }
 
+void closeClients(ServerContext& context) {
+  // Closing removes a connection from the set: walk a copy.
+  std::vector<Connection*> clients(context.clients.begin(), context.clients.end());
+  for (Connection* client : clients)
+    client->close();
+}
+
 size_t closeIdleClients(ServerContext& context) {
   std::vector<Connection*> clients(context.clients.begin(), context.clients.end());
   size_t busy = 0;

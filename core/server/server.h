@@ -90,4 +90,7 @@ class Listener {
 // response is written; returns how many connections are still busy or still writing.
 size_t closeIdleClients(ServerContext& context);
 
+// Closes every client connection of the context at once (shutdown).
+void closeClients(ServerContext& context);
+
 }  // namespace core
