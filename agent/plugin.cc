@@ -4,9 +4,9 @@
 
 #include <curl/curl.h>
 
-#include <algorithm>
 #include <cctype>
 
+#include "core/http/head.h"
 #include "logger/blob/key.h"
 #include "logger/blob/marshaller.h"
 #include "logger/blob_sink.h"
@@ -115,14 +115,7 @@ class CurlMarshaller final : public logger::MarshallerClient {
     }
     size_t colon = line.find(':');
     if (colon == std::string_view::npos) return line.size();
-    std::string_view name = line.substr(0, colon);
-    std::string_view wanted = logger::blob::kExtensionHeader;
-    bool match = name.size() == wanted.size() &&
-                 std::equal(name.begin(), name.end(), wanted.begin(), [](char a, char b) {
-                   return std::tolower(static_cast<unsigned char>(a)) ==
-                          std::tolower(static_cast<unsigned char>(b));
-                 });
-    if (match) {
+    if (core::iequals(line.substr(0, colon), logger::blob::kExtensionHeader)) {
       std::string_view value = line.substr(colon + 1);
       while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
         value.remove_prefix(1);
