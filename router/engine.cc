@@ -58,6 +58,12 @@ std::string describeStep(const std::string& node, size_t index, const Step& step
   return text + " of node \"" + node + "\"";
 }
 
+// What a step's answer is keyed by (an Ensemble's merged answer, a Sequence's intermediate
+// outputs) and its metrics label: its name, else its index in the node.
+std::string stepKey(const Step& step, size_t index) {
+  return step.name.empty() ? std::to_string(index) : step.name;
+}
+
 // A serviceUrl taken apart once: where the call goes, its target, and the Host header as the
 // URL writes it (Go sends URL.Host).
 struct Engine::Target {
@@ -84,8 +90,7 @@ Engine::Engine(uv_loop_t* loop, Graph graph, HeaderPropagation propagation, Engi
     for (const Step& step : node.steps) {
       auto target = std::make_unique<Target>();
       if (metrics != nullptr && step.nodeName.empty()) {
-        target->metrics =
-            metrics->step(name, step.name.empty() ? std::to_string(targets.size()) : step.name);
+        target->metrics = metrics->step(name, stepKey(step, targets.size()));
       }
       if (step.nodeName.empty()) {
         // The graph was checked at start: every service step's URL splits.
@@ -509,8 +514,7 @@ void GraphRun::sequenceStep(const ScopePtr& scope, const std::string& name, size
             }
             if (outputs) {
               const Step& done = engine_.graph_.nodes.at(name).steps[index];
-              outputs->emplace_back(done.name.empty() ? std::to_string(index) : done.name,
-                                    outcome.body);
+              outputs->emplace_back(stepKey(done, index), outcome.body);
             }
             if (hard && !success(outcome.status)) {
               if (outputs) outcome.body = sequenceOutputs(*outputs);
@@ -605,8 +609,7 @@ void GraphRun::ensemble(const ScopePtr& scope, const std::string& name, std::str
           if (state->next < all.size()) return;
           std::vector<std::pair<std::string, std::string>> merged;
           for (size_t k = 0; k < all.size(); ++k) {
-            merged.emplace_back(all[k].name.empty() ? std::to_string(k) : all[k].name,
-                                std::move(state->results[k]->body));
+            merged.emplace_back(stepKey(all[k], k), std::move(state->results[k]->body));
           }
           answer(Outcome{mergeEnsemble(std::move(merged)), 200, {}});
         });
