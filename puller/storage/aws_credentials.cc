@@ -6,11 +6,9 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
-#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <sstream>
 #include <thread>
 
 #include "puller/storage/http_client.h"
@@ -51,15 +49,6 @@ std::optional<Clock::time_point> parseIsoTime(const std::string& text) {
   std::time_t seconds = timegm(&utc);
   if (seconds == -1) return std::nullopt;
   return Clock::from_time_t(seconds);
-}
-
-std::optional<std::string> readTextFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return std::nullopt;
-  return text.str();
 }
 
 std::string region() {

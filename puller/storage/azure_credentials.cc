@@ -3,8 +3,6 @@
 #include <nlohmann/json.hpp>
 
 #include <ctime>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "puller/storage/providers.h"
@@ -82,15 +80,14 @@ Status entraToken(const Credential& credential, const std::atomic<bool>* cancel,
   if (credential.kind == Kind::ClientSecret) {
     form.emplace_back("client_secret", credential.clientSecret);
   } else {
-    std::ifstream in(credential.tokenFile);
-    std::stringstream text;
-    if (!in || !(text << in.rdbuf()) || trim(text.str()).empty()) {
+    const std::optional<std::string> text = readTextFile(credential.tokenFile);
+    if (!text || trim(*text).empty()) {
       return Status::failure("cannot read the federated token file " + credential.tokenFile +
                              " (AZURE_FEDERATED_TOKEN_FILE)");
     }
     form.emplace_back("client_assertion_type",
                       "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
-    form.emplace_back("client_assertion", trim(text.str()));
+    form.emplace_back("client_assertion", trim(*text));
   }
   HttpRequest request;
   request.method = "POST";

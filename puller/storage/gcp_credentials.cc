@@ -3,10 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include <ctime>
-#include <fstream>
 #include <map>
 #include <mutex>
-#include <sstream>
 #include <thread>
 
 #include "puller/storage/providers.h"
@@ -142,13 +140,13 @@ Status subjectToken(const Credential& credential, const json& source,
   std::string where;
   if (source.contains("file") && source["file"].is_string()) {
     where = source["file"].get<std::string>();
-    std::ifstream in(where);
-    std::stringstream content;
-    if (!in || !(content << in.rdbuf())) {
+    // An empty file counts as unreadable, as a token file never is empty.
+    std::optional<std::string> content = readTextFile(where);
+    if (!content || content->empty()) {
       return Status::failure("cannot read the subject token file " + where + " of " +
                              credential.description);
     }
-    text = content.str();
+    text = std::move(*content);
   } else if (source.contains("url") && source["url"].is_string()) {
     HttpRequest request;
     request.url = source["url"].get<std::string>();
@@ -304,13 +302,12 @@ std::string impersonatedAccount(const std::string& url) {
 }
 
 Status fromFile(const std::string& path, Credential& credential) {
-  std::ifstream in(path);
-  std::stringstream text;
-  if (!in || !(text << in.rdbuf())) {
+  const std::optional<std::string> text = readTextFile(path);
+  if (!text || text->empty()) {
     return Status::failure(std::string("cannot read the ") + kCredentialsVariable + " file " +
                            path);
   }
-  const json key = json::parse(text.str(), nullptr, false);
+  const json key = json::parse(*text, nullptr, false);
   if (!key.is_object()) {
     return Status::failure(std::string("the ") + kCredentialsVariable + " file " + path +
                            " is not JSON");
@@ -335,7 +332,7 @@ Status fromFile(const std::string& path, Credential& credential) {
                            kCredentialsVariable + " (" + path +
                            "); expected service_account, authorized_user or external_account");
   }
-  credential.fileText = text.str();
+  credential.fileText = *text;
   credential.cacheKey = "gcp-file|" + sha256Hex(credential.fileText);
   return Status::success();
 }

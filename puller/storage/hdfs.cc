@@ -113,14 +113,7 @@ std::string secretValue(const std::string& dir, const char* key) {
   std::error_code ec;
   fs::path path = fs::path(dir) / key;
   if (!fs::is_regular_file(path, ec)) return "";
-  FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) return "";
-  std::string text;
-  char buffer[4096];
-  for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, file)) > 0;)
-    text.append(buffer, n);
-  std::fclose(file);
-  return trim(text);
+  return trim(readTextFile(path.string()).value_or(""));
 }
 
 Status loadConfig(const std::string& dir, HdfsConfig& config) {

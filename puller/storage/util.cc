@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
+#include <sstream>
 
 namespace storage {
 
@@ -214,6 +216,15 @@ std::string decodeEntities(std::string_view text) {
 }
 
 }  // namespace
+
+std::optional<std::string> readTextFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return std::nullopt;
+  return text.str();
+}
 
 std::vector<std::string> xmlElements(std::string_view xml, std::string_view tag) {
   std::vector<std::string> values;

@@ -40,6 +40,9 @@ std::optional<std::string> rs256Sign(const std::string& pemKey, std::string_view
 std::vector<std::string> xmlElements(std::string_view xml, std::string_view tag);
 std::string xmlFirst(std::string_view xml, std::string_view tag);
 
+// A file's whole content; nullopt when it cannot be opened or read (an empty file reads as "").
+std::optional<std::string> readTextFile(const std::string& path);
+
 // The entries of a folder. Never throws: a folder that cannot be read (or read to the end) sets
 // `ec` and returns what was read before.
 std::vector<std::filesystem::directory_entry> listFolder(const std::filesystem::path& folder,
