@@ -48,9 +48,10 @@ void ProgressTracker::fileDone() {
 void ProgressTracker::addBytes(const std::string& path, uint64_t offset, bool firstWrite,
                                int64_t expected, uint64_t length) {
   std::lock_guard lock(mutex_);
-  paths_.insert(path);
   File& file = parts_[{path, offset}];
   if (firstWrite) {
+    // Once per transfer, not per chunk: every transfer starts with its first write.
+    paths_.insert(path);
     bytes_ -= file.bytes;
     file = {0, expected};
     // By its place in the model folder: the path is ours to show, unlike the URL it came from.
