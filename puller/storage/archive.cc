@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include <memory>
+#include <optional>
 #include <system_error>
 
 #include "puller/storage/util.h"
@@ -69,7 +70,21 @@ Status mergeInto(const fs::path& from, const fs::path& to) {
   return Status::success();
 }
 
-Status extractInto(const fs::path& archivePath, const fs::path& staging) {
+// Within `subtree` (a folder name; "" for the whole archive), a relative path's place below
+// it, or nullopt for paths outside it and for the folder itself.
+std::optional<fs::path> placeInSubtree(const fs::path& relative, std::string_view subtree) {
+  if (subtree.empty()) return relative;
+  auto part = relative.begin();
+  if (part == relative.end() || *part != subtree) return std::nullopt;
+  fs::path rest;
+  for (++part; part != relative.end(); ++part)
+    rest /= *part;
+  if (rest.empty()) return std::nullopt;
+  return rest;
+}
+
+Status extractInto(const fs::path& archivePath, const fs::path& staging, std::string_view subtree,
+                   size_t& kept) {
   std::unique_ptr<archive, decltype(&archive_read_free)> reader(archive_read_new(),
                                                                 archive_read_free);
   std::unique_ptr<archive, decltype(&archive_write_free)> writer(archive_write_disk_new(),
@@ -100,12 +115,22 @@ Status extractInto(const fs::path& archivePath, const fs::path& staging) {
       return Status::failure("archive " + name + ": entry \"" + entryName +
                              "\" would be written outside the destination; refused");
     }
+    // Image layers mark deletions of lower layers' files with ".wh." entries; a model folder
+    // is written whole by one layer, so they are not applied.
+    relative = placeInSubtree(*relative, subtree);
+    if (!relative || relative->filename().string().starts_with(".wh.")) {
+      archive_read_data_skip(reader.get());
+      continue;
+    }
+    ++kept;
     const char* hardlink = archive_entry_hardlink(entry);
     if (hardlink != nullptr) {
       auto linkRelative = safeRelativePath(hardlink);
+      if (linkRelative) linkRelative = placeInSubtree(*linkRelative, subtree);
       if (!linkRelative) {
-        return Status::failure("archive " + name + ": hard link \"" + entryName +
-                               "\" points outside the destination; refused");
+        return Status::failure(
+            "archive " + name + ": hard link \"" + entryName + "\" points outside the " +
+            (subtree.empty() ? "destination" : std::string(subtree) + " folder") + "; refused");
       }
       archive_entry_set_hardlink(entry, (staging / *linkRelative).c_str());
     } else if (type == AE_IFLNK) {
@@ -175,12 +200,18 @@ bool isArchiveContentType(std::string_view contentType) {
 }
 
 Status extractArchive(const fs::path& archivePath, const fs::path& destination) {
+  size_t kept = 0;
+  return extractSubtree(archivePath, destination, "", kept);
+}
+
+Status extractSubtree(const fs::path& archivePath, const fs::path& destination,
+                      std::string_view subtree, size_t& kept) {
   std::string pattern = (destination / ".extract-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) {
     return Status::failure("cannot create a staging folder in " + destination.string());
   }
   fs::path staging = pattern;
-  Status status = extractInto(archivePath, staging);
+  Status status = extractInto(archivePath, staging, subtree, kept);
   std::error_code ec;
   if (status.ok) {
     // Removed before the move, so an entry with the archive's own name survives.

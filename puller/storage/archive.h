@@ -21,5 +21,12 @@ bool isArchiveContentType(std::string_view contentType);
 // written 0644 (0755 when executable), folders 0755.
 Status extractArchive(const std::filesystem::path& archive,
                       const std::filesystem::path& destination);
+// The same for the entries below the folder `subtree` of the archive (an image layer's
+// "models"), which land at the top of `destination`; other entries and whiteouts (".wh.*") are
+// skipped, and a hard link to a file outside the subtree is refused. `kept` counts the entries
+// written (folders included).
+Status extractSubtree(const std::filesystem::path& archive,
+                      const std::filesystem::path& destination, std::string_view subtree,
+                      size_t& kept);
 
 }  // namespace storage

@@ -279,6 +279,10 @@ HttpResponse perform(const HttpRequest& request, const std::string& path, const 
   if (curl_easy_header(h, "Content-Range", 0, CURLH_HEADER, -1, &range) == CURLHE_OK) {
     response.contentRange = range->value;
   }
+  curl_header* challenge = nullptr;
+  if (curl_easy_header(h, "WWW-Authenticate", 0, CURLH_HEADER, -1, &challenge) == CURLHE_OK) {
+    response.wwwAuthenticate = challenge->value;
+  }
   curl_header* region = nullptr;
   if (curl_easy_header(h, "x-amz-bucket-region", 0, CURLH_HEADER, -1, &region) == CURLHE_OK) {
     response.bucketRegion = region->value;

@@ -46,10 +46,11 @@ struct HttpResponse {
   std::string error;  // transport error text, "" when an answer arrived
   std::string body;   // in-memory body, or the start of an error body for file downloads
   std::string contentType;
-  std::string etag;          // the ETag header (S3 multipart uploads need each part's)
-  std::string bucketRegion;  // the x-amz-bucket-region header (S3's region redirects)
-  std::string contentRange;  // the Content-Range header of a 206 ("bytes 0-99/1000")
-  uint64_t bytes = 0;        // bytes written to the file for file downloads
+  std::string etag;             // the ETag header (S3 multipart uploads need each part's)
+  std::string bucketRegion;     // the x-amz-bucket-region header (S3's region redirects)
+  std::string wwwAuthenticate;  // the (first) WWW-Authenticate header of a 401
+  std::string contentRange;     // the Content-Range header of a 206 ("bytes 0-99/1000")
+  uint64_t bytes = 0;           // bytes written to the file for file downloads
   bool cancelled = false;
   // Sending the request again cannot help: the file cannot be written, or the server ignores
   // the Range asked for.

@@ -86,7 +86,12 @@ Status downloadHdfs(const std::string& uri, const fs::path& destination,
 Status downloadLocal(const std::string& uri, const fs::path& destination,
                      const DownloadOptions& options, Downloaded& out);
 
+Status downloadOci(const std::string& uri, const fs::path& destination,
+                   const DownloadOptions& options, Downloaded& out);
+
 bool isAzureBlobUri(std::string_view uri);
+// oci:// and oci+fetch:// (KServe's webhook spelling).
+bool isOciUri(std::string_view uri);
 
 // Creates the parent folders of destination/relative and returns the full path.
 Status prepareFile(const fs::path& destination, const fs::path& relative, fs::path& full);

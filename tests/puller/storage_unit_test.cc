@@ -4,6 +4,7 @@
 
 #include "puller/storage/azure.h"
 #include "puller/storage/fetch.h"
+#include "puller/storage/oci.h"
 #include "puller/storage/providers.h"
 #include "puller/storage/s3.h"
 #include "puller/storage/sigv4.h"
@@ -206,6 +207,59 @@ TEST_CASE("Concurrency variables: positive counts up to 64, anything else the de
     INFO(bad);
     CHECK(with(bad) == 8);
   }
+}
+
+TEST_CASE("OCI references: registry, repository, tag or digest, Docker Hub's names",
+          "[storage][oci]") {
+  auto ref = storage::parseOciReference("oci://127.0.0.1:5000/team/model");
+  REQUIRE(ref);
+  CHECK(ref->registry == "127.0.0.1:5000");
+  CHECK(ref->repository == "team/model");
+  CHECK(ref->reference == "latest");
+  CHECK_FALSE(ref->byDigest);
+  ref = storage::parseOciReference("oci+fetch://ghcr.io/org/team/model:v1.2_rc-3");
+  REQUIRE(ref);
+  CHECK(ref->registry == "ghcr.io");
+  CHECK(ref->repository == "org/team/model");
+  CHECK(ref->reference == "v1.2_rc-3");
+  std::string digest = "sha256:" + std::string(64, 'a');
+  ref = storage::parseOciReference("oci://quay.io/m/n@" + digest);
+  REQUIRE(ref);
+  CHECK(ref->repository == "m/n");
+  CHECK(ref->reference == digest);
+  CHECK(ref->byDigest);
+  ref = storage::parseOciReference("oci://docker.io/ubuntu:22.04");
+  REQUIRE(ref);
+  CHECK(ref->registry == "registry-1.docker.io");
+  CHECK(ref->repository == "library/ubuntu");
+  CHECK(ref->reference == "22.04");
+  ref = storage::parseOciReference("oci://index.docker.io/kserve/model");
+  REQUIRE(ref);
+  CHECK(ref->repository == "kserve/model");
+  for (const char* bad :
+       {"oci://registry-only", "oci:///team/model", "oci://r/Team/Model",
+        "oci://r/team/model:", "oci://r/team/model@sha256:abc", "oci://r/team/../model",
+        "oci://r/team//model", "oci://r/team/model@md5:0123"}) {
+    INFO(bad);
+    CHECK_FALSE(storage::parseOciReference(bad));
+  }
+}
+
+TEST_CASE("KSERVE_OCI_INSECURE_REGISTRY: true for all, or a list of registries or hosts",
+          "[storage][oci]") {
+  auto insecure = [](std::optional<std::string> value, const std::string& registry) {
+    storagetest::ScopedEnv env({{"KSERVE_OCI_INSECURE_REGISTRY", value}});
+    return storage::ociInsecureRegistry(registry);
+  };
+  CHECK_FALSE(insecure(std::nullopt, "r:5000"));
+  CHECK_FALSE(insecure("", "r:5000"));
+  CHECK_FALSE(insecure("false", "r:5000"));
+  CHECK(insecure("true", "r:5000"));
+  CHECK(insecure("TRUE", "ghcr.io"));
+  CHECK(insecure("a.io, r:5000", "r:5000"));
+  CHECK(insecure("a.io,r", "r:5000"));
+  CHECK_FALSE(insecure("a.io,r:5001", "r:5000"));
+  CHECK_FALSE(insecure("r:5000", "registry:5000"));
 }
 
 TEST_CASE("Relative paths that escape are refused", "[storage]") {

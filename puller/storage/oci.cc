@@ -1,0 +1,480 @@
+// OCI images, oci://<registry>/<repository>[:<tag>|@<digest>] (and oci+fetch://, as KServe's
+// webhook writes it before normalising): the models/ folder of a modelcar image, read through
+// the registry's distribution API. The manifest (an index resolves to this machine's
+// linux/<GOARCH> image), then each tar layer as a blob, checked against its digest and size and
+// unpacked with the archive rules of archive.cc, keeping only what lies below models/.
+// Credentials come from the docker config KServe mounts (KSERVE_OCI_DOCKER_CONFIG); registries
+// that issue bearer tokens get one from the realm their 401 names.
+#include <openssl/evp.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "core/util/backoff.h"
+#include "puller/storage/archive.h"
+#include "puller/storage/oci.h"
+#include "puller/storage/providers.h"
+#include "puller/storage/util.h"
+
+namespace storage {
+
+namespace {
+
+constexpr const char* kManifestTypes =
+    "application/vnd.oci.image.index.v1+json, "
+    "application/vnd.docker.distribution.manifest.list.v2+json, "
+    "application/vnd.oci.image.manifest.v1+json, "
+    "application/vnd.docker.distribution.manifest.v2+json";
+constexpr int kAttempts = 3;
+constexpr const char* kDefaultDockerConfig = "/mnt/oci-fetch-auth/config.json";
+
+// The architecture name images are indexed by (Go's GOARCH), for this build.
+const char* goArch() {
+#if defined(__x86_64__)
+  return "amd64";
+#elif defined(__aarch64__)
+  return "arm64";
+#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  return "ppc64le";
+#elif defined(__s390x__)
+  return "s390x";
+#else
+  return "unknown";
+#endif
+}
+
+bool validDigest(std::string_view digest) {
+  if (!digest.starts_with("sha256:") || digest.size() != 7 + 64) return false;
+  for (char c : digest.substr(7)) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+bool validRepository(std::string_view repository) {
+  if (repository.empty() || repository.front() == '/' || repository.back() == '/') return false;
+  for (char c : repository) {
+    bool allowed = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+                   c == '-' || c == '/';
+    if (!allowed) return false;
+  }
+  return repository.find("//") == std::string_view::npos &&
+         repository.find("..") == std::string_view::npos;
+}
+
+}  // namespace
+
+std::optional<OciReference> parseOciReference(std::string_view uri) {
+  std::string_view rest = uri.substr(uri.find("://") + 3);
+  size_t slash = rest.find('/');
+  if (slash == std::string_view::npos || slash == 0) return std::nullopt;
+  OciReference image;
+  image.registry = std::string(rest.substr(0, slash));
+  std::string_view path = rest.substr(slash + 1);
+  size_t at = path.find('@');
+  if (at != std::string_view::npos) {
+    image.reference = std::string(path.substr(at + 1));
+    image.byDigest = true;
+    path = path.substr(0, at);
+    if (!validDigest(image.reference)) return std::nullopt;
+  } else {
+    size_t colon = path.rfind(':');
+    if (colon != std::string_view::npos && path.find('/', colon) == std::string_view::npos) {
+      image.reference = std::string(path.substr(colon + 1));
+      path = path.substr(0, colon);
+      if (image.reference.empty()) return std::nullopt;
+    } else {
+      image.reference = "latest";
+    }
+  }
+  image.repository = std::string(path);
+  if (!validRepository(image.repository)) return std::nullopt;
+  if (image.registry == "docker.io" || image.registry == "index.docker.io") {
+    image.registry = "registry-1.docker.io";
+    if (image.repository.find('/') == std::string::npos) {
+      image.repository = "library/" + image.repository;
+    }
+  }
+  return image;
+}
+
+bool ociInsecureRegistry(const std::string& registry) {
+  std::string value = trim(env("KSERVE_OCI_INSECURE_REGISTRY"));
+  std::string lower = toLower(value);
+  if (lower == "true" || lower == "1" || lower == "yes") return true;
+  size_t start = 0;
+  while (start <= value.size()) {
+    size_t comma = value.find(',', start);
+    if (comma == std::string::npos) comma = value.size();
+    std::string item = trim(std::string_view(value).substr(start, comma - start));
+    if (!item.empty() && (item == registry || item == registry.substr(0, registry.find(':')))) {
+      return true;
+    }
+    start = comma + 1;
+  }
+  return false;
+}
+
+namespace {
+
+// The "user:password" the docker config holds for `registry` (base64, as sent in Basic auth);
+// "" for none. A config that is missing is anonymous access; one that cannot be read fails.
+Status dockerCredentials(const std::string& registry, std::string& basic) {
+  std::string path = env("KSERVE_OCI_DOCKER_CONFIG");
+  if (path.empty()) path = kDefaultDockerConfig;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return Status::success();
+  std::optional<std::string> text = readTextFile(path);
+  if (!text) return Status::failure("cannot read the docker config " + path, true);
+  nlohmann::json config = nlohmann::json::parse(*text, nullptr, false);
+  if (!config.is_object()) {
+    return Status::failure("the docker config " + path + " is not a JSON object", true);
+  }
+  const nlohmann::json& auths = config.contains("auths") ? config["auths"] : nlohmann::json();
+  if (!auths.is_object()) return Status::success();
+  std::string host = registry.substr(0, registry.find(':'));
+  std::vector<std::string> keys = {registry, "https://" + registry, "http://" + registry, host};
+  if (registry == "registry-1.docker.io") {
+    keys.insert(keys.end(), {"https://index.docker.io/v1/", "index.docker.io", "docker.io"});
+  }
+  for (const std::string& key : keys) {
+    if (!auths.contains(key) || !auths[key].is_object()) continue;
+    const nlohmann::json& entry = auths[key];
+    if (entry.contains("auth") && entry["auth"].is_string()) {
+      std::string value = entry["auth"].get<std::string>();
+      std::optional<std::string> decoded = base64Decode(value);
+      if (!decoded || decoded->find(':') == std::string::npos) {
+        return Status::failure("the docker config " + path + " has an \"auth\" for " + key +
+                                   " that is not base64 of user:password",
+                               true);
+      }
+      basic = value;
+      return Status::success();
+    }
+    if (entry.contains("username") && entry["username"].is_string() && entry.contains("password") &&
+        entry["password"].is_string()) {
+      basic = base64Encode(entry["username"].get<std::string>() + ":" +
+                           entry["password"].get<std::string>());
+      return Status::success();
+    }
+  }
+  return Status::success();
+}
+
+// The parameters of a WWW-Authenticate challenge: `Bearer realm="...",service="...",scope="..."`.
+struct Challenge {
+  std::string scheme;  // lower case
+  std::string realm;
+  std::string service;
+  std::string scope;
+};
+
+Challenge parseChallenge(std::string_view header) {
+  Challenge challenge;
+  std::string_view text = header;
+  size_t space = text.find(' ');
+  challenge.scheme = toLower(trim(text.substr(0, space)));
+  text = space == std::string_view::npos ? std::string_view() : text.substr(space + 1);
+  while (!text.empty()) {
+    while (!text.empty() && (text.front() == ' ' || text.front() == ','))
+      text.remove_prefix(1);
+    size_t equals = text.find('=');
+    if (equals == std::string_view::npos) break;
+    std::string name = toLower(trim(text.substr(0, equals)));
+    text.remove_prefix(equals + 1);
+    std::string value;
+    if (!text.empty() && text.front() == '"') {
+      size_t close = text.find('"', 1);
+      if (close == std::string_view::npos) close = text.size();
+      value = std::string(text.substr(1, close - 1));
+      text.remove_prefix(std::min(close + 1, text.size()));
+    } else {
+      size_t comma = text.find(',');
+      value = trim(text.substr(0, comma));
+      text.remove_prefix(comma == std::string_view::npos ? text.size() : comma);
+    }
+    if (name == "realm") challenge.realm = value;
+    if (name == "service") challenge.service = value;
+    if (name == "scope") challenge.scope = value;
+  }
+  return challenge;
+}
+
+std::optional<std::string> sha256FileHex(const fs::path& path) {
+  std::unique_ptr<FILE, decltype(&std::fclose)> file(std::fopen(path.c_str(), "rb"), std::fclose);
+  if (!file) return std::nullopt;
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(),
+                                                                  EVP_MD_CTX_free);
+  if (!context || EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) != 1) return std::nullopt;
+  std::vector<char> buffer(1 << 16);
+  size_t n = 0;
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), file.get())) > 0) {
+    EVP_DigestUpdate(context.get(), buffer.data(), n);
+  }
+  if (std::ferror(file.get()) != 0) return std::nullopt;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_DigestFinal_ex(context.get(), digest, &length);
+  return hex(std::string_view(reinterpret_cast<const char*>(digest), length));
+}
+
+// One registry's API for one repository: requests carry the credentials the registry asks for
+// (bearer tokens fetched from its realm, or Basic), retried on no answer, 408, 429 and 5xx.
+class Registry {
+ public:
+  Registry(const OciReference& image, std::string basic, const std::atomic<bool>* cancel)
+      : image_(image),
+        basic_(std::move(basic)),
+        insecure_(ociInsecureRegistry(image.registry)),
+        cancel_(cancel) {}
+
+  // GET of a path below /v2/<repository>/, kept in memory, or written to `file` when set.
+  Status get(const std::string& path, const std::string& accept, const std::string& file,
+             HttpRequest& request, HttpResponse& response) {
+    bool answered401 = false;
+    for (;;) {
+      Status status = send(path, accept, file, request, response);
+      if (!status.ok) return status;
+      if (response.status != 401) return Status::success();
+      if (answered401) {
+        return Status::failure("the registry " + image_.registry + " refused the " +
+                                   (basic_.empty() ? "anonymous request" : "credentials") +
+                                   " for " + image_.repository + ": " +
+                                   describeFailure(request, response) + credentialHint(),
+                               true);
+      }
+      answered401 = true;
+      status = authorize(parseChallenge(response.wwwAuthenticate));
+      if (!status.ok) return status;
+    }
+  }
+
+ private:
+  std::string credentialHint() const {
+    if (!basic_.empty()) return "";
+    std::string path = env("KSERVE_OCI_DOCKER_CONFIG");
+    return " (no credentials for " + image_.registry + " in the docker config " +
+           (path.empty() ? kDefaultDockerConfig : path) + ")";
+  }
+
+  Status send(const std::string& path, const std::string& accept, const std::string& file,
+              HttpRequest& request, HttpResponse& response) {
+    const core::Backoff backoff{std::chrono::milliseconds(500), std::chrono::seconds(20)};
+    for (int attempt = 1;; ++attempt) {
+      request = HttpRequest();
+      request.url = (plainHttp_ ? "http://" : "https://") + image_.registry + "/v2/" +
+                    image_.repository + "/" + path;
+      request.cancel = cancel_;
+      // Blobs may redirect to storage: curl drops Authorization on another host.
+      request.followRedirects = true;
+      applyDefaultTls(request);
+      if (insecure_) request.verifyTls = false;
+      if (!accept.empty()) request.headers.push_back("Accept: " + accept);
+      if (!token_.empty()) {
+        request.headers.push_back("Authorization: Bearer " + token_);
+      } else if (sendBasic_) {
+        request.headers.push_back("Authorization: Basic " + basic_);
+      }
+      response = file.empty() ? httpFetch(request) : httpFetchToFile(request, file);
+      if (insecure_ && !plainHttp_ && response.status == 0 && !response.cancelled) {
+        // An insecure registry that speaks plain http (as docker falls back).
+        plainHttp_ = true;
+        --attempt;
+        continue;
+      }
+      if (response.ok() || !retryableAnswer(response) || attempt >= kAttempts) break;
+      spdlog::warn("storage: {}; retrying ({} of {})", describeFailure(request, response),
+                   attempt + 1, kAttempts);
+      if (!sleepUnlessCancelled(backoff.delay(attempt), cancel_)) break;
+    }
+    return Status::success();
+  }
+
+  Status authorize(const Challenge& challenge) {
+    if (challenge.scheme == "basic") {
+      if (basic_.empty()) {
+        return Status::failure(
+            "the registry " + image_.registry + " asks for credentials" + credentialHint(), true);
+      }
+      sendBasic_ = true;
+      return Status::success();
+    }
+    if (challenge.scheme != "bearer" || challenge.realm.empty()) {
+      return Status::failure("the registry " + image_.registry +
+                             " answered 401 without a Basic or Bearer challenge");
+    }
+    std::vector<std::pair<std::string, std::string>> query;
+    if (!challenge.service.empty()) query.emplace_back("service", challenge.service);
+    query.emplace_back("scope", challenge.scope.empty()
+                                    ? "repository:" + image_.repository + ":pull"
+                                    : challenge.scope);
+    HttpRequest request;
+    request.url = challenge.realm + (challenge.realm.find('?') == std::string::npos ? "?" : "&") +
+                  formEncode(query);
+    request.cancel = cancel_;
+    applyDefaultTls(request);
+    if (insecure_) request.verifyTls = false;
+    if (!basic_.empty()) request.headers.push_back("Authorization: Basic " + basic_);
+    HttpResponse response = httpFetch(request);
+    if (!response.ok()) {
+      // Refused credentials stay refused; a token service that is down may come back.
+      return Status::failure("cannot get a token for " + image_.repository + ": " +
+                                 describeFailure(request, response) + credentialHint(),
+                             response.status == 401 || response.status == 403);
+    }
+    nlohmann::json answer = nlohmann::json::parse(response.body, nullptr, false);
+    for (const char* field : {"token", "access_token"}) {
+      if (answer.is_object() && answer.contains(field) && answer[field].is_string() &&
+          !answer[field].get<std::string>().empty()) {
+        token_ = answer[field].get<std::string>();
+        return Status::success();
+      }
+    }
+    return Status::failure("the token service " + redactUri(challenge.realm) +
+                           " answered without a token");
+  }
+
+  const OciReference& image_;
+  std::string basic_;
+  bool insecure_;
+  const std::atomic<bool>* cancel_;
+  bool plainHttp_ = false;
+  bool sendBasic_ = false;
+  std::string token_;
+};
+
+bool isIndex(const nlohmann::json& manifest, const std::string& contentType) {
+  std::string type = manifest.contains("mediaType") && manifest["mediaType"].is_string()
+                         ? manifest["mediaType"].get<std::string>()
+                         : contentType;
+  return type.find("index") != std::string::npos ||
+         type.find("manifest.list") != std::string::npos ||
+         (manifest.contains("manifests") && !manifest.contains("layers"));
+}
+
+// Picks linux/<GOARCH> from an index; "" (and `available` listing what there is) when absent.
+std::string pickPlatform(const nlohmann::json& index, std::string& available) {
+  if (!index.contains("manifests") || !index["manifests"].is_array()) return "";
+  for (const auto& entry : index["manifests"]) {
+    if (!entry.is_object() || !entry.contains("digest") || !entry["digest"].is_string()) continue;
+    const nlohmann::json& platform =
+        entry.contains("platform") ? entry["platform"] : nlohmann::json();
+    std::string os = platform.is_object() ? platform.value("os", "") : "";
+    std::string arch = platform.is_object() ? platform.value("architecture", "") : "";
+    if (os == "linux" && arch == goArch()) return entry["digest"].get<std::string>();
+    if (!os.empty() || !arch.empty())
+      available += (available.empty() ? "" : ", ") + os + "/" + arch;
+  }
+  return "";
+}
+
+}  // namespace
+
+bool isOciUri(std::string_view uri) {
+  return uri.starts_with("oci://") || uri.starts_with("oci+fetch://");
+}
+
+Status downloadOci(const std::string& uri, const fs::path& destination,
+                   const DownloadOptions& options, Downloaded& out) {
+  std::optional<OciReference> image = parseOciReference(uri);
+  if (!image) {
+    return Status::failure(
+        "expected oci://<registry>/<repository>[:<tag>|@sha256:<digest>] (lower-case repository)",
+        true);
+  }
+  std::string basic;
+  Status status = dockerCredentials(image->registry, basic);
+  if (!status.ok) return status;
+  Registry registry(*image, basic, options.cancel);
+  std::string name =
+      image->registry + "/" + image->repository + (image->byDigest ? "@" : ":") + image->reference;
+
+  HttpRequest request;
+  HttpResponse response;
+  nlohmann::json manifest;
+  std::string reference = image->reference;
+  bool verifyDigest = image->byDigest;
+  for (int depth = 0;; ++depth) {
+    status = registry.get("manifests/" + reference, kManifestTypes, "", request, response);
+    if (!status.ok) return status;
+    if (response.status == 404) return Status::failure("image " + name + " not found", true);
+    if (!response.ok()) {
+      return Status::failure("cannot read the manifest of " + name + ": " +
+                             describeFailure(request, response));
+    }
+    if (verifyDigest && "sha256:" + sha256Hex(response.body) != reference) {
+      return Status::failure("the manifest of " + name + " does not match its digest " + reference);
+    }
+    manifest = nlohmann::json::parse(response.body, nullptr, false);
+    if (!manifest.is_object()) {
+      return Status::failure("the manifest of " + name + " is not a JSON object");
+    }
+    if (!isIndex(manifest, response.contentType)) break;
+    std::string available;
+    std::string digest = pickPlatform(manifest, available);
+    if (depth > 0 || digest.empty() || !validDigest(digest)) {
+      return Status::failure("image " + name + " has no linux/" + goArch() + " manifest" +
+                             (available.empty() ? "" : " (it has " + available + ")"));
+    }
+    reference = digest;
+    verifyDigest = true;
+  }
+  if (!manifest.contains("layers") || !manifest["layers"].is_array()) {
+    return Status::failure("the manifest of " + name + " lists no layers");
+  }
+
+  size_t kept = 0;
+  size_t layers = 0;
+  for (const auto& layer : manifest["layers"]) {
+    std::string type = layer.is_object() ? layer.value("mediaType", "") : "";
+    std::string digest = layer.is_object() ? layer.value("digest", "") : "";
+    // Image layers are tars (plain, gzip or zstd); other blobs (artifacts, signatures) are not
+    // part of the file system.
+    if (type.find("tar") == std::string::npos) continue;
+    if (!validDigest(digest)) {
+      return Status::failure("the manifest of " + name + " has a layer with digest \"" + digest +
+                             "\", not sha256:<hex>");
+    }
+    ++layers;
+    fs::path file = destination / (".oci-layer-" + digest.substr(7, 16));
+    status = registry.get("blobs/" + digest, "", file.string(), request, response);
+    std::error_code ec;
+    if (status.ok && !response.ok()) {
+      status = Status::failure("cannot download layer " + digest + " of " + name + ": " +
+                               describeFailure(request, response));
+    }
+    if (status.ok && layer.contains("size") && layer["size"].is_number_unsigned() &&
+        layer["size"].get<uint64_t>() != response.bytes) {
+      status = Status::failure("layer " + digest + " of " + name + " is " +
+                               std::to_string(response.bytes) + " bytes, the manifest says " +
+                               std::to_string(layer["size"].get<uint64_t>()));
+    }
+    if (status.ok) {
+      std::optional<std::string> actual = sha256FileHex(file);
+      if (!actual) {
+        status = Status::failure("cannot read the downloaded layer " + file.string());
+      } else if ("sha256:" + *actual != digest) {
+        status = Status::failure("layer " + digest + " of " + name +
+                                 " does not match its digest (got sha256:" + *actual + ")");
+      }
+    }
+    if (status.ok) {
+      status = extractSubtree(file, destination, "models", kept);
+      if (!status.ok) {
+        status = Status::failure("layer " + digest + " of " + name + ": " + status.message,
+                                 status.permanent);
+      }
+    }
+    fs::remove(file, ec);
+    if (!status.ok) return status;
+  }
+  if (layers == 0) return Status::failure("image " + name + " has no file system layers");
+  if (kept == 0) return Status::failure("image " + name + " has no models/ folder", true);
+  out.mayUnpack = false;
+  return Status::success();
+}
+
+}  // namespace storage
