@@ -54,6 +54,28 @@ bool validDigest(std::string_view digest) {
   return true;
 }
 
+// The OCI distribution spec's tag grammar: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}.
+bool validTag(std::string_view tag) {
+  if (tag.empty() || tag.size() > 128 || tag.front() == '.' || tag.front() == '-') return false;
+  for (char c : tag) {
+    bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   c == '_' || c == '.' || c == '-';
+    if (!allowed) return false;
+  }
+  return true;
+}
+
+// A host name or address with an optional port: nothing that could change the URL's meaning.
+bool validRegistry(std::string_view registry) {
+  if (registry.empty()) return false;
+  for (char c : registry) {
+    bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   c == '.' || c == '-' || c == ':' || c == '[' || c == ']';
+    if (!allowed) return false;
+  }
+  return true;
+}
+
 bool validRepository(std::string_view repository) {
   if (repository.empty() || repository.front() == '/' || repository.back() == '/') return false;
   for (char c : repository) {
@@ -85,13 +107,13 @@ std::optional<OciReference> parseOciReference(std::string_view uri) {
     if (colon != std::string_view::npos && path.find('/', colon) == std::string_view::npos) {
       image.reference = std::string(path.substr(colon + 1));
       path = path.substr(0, colon);
-      if (image.reference.empty()) return std::nullopt;
+      if (!validTag(image.reference)) return std::nullopt;
     } else {
       image.reference = "latest";
     }
   }
   image.repository = std::string(path);
-  if (!validRepository(image.repository)) return std::nullopt;
+  if (!validRegistry(image.registry) || !validRepository(image.repository)) return std::nullopt;
   if (image.registry == "docker.io" || image.registry == "index.docker.io") {
     image.registry = "registry-1.docker.io";
     if (image.repository.find('/') == std::string::npos) {
@@ -116,6 +138,37 @@ bool ociInsecureRegistry(const std::string& registry) {
     start = comma + 1;
   }
   return false;
+}
+
+OciChallenge parseOciChallenge(std::string_view header) {
+  OciChallenge challenge;
+  std::string_view text = header;
+  size_t space = text.find(' ');
+  challenge.scheme = toLower(trim(text.substr(0, space)));
+  text = space == std::string_view::npos ? std::string_view() : text.substr(space + 1);
+  while (!text.empty()) {
+    while (!text.empty() && (text.front() == ' ' || text.front() == ','))
+      text.remove_prefix(1);
+    size_t equals = text.find('=');
+    if (equals == std::string_view::npos) break;
+    std::string name = toLower(trim(text.substr(0, equals)));
+    text.remove_prefix(equals + 1);
+    std::string value;
+    if (!text.empty() && text.front() == '"') {
+      size_t close = text.find('"', 1);
+      if (close == std::string_view::npos) close = text.size();
+      value = std::string(text.substr(1, close - 1));
+      text.remove_prefix(std::min(close + 1, text.size()));
+    } else {
+      size_t comma = text.find(',');
+      value = trim(text.substr(0, comma));
+      text.remove_prefix(comma == std::string_view::npos ? text.size() : comma);
+    }
+    if (name == "realm") challenge.realm = value;
+    if (name == "service") challenge.service = value;
+    if (name == "scope") challenge.scope = value;
+  }
+  return challenge;
 }
 
 namespace {
@@ -164,45 +217,6 @@ Status dockerCredentials(const std::string& registry, std::string& basic) {
   return Status::success();
 }
 
-// The parameters of a WWW-Authenticate challenge: `Bearer realm="...",service="...",scope="..."`.
-struct Challenge {
-  std::string scheme;  // lower case
-  std::string realm;
-  std::string service;
-  std::string scope;
-};
-
-Challenge parseChallenge(std::string_view header) {
-  Challenge challenge;
-  std::string_view text = header;
-  size_t space = text.find(' ');
-  challenge.scheme = toLower(trim(text.substr(0, space)));
-  text = space == std::string_view::npos ? std::string_view() : text.substr(space + 1);
-  while (!text.empty()) {
-    while (!text.empty() && (text.front() == ' ' || text.front() == ','))
-      text.remove_prefix(1);
-    size_t equals = text.find('=');
-    if (equals == std::string_view::npos) break;
-    std::string name = toLower(trim(text.substr(0, equals)));
-    text.remove_prefix(equals + 1);
-    std::string value;
-    if (!text.empty() && text.front() == '"') {
-      size_t close = text.find('"', 1);
-      if (close == std::string_view::npos) close = text.size();
-      value = std::string(text.substr(1, close - 1));
-      text.remove_prefix(std::min(close + 1, text.size()));
-    } else {
-      size_t comma = text.find(',');
-      value = trim(text.substr(0, comma));
-      text.remove_prefix(comma == std::string_view::npos ? text.size() : comma);
-    }
-    if (name == "realm") challenge.realm = value;
-    if (name == "service") challenge.service = value;
-    if (name == "scope") challenge.scope = value;
-  }
-  return challenge;
-}
-
 std::optional<std::string> sha256FileHex(const fs::path& path) {
   std::unique_ptr<FILE, decltype(&std::fclose)> file(std::fopen(path.c_str(), "rb"), std::fclose);
   if (!file) return std::nullopt;
@@ -247,7 +261,7 @@ class Registry {
                                true);
       }
       answered401 = true;
-      status = authorize(parseChallenge(response.wwwAuthenticate));
+      status = authorize(parseOciChallenge(response.wwwAuthenticate));
       if (!status.ok) return status;
     }
   }
@@ -293,7 +307,7 @@ class Registry {
     return Status::success();
   }
 
-  Status authorize(const Challenge& challenge) {
+  Status authorize(const OciChallenge& challenge) {
     if (challenge.scheme == "basic") {
       if (basic_.empty()) {
         return Status::failure(

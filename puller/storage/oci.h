@@ -24,4 +24,14 @@ std::optional<OciReference> parseOciReference(std::string_view uri);
 // https with no HTTP at all is then reached over plain http.
 bool ociInsecureRegistry(const std::string& registry);
 
+// A registry's WWW-Authenticate challenge: `Bearer realm="...",service="...",scope="..."` (or
+// Basic); values quoted or bare, unknown parameters ignored.
+struct OciChallenge {
+  std::string scheme;  // lower case
+  std::string realm;
+  std::string service;
+  std::string scope;
+};
+OciChallenge parseOciChallenge(std::string_view header);
+
 }  // namespace storage

@@ -239,10 +239,31 @@ TEST_CASE("OCI references: registry, repository, tag or digest, Docker Hub's nam
   for (const char* bad :
        {"oci://registry-only", "oci:///team/model", "oci://r/Team/Model",
         "oci://r/team/model:", "oci://r/team/model@sha256:abc", "oci://r/team/../model",
-        "oci://r/team//model", "oci://r/team/model@md5:0123"}) {
+        "oci://r/team//model", "oci://r/team/model@md5:0123", "oci://r/team/model:v1?x=1",
+        "oci://r/team/model:.v1", "oci://user@r/team/model", "oci://r#x/team/model"}) {
     INFO(bad);
     CHECK_FALSE(storage::parseOciReference(bad));
   }
+}
+
+TEST_CASE("Registry challenges: Bearer with quoted or bare parameters, Basic, garbage",
+          "[storage][oci]") {
+  auto bearer = storage::parseOciChallenge(
+      R"(Bearer realm="https://auth.io/token",service="registry.io",scope="repository:a/b:pull")");
+  CHECK(bearer.scheme == "bearer");
+  CHECK(bearer.realm == "https://auth.io/token");
+  CHECK(bearer.service == "registry.io");
+  CHECK(bearer.scope == "repository:a/b:pull");
+  auto bare = storage::parseOciChallenge("BEARER realm=http://a/t , service=r, error=x");
+  CHECK(bare.scheme == "bearer");
+  CHECK(bare.realm == "http://a/t");
+  CHECK(bare.service == "r");
+  auto basic = storage::parseOciChallenge(R"(Basic realm="Registry Realm")");
+  CHECK(basic.scheme == "basic");
+  CHECK(basic.realm == "Registry Realm");
+  CHECK(storage::parseOciChallenge("").scheme.empty());
+  auto broken = storage::parseOciChallenge(R"(Bearer realm="unterminated)");
+  CHECK(broken.realm == "unterminated");
 }
 
 TEST_CASE("KSERVE_OCI_INSECURE_REGISTRY: true for all, or a list of registries or hosts",
