@@ -10,8 +10,11 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
+#include <vector>
 
+#include "puller/storage/aws_profile.h"
 #include "puller/storage/http_client.h"
+#include "puller/storage/spawn.h"
 #include "puller/storage/storage.h"
 #include "puller/storage/storage_config.h"
 #include "puller/storage/util.h"
@@ -52,7 +55,7 @@ std::optional<Clock::time_point> parseIsoTime(const std::string& text) {
 }
 
 std::string region() {
-  return envFirst({"AWS_REGION", "AWS_DEFAULT_REGION"});
+  return configuredRegion();
 }
 
 bool isTransient(const HttpResponse& response) {
@@ -111,6 +114,17 @@ Attempt fromWebIdentity(const std::atomic<bool>* cancel) {
   Attempt attempt;
   std::string role = env("AWS_ROLE_ARN");
   std::string tokenFile = env("AWS_WEB_IDENTITY_TOKEN_FILE");
+  std::string sessionName = env("AWS_ROLE_SESSION_NAME");
+  if (role.empty() && tokenFile.empty()) {
+    // The profile's form of the same (role_arn with web_identity_token_file), as the SDKs read
+    // it when the variables are unset.
+    Profile profile = loadProfile();
+    if (!profile.value("web_identity_token_file").empty()) {
+      role = profile.value("role_arn");
+      tokenFile = profile.value("web_identity_token_file");
+      if (sessionName.empty()) sessionName = profile.value("role_session_name");
+    }
+  }
   if (role.empty() || tokenFile.empty()) {
     attempt.why = "web identity (AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE are not both set)";
     return attempt;
@@ -124,7 +138,6 @@ Attempt fromWebIdentity(const std::atomic<bool>* cancel) {
     attempt.error = what + "cannot read the token file " + tokenFile;
     return attempt;
   }
-  std::string sessionName = env("AWS_ROLE_SESSION_NAME");
   if (sessionName.empty()) sessionName = "kserve-storage-" + std::to_string(std::time(nullptr));
   HttpRequest request;
   request.method = "POST";
@@ -170,6 +183,125 @@ Attempt fromWebIdentity(const std::atomic<bool>* cancel) {
     return attempt;
   }
   attempt.fetched = std::move(fetched);
+  return attempt;
+}
+
+// ---- the shared files' profile ----
+
+// A command line as the SDKs split credential_process (shlex: blanks separate, quotes group,
+// a backslash escapes the next character outside single quotes).
+std::vector<std::string> splitCommand(std::string_view line) {
+  std::vector<std::string> words;
+  std::string word;
+  bool inWord = false;
+  char quote = 0;
+  for (size_t i = 0; i < line.size(); ++i) {
+    char c = line[i];
+    if (quote != 0) {
+      if (c == quote) {
+        quote = 0;
+      } else if (c == '\\' && quote == '"' && i + 1 < line.size()) {
+        word += line[++i];
+      } else {
+        word += c;
+      }
+    } else if (c == '\'' || c == '"') {
+      quote = c;
+      inWord = true;
+    } else if (c == '\\' && i + 1 < line.size()) {
+      word += line[++i];
+      inWord = true;
+    } else if (c == ' ' || c == '\t') {
+      if (inWord) words.push_back(std::move(word));
+      word.clear();
+      inWord = false;
+    } else {
+      word += c;
+      inWord = true;
+    }
+  }
+  if (inWord) words.push_back(std::move(word));
+  return words;
+}
+
+Attempt fromProcess(const std::string& what, const std::string& command,
+                    const std::atomic<bool>* cancel) {
+  Attempt attempt;
+  attempt.configured = true;
+  SpawnRequest request;
+  request.argv = splitCommand(command);
+  request.timeout = std::chrono::minutes(1);
+  request.cancel = cancel;
+  if (request.argv.empty()) {
+    attempt.error = what + "credential_process is empty";
+    return attempt;
+  }
+  SpawnResult result = spawnAndWait(request);
+  if (!result.ok()) {
+    std::string why = !result.error.empty() ? result.error
+                      : result.timedOut     ? "did not finish within a minute"
+                                        : "exited with status " + std::to_string(result.exitCode);
+    std::string line = result.lastErrorLine();
+    attempt.error = what + "credential_process " + request.argv[0] + " " + why +
+                    (line.empty() ? "" : ": " + line);
+    return attempt;
+  }
+  nlohmann::json answer = nlohmann::json::parse(result.out, nullptr, false);
+  if (!answer.is_object() || answer.value("Version", 0) != 1 || !answer.contains("AccessKeyId") ||
+      !answer["AccessKeyId"].is_string() || !answer.contains("SecretAccessKey") ||
+      !answer["SecretAccessKey"].is_string()) {
+    attempt.error = what + "credential_process " + request.argv[0] +
+                    " did not print a JSON object with Version 1, AccessKeyId and "
+                    "SecretAccessKey";
+    return attempt;
+  }
+  Fetched fetched{{answer["AccessKeyId"].get<std::string>(),
+                   answer["SecretAccessKey"].get<std::string>(), answer.value("SessionToken", "")},
+                  std::nullopt};
+  if (answer.contains("Expiration") && answer["Expiration"].is_string()) {
+    fetched.expiration = parseIsoTime(answer["Expiration"].get<std::string>());
+  }
+  attempt.fetched = std::move(fetched);
+  return attempt;
+}
+
+// Keys in the credentials or config file, else credential_process, for the chosen profile.
+Attempt fromProfile(const std::atomic<bool>* cancel) {
+  Attempt attempt;
+  Profile profile = loadProfile();
+  std::string files = profile.credentialsFile + " or " + profile.configFile;
+  std::string what = "AWS profile \"" + profile.name + "\": ";
+  if (!profile.found) {
+    if (profile.named) {
+      attempt.configured = true;
+      attempt.error = "the AWS profile \"" + profile.name + "\" (AWS_PROFILE) is not in " + files;
+    } else {
+      attempt.why = "shared files (no [default] profile in " + files + ")";
+    }
+    return attempt;
+  }
+  std::string id = profile.value("aws_access_key_id");
+  std::string secret = profile.value("aws_secret_access_key");
+  if (!id.empty() || !secret.empty()) {
+    attempt.configured = true;
+    if (id.empty() || secret.empty()) {
+      attempt.error = what + "incomplete keys: " +
+                      (id.empty() ? "aws_access_key_id" : "aws_secret_access_key") + " is not set";
+      return attempt;
+    }
+    attempt.fetched = Fetched{{id, secret, profile.value("aws_session_token")}, std::nullopt};
+    return attempt;
+  }
+  if (!profile.value("role_arn").empty()) {
+    attempt.configured = true;
+    attempt.error = what +
+                    "role_arn with source_profile or credential_source is not supported; "
+                    "give the profile keys, web_identity_token_file or credential_process";
+    return attempt;
+  }
+  std::string command = profile.value("credential_process");
+  if (!command.empty()) return fromProcess(what, command, cancel);
+  attempt.why = "shared profile \"" + profile.name + "\" (no keys, role or credential_process)";
   return attempt;
 }
 
@@ -396,7 +528,8 @@ std::string fingerprint() {
         "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
         "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_EC2_METADATA_DISABLED",
         "AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
-        "AWS_EC2_METADATA_V1_DISABLED"}) {
+        "AWS_EC2_METADATA_V1_DISABLED", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
+        "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "HOME"}) {
     out += env(name);
     out.push_back('\n');
   }
@@ -445,6 +578,7 @@ CredentialResult resolveCredentials(const std::atomic<bool>* cancel) {
   std::vector<std::string> tried{environment.why};
   using Source = Attempt (*)(const std::atomic<bool>*);
   const std::pair<const char*, Source> sources[] = {{"web identity", fromWebIdentity},
+                                                    {"shared profile", fromProfile},
                                                     {"container credentials", fromContainer},
                                                     {"instance metadata", fromInstanceMetadata}};
   for (const auto& [name, fetch] : sources) {

@@ -1,6 +1,8 @@
 // AWS credentials in the order the AWS SDKs look for them, as a pod on EKS or EC2 gets them:
-// keys in the environment, web identity (IRSA), container credentials (EKS Pod Identity, ECS),
-// then the EC2 instance profile through IMDSv2. What the sources other than the environment
+// keys in the environment, web identity (IRSA; the variables, or the shared profile's
+// role_arn and web_identity_token_file), the shared profile (aws_profile.h: keys in the
+// credentials or config file, or credential_process), container credentials (EKS Pod Identity,
+// ECS), then the EC2 instance profile through IMDSv2. What the sources other than the environment
 // return is cached per process, shared by every thread, and fetched again before it expires.
 #pragma once
 
@@ -14,8 +16,9 @@ namespace storage::aws {
 struct CredentialResult {
   bool ok = false;
   sigv4::Credentials credentials;
-  std::string
-      source;  // "environment", "web identity", "container credentials", "instance metadata"
+  // "environment", "web identity", "shared profile", "container credentials", "instance
+  // metadata".
+  std::string source;
   // When !ok: either what was tried (no source configured or answering), or why the configured
   // source refused. Never contains a key, token or signature.
   std::string error;

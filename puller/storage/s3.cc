@@ -11,6 +11,7 @@
 #include "core/util/backoff.h"
 
 #include "puller/storage/aws_credentials.h"
+#include "puller/storage/aws_profile.h"
 #include "puller/storage/fetch.h"
 #include "puller/storage/providers.h"
 #include "puller/storage/storage_config.h"
@@ -214,7 +215,7 @@ S3Config s3ConfigFromEnv() {
   S3Config config;
   config.region = spec.s3Settings.contains("AWS_DEFAULT_REGION")
                       ? spec.s3Settings["AWS_DEFAULT_REGION"]
-                      : envFirst({"AWS_REGION", "AWS_DEFAULT_REGION"});
+                      : aws::configuredRegion();
   if (config.region.empty()) config.region = "us-east-1";
   bool useHttps = envBool("S3_USE_HTTPS", true);
   std::string endpoint = setting("AWS_ENDPOINT_URL");

@@ -10,10 +10,12 @@
 #include <thread>
 
 #include "puller/storage/aws_credentials.h"
+#include "puller/storage/aws_profile.h"
 #include "tests/puller/storage_peers.h"
 #include "tests/support/net.h"
 #include "tests/support/process.h"
 
+namespace fs = std::filesystem;
 using storagetest::FakeAwsCredentials;
 using storagetest::S3rver;
 using storagetest::ScopedEnv;
@@ -31,7 +33,8 @@ constexpr const char* kSecret = "fake-secret-Zq9XvB";
 const std::string kNoCredentials =
     "no AWS credentials found; tried: environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
     "are not set), web identity (AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE are not both set), "
-    "container credentials (AWS_CONTAINER_CREDENTIALS_FULL_URI and "
+    "shared files (no [default] profile in /nonexistent/aws/credentials or "
+    "/nonexistent/aws/config), container credentials (AWS_CONTAINER_CREDENTIALS_FULL_URI and "
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI are not set), instance metadata (disabled by "
     "AWS_EC2_METADATA_DISABLED). Set awsAnonymousCredential=true for unsigned requests";
 
@@ -313,6 +316,177 @@ TEST_CASE("AWS chain: a metadata endpoint that does not answer ends the chain wi
 // s3rver 3.7 knows the access key id "S3RVER" and does not check signatures; each chain step
 // hands out that key pair. The secret is S3RVER too, so the check that no secret is printed
 // looks for it and for the session token.
+TEST_CASE("AWS chain: the shared files' profile, as AWS_PROFILE chooses it", "[storage][aws]") {
+  std::string dir = testsupport::makeTempDir("aws-profile");
+  testsupport::writeFile(dir + "/credentials",
+                         "[default]\n"
+                         "aws_access_key_id = AKIDDEFAULT\n"
+                         "aws_secret_access_key = default-secret\n"
+                         "# a comment\n"
+                         "[other]\r\n"
+                         "AWS_ACCESS_KEY_ID=AKIDOTHER\r\n"
+                         "aws_secret_access_key=other-secret\r\n"
+                         "aws_session_token = other-session\r\n"
+                         "[half]\n"
+                         "aws_access_key_id = AKIDHALF\n");
+  testsupport::writeFile(dir + "/config",
+                         "[default]\n"
+                         "region = eu-west-3\n"
+                         "[profile cfg]\n"
+                         "aws_access_key_id = AKIDCFG\n"
+                         "aws_secret_access_key = cfg-secret\n"
+                         "s3 =\n"
+                         "  addressing_style = path\n"
+                         "[profile other]\n"
+                         "aws_access_key_id = AKIDIGNORED\n"
+                         "region = ap-south-1\n"
+                         "[bare]\n"
+                         "aws_access_key_id = AKIDBARE\n"
+                         "aws_secret_access_key = bare-secret\n");
+  Vars files =
+      merged(storagetest::awsChainOff(), {{"AWS_SHARED_CREDENTIALS_FILE", dir + "/credentials"},
+                                          {"AWS_CONFIG_FILE", dir + "/config"},
+                                          {"AWS_REGION", std::nullopt},
+                                          {"AWS_DEFAULT_REGION", std::nullopt}});
+  auto resolve = [&](std::optional<std::string> profile) {
+    ScopedEnv env(merged(files, {{"AWS_PROFILE", profile}}));
+    storage::aws::clearCredentialCache();
+    return storage::aws::resolveCredentials();
+  };
+  auto fallback = resolve(std::nullopt);
+  REQUIRE(fallback.ok);
+  CHECK(fallback.source == "shared profile");
+  CHECK(fallback.credentials.accessKeyId == "AKIDDEFAULT");
+  CHECK(fallback.credentials.secretAccessKey == "default-secret");
+  CHECK(fallback.credentials.sessionToken.empty());
+  // The credentials file wins over the config file; keys are case-insensitive; CRLF is fine.
+  auto other = resolve("other");
+  REQUIRE(other.ok);
+  CHECK(other.credentials.accessKeyId == "AKIDOTHER");
+  CHECK(other.credentials.sessionToken == "other-session");
+  auto config = resolve("cfg");
+  REQUIRE(config.ok);
+  CHECK(config.credentials.accessKeyId == "AKIDCFG");
+  CHECK(config.credentials.secretAccessKey == "cfg-secret");
+  // In the config file a profile's section is [profile <name>]; [bare] is none.
+  auto bare = resolve("bare");
+  CHECK_FALSE(bare.ok);
+  CHECK(bare.error == "the AWS profile \"bare\" (AWS_PROFILE) is not in " + dir +
+                          "/credentials or " + dir + "/config");
+  auto half = resolve("half");
+  CHECK_FALSE(half.ok);
+  CHECK(half.error == "AWS profile \"half\": incomplete keys: aws_secret_access_key is not set");
+  {
+    ScopedEnv env(files);
+    CHECK(storage::aws::configuredRegion() == "eu-west-3");
+    CHECK(storage::aws::stsEndpointFromEnv() == "https://sts.eu-west-3.amazonaws.com");
+  }
+  {
+    ScopedEnv env(merged(files, {{"AWS_PROFILE", "other"}}));
+    CHECK(storage::aws::configuredRegion() == "ap-south-1");
+  }
+  {
+    ScopedEnv env(merged(files, {{"AWS_DEFAULT_REGION", "us-west-2"}}));
+    CHECK(storage::aws::configuredRegion() == "us-west-2");
+  }
+  for (const auto& result : {fallback, other, config, bare, half}) {
+    for (const char* secret : {"default-secret", "other-secret", "cfg-secret", "bare-secret"})
+      CHECK(result.error.find(secret) == std::string::npos);
+  }
+}
+
+TEST_CASE("AWS chain: the profile's web identity and credential_process", "[storage][aws]") {
+  std::string dir = testsupport::makeTempDir("aws-profile");
+  Vars files = merged(storagetest::awsChainOff(), {{"AWS_CONFIG_FILE", dir + "/config"}});
+
+  SECTION("role_arn with web_identity_token_file is web identity, as the variables are") {
+    FakeAwsCredentials fake("AKIDSTS", kSecret, 3600);
+    testsupport::writeFile(
+        dir + "/config", std::string("[profile irsa]\nrole_arn = ") + FakeAwsCredentials::kRoleArn +
+                             "\nweb_identity_token_file = " + fake.webIdentityTokenFile() +
+                             "\nrole_session_name = from-profile\n");
+    ScopedEnv env(
+        merged(files, {{"AWS_PROFILE", "irsa"}, {"AWS_ENDPOINT_URL_STS", fake.endpoint()}}));
+    storage::aws::clearCredentialCache();
+    auto result = storage::aws::resolveCredentials();
+    REQUIRE(result.ok);
+    CHECK(result.source == "web identity");
+    CHECK(result.credentials.secretAccessKey == kSecret);
+    auto requests = parsed(fake.requests());
+    REQUIRE(requests.size() == 1);
+    CHECK(requests[0]["form"]["RoleArn"] == FakeAwsCredentials::kRoleArn);
+    CHECK(requests[0]["form"]["RoleSessionName"] == "from-profile");
+  }
+  SECTION("credential_process: its JSON, quoting as shlex, and its failures in one line") {
+    std::string script = dir + "/cred tool";
+    testsupport::writeFile(
+        script,
+        "#!/bin/sh\n"
+        "if [ \"$1\" = ok ]; then\n"
+        "  printf '{\"Version\": 1, \"AccessKeyId\": \"AKIDPROC\", \"SecretAccessKey\": \"%s\", "
+        "\"SessionToken\": \"proc-session\", \"Expiration\": \"2099-01-01T00:00:00Z\"}' \"$2\"\n"
+        "elif [ \"$1\" = garbage ]; then echo not json\n"
+        "else echo 'token service unreachable' >&2; exit 3; fi\n");
+    fs::permissions(script, fs::perms::owner_all);
+    auto run = [&](const std::string& arguments) {
+      testsupport::writeFile(dir + "/config", "[default]\ncredential_process = \"" + script +
+                                                  "\" " + arguments + "\n");
+      ScopedEnv env(files);
+      storage::aws::clearCredentialCache();
+      return storage::aws::resolveCredentials();
+    };
+    auto ok = run(std::string("ok ") + kSecret);
+    REQUIRE(ok.ok);
+    CHECK(ok.source == "shared profile");
+    CHECK(ok.credentials.accessKeyId == "AKIDPROC");
+    CHECK(ok.credentials.secretAccessKey == kSecret);
+    CHECK(ok.credentials.sessionToken == "proc-session");
+    auto failed = run("fail");
+    CHECK_FALSE(failed.ok);
+    CHECK(failed.error == "AWS profile \"default\": credential_process " + script +
+                              " exited with status 3: token service unreachable");
+    auto garbage = run("garbage");
+    CHECK_FALSE(garbage.ok);
+    CHECK_THAT(garbage.error, Catch::Contains("did not print a JSON object with Version 1"));
+  }
+  SECTION("role_arn with source_profile is refused by name") {
+    testsupport::writeFile(dir + "/config",
+                           "[default]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = base\n"
+                           "[profile base]\naws_access_key_id = A\naws_secret_access_key = B\n");
+    ScopedEnv env(files);
+    storage::aws::clearCredentialCache();
+    auto result = storage::aws::resolveCredentials();
+    CHECK_FALSE(result.ok);
+    CHECK_THAT(result.error, Catch::Contains("role_arn with source_profile or credential_source "
+                                             "is not supported"));
+  }
+}
+
+TEST_CASE("storage-initializer downloads from S3 with keys from a mounted credentials file",
+          "[storage][aws][initializer]") {
+  S3rver s3;
+  s3.put("m/model.bin", "weights");
+  std::string dir = testsupport::makeTempDir("aws-profile");
+  testsupport::writeFile(dir + "/credentials",
+                         std::string("[models]\naws_access_key_id = ") + S3rver::kAccessKey +
+                             "\naws_secret_access_key = " + S3rver::kSecretKey + "\n");
+  Vars vars = merged(s3.env(), storagetest::awsChainOff());
+  vars["AWS_SHARED_CREDENTIALS_FILE"] = dir + "/credentials";
+  vars["AWS_PROFILE"] = "models";
+  ScopedEnv env(vars);
+  Run result = runInitializer({"s3://models/m", dir + "/out"});
+  INFO(result.output);
+  CHECK(result.status == 0);
+  CHECK(testsupport::readFile(dir + "/out/model.bin") == "weights");
+  CHECK_THAT(result.output, Catch::Contains("AWS credentials from shared profile"));
+  // s3rver refuses unknown key ids, so the download itself shows that these keys signed.
+  vars["AWS_PROFILE"] = "absent";
+  ScopedEnv absent(vars);
+  Run missing = runInitializer({"s3://models/m", dir + "/missing"});
+  CHECK(missing.status == 1);
+  CHECK_THAT(missing.output, Catch::Contains("the AWS profile \"absent\" (AWS_PROFILE) is not in"));
+}
+
 TEST_CASE("storage-initializer downloads from S3 with each step of the AWS chain",
           "[storage][aws][initializer]") {
   S3rver s3;

@@ -441,18 +441,32 @@ std::vector<std::string> BotocoreS3::requests() const {
 
 std::map<std::string, std::optional<std::string>> awsChainOff() {
   std::map<std::string, std::optional<std::string>> vars;
-  for (const char* name :
-       {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN",
-        "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_SESSION_NAME", "AWS_ENDPOINT_URL_STS",
-        "AWS_STS_REGIONAL_ENDPOINTS", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-        "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "AWS_EC2_METADATA_V1_DISABLED",
-        "AWS_METADATA_SERVICE_TIMEOUT", "AWS_METADATA_SERVICE_NUM_ATTEMPTS",
-        "awsAnonymousCredential"}) {
+  for (const char* name : {"AWS_ACCESS_KEY_ID",
+                           "AWS_SECRET_ACCESS_KEY",
+                           "AWS_SESSION_TOKEN",
+                           "AWS_ROLE_ARN",
+                           "AWS_WEB_IDENTITY_TOKEN_FILE",
+                           "AWS_ROLE_SESSION_NAME",
+                           "AWS_ENDPOINT_URL_STS",
+                           "AWS_STS_REGIONAL_ENDPOINTS",
+                           "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                           "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                           "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+                           "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                           "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                           "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
+                           "AWS_EC2_METADATA_V1_DISABLED",
+                           "AWS_METADATA_SERVICE_TIMEOUT",
+                           "AWS_METADATA_SERVICE_NUM_ATTEMPTS",
+                           "awsAnonymousCredential",
+                           "AWS_PROFILE",
+                           "AWS_DEFAULT_PROFILE"}) {
     vars[name] = std::nullopt;
   }
   vars["AWS_EC2_METADATA_DISABLED"] = "true";
+  // A developer's ~/.aws must not answer for the chain under test.
+  vars["AWS_SHARED_CREDENTIALS_FILE"] = "/nonexistent/aws/credentials";
+  vars["AWS_CONFIG_FILE"] = "/nonexistent/aws/config";
   return vars;
 }
 

@@ -132,7 +132,8 @@ TEST_CASE("S3: no credentials are refused at creation unless anonymous is asked 
   CHECK(createError(BlobService::S3, "logs") ==
         "no AWS credentials found; tried: environment (AWS_ACCESS_KEY_ID and "
         "AWS_SECRET_ACCESS_KEY are not set), web identity (AWS_ROLE_ARN and "
-        "AWS_WEB_IDENTITY_TOKEN_FILE are not both set), container credentials "
+        "AWS_WEB_IDENTITY_TOKEN_FILE are not both set), shared files (no [default] profile in "
+        "/nonexistent/aws/credentials or /nonexistent/aws/config), container credentials "
         "(AWS_CONTAINER_CREDENTIALS_FULL_URI and AWS_CONTAINER_CREDENTIALS_RELATIVE_URI are not "
         "set), instance metadata (disabled by AWS_EC2_METADATA_DISABLED). Set "
         "awsAnonymousCredential=true for unsigned requests");
