@@ -4,6 +4,7 @@
 #include <archive_entry.h>
 #include <stdlib.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <system_error>
@@ -83,8 +84,11 @@ std::optional<fs::path> placeInSubtree(const fs::path& relative, std::string_vie
   return rest;
 }
 
-Status extractInto(const fs::path& archivePath, const fs::path& staging, std::string_view subtree,
-                   size_t& kept) {
+// Opens the reader on its input (a file, a stream); libarchive's status.
+using Opener = std::function<int(archive*)>;
+
+Status extractInto(const Opener& open, const std::string& name, const fs::path& staging,
+                   std::string_view subtree, size_t& kept) {
   std::unique_ptr<archive, decltype(&archive_read_free)> reader(archive_read_new(),
                                                                 archive_read_free);
   std::unique_ptr<archive, decltype(&archive_write_free)> writer(archive_write_disk_new(),
@@ -96,8 +100,7 @@ Status extractInto(const fs::path& archivePath, const fs::path& staging, std::st
   // Ownership, ACLs and extended attributes from the archive are ignored on purpose; the
   // per-entry checks below do the path validation, so every pathname handed over is absolute.
   archive_write_disk_set_options(writer.get(), ARCHIVE_EXTRACT_TIME);
-  std::string name = archivePath.filename().string();
-  if (archive_read_open_filename(reader.get(), archivePath.c_str(), 1 << 16) != ARCHIVE_OK) {
+  if (open(reader.get()) != ARCHIVE_OK) {
     return Status::failure("cannot open archive " + name + ": " + errorText(reader.get()));
   }
   archive_entry* entry = nullptr;
@@ -199,27 +202,46 @@ bool isArchiveContentType(std::string_view contentType) {
   return false;
 }
 
-Status extractArchive(const fs::path& archivePath, const fs::path& destination) {
-  size_t kept = 0;
-  return extractSubtree(archivePath, destination, "", kept);
-}
+namespace {
 
-Status extractSubtree(const fs::path& archivePath, const fs::path& destination,
-                      std::string_view subtree, size_t& kept) {
+// Extracts into a fresh staging folder inside `destination`; once the archive was read whole,
+// `beforeMerge` runs, and the staged entries move into place only when it succeeds too.
+Status extractStaged(const Opener& open, const std::string& name, const fs::path& destination,
+                     std::string_view subtree, size_t& kept,
+                     const std::function<Status()>& beforeMerge) {
   std::string pattern = (destination / ".extract-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) {
     return Status::failure("cannot create a staging folder in " + destination.string());
   }
   fs::path staging = pattern;
-  Status status = extractInto(archivePath, staging, subtree, kept);
+  Status status = extractInto(open, name, staging, subtree, kept);
+  if (status.ok) status = beforeMerge();
+  if (status.ok) status = mergeInto(staging, destination);
   std::error_code ec;
-  if (status.ok) {
-    // Removed before the move, so an entry with the archive's own name survives.
-    fs::remove(archivePath, ec);
-    status = mergeInto(staging, destination);
-  }
   fs::remove_all(staging, ec);
   return status;
+}
+
+}  // namespace
+
+Status extractArchive(const fs::path& archivePath, const fs::path& destination) {
+  size_t kept = 0;
+  auto open = [&](archive* reader) {
+    return archive_read_open_filename(reader, archivePath.c_str(), 1 << 16);
+  };
+  return extractStaged(open, archivePath.filename().string(), destination, "", kept, [&] {
+    // Removed before the move, so an entry with the archive's own name survives.
+    std::error_code ec;
+    fs::remove(archivePath, ec);
+    return Status::success();
+  });
+}
+
+Status extractStream(int fd, const std::string& name, const fs::path& destination,
+                     std::string_view subtree, size_t& kept,
+                     const std::function<Status()>& finish) {
+  auto open = [&](archive* reader) { return archive_read_open_fd(reader, fd, 1 << 16); };
+  return extractStaged(open, name, destination, subtree, kept, finish);
 }
 
 }  // namespace storage

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
+#include <string>
 #include <string_view>
 
 #include "puller/storage/storage.h"
@@ -21,12 +23,14 @@ bool isArchiveContentType(std::string_view contentType);
 // written 0644 (0755 when executable), folders 0755.
 Status extractArchive(const std::filesystem::path& archive,
                       const std::filesystem::path& destination);
-// The same for the entries below the folder `subtree` of the archive (an image layer's
-// "models"), which land at the top of `destination`; other entries and whiteouts (".wh.*") are
-// skipped, and a hard link to a file outside the subtree is refused. `kept` counts the entries
-// written (folders included).
-Status extractSubtree(const std::filesystem::path& archive,
-                      const std::filesystem::path& destination, std::string_view subtree,
-                      size_t& kept);
+// The same for an archive read from `fd` as it arrives (an image layer while it downloads; `fd`
+// is read until the archive ends, not closed), named `name` in messages, keeping only the
+// entries below the folder `subtree` ("models"), which land at the top of `destination`; other
+// entries and whiteouts (".wh.*") are skipped, and a hard link to a file outside the subtree is
+// refused. `kept` counts the entries written (folders included). Once the archive was read
+// whole, `finish` runs (the download's own checks); nothing moves into `destination` unless it
+// succeeds too.
+Status extractStream(int fd, const std::string& name, const std::filesystem::path& destination,
+                     std::string_view subtree, size_t& kept, const std::function<Status()>& finish);
 
 }  // namespace storage

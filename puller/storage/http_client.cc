@@ -31,13 +31,15 @@ struct Transfer {
   HttpResponse* response = nullptr;
   std::string path;                // a file to create; empty with no part: keep the body in memory
   const FilePart* part = nullptr;  // or a place in a file the caller opened
+  const BodySink* sink = nullptr;  // or a consumer of the stream
   FILE* file = nullptr;
   bool tooLarge = false;
   bool fileError = false;
   bool rangeIgnored = false;
   std::string otherRange;  // the Content-Range of a 206 for a range not asked for
+  bool sinkStopped = false;
 
-  bool inMemory() const { return path.empty() && part == nullptr; }
+  bool inMemory() const { return path.empty() && part == nullptr && sink == nullptr; }
 };
 
 void initCurlOnce() {
@@ -87,6 +89,15 @@ size_t onWrite(char* data, size_t size, size_t count, void* userdata) {
   curl_easy_getinfo(transfer->curl, CURLINFO_RESPONSE_CODE, &status);
   bool success = status >= 200 && status < 300;
   if (success && transfer->part != nullptr) return writePart(transfer, data, length, status);
+  if (success && transfer->sink != nullptr) {
+    if (!transfer->sink->consume(std::string_view(data, length))) {
+      transfer->sinkStopped = true;
+      return 0;
+    }
+    countDownloaded(transfer->curl, transfer->sink->name, 0, transfer->response->bytes, length);
+    transfer->response->bytes += length;
+    return length;
+  }
   if (success && !transfer->path.empty()) {
     if (transfer->file == nullptr) {
       transfer->file = std::fopen(transfer->path.c_str(), "wb");
@@ -196,7 +207,8 @@ CURL* threadHandle() {
   return handle.curl;
 }
 
-HttpResponse perform(const HttpRequest& request, const std::string& path, const FilePart* part) {
+HttpResponse perform(const HttpRequest& request, const std::string& path, const FilePart* part,
+                     const BodySink* sink = nullptr) {
   initCurlOnce();
   HttpResponse response;
   CURL* h = threadHandle();
@@ -210,6 +222,7 @@ HttpResponse perform(const HttpRequest& request, const std::string& path, const 
   transfer.response = &response;
   transfer.path = path;
   transfer.part = part;
+  transfer.sink = sink;
   curl_slist* headers = nullptr;
   for (const auto& header : request.headers)
     headers = curl_slist_append(headers, header.c_str());
@@ -294,9 +307,11 @@ HttpResponse perform(const HttpRequest& request, const std::string& path, const 
     if (empty == nullptr || std::fclose(empty) != 0) transfer.fileError = true;
   }
   if (code != CURLE_OK || transfer.fileError) {
-    response.permanent =
-        transfer.fileError || transfer.rangeIgnored || !transfer.otherRange.empty();
-    if (transfer.fileError) {
+    response.permanent = transfer.fileError || transfer.rangeIgnored ||
+                         !transfer.otherRange.empty() || transfer.sinkStopped;
+    if (transfer.sinkStopped) {
+      response.error = "the reader of " + sink->name + " stopped";
+    } else if (transfer.fileError) {
       response.error = "cannot write " + (part != nullptr ? part->path : path);
     } else if (transfer.rangeIgnored) {
       response.error = "the server answered a ranged GET with the whole object (HTTP " +
@@ -331,6 +346,10 @@ HttpResponse httpFetchToFile(const HttpRequest& request, const std::string& path
 
 HttpResponse httpFetchToPart(const HttpRequest& request, const FilePart& part) {
   return perform(request, "", &part);
+}
+
+HttpResponse httpFetchToSink(const HttpRequest& request, const BodySink& sink) {
+  return perform(request, "", nullptr, &sink);
 }
 
 bool retryableAnswer(const HttpResponse& response) {

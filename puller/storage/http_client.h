@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -79,6 +80,17 @@ struct FilePart {
 // Performs the request; a 2xx body is written into the part, any other body is kept (its first
 // 64 KiB) in the response for error messages.
 HttpResponse httpFetchToPart(const HttpRequest& request, const FilePart& part);
+
+// Where a body goes as it arrives (an image layer unpacked while it downloads).
+struct BodySink {
+  std::string name;  // for progress lines and messages
+  // Takes the next chunk of a 2xx body; false stops the transfer (a permanent failure).
+  std::function<bool(std::string_view)> consume;
+};
+
+// Performs the request; a 2xx body is handed to the sink chunk by chunk, any other body is kept
+// (its first 64 KiB) in the response for error messages. `bytes` counts what the sink took.
+HttpResponse httpFetchToSink(const HttpRequest& request, const BodySink& sink);
 
 // Whether a failed answer may succeed when the request is sent again: no answer (unless
 // cancelled or permanent), 408, 429 and 5xx.

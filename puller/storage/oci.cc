@@ -8,10 +8,16 @@
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <thread>
 
 #include "core/util/backoff.h"
 #include "puller/storage/archive.h"
@@ -217,22 +223,46 @@ Status dockerCredentials(const std::string& registry, std::string& basic) {
   return Status::success();
 }
 
-std::optional<std::string> sha256FileHex(const fs::path& path) {
-  std::unique_ptr<FILE, decltype(&std::fclose)> file(std::fopen(path.c_str(), "rb"), std::fclose);
-  if (!file) return std::nullopt;
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(),
-                                                                  EVP_MD_CTX_free);
-  if (!context || EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) != 1) return std::nullopt;
-  std::vector<char> buffer(1 << 16);
-  size_t n = 0;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), file.get())) > 0) {
-    EVP_DigestUpdate(context.get(), buffer.data(), n);
+// SHA-256 over a stream, chunk by chunk.
+class StreamHash {
+ public:
+  StreamHash() : context_(EVP_MD_CTX_new(), EVP_MD_CTX_free) {
+    if (context_) EVP_DigestInit_ex(context_.get(), EVP_sha256(), nullptr);
   }
-  if (std::ferror(file.get()) != 0) return std::nullopt;
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_DigestFinal_ex(context.get(), digest, &length);
-  return hex(std::string_view(reinterpret_cast<const char*>(digest), length));
+  void update(std::string_view chunk) {
+    if (context_) EVP_DigestUpdate(context_.get(), chunk.data(), chunk.size());
+  }
+  std::string hexDigest() {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (!context_ || EVP_DigestFinal_ex(context_.get(), digest, &length) != 1) return "";
+    return hex(std::string_view(reinterpret_cast<const char*>(digest), length));
+  }
+
+ private:
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context_;
+};
+
+// Writes all of `chunk` to a socket; false once the reader is gone.
+bool sendAll(int fd, std::string_view chunk) {
+  while (!chunk.empty()) {
+    ssize_t n = ::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    chunk.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+// Reads a socket to its end, dropping what comes (the padding after a tar's last entry), so
+// that the download feeding it can finish.
+void drain(int fd) {
+  char buffer[1 << 14];
+  while (true) {
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+  }
 }
 
 // One registry's API for one repository: requests carry the credentials the registry asks for
@@ -245,12 +275,12 @@ class Registry {
         insecure_(ociInsecureRegistry(image.registry)),
         cancel_(cancel) {}
 
-  // GET of a path below /v2/<repository>/, kept in memory, or written to `file` when set.
-  Status get(const std::string& path, const std::string& accept, const std::string& file,
+  // GET of a path below /v2/<repository>/, kept in memory, or handed to `sink` when set.
+  Status get(const std::string& path, const std::string& accept, const BodySink* sink,
              HttpRequest& request, HttpResponse& response) {
     bool answered401 = false;
     for (;;) {
-      Status status = send(path, accept, file, request, response);
+      Status status = send(path, accept, sink, request, response);
       if (!status.ok) return status;
       if (response.status != 401) return Status::success();
       if (answered401) {
@@ -274,7 +304,7 @@ class Registry {
            (path.empty() ? kDefaultDockerConfig : path) + ")";
   }
 
-  Status send(const std::string& path, const std::string& accept, const std::string& file,
+  Status send(const std::string& path, const std::string& accept, const BodySink* sink,
               HttpRequest& request, HttpResponse& response) {
     const core::Backoff backoff{std::chrono::milliseconds(500), std::chrono::seconds(20)};
     for (int attempt = 1;; ++attempt) {
@@ -292,14 +322,18 @@ class Registry {
       } else if (sendBasic_) {
         request.headers.push_back("Authorization: Basic " + basic_);
       }
-      response = file.empty() ? httpFetch(request) : httpFetchToFile(request, file);
+      response = sink == nullptr ? httpFetch(request) : httpFetchToSink(request, *sink);
       if (insecure_ && !plainHttp_ && response.status == 0 && !response.cancelled) {
         // An insecure registry that speaks plain http (as docker falls back).
         plainHttp_ = true;
         --attempt;
         continue;
       }
-      if (response.ok() || !retryableAnswer(response) || attempt >= kAttempts) break;
+      // A stream that has begun cannot be sent again: what was consumed is gone.
+      if (response.ok() || !retryableAnswer(response) || attempt >= kAttempts ||
+          response.bytes > 0) {
+        break;
+      }
       spdlog::warn("storage: {}; retrying ({} of {})", describeFailure(request, response),
                    attempt + 1, kAttempts);
       if (!sleepUnlessCancelled(backoff.delay(attempt), cancel_)) break;
@@ -385,6 +419,63 @@ std::string pickPlatform(const nlohmann::json& index, std::string& available) {
   return "";
 }
 
+// Downloads one layer and unpacks its models/ entries as the bytes arrive (no copy of the
+// layer on disk: a modelcar needs the model's size free, not twice it). The download runs on a
+// thread of its own and feeds the unpacking through a socket pair; the unpacked entries move
+// into the destination only once the layer was read whole and matched its digest and size.
+Status fetchLayer(Registry& registry, const std::string& name, const std::string& digest,
+                  std::optional<uint64_t> size, const fs::path& destination, size_t& kept) {
+  int ends[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0) {
+    return Status::failure(std::string("cannot create a socket pair: ") + std::strerror(errno));
+  }
+  std::string what = "layer " + digest + " of " + name;
+  StreamHash hash;
+  BodySink sink{what, [&](std::string_view chunk) {
+                  hash.update(chunk);
+                  return sendAll(ends[1], chunk);
+                }};
+  HttpRequest request;
+  HttpResponse response;
+  Status fetched;
+  std::thread download([&] {
+    fetched = registry.get("blobs/" + digest, "", &sink, request, response);
+    ::close(ends[1]);  // the end of the stream for the unpacking
+  });
+  bool joined = false;
+  // Why the download failed, if it did: a better message than the truncated archive it leaves.
+  auto downloadStatus = [&]() -> Status {
+    if (!joined) download.join();
+    joined = true;
+    if (!fetched.ok) return fetched;
+    if (!response.ok()) {
+      return Status::failure("cannot download " + what + ": " + describeFailure(request, response),
+                             response.status == 404);
+    }
+    if (size && *size != response.bytes) {
+      return Status::failure(what + " is " + std::to_string(response.bytes) +
+                             " bytes, the manifest says " + std::to_string(*size));
+    }
+    std::string actual = "sha256:" + hash.hexDigest();
+    if (actual != digest) {
+      return Status::failure(what + " does not match its digest (got " + actual + ")");
+    }
+    return Status::success();
+  };
+  Status status = extractStream(ends[0], what, destination, "models", kept, [&] {
+    drain(ends[0]);
+    return downloadStatus();
+  });
+  // An unpacking that gave up closes its end: the download's next write fails and it stops.
+  ::close(ends[0]);
+  if (joined) return status;
+  // The unpacking failed before the stream ended. A download that failed on its own (no
+  // answer, a digest that does not match) is the cause, not the archive it left cut short.
+  Status downloaded = downloadStatus();
+  bool stoppedByUs = response.error.starts_with("the reader of ");
+  return !downloaded.ok && !stoppedByUs ? downloaded : status;
+}
+
 }  // namespace
 
 bool isOciUri(std::string_view uri) {
@@ -412,7 +503,7 @@ Status downloadOci(const std::string& uri, const fs::path& destination,
   std::string reference = image->reference;
   bool verifyDigest = image->byDigest;
   for (int depth = 0;; ++depth) {
-    status = registry.get("manifests/" + reference, kManifestTypes, "", request, response);
+    status = registry.get("manifests/" + reference, kManifestTypes, nullptr, request, response);
     if (!status.ok) return status;
     if (response.status == 404) return Status::failure("image " + name + " not found", true);
     if (!response.ok()) {
@@ -453,36 +544,11 @@ Status downloadOci(const std::string& uri, const fs::path& destination,
                              "\", not sha256:<hex>");
     }
     ++layers;
-    fs::path file = destination / (".oci-layer-" + digest.substr(7, 16));
-    status = registry.get("blobs/" + digest, "", file.string(), request, response);
-    std::error_code ec;
-    if (status.ok && !response.ok()) {
-      status = Status::failure("cannot download layer " + digest + " of " + name + ": " +
-                               describeFailure(request, response));
+    std::optional<uint64_t> size;
+    if (layer.contains("size") && layer["size"].is_number_unsigned()) {
+      size = layer["size"].get<uint64_t>();
     }
-    if (status.ok && layer.contains("size") && layer["size"].is_number_unsigned() &&
-        layer["size"].get<uint64_t>() != response.bytes) {
-      status = Status::failure("layer " + digest + " of " + name + " is " +
-                               std::to_string(response.bytes) + " bytes, the manifest says " +
-                               std::to_string(layer["size"].get<uint64_t>()));
-    }
-    if (status.ok) {
-      std::optional<std::string> actual = sha256FileHex(file);
-      if (!actual) {
-        status = Status::failure("cannot read the downloaded layer " + file.string());
-      } else if ("sha256:" + *actual != digest) {
-        status = Status::failure("layer " + digest + " of " + name +
-                                 " does not match its digest (got sha256:" + *actual + ")");
-      }
-    }
-    if (status.ok) {
-      status = extractSubtree(file, destination, "models", kept);
-      if (!status.ok) {
-        status = Status::failure("layer " + digest + " of " + name + ": " + status.message,
-                                 status.permanent);
-      }
-    }
-    fs::remove(file, ec);
+    status = fetchLayer(registry, name, digest, size, destination, kept);
     if (!status.ok) return status;
   }
   if (layers == 0) return Status::failure("image " + name + " has no file system layers");

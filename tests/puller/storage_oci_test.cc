@@ -56,7 +56,7 @@ class Registry {
   static constexpr const char* kPassword = "Regi5try-pw";
 
   explicit Registry(Auth auth, bool tls = false)
-      : root_(testsupport::makeTempDir("registry")), port_(testsupport::freePort()) {
+      : root_(testsupport::makeTempDir("registry")), port_(testsupport::freePort()), auth_(auth) {
     std::string config =
         "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
         "    rootdirectory: " +
@@ -83,16 +83,19 @@ class Registry {
     if (!testsupport::waitForPort(port_, 15s)) {
       throw std::runtime_error("docker-registry did not start: " + process_->output());
     }
-    for (const char* layout : {"model", "multi", "nomodels", "escape"}) {
-      std::vector<std::string> copy = {"/usr/bin/skopeo", "copy", "-q", "--all",
-                                       "--dest-tls-verify=false"};
-      if (auth != Auth::None)
-        copy.push_back("--dest-creds=" + std::string(kUser) + ":" + kPassword);
-      copy.push_back("oci:" + fixtures() + "/layouts/" + layout + ":v1");
-      copy.push_back("docker://127.0.0.1:" + std::to_string(port_) + "/team/" + layout + ":v1");
-      testsupport::Process push(copy);
-      if (push.wait(60s) != 0) throw std::runtime_error("skopeo copy: " + push.output());
-    }
+    for (const char* layout : {"model", "multi", "nomodels", "escape"})
+      push(layout);
+  }
+
+  // Copies the layout to team/<layout>:v1 with skopeo.
+  void push(const std::string& layout) const {
+    std::vector<std::string> copy = {"/usr/bin/skopeo", "copy", "-q", "--all",
+                                     "--dest-tls-verify=false"};
+    if (auth_ != Auth::None) copy.push_back("--dest-creds=" + std::string(kUser) + ":" + kPassword);
+    copy.push_back("oci:" + fixtures() + "/layouts/" + layout + ":v1");
+    copy.push_back("docker://127.0.0.1:" + std::to_string(port_) + "/team/" + layout + ":v1");
+    testsupport::Process process(copy);
+    if (process.wait(120s) != 0) throw std::runtime_error("skopeo copy: " + process.output());
   }
 
   std::string uri(const std::string& path, const std::string& scheme = "oci://") const {
@@ -136,6 +139,7 @@ class Registry {
 
   std::string root_;
   uint16_t port_;
+  Auth auth_;
   uint16_t tokenPort_ = 0;
   std::unique_ptr<testsupport::Process> token_;
   std::unique_ptr<testsupport::Process> process_;
@@ -209,6 +213,17 @@ TEST_CASE("storage-initializer fetches the models/ folder of an OCI image from a
         runInitializer({registry.uri("Team/Model:v1"), dir + "/bad"}, kNoConfig, kOciUnset);
     CHECK(malformed.status == 1);
     CHECK_THAT(malformed.output, Catch::Contains("expected oci://<registry>/<repository>"));
+  }
+  SECTION("a 40 MiB layer is unpacked as it downloads, and no copy of it is left") {
+    registry.push("large");
+    Run result =
+        runInitializer({registry.uri("team/large:v1"), dir + "/large"}, kNoConfig, kOciUnset);
+    INFO(result.output);
+    REQUIRE(result.status == 0);
+    CHECK(storagetest::listEntries(dir + "/large") == Files{"big.bin"});
+    CHECK(fs::file_size(dir + "/large/big.bin") == 40u << 20);
+    CHECK(storage::sha256Hex(testsupport::readFile(dir + "/large/big.bin")) ==
+          digestOf("large_file_sha256"));
   }
   SECTION("a layer whose bytes do not match its digest is refused") {
     nlohmann::json index =

@@ -9,9 +9,11 @@ make ROOT --arch GOARCH
       multi     an index of two images, linux/arm64 and linux/amd64, whose models/arch.txt says
                 which one it is;
       nomodels  an image with the base layer only;
-      escape    an image whose layer has models/../../evil.txt.
+      escape    an image whose layer has models/../../evil.txt;
+      large     an image whose one layer holds models/big.bin, 40 MiB of random bytes (far more
+                than the socket and pipe buffers between the download and the unpacking).
     Every layout has the tag "v1". ROOT/digests.json maps each layout to the digest of what its
-    tag names (the manifest, or the index).
+    tag names (the manifest, or the index), and large_file_sha256 to big.bin's SHA-256.
 
 token --port PORT --key KEY --cert CERT --user USER --password PASSWORD --log LOG
     A token service for a registry in `auth: token` mode (Debian's docker-registry checks the
@@ -28,6 +30,7 @@ import http.server
 import io
 import json
 import os
+import random
 import subprocess
 import sys
 import tarfile
@@ -39,6 +42,7 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
+LARGE_BYTES = 40 << 20
 
 
 def weights():
@@ -81,10 +85,10 @@ class Layout:
             f.write(data)
         return {"mediaType": media_type, "digest": "sha256:" + digest, "size": len(data)}
 
-    def layer(self, entries, compression="gzip"):
+    def layer(self, entries, compression="gzip", level=9):
         raw = tar_bytes(entries)
         if compression == "gzip":
-            return self.blob(gzip.compress(raw, mtime=0), LAYER_GZIP), raw
+            return self.blob(gzip.compress(raw, compresslevel=level, mtime=0), LAYER_GZIP), raw
         packed = subprocess.run(["zstd", "-q", "-c"], input=raw, capture_output=True, check=True)
         return self.blob(packed.stdout, LAYER_ZSTD), raw
 
@@ -141,6 +145,12 @@ def make(root, arch):
     bad = escape.layer([("models/ok.txt", "file", b"ok"),
                         ("models/../../evil.txt", "file", b"evil")])
     digests["escape"] = escape.tag(escape.image([bad], arch))
+
+    large = Layout(os.path.join(layouts, "large"))
+    big = random.Random(7).randbytes(LARGE_BYTES)
+    layer = large.layer([("models/big.bin", "file", big)], level=1)
+    digests["large"] = large.tag(large.image([layer], arch))
+    digests["large_file_sha256"] = hashlib.sha256(big).hexdigest()
 
     with open(os.path.join(root, "digests.json"), "w") as f:
         json.dump(digests, f)
