@@ -7,10 +7,13 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <thread>
 
+#include "puller/puller.h"
 #include "puller/storage/util.h"
 #include "tests/puller/storage_peers.h"
 #include "tests/support/net.h"
+#include "tests/support/peers.h"
 #include "tests/support/process.h"
 
 namespace fs = std::filesystem;
@@ -319,4 +322,44 @@ TEST_CASE("storage-initializer reads OCI images with the docker config's credent
     CHECK(insecure.status == 0);
     CHECK(testsupport::readFile(dir + "/insecure/weights/w.bin") == expectedWeights());
   }
+}
+
+TEST_CASE("The puller downloads an OCI image's model and loads it", "[puller][oci]") {
+  Registry registry(Registry::Auth::Basic);
+  std::string root = testsupport::makeTempDir("pulleroci");
+  fs::create_directories(root + "/configs");
+  nlohmann::json models =
+      nlohmann::json::array({{{"modelName", "o"},
+                              {"modelSpec",
+                               {{"storageUri", registry.uri("team/model:v1", "oci+fetch://")},
+                                {"framework", "sklearn"},
+                                {"memory", "1Mi"}}}}});
+  testsupport::writeFile(root + "/configs/models.json", models.dump());
+  storagetest::ScopedEnv env(
+      {{"KSERVE_OCI_DOCKER_CONFIG", registry.dockerConfig(Registry::kUser, Registry::kPassword)},
+       {"KSERVE_OCI_INSECURE_REGISTRY", registry.host()},
+       {"SSL_CERT_FILE", std::nullopt}});
+  testsupport::ModelServer server;
+  puller::Options options;
+  options.configDir = root + "/configs";
+  options.modelDir = root + "/models";
+  options.componentPort = server.port();
+  options.retries = 0;
+  puller::Puller puller(options);
+  puller.start();
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (!puller.initialModelsReady() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);
+  REQUIRE(puller.initialModelsReady());
+  puller.stop();
+  // The model's files, beside the puller's SUCCESS.<hash> marker.
+  Files entries = storagetest::listEntries(root + "/models/o");
+  std::erase_if(entries, [](const std::string& entry) { return entry.starts_with("SUCCESS."); });
+  CHECK(entries == Files{"config.json", "extra.txt", "latest", "weights", "weights/w.bin"});
+  CHECK(testsupport::readFile(root + "/models/o/weights/w.bin") == expectedWeights());
+  size_t loads = 0;
+  for (const auto& line : server.recordedLines()) {
+    if (nlohmann::json::parse(line)["path"] == "/v2/repository/models/o/load") ++loads;
+  }
+  CHECK(loads == 1);
 }
