@@ -1,9 +1,17 @@
 #include "puller/storage/azure_credentials.h"
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
 #include <nlohmann/json.hpp>
 
 #include <ctime>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include "puller/storage/providers.h"
 #include "puller/storage/token_cache.h"
@@ -72,6 +80,126 @@ Status readToken(const Credential& credential, const HttpResponse& response, tok
   return Status::success();
 }
 
+// A certificate's private key (as unencrypted PEM, for rs256Sign) and its certificates (DER,
+// the signing one first).
+struct CertificateKey {
+  std::string keyPem;
+  std::vector<std::string> certificates;
+};
+
+std::string derOf(X509* certificate) {
+  int length = i2d_X509(certificate, nullptr);
+  if (length <= 0) return "";
+  std::string der(static_cast<size_t>(length), '\0');
+  auto* cursor = reinterpret_cast<unsigned char*>(der.data());
+  i2d_X509(certificate, &cursor);
+  return der;
+}
+
+// Reads AZURE_CLIENT_CERTIFICATE_PATH as azure-identity does: PEM holding the private key and
+// the certificate (chain), or PKCS#12 with AZURE_CLIENT_CERTIFICATE_PASSWORD. Read at every
+// token request: the file rotates like a federated token.
+Status loadCertificate(const Credential& credential, CertificateKey& out) {
+  const std::string& path = credential.certificatePath;
+  std::optional<std::string> content = readTextFile(path);
+  if (!content || content->empty()) {
+    return Status::failure("cannot read the certificate file " + path +
+                           " (AZURE_CLIENT_CERTIFICATE_PATH)");
+  }
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+      BIO_new_mem_buf(content->data(), static_cast<int>(content->size())), BIO_free);
+  using Key = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
+  using Cert = std::unique_ptr<X509, decltype(&X509_free)>;
+  Key key(nullptr, EVP_PKEY_free);
+  // The password goes as OpenSSL's callback argument, so an encrypted key never prompts.
+  void* password = const_cast<char*>(credential.certificatePassword.c_str());
+  if (content->find("-----BEGIN") != std::string::npos) {
+    key.reset(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, password));
+    std::unique_ptr<BIO, decltype(&BIO_free)> certs(
+        BIO_new_mem_buf(content->data(), static_cast<int>(content->size())), BIO_free);
+    while (X509* certificate = PEM_read_bio_X509(certs.get(), nullptr, nullptr, nullptr)) {
+      Cert owned(certificate, X509_free);
+      out.certificates.push_back(derOf(certificate));
+    }
+  } else {
+    std::unique_ptr<PKCS12, decltype(&PKCS12_free)> p12(d2i_PKCS12_bio(bio.get(), nullptr),
+                                                        PKCS12_free);
+    EVP_PKEY* parsedKey = nullptr;
+    X509* certificate = nullptr;
+    STACK_OF(X509)* chain = nullptr;
+    if (p12 && PKCS12_parse(p12.get(), credential.certificatePassword.c_str(), &parsedKey,
+                            &certificate, &chain) == 1) {
+      key.reset(parsedKey);
+      Cert owned(certificate, X509_free);
+      if (certificate != nullptr) out.certificates.push_back(derOf(certificate));
+      for (int i = 0; chain != nullptr && i < sk_X509_num(chain); ++i)
+        out.certificates.push_back(derOf(sk_X509_value(chain, i)));
+      sk_X509_pop_free(chain, X509_free);
+    } else if (p12) {
+      return Status::failure("cannot open the PKCS#12 certificate " + path +
+                             ": wrong or missing AZURE_CLIENT_CERTIFICATE_PASSWORD");
+    }
+  }
+  if (!key) {
+    return Status::failure("the certificate file " + path +
+                           " holds no private key that opens (PEM with the key and the "
+                           "certificate, or PKCS#12 with AZURE_CLIENT_CERTIFICATE_PASSWORD)");
+  }
+  if (out.certificates.empty() || out.certificates.front().empty()) {
+    return Status::failure("the certificate file " + path + " holds no certificate");
+  }
+  std::unique_ptr<BIO, decltype(&BIO_free)> pem(BIO_new(BIO_s_mem()), BIO_free);
+  if (!pem ||
+      PEM_write_bio_PrivateKey(pem.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+    return Status::failure("cannot use the private key of " + path);
+  }
+  char* data = nullptr;
+  long length = BIO_get_mem_data(pem.get(), &data);
+  out.keyPem.assign(data, static_cast<size_t>(length));
+  return Status::success();
+}
+
+// The client assertion a certificate credential sends (RFC 7523, as MSAL builds it): RS256,
+// x5t the certificate's SHA-1 thumbprint (x5c its chain when asked), for the token endpoint,
+// valid ten minutes.
+Status certificateAssertion(const Credential& credential, std::string& assertion) {
+  CertificateKey key;
+  Status status = loadCertificate(credential, key);
+  if (!status.ok) return status;
+  unsigned char thumbprint[EVP_MAX_MD_SIZE];
+  unsigned int thumbprintLength = 0;
+  const std::string& der = key.certificates.front();
+  EVP_Digest(der.data(), der.size(), thumbprint, &thumbprintLength, EVP_sha1(), nullptr);
+  json header{{"alg", "RS256"},
+              {"typ", "JWT"},
+              {"x5t", base64UrlEncode(std::string_view(reinterpret_cast<char*>(thumbprint),
+                                                       thumbprintLength))}};
+  if (credential.sendCertificateChain) {
+    json chain = json::array();
+    for (const auto& certificate : key.certificates)
+      chain.push_back(base64Encode(certificate));
+    header["x5c"] = chain;
+  }
+  unsigned char id[16];
+  RAND_bytes(id, sizeof id);
+  const long long now = static_cast<long long>(std::time(nullptr));
+  json claims{{"aud", credential.tokenUrl},
+              {"iss", credential.clientId},
+              {"sub", credential.clientId},
+              {"jti", hex(std::string_view(reinterpret_cast<char*>(id), sizeof id))},
+              {"iat", now},
+              {"nbf", now},
+              {"exp", now + 600}};
+  std::string input = base64UrlEncode(header.dump()) + "." + base64UrlEncode(claims.dump());
+  std::optional<std::string> signature = rs256Sign(key.keyPem, input);
+  if (!signature) {
+    return Status::failure("cannot sign with the private key of " + credential.certificatePath +
+                           " (an RSA key is needed)");
+  }
+  assertion = input + "." + base64UrlEncode(*signature);
+  return Status::success();
+}
+
 Status entraToken(const Credential& credential, const std::atomic<bool>* cancel,
                   tokens::Fetched& out) {
   std::vector<std::pair<std::string, std::string>> form{{"grant_type", "client_credentials"},
@@ -79,6 +207,13 @@ Status entraToken(const Credential& credential, const std::atomic<bool>* cancel,
                                                         {"scope", kStorageScope}};
   if (credential.kind == Kind::ClientSecret) {
     form.emplace_back("client_secret", credential.clientSecret);
+  } else if (credential.kind == Kind::ClientCertificate) {
+    std::string assertion;
+    Status status = certificateAssertion(credential, assertion);
+    if (!status.ok) return status;
+    form.emplace_back("client_assertion_type",
+                      "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+    form.emplace_back("client_assertion", assertion);
   } else {
     const std::optional<std::string> text = readTextFile(credential.tokenFile);
     if (!text || trim(*text).empty()) {
@@ -172,6 +307,7 @@ Status findCredential(bool sasInUrl, const std::atomic<bool>* cancel, Credential
     const std::string tenant = envFirst({"AZURE_TENANT_ID", "AZ_TENANT_ID"});
     const std::string secret = envFirst({"AZURE_CLIENT_SECRET", "AZ_CLIENT_SECRET"});
     const std::string tokenFile = env("AZURE_FEDERATED_TOKEN_FILE");
+    const std::string certificate = env("AZURE_CLIENT_CERTIFICATE_PATH");
     if (!secret.empty()) {
       if (tenant.empty()) {
         return Status::failure("AZURE_CLIENT_SECRET is set but AZURE_TENANT_ID is missing");
@@ -182,6 +318,21 @@ Status findCredential(bool sasInUrl, const std::atomic<bool>* cancel, Credential
           "the client secret of service principal " + clientId + " (tenant " + tenant + ")";
       credential.cacheKey =
           "azure-secret|" + credential.tokenUrl + "|" + clientId + "|" + sha256Hex(secret);
+      return Status::success();
+    }
+    if (!certificate.empty()) {
+      if (tenant.empty()) {
+        return Status::failure(
+            "AZURE_CLIENT_CERTIFICATE_PATH is set but AZURE_TENANT_ID is missing");
+      }
+      credential = entraCredential(Kind::ClientCertificate, clientId, tenant);
+      credential.certificatePath = certificate;
+      credential.certificatePassword = env("AZURE_CLIENT_CERTIFICATE_PASSWORD");
+      credential.sendCertificateChain = envBool("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN", false);
+      credential.description = "the certificate " + certificate + " of service principal " +
+                               clientId + " (tenant " + tenant + ")";
+      credential.cacheKey = "azure-certificate|" + credential.tokenUrl + "|" + clientId + "|" +
+                            certificate + (credential.sendCertificateChain ? "|chain" : "");
       return Status::success();
     }
     if (!tokenFile.empty()) {
@@ -229,7 +380,8 @@ Status findCredential(bool sasInUrl, const std::atomic<bool>* cancel, Credential
     if (status.ok) return status;
     if (answered) return status;
     triedIdentity = "AZURE_CLIENT_ID " + clientId +
-                    " has no AZURE_CLIENT_SECRET or AZURE_FEDERATED_TOKEN_FILE and no managed "
+                    " has no AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or "
+                    "AZURE_FEDERATED_TOKEN_FILE and no managed "
                     "identity endpoint answered at " +
                     where;
   }

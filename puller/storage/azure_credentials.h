@@ -2,6 +2,9 @@
 //   1. a SAS token in the URL's query;
 //   2. with AZURE_CLIENT_ID (or AZ_CLIENT_ID) set, as azure-identity's DefaultAzureCredential:
 //      a. a client secret (AZURE_CLIENT_SECRET, AZURE_TENANT_ID): client_credentials grant;
+//      a'. a certificate (AZURE_CLIENT_CERTIFICATE_PATH: PEM key and certificate, or PKCS#12
+//         with AZURE_CLIENT_CERTIFICATE_PASSWORD; AZURE_TENANT_ID): an RS256 client assertion
+//         signed with its key (x5t; x5c with AZURE_CLIENT_SEND_CERTIFICATE_CHAIN=true);
 //      b. workload identity (AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID): the file's token sent
 //         as client_assertion, the file read again at every refresh (it rotates);
 //      c. managed identity for that client id: IDENTITY_ENDPOINT + IDENTITY_HEADER (App
@@ -23,7 +26,15 @@ namespace storage::azure {
 inline constexpr const char* kStorageScope = "https://storage.azure.com/.default";
 inline constexpr const char* kStorageResource = "https://storage.azure.com/";
 
-enum class Kind { Sas, ClientSecret, WorkloadIdentity, ManagedIdentity, SharedKey, Anonymous };
+enum class Kind {
+  Sas,
+  ClientSecret,
+  ClientCertificate,
+  WorkloadIdentity,
+  ManagedIdentity,
+  SharedKey,
+  Anonymous
+};
 
 struct Credential {
   Kind kind = Kind::Anonymous;
@@ -35,6 +46,9 @@ struct Credential {
   std::string clientId;
   std::string tokenUrl;  // Entra token endpoint, or the managed identity endpoint with its query
   std::string clientSecret;
+  std::string certificatePath;
+  std::string certificatePassword;
+  bool sendCertificateChain = false;
   std::string tokenFile;
   std::string identityHeader;  // "" for IMDS, which takes "Metadata: true" instead
 };

@@ -37,6 +37,9 @@ const std::vector<std::string> kChainVariables{"AZURE_CLIENT_ID",
                                                "AZURE_CLIENT_SECRET",
                                                "AZ_CLIENT_SECRET",
                                                "AZURE_FEDERATED_TOKEN_FILE",
+                                               "AZURE_CLIENT_CERTIFICATE_PATH",
+                                               "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+                                               "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN",
                                                "AZURE_STORAGE_ACCESS_KEY",
                                                "IDENTITY_ENDPOINT",
                                                "IDENTITY_HEADER",
@@ -209,6 +212,99 @@ TEST_CASE("Azure client secret: the grant, and the refusal word by word",
   checkNoSecret(run.output, {"wrong"});
 }
 
+namespace {
+
+// A self-signed certificate for a service principal in `dir`: cert.pem, key.pem, bundle.pem
+// (key and certificate, as azure-identity takes PEM) and sp.pfx (PKCS#12 under `password`).
+void makeServicePrincipalCertificate(const std::string& dir, const std::string& password) {
+  testsupport::Process request({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                                "-days", "2", "-subj", "/CN=kserve-sp", "-keyout", dir + "/key.pem",
+                                "-out", dir + "/cert.pem"});
+  REQUIRE(request.wait(30s) == 0);
+  testsupport::writeFile(dir + "/bundle.pem", testsupport::readFile(dir + "/key.pem") +
+                                                  testsupport::readFile(dir + "/cert.pem"));
+  testsupport::Process pkcs12({"/usr/bin/openssl", "pkcs12", "-export", "-inkey", dir + "/key.pem",
+                               "-in", dir + "/cert.pem", "-out", dir + "/sp.pfx", "-passout",
+                               "pass:" + password});
+  REQUIRE(pkcs12.wait(30s) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("Azure certificate service principal: PEM or PKCS#12, the assertion Entra checks",
+          "[storage][azure][initializer]") {
+  std::string certs = testsupport::makeTempDir("azure-sp");
+  const std::string password = "Pfx-pass-7q";
+  makeServicePrincipalCertificate(certs, password);
+  const std::map<std::string, std::string> identity{{"AZURE_CLIENT_ID", "client-1"},
+                                                    {"AZURE_TENANT_ID", "tenant-1"}};
+  auto with = [&](std::map<std::string, std::string> more) {
+    more.insert(identity.begin(), identity.end());
+    return more;
+  };
+
+  SECTION("PEM: an RS256 assertion with the thumbprint, for the token URL, then a download") {
+    Setup s({"--certificate", certs + "/cert.pem"});
+    Run run = s.initializer(with({{"AZURE_CLIENT_CERTIFICATE_PATH", certs + "/bundle.pem"}}),
+                            s.dir + "/out");
+    INFO(run.output);
+    REQUIRE(run.status == 0);
+    s.checkModel(s.dir + "/out");
+    auto asked = s.requests("/tenant-1/");
+    REQUIRE(asked.size() == 1);
+    CHECK(asked[0]["form"]["client_assertion_type"] ==
+          "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+    CHECK_FALSE(asked[0]["form"].contains("client_secret"));
+    checkNoSecret(run.output, lines(s.issuedFile));
+  }
+  SECTION("PKCS#12 with its password; the chain as x5c when asked; a wrong password named") {
+    Setup s({"--certificate", certs + "/cert.pem", "--require-x5c"});
+    auto pfx = with({{"AZURE_CLIENT_CERTIFICATE_PATH", certs + "/sp.pfx"},
+                     {"AZURE_CLIENT_CERTIFICATE_PASSWORD", password},
+                     {"AZURE_CLIENT_SEND_CERTIFICATE_CHAIN", "true"}});
+    Run run = s.initializer(pfx, s.dir + "/out");
+    INFO(run.output);
+    REQUIRE(run.status == 0);
+    s.checkModel(s.dir + "/out");
+    // Without the chain this Entra refuses it: the header above did carry x5c.
+    pfx.erase("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN");
+    Run noChain = s.initializer(pfx, s.dir + "/nochain");
+    CHECK(noChain.status == 1);
+    CHECK_THAT(noChain.output, Catch::Contains("the certificate chain (x5c) is missing"));
+    pfx["AZURE_CLIENT_CERTIFICATE_PASSWORD"] = "not-the-password";
+    Run wrong = s.initializer(pfx, s.dir + "/wrong");
+    CHECK(wrong.status == 1);
+    CHECK_THAT(wrong.output, Catch::Contains("cannot open the PKCS#12 certificate " + certs +
+                                             "/sp.pfx: wrong or missing "
+                                             "AZURE_CLIENT_CERTIFICATE_PASSWORD"));
+    checkNoSecret(run.output + noChain.output + wrong.output, {password, "not-the-password"});
+  }
+  SECTION("another key is refused by Entra; a missing tenant or file is one clear line") {
+    std::string other = testsupport::makeTempDir("azure-sp-other");
+    makeServicePrincipalCertificate(other, password);
+    Setup s({"--certificate", certs + "/cert.pem"});
+    Run refused = s.initializer(with({{"AZURE_CLIENT_CERTIFICATE_PATH", other + "/bundle.pem"}}),
+                                s.dir + "/refused");
+    CHECK(refused.status == 1);
+    CHECK_THAT(refused.output,
+               Catch::Contains("cannot get an Azure AD token with the certificate " + other +
+                               "/bundle.pem of service principal client-1 (tenant tenant-1)") &&
+                   Catch::Contains("HTTP 401 (AADSTS700027"));
+    Run noTenant = s.initializer(
+        {{"AZURE_CLIENT_ID", "client-1"}, {"AZURE_CLIENT_CERTIFICATE_PATH", certs + "/bundle.pem"}},
+        s.dir + "/notenant");
+    CHECK(noTenant.status == 1);
+    CHECK_THAT(noTenant.output,
+               Catch::Contains("AZURE_CLIENT_CERTIFICATE_PATH is set but AZURE_TENANT_ID is "
+                               "missing"));
+    Run missing = s.initializer(with({{"AZURE_CLIENT_CERTIFICATE_PATH", certs + "/absent.pem"}}),
+                                s.dir + "/missing");
+    CHECK(missing.status == 1);
+    CHECK_THAT(missing.output, Catch::Contains("cannot read the certificate file " + certs +
+                                               "/absent.pem (AZURE_CLIENT_CERTIFICATE_PATH)"));
+  }
+}
+
 TEST_CASE("Azure managed identity through IMDS (AZURE_POD_IDENTITY_AUTHORITY_HOST), retried 410",
           "[storage][azure][initializer]") {
   Setup s({"--imds-fail", "1"});
@@ -268,8 +364,9 @@ TEST_CASE("Azure: AZURE_CLIENT_ID with no identity reachable uses the key, or fa
              Catch::Contains("storage-initializer: failed to download "
                              "https://devstoreaccount1.blob.core.windows.net/models/m: "
                              "https://devstoreaccount1.blob.core.windows.net/models/m: no Azure "
-                             "credentials: AZURE_CLIENT_ID client-1 has no AZURE_CLIENT_SECRET or "
-                             "AZURE_FEDERATED_TOKEN_FILE and no managed identity endpoint "
+                             "credentials: AZURE_CLIENT_ID client-1 has no AZURE_CLIENT_SECRET, "
+                             "AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE and no "
+                             "managed identity endpoint "
                              "answered at IMDS " +
                              nothing + ", and AZURE_STORAGE_ACCESS_KEY is unset\n"));
 

@@ -9,8 +9,12 @@ documented requests and checks each one exactly as azure-identity sends it:
        scope https://storage.azure.com/.default, and either client_secret (--client-secret) or
        client_assertion_type urn:ietf:params:oauth:client-assertion-type:jwt-bearer with
        client_assertion equal to the content of --assertion-file at that moment (the tests
-       rotate it). Unknown tenant (--tenant) or a wrong secret/assertion answers 400/401 with an
-       AADSTS error_description, as Entra does.
+       rotate it), or, with --certificate CERT.pem, a certificate credential's assertion: an
+       RS256 JWT whose x5t is CERT's SHA-1 thumbprint, whose signature CERT's key verifies
+       (openssl dgst), with aud the token URL, iss and sub the client id, a jti, and nbf/exp
+       around now; with --require-x5c the header must also carry CERT as the first x5c entry.
+       Unknown tenant (--tenant) or a wrong secret/assertion answers 400/401 with an AADSTS
+       error_description, as Entra does.
   GET  /metadata/identity/oauth2/token?api-version=2018-02-01&resource=...&client_id=...
        IMDS: needs "Metadata: true" (400 without, as IMDS); --imds-fail N answers the first N
        with 410 (IMDS while the VM boots).
@@ -23,7 +27,11 @@ the signature is not checked by azurite and is a placeholder. Every token issued
 """
 import argparse
 import base64
+import hashlib
 import json
+import os
+import subprocess
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -38,6 +46,53 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_decode(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def certificate_der():
+    with open(ARGS.certificate) as f:
+        pem = f.read()
+    body = pem.split("-----BEGIN CERTIFICATE-----")[1].split("-----END CERTIFICATE-----")[0]
+    return base64.b64decode("".join(body.split()))
+
+
+def check_certificate_assertion(assertion, token_url):
+    """Why a certificate credential's assertion is refused, or None."""
+    try:
+        header_b64, claims_b64, signature_b64 = assertion.split(".")
+        header = json.loads(b64url_decode(header_b64))
+        claims = json.loads(b64url_decode(claims_b64))
+        signature = b64url_decode(signature_b64)
+    except (ValueError, json.JSONDecodeError):
+        return "AADSTS50027: JWT token is invalid or malformed."
+    der = certificate_der()
+    if header.get("alg") != "RS256" or \
+            header.get("x5t") != b64url(hashlib.sha1(der).digest()):
+        return "AADSTS700027: Client assertion contains an invalid signature (x5t)."
+    if ARGS.require_x5c and (header.get("x5c") or [None])[0] != base64.b64encode(der).decode():
+        return "AADSTS700027: the certificate chain (x5c) is missing."
+    now = time.time()
+    if claims.get("aud") != token_url or claims.get("iss") != ARGS.client_id or \
+            claims.get("sub") != ARGS.client_id or not claims.get("jti") or \
+            not claims.get("nbf", now + 1000) <= now + 60 or not claims.get("exp", 0) > now:
+        return "AADSTS700024: Client assertion claims are wrong or out of their time range."
+    with tempfile.TemporaryDirectory() as work:
+        public = os.path.join(work, "public.pem")
+        subprocess.run(["openssl", "x509", "-in", ARGS.certificate, "-pubkey", "-noout",
+                        "-out", public], check=True)
+        with open(os.path.join(work, "signature"), "wb") as f:
+            f.write(signature)
+        with open(os.path.join(work, "input"), "w") as f:
+            f.write(header_b64 + "." + claims_b64)
+        verified = subprocess.run(["openssl", "dgst", "-sha256", "-verify", public, "-signature",
+                                   os.path.join(work, "signature"), os.path.join(work, "input")],
+                                  capture_output=True)
+    if verified.returncode != 0:
+        return "AADSTS700027: Client assertion contains an invalid signature."
+    return None
 
 
 def mint(kind):
@@ -100,7 +155,14 @@ class Handler(BaseHTTPRequestHandler):
         if form.get("client_id") != ARGS.client_id:
             return self.reply(400, {"error": "unauthorized_client", "error_description":
                                     "AADSTS700016: Application not found in the directory."})
-        if "client_assertion" in form:
+        if "client_assertion" in form and ARGS.certificate:
+            token_url = "http://%s%s" % (self.headers.get("Host"), self.path)
+            refused = form.get("client_assertion_type") != ASSERTION_TYPE and \
+                "AADSTS900144: client_assertion_type" or \
+                check_certificate_assertion(form["client_assertion"], token_url)
+            if refused:
+                return self.reply(401, {"error": "invalid_client", "error_description": refused})
+        elif "client_assertion" in form:
             with open(ARGS.assertion_file) as f:
                 expected = f.read().strip()
             if form.get("client_assertion_type") != ASSERTION_TYPE or \
@@ -160,6 +222,8 @@ def main():
     parser.add_argument("--client-secret", default="")
     parser.add_argument("--assertion-file", default="/dev/null")
     parser.add_argument("--identity-header", default="")
+    parser.add_argument("--certificate")
+    parser.add_argument("--require-x5c", action="store_true")
     parser.add_argument("--lifetime", type=int, default=3600)
     parser.add_argument("--imds-fail", type=int, default=0)
     parser.add_argument("--issued")
