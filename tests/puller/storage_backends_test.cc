@@ -8,7 +8,6 @@
 #include <stdexcept>
 #include <thread>
 
-#include "puller/puller.h"
 #include "puller/storage/git.h"
 #include "puller/storage/patterns.h"
 #include "puller/storage/util.h"
@@ -771,18 +770,7 @@ TEST_CASE("The puller downloads git and HDFS models and loads them", "[puller][g
                               {"GIT_PASSWORD", std::nullopt},
                               {"127.0.0.1-headers", std::nullopt}});
   testsupport::ModelServer server;
-  puller::Options options;
-  options.configDir = root + "/configs";
-  options.modelDir = root + "/models";
-  options.componentPort = server.port();
-  options.retries = 0;
-  puller::Puller puller(options);
-  puller.start();
-  auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (!puller.initialModelsReady() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(50ms);
-  REQUIRE(puller.initialModelsReady());
-  puller.stop();
+  REQUIRE(storagetest::pullInitialModels(root, server.port()));
   std::string g = root + "/models/g";
   CHECK(testsupport::readFile(g + "/config.json") == R"({"version":"v1"})");
   CHECK(testsupport::readFile(g + "/weights.bin") == expectedWeights());

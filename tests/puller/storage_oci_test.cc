@@ -7,9 +7,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
-#include <thread>
 
-#include "puller/puller.h"
 #include "puller/storage/util.h"
 #include "tests/puller/storage_peers.h"
 #include "tests/support/net.h"
@@ -340,18 +338,7 @@ TEST_CASE("The puller downloads an OCI image's model and loads it", "[puller][oc
        {"KSERVE_OCI_INSECURE_REGISTRY", registry.host()},
        {"SSL_CERT_FILE", std::nullopt}});
   testsupport::ModelServer server;
-  puller::Options options;
-  options.configDir = root + "/configs";
-  options.modelDir = root + "/models";
-  options.componentPort = server.port();
-  options.retries = 0;
-  puller::Puller puller(options);
-  puller.start();
-  auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (!puller.initialModelsReady() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(50ms);
-  REQUIRE(puller.initialModelsReady());
-  puller.stop();
+  REQUIRE(storagetest::pullInitialModels(root, server.port()));
   // The model's files, beside the puller's SUCCESS.<hash> marker.
   Files entries = storagetest::listEntries(root + "/models/o");
   std::erase_if(entries, [](const std::string& entry) { return entry.starts_with("SUCCESS."); });
