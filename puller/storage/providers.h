@@ -88,6 +88,8 @@ Status downloadLocal(const std::string& uri, const fs::path& destination,
 
 Status downloadOci(const std::string& uri, const fs::path& destination,
                    const DownloadOptions& options, Downloaded& out);
+Status downloadModelScope(const std::string& uri, const fs::path& destination,
+                          const DownloadOptions& options, Downloaded& out);
 
 bool isAzureBlobUri(std::string_view uri);
 // oci:// and oci+fetch:// (KServe's webhook spelling).

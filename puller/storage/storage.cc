@@ -207,6 +207,8 @@ Status download(const std::string& givenUri, const std::string& destinationText,
     status = downloadHdfs(uri, destination, options, downloaded);
   } else if (uri.starts_with("hf://")) {
     status = downloadHuggingFace(uri, destination, options, downloaded);
+  } else if (uri.starts_with("modelscope://")) {
+    status = downloadModelScope(uri, destination, options, downloaded);
   } else if (isOciUri(uri)) {
     status = downloadOci(uri, destination, options, downloaded);
   } else if (uri.starts_with("pvc://") || uri.starts_with("file://") || uri.starts_with("/") ||

@@ -32,8 +32,9 @@ struct Status {
 
 struct DownloadOptions {
   const std::atomic<bool>* cancel = nullptr;  // set to abort a transfer in progress
-  // Which files of a listing are fetched (S3, GCS, Azure Blob, Hugging Face: the path below the
-  // prefix; local folders: the top-level names). Not applied to http(s) files nor git.
+  // Which files of a listing are fetched (S3, GCS, Azure Blob, Hugging Face, ModelScope: the path
+  // below the prefix; local folders: the top-level names). Not applied to http(s) files, git nor
+  // OCI images.
   Patterns patterns;
 };
 

@@ -26,8 +26,10 @@ std::string percentEncode(std::string_view text, bool keepSlash);
 std::string formEncode(const std::vector<std::pair<std::string, std::string>>& fields);
 
 std::string hex(std::string_view bytes);
-std::string sha256(std::string_view data);                            // raw digest
-std::string sha256Hex(std::string_view data);                         // lower-case hex digest
+std::string sha256(std::string_view data);     // raw digest
+std::string sha256Hex(std::string_view data);  // lower-case hex digest
+// A file's SHA-256 as lower-case hex, read a MiB at a time; nullopt when it cannot be read.
+std::optional<std::string> sha256FileHex(const std::filesystem::path& path);
 std::string hmacSha256(std::string_view key, std::string_view data);  // raw MAC
 std::string base64Encode(std::string_view bytes);
 std::optional<std::string> base64Decode(std::string_view text);
