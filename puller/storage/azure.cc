@@ -1,6 +1,7 @@
-// Azure Blob downloads, with the credential chain of azure_credentials.h.
+// Azure Blob and Azure Files downloads, with the credential chain of azure_credentials.h.
 // AZURE_STORAGE_BLOB_ENDPOINT replaces https://<account>.blob.core.windows.net, e.g.
-// http://127.0.0.1:10000/devstoreaccount1 for azurite.
+// http://127.0.0.1:10000/devstoreaccount1 for azurite; AZURE_STORAGE_FILE_ENDPOINT replaces
+// https://<account>.file.core.windows.net.
 #include "puller/storage/azure.h"
 
 #include <spdlog/spdlog.h>
@@ -87,16 +88,20 @@ std::string httpDateNow() {
 
 namespace {
 
+enum class Service { Blob, File };
+
 struct AzureTarget {
+  Service service = Service::Blob;
   std::string account;
-  std::string container;
+  std::string container;  // or the file share
   std::string prefix;
   std::string sas;   // query string without '?', "" when none
   std::string base;  // scheme://authority[/path] that precedes /<container>
   std::string basePath;
 };
 
-Status parseAzureUri(const std::string& uri, AzureTarget& target) {
+Status parseAzureUri(const std::string& uri, Service service, AzureTarget& target) {
+  target.service = service;
   std::string rest = uri.substr(8);
   size_t question = rest.find('?');
   if (question != std::string::npos) {
@@ -111,10 +116,14 @@ Status parseAzureUri(const std::string& uri, AzureTarget& target) {
   target.container = path.substr(0, containerEnd);
   target.prefix = containerEnd == std::string::npos ? "" : path.substr(containerEnd + 1);
   if (target.account.empty() || target.container.empty()) {
-    return Status::failure("expected https://<account>.blob.core.windows.net/<container>/<path>",
-                           true);
+    return Status::failure(
+        service == Service::Blob
+            ? "expected https://<account>.blob.core.windows.net/<container>/<path>"
+            : "expected https://<account>.file.core.windows.net/<share>/<path>",
+        true);
   }
-  std::string endpoint = env("AZURE_STORAGE_BLOB_ENDPOINT");
+  std::string endpoint =
+      env(service == Service::Blob ? "AZURE_STORAGE_BLOB_ENDPOINT" : "AZURE_STORAGE_FILE_ENDPOINT");
   if (endpoint.empty()) endpoint = "https://" + host;
   while (!endpoint.empty() && endpoint.back() == '/')
     endpoint.pop_back();
@@ -144,11 +153,10 @@ class AzureClient {
   AzureClient(AzureTarget target, azure::Credential credential, const std::atomic<bool>* cancel)
       : target_(std::move(target)), credential_(std::move(credential)), cancel_(cancel) {}
 
-  // The request for a blob (or the container listing when `blob` is empty). A bearer token is
-  // taken from the cache for each request, so one that expires during a long download is
-  // replaced before it is refused.
-  // `range` (a blob's part) goes in x-ms-range, which Shared Key signs with the other x-ms-
-  // headers.
+  // The request for a blob or file (or the container or share root when `blob` is empty). A
+  // bearer token is taken from the cache for each request, so one that expires during a long
+  // download is replaced before it is refused.
+  // `range` (a part) goes in x-ms-range, which Shared Key signs with the other x-ms- headers.
   Status request(const std::string& blob, std::vector<std::pair<std::string, std::string>> query,
                  HttpRequest& http, const ByteRange* range = nullptr) const {
     std::string path = target_.basePath + "/" + percentEncode(target_.container, false);
@@ -166,6 +174,11 @@ class AzureClient {
     std::map<std::string, std::string> headers{{"x-ms-date", azure::httpDateNow()},
                                                {"x-ms-version", azure::kApiVersion}};
     if (range != nullptr) headers.emplace("x-ms-range", range->header());
+    // Azure Files takes OAuth tokens only for requests that say they back up (the file SDKs'
+    // token intent), with the data-access roles that allow it.
+    if (target_.service == Service::File && !credential_.cacheKey.empty()) {
+      headers.emplace("x-ms-file-request-intent", "backup");
+    }
     for (const auto& [name, value] : headers)
       http.headers.push_back(name + ": " + value);
     if (credential_.kind == azure::Kind::SharedKey) {
@@ -197,12 +210,144 @@ class AzureClient {
   const std::atomic<bool>* cancel_;
 };
 
+// The bound on upstream's streams, files x chunks per file (4 x 4), when either variable is set;
+// the default pool otherwise.
+size_t azureConnections() {
+  if (env("AZURE_MAX_FILE_CONCURRENCY").empty() && env("AZURE_MAX_CHUNK_CONCURRENCY").empty()) {
+    return kFileConcurrency;
+  }
+  return std::min(concurrencyFromEnv("AZURE_MAX_FILE_CONCURRENCY", 4) *
+                      concurrencyFromEnv("AZURE_MAX_CHUNK_CONCURRENCY", 4),
+                  kMaxConnections);
+}
+
+// Fetches what was selected through the client, on the shared pool.
+Status fetchSelected(const AzureClient& client, const std::vector<SelectedObject>& selected,
+                     const fs::path& destination, const std::atomic<bool>* cancel,
+                     Downloaded& out) {
+  ObjectSource source;
+  source.request = [&](const SelectedObject& object, const ByteRange* range, HttpRequest& request) {
+    return client.request(object.key, {}, request, range);
+  };
+  source.failure = [&](const HttpRequest& request, const HttpResponse& response) {
+    return client.failure(request, response);
+  };
+  source.connections = azureConnections();
+  Status status = fetchObjects(selected, destination, source, cancel);
+  if (!status.ok) return status;
+  for (const auto& object : selected)
+    out.files.push_back(object.relative);
+  return Status::success();
+}
+
+// Deeper than any model tree; a share whose listing loops cannot walk forever.
+constexpr int kMaxFolderDepth = 64;
+
+// Lists the files below `folder` of the share (its path from the share's root, "" for the
+// root), folder by folder. `missing` is set when the folder itself does not exist (404).
+Status listShareFolder(const AzureClient& client, const std::string& folder, int depth,
+                       std::vector<ListedObject>& listing, bool& missing) {
+  if (depth > kMaxFolderDepth) {
+    return Status::failure("folders nest deeper than " + std::to_string(kMaxFolderDepth) +
+                           " levels below " + folder);
+  }
+  std::string marker;
+  do {
+    std::vector<std::pair<std::string, std::string>> query{{"comp", "list"},
+                                                           {"restype", "directory"}};
+    if (!marker.empty()) query.emplace_back("marker", marker);
+    HttpRequest request;
+    Status status = client.request(folder, query, request);
+    if (!status.ok) return status;
+    HttpResponse response = httpFetch(request);
+    if (response.status == 404 && depth == 0) {
+      missing = true;
+      return Status::success();
+    }
+    if (!response.ok()) {
+      return Status::failure("unable to list " + (folder.empty() ? "the share" : folder) + ": " +
+                             client.failure(request, response));
+    }
+    std::string prefix = folder.empty() ? "" : folder + "/";
+    for (const auto& file : xmlElements(response.body, "File")) {
+      listing.push_back({prefix + xmlFirst(file, "Name"),
+                         std::strtoull(xmlFirst(file, "Content-Length").c_str(), nullptr, 10),
+                         xmlFirst(file, "Etag")});
+    }
+    for (const auto& directory : xmlElements(response.body, "Directory")) {
+      std::string name = xmlFirst(directory, "Name");
+      if (name.empty() || name == "." || name == "..") continue;
+      bool gone = false;
+      status = listShareFolder(client, prefix + name, depth + 1, listing, gone);
+      if (!status.ok) return status;
+    }
+    marker = xmlFirst(response.body, "NextMarker");
+  } while (!marker.empty());
+  return Status::success();
+}
+
 }  // namespace
+
+bool isAzureFileUri(std::string_view uri) {
+  if (!uri.starts_with("https://")) return false;
+  std::string_view rest = uri.substr(8);
+  std::string_view host = rest.substr(0, rest.find_first_of("/?"));
+  return host.ends_with(".file.core.windows.net");
+}
+
+Status downloadAzureFiles(const std::string& uri, const fs::path& destination,
+                          const DownloadOptions& options, Downloaded& out) {
+  AzureTarget target;
+  Status status = parseAzureUri(uri, Service::File, target);
+  if (!status.ok) return status;
+  while (!target.prefix.empty() && target.prefix.back() == '/')
+    target.prefix.pop_back();
+  azure::Credential credential;
+  status = azure::findCredential(!target.sas.empty(), options.cancel, credential);
+  if (!status.ok) return status;
+  spdlog::info("azure files {}/{}: using {}", target.account, target.container,
+               credential.description);
+  AzureClient client(target, credential, options.cancel);
+
+  std::vector<ListedObject> listing;
+  bool missing = false;
+  status = listShareFolder(client, target.prefix, 0, listing, missing);
+  if (!status.ok) return status;
+  if (missing && !target.prefix.empty()) {
+    // Not a folder: a file of the share. Its first byte's Content-Range gives its size (an
+    // empty file answers 416: nothing to range over).
+    HttpRequest request;
+    ByteRange first{0, 0};
+    status = client.request(target.prefix, {}, request, &first);
+    if (!status.ok) return status;
+    HttpResponse response = httpFetch(request);
+    if (response.status == 404) return Status::failure("has no files or does not exist");
+    uint64_t size = 0;
+    if (response.status == 206) {
+      size_t slash = response.contentRange.rfind('/');
+      if (slash != std::string::npos) {
+        size = std::strtoull(response.contentRange.c_str() + slash + 1, nullptr, 10);
+      }
+    } else if (response.status != 416) {
+      return Status::failure("unable to read " + target.prefix + ": " +
+                             client.failure(request, response));
+    }
+    listing.push_back({target.prefix, size, response.etag});
+  } else if (missing) {
+    return Status::failure("the share does not exist");
+  }
+
+  std::vector<SelectedObject> selected;
+  status = selectObjects(listing, target.prefix, options.patterns, selected);
+  if (!status.ok) return status;
+  if (selected.empty()) return Status::failure("has no files or does not exist");
+  return fetchSelected(client, selected, destination, options.cancel, out);
+}
 
 Status downloadAzure(const std::string& uri, const fs::path& destination,
                      const DownloadOptions& options, Downloaded& out) {
   AzureTarget target;
-  Status status = parseAzureUri(uri, target);
+  Status status = parseAzureUri(uri, Service::Blob, target);
   if (!status.ok) return status;
   azure::Credential credential;
   status = azure::findCredential(!target.sas.empty(), options.cancel, credential);
@@ -235,26 +380,7 @@ Status downloadAzure(const std::string& uri, const fs::path& destination,
   status = selectObjects(listing, target.prefix, options.patterns, selected);
   if (!status.ok) return status;
   if (selected.empty()) return Status::failure("has no blobs or does not exist");
-
-  ObjectSource source;
-  source.request = [&](const SelectedObject& object, const ByteRange* range, HttpRequest& request) {
-    return client.request(object.key, {}, request, range);
-  };
-  source.failure = [&](const HttpRequest& request, const HttpResponse& response) {
-    return client.failure(request, response);
-  };
-  // Upstream keeps up to files x chunks per file (4 x 4) streams open: the same bound here, for
-  // files and parts alike, when either is set.
-  if (!env("AZURE_MAX_FILE_CONCURRENCY").empty() || !env("AZURE_MAX_CHUNK_CONCURRENCY").empty()) {
-    source.connections = std::min(concurrencyFromEnv("AZURE_MAX_FILE_CONCURRENCY", 4) *
-                                      concurrencyFromEnv("AZURE_MAX_CHUNK_CONCURRENCY", 4),
-                                  kMaxConnections);
-  }
-  status = fetchObjects(selected, destination, source, options.cancel);
-  if (!status.ok) return status;
-  for (const auto& object : selected)
-    out.files.push_back(object.relative);
-  return Status::success();
+  return fetchSelected(client, selected, destination, options.cancel, out);
 }
 
 }  // namespace storage

@@ -91,7 +91,12 @@ Status downloadOci(const std::string& uri, const fs::path& destination,
 Status downloadModelScope(const std::string& uri, const fs::path& destination,
                           const DownloadOptions& options, Downloaded& out);
 
+Status downloadAzureFiles(const std::string& uri, const fs::path& destination,
+                          const DownloadOptions& options, Downloaded& out);
+
 bool isAzureBlobUri(std::string_view uri);
+// https://<account>.file.core.windows.net/...: an Azure Files share.
+bool isAzureFileUri(std::string_view uri);
 // oci:// and oci+fetch:// (KServe's webhook spelling).
 bool isOciUri(std::string_view uri);
 

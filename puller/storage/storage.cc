@@ -197,6 +197,8 @@ Status download(const std::string& givenUri, const std::string& destinationText,
     status = downloadGcs(uri, destination, options, downloaded);
   } else if (isAzureBlobUri(uri)) {
     status = downloadAzure(uri, destination, options, downloaded);
+  } else if (isAzureFileUri(uri)) {
+    status = downloadAzureFiles(uri, destination, options, downloaded);
   } else if (git::isGitUri(uri)) {
     // Before http(s): fetched as a web page, a repository would save its HTML as the model.
     status = downloadGit(uri, destination, options, downloaded);

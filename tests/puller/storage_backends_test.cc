@@ -11,6 +11,7 @@
 #include "puller/storage/git.h"
 #include "puller/storage/patterns.h"
 #include "puller/storage/util.h"
+#include "tests/puller/pull_models.h"
 #include "tests/puller/storage_peers.h"
 #include "tests/support/net.h"
 #include "tests/support/peers.h"

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "puller/storage/util.h"
+#include "tests/puller/pull_models.h"
 #include "tests/puller/storage_peers.h"
 #include "tests/support/net.h"
 #include "tests/support/peers.h"

@@ -12,9 +12,7 @@
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
-#include <thread>
 
-#include "puller/puller.h"
 #include "puller/storage/azure.h"
 #include "puller/storage/sigv4.h"
 #include "puller/storage/util.h"
@@ -526,22 +524,6 @@ std::vector<nlohmann::json> jsonLines(const std::string& path) {
     if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
   }
   return lines;
-}
-
-bool pullInitialModels(const std::string& root, uint16_t port) {
-  puller::Options options;
-  options.configDir = root + "/configs";
-  options.modelDir = root + "/models";
-  options.componentPort = port;
-  options.retries = 0;
-  puller::Puller puller(options);
-  puller.start();
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!puller.initialModelsReady() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  bool ready = puller.initialModelsReady();
-  puller.stop();
-  return ready;
 }
 
 }  // namespace storagetest

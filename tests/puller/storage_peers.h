@@ -219,11 +219,6 @@ InitializerRun runInitializer(std::vector<std::string> args,
 // Checks (a test assertion per secret) that none of `secrets` appears in `output`.
 void checkNoSecret(const std::string& output, const std::vector<std::string>& secrets);
 
-// Runs a puller over <root>/configs/models.json into <root>/models, loading models on the model
-// server at `port`, with no retries, until its initial models are in place (false when they
-// are not within 60 s), then stops it.
-bool pullInitialModels(const std::string& root, uint16_t port);
-
 // The JSON objects of a JSON-lines log a fake writes (none when it wrote no file).
 std::vector<nlohmann::json> jsonLines(const std::string& path);
 
