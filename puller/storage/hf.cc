@@ -14,16 +14,9 @@ namespace storage {
 
 Status downloadHuggingFace(const std::string& uri, const fs::path& destination,
                            const DownloadOptions& options, Downloaded& out) {
-  std::string repo = uri.substr(5);
+  std::string repo;
   std::string revision = "main";
-  size_t colon = repo.find(':');
-  if (colon != std::string::npos) {
-    revision = repo.substr(colon + 1);
-    repo = repo.substr(0, colon);
-  }
-  size_t slash = repo.find('/');
-  if (slash == std::string::npos || slash == 0 || slash + 1 == repo.size() ||
-      repo.find('/', slash + 1) != std::string::npos || revision.empty()) {
+  if (!splitHubRepository(uri, repo, revision)) {
     return Status::failure("expected hf://<owner>/<model>[:<revision>]", true);
   }
   std::string endpoint = env("HF_ENDPOINT");

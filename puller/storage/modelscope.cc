@@ -26,16 +26,9 @@ constexpr size_t kMaxPages = 1000;
 
 Status downloadModelScope(const std::string& uri, const fs::path& destination,
                           const DownloadOptions& options, Downloaded& out) {
-  std::string repo = uri.substr(std::string_view("modelscope://").size());
+  std::string repo;
   std::string revision = "master";
-  size_t colon = repo.find(':');
-  if (colon != std::string::npos) {
-    revision = repo.substr(colon + 1);
-    repo = repo.substr(0, colon);
-  }
-  size_t slash = repo.find('/');
-  if (slash == std::string::npos || slash == 0 || slash + 1 == repo.size() ||
-      repo.find('/', slash + 1) != std::string::npos || revision.empty()) {
+  if (!splitHubRepository(uri, repo, revision)) {
     return Status::failure("expected modelscope://<owner>/<model>[:<revision>]", true);
   }
   std::string domain = trim(env("MODELSCOPE_DOMAIN"));

@@ -94,6 +94,10 @@ Status downloadModelScope(const std::string& uri, const fs::path& destination,
 Status downloadAzureFiles(const std::string& uri, const fs::path& destination,
                           const DownloadOptions& options, Downloaded& out);
 
+// Splits a model hub URI, <scheme>://<owner>/<model>[:<revision>], into "owner/model" and the
+// revision (left as given when the URI names none); false when it is not of that form.
+bool splitHubRepository(std::string_view uri, std::string& repo, std::string& revision);
+
 bool isAzureBlobUri(std::string_view uri);
 // https://<account>.file.core.windows.net/...: an Azure Files share.
 bool isAzureFileUri(std::string_view uri);

@@ -152,6 +152,24 @@ Status prepareFile(const fs::path& destination, const fs::path& relative, fs::pa
   return Status::success();
 }
 
+bool splitHubRepository(std::string_view uri, std::string& repo, std::string& revision) {
+  size_t scheme = uri.find("://");
+  if (scheme == std::string_view::npos) return false;
+  std::string_view rest = uri.substr(scheme + 3);
+  size_t colon = rest.find(':');
+  if (colon != std::string_view::npos) {
+    revision = std::string(rest.substr(colon + 1));
+    rest = rest.substr(0, colon);
+  }
+  size_t slash = rest.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == rest.size() ||
+      rest.find('/', slash + 1) != std::string_view::npos || revision.empty()) {
+    return false;
+  }
+  repo = std::string(rest);
+  return true;
+}
+
 bool isAzureBlobUri(std::string_view uri) {
   if (!uri.starts_with("https://")) return false;
   std::string_view rest = uri.substr(8);
