@@ -257,8 +257,26 @@ class Decoder {
     skip();
     if (!error_.empty()) return;
     string_view value = trimEnd(text_.substr(start, i_ - start));
-    std::string shown(value.substr(0, 40));
-    if (value.size() > 40) shown += "...";
+    // The value is shown as written but on one line: an error is one line of the log, and JSON
+    // allows line breaks between tokens (never inside a string). A run of blanks that holds a
+    // line break or a tab becomes one space; other text is kept as it is.
+    std::string shown;
+    size_t k = 0;
+    while (k < value.size() && shown.size() < 40) {
+      size_t run = k;
+      bool breaks = false;
+      while (run < value.size() && isSpace(value[run])) {
+        breaks = breaks || value[run] != ' ';
+        ++run;
+      }
+      if (breaks) {
+        shown += ' ';
+        k = run;
+      } else {
+        shown += value[k++];
+      }
+    }
+    if (k < value.size()) shown += "...";
     error_ = "graph: " + field + ": want " + std::string(want) + ", got " + got + " " + shown;
   }
 

@@ -189,6 +189,13 @@ TEST_CASE("values of the wrong type are errors naming the field", "[graph][decod
   CHECK(error(R"({"routerTimeouts":{"serviceClient":true}})") ==
         "graph: routerTimeouts.serviceClient: want an integer (int64), got bool true");
   CHECK(error("[]") == "graph: the spec: want an object, got array []");
+  // A value written over several lines is shown on one (the fuzzer found the line break).
+  CHECK(error("{\"nodes\":{\"a\":[{\"nodeName\":\"a\"\n\t  }\r\n]}}") ==
+        R"(graph: nodes["a"]: want an object, got array [{"nodeName":"a" } ])");
+  CHECK(error("{\"nodes\":[\n" + std::string(60, ' ') + "1]}") ==
+        "graph: nodes: want an object, got array [ 1]");
+  CHECK(error("{\"nodes\":[" + std::string(60, ' ') + "1]}") ==
+        "graph: nodes: want an object, got array [" + std::string(39, ' ') + "...");
   // Only the first is reported, as Go does; a syntax error anywhere comes first.
   CHECK(error(R"({"nodes":{"root":{"routerType":1,"steps":[{"weight":"x"}]}}})") ==
         R"(graph: nodes["root"].routerType: want a string, got number 1)");
