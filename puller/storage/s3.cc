@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
@@ -30,6 +31,17 @@ std::string amzDateNow() {
   char buffer[32];
   std::strftime(buffer, sizeof buffer, "%Y%m%dT%H%M%SZ", &utc);
   return buffer;
+}
+
+// Transfer acceleration addresses the bucket as one DNS label of AWS's wildcard certificate, so
+// a dotted name (valid for S3 otherwise) cannot use it; S3 refuses such buckets acceleration.
+bool acceleratable(const std::string& bucket) {
+  if (bucket.size() < 3 || bucket.size() > 63 || bucket.front() == '-' || bucket.back() == '-') {
+    return false;
+  }
+  return std::all_of(bucket.begin(), bucket.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
 }
 
 // Codes S3 answers when a retry may succeed (botocore's "standard" retry mode).
@@ -120,7 +132,7 @@ class S3Client {
     spdlog::warn("storage: bucket {} is in region {}, not {}; following", bucket_, region,
                  used.region);
     config_.region = region;
-    if (config_.awsEndpoint) {
+    if (config_.awsEndpoint && !config_.accelerate) {
       config_.host = region == "us-east-1" ? "s3.amazonaws.com" : "s3." + region + ".amazonaws.com";
     }
     return true;
@@ -218,7 +230,11 @@ S3Config s3ConfigFromEnv() {
                       : aws::configuredRegion();
   if (config.region.empty()) config.region = "us-east-1";
   bool useHttps = envBool("S3_USE_HTTPS", true);
-  std::string endpoint = setting("AWS_ENDPOINT_URL");
+  // STORAGE_CONFIG's endpoint_url stands for AWS_ENDPOINT_URL and wins over every variable.
+  std::string endpoint = spec.s3Settings.contains("AWS_ENDPOINT_URL")
+                             ? spec.s3Settings["AWS_ENDPOINT_URL"]
+                             : env("AWS_ENDPOINT_URL_S3");
+  if (endpoint.empty()) endpoint = env("AWS_ENDPOINT_URL");
   if (endpoint.empty()) endpoint = env("S3_ENDPOINT");
   bool custom = !endpoint.empty();
   if (custom) {
@@ -242,6 +258,11 @@ S3Config s3ConfigFromEnv() {
                                                : "s3." + config.region + ".amazonaws.com";
   }
   config.pathStyle = !envBool("S3_USER_VIRTUAL_BUCKET", !custom);
+  if (!custom && settingBool("S3_USE_ACCELERATE", false)) {
+    config.accelerate = true;
+    config.host = "s3-accelerate.amazonaws.com";
+    config.pathStyle = false;
+  }
   if (spec.s3Settings.contains("AWS_ACCESS_KEY_ID") &&
       spec.s3Settings.contains("AWS_SECRET_ACCESS_KEY")) {
     config.credentials = {spec.s3Settings["AWS_ACCESS_KEY_ID"],
@@ -256,6 +277,14 @@ S3Config s3ConfigFromEnv() {
   config.verifyTls = settingBool("S3_VERIFY_SSL", true);
   config.caFile = setting("AWS_CA_BUNDLE");
   return config;
+}
+
+Status s3CheckBucket(const S3Config& config, const std::string& bucket) {
+  if (!config.accelerate || acceleratable(bucket)) return Status::success();
+  return Status::failure("bucket " + bucket +
+                             " cannot use S3_USE_ACCELERATE: its name must be a host label "
+                             "(lower-case letters, digits and '-', no dots)",
+                         true);
 }
 
 Status s3ResolveCredentials(S3Config& config, const std::atomic<bool>* cancel) {
@@ -273,6 +302,7 @@ Status downloadS3(const std::string& uri, const fs::path& destination,
   splitBucket(std::string_view(uri).substr(5), bucket, prefix);
   if (bucket.empty()) return Status::failure("no bucket in the URI", true);
   S3Config config = s3ConfigFromEnv();
+  if (Status status = s3CheckBucket(config, bucket); !status.ok) return status;
   if (config.verifyTls) {
     if (Status status = checkCaBundles(config.caFile, "AWS_CA_BUNDLE"); !status.ok) return status;
   }

@@ -20,6 +20,7 @@ struct S3Config {
   bool pathStyle = false;
   std::string region = "us-east-1";
   bool awsEndpoint = true;  // the host is AWS's own (no custom endpoint)
+  bool accelerate = false;  // AWS's transfer acceleration endpoint, always virtual-hosted
   bool anonymous = false;
   sigv4::Credentials credentials;
   // Keys given by STORAGE_CONFIG: used as they are, the credential chain is not asked.
@@ -28,14 +29,21 @@ struct S3Config {
   std::string caFile;
 };
 
-// Endpoint: AWS_ENDPOINT_URL, else S3_ENDPOINT with S3_USE_HTTPS (default 1), else AWS for the
-// region (AWS_REGION, AWS_DEFAULT_REGION, default us-east-1). Path style for custom endpoints
-// (as boto3), virtual-hosted for AWS; S3_USER_VIRTUAL_BUCKET=true/false forces either. Keys from
+// Endpoint: AWS_ENDPOINT_URL_S3 (the service-specific variable of the AWS SDKs), else
+// AWS_ENDPOINT_URL, else S3_ENDPOINT with S3_USE_HTTPS (default 1), else AWS for the region
+// (AWS_REGION, AWS_DEFAULT_REGION, default us-east-1), or <bucket>.s3-accelerate.amazonaws.com
+// with S3_USE_ACCELERATE=true (a custom endpoint wins over it, as in the SDKs). Path style for
+// custom endpoints (as boto3), virtual-hosted for AWS; S3_USER_VIRTUAL_BUCKET=true/false forces
+// either, except that acceleration is virtual-hosted only. Keys from
 // AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN; unsigned requests only when
 // awsAnonymousCredential=true. S3_VERIFY_SSL=0/false disables verification; AWS_CA_BUNDLE names
 // a CA file. The s3 keys of STORAGE_CONFIG / STORAGE_OVERRIDE_CONFIG (storage_config.h) win over
 // the variables they stand for.
 S3Config s3ConfigFromEnv();
+
+// Fails (permanently) when the configuration cannot address the bucket: acceleration needs a
+// name that is one DNS label.
+Status s3CheckBucket(const S3Config& config, const std::string& bucket);
 
 // Fills `config.credentials` from the AWS credential chain (aws_credentials.h) unless the
 // configuration is anonymous; fails with the chain's message (what was tried, or why the source

@@ -390,6 +390,10 @@ std::unique_ptr<Uploader> Uploader::create(const UploadTarget& target, std::stri
       // Found now so that a sink without credentials is refused at start, not at its first
       // object; the chain caches what it fetched for the uploads.
       S3Config config = s3ConfigFromEnv();
+      if (Status bucket = s3CheckBucket(config, target.bucket); !bucket.ok) {
+        error = bucket.message;
+        return nullptr;
+      }
       if (Status credentials = s3ResolveCredentials(config); !credentials.ok) {
         error = credentials.message;
         return nullptr;

@@ -94,6 +94,7 @@ TEST_CASE("STORAGE_CONFIG: the override's keys win, and the secret wins over the
 TEST_CASE("STORAGE_CONFIG: s3 keys map onto the S3 settings", "[storage][storage-config]") {
   Vars vars = cleanEnv();
   vars["S3_VERIFY_SSL"] = "1";
+  vars["AWS_ENDPOINT_URL_S3"] = "http://127.0.0.1:1";  // endpoint_url wins over it
   vars["STORAGE_CONFIG"] = nlohmann::json{
       {"type", "s3"},
       {"endpoint_url", "https://minio.example:9000"},

@@ -339,6 +339,65 @@ TEST_CASE("S3 configuration follows the Go and Python initializer variables", "[
   }
 }
 
+TEST_CASE("S3 endpoints: the service-specific variable and transfer acceleration",
+          "[storage][s3]") {
+  std::map<std::string, std::optional<std::string>> clean{{"AWS_ENDPOINT_URL", std::nullopt},
+                                                          {"AWS_ENDPOINT_URL_S3", std::nullopt},
+                                                          {"S3_ENDPOINT", std::nullopt},
+                                                          {"S3_USE_ACCELERATE", std::nullopt},
+                                                          {"AWS_REGION", std::nullopt},
+                                                          {"AWS_DEFAULT_REGION", "eu-west-1"},
+                                                          {"S3_USER_VIRTUAL_BUCKET", std::nullopt},
+                                                          {"STORAGE_CONFIG", std::nullopt},
+                                                          {"STORAGE_OVERRIDE_CONFIG", std::nullopt},
+                                                          {"awsAnonymousCredential", "true"}};
+  auto url = [](const storage::S3Config& config, const std::string& bucket) {
+    return storage::s3Request(config, bucket, "GET", "m/a.bin", {}, "UNSIGNED-PAYLOAD").url;
+  };
+  SECTION("AWS_ENDPOINT_URL_S3 wins over AWS_ENDPOINT_URL and S3_ENDPOINT") {
+    auto vars = clean;
+    vars["AWS_ENDPOINT_URL_S3"] = "http://127.0.0.1:9000";
+    vars["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9001";
+    vars["S3_ENDPOINT"] = "127.0.0.1:9002";
+    storagetest::ScopedEnv env(vars);
+    auto config = storage::s3ConfigFromEnv();
+    CHECK(url(config, "models") == "http://127.0.0.1:9000/models/m/a.bin");
+    CHECK_FALSE(config.accelerate);
+  }
+  SECTION("S3_USE_ACCELERATE=true addresses the bucket on the acceleration endpoint") {
+    auto vars = clean;
+    vars["S3_USE_ACCELERATE"] = "true";
+    vars["S3_USER_VIRTUAL_BUCKET"] = "false";  // acceleration has no path style
+    storagetest::ScopedEnv env(vars);
+    auto config = storage::s3ConfigFromEnv();
+    CHECK(config.accelerate);
+    CHECK(url(config, "models") == "https://models.s3-accelerate.amazonaws.com/m/a.bin");
+    CHECK(config.region == "eu-west-1");  // still signed for the bucket's region
+    CHECK(storage::s3CheckBucket(config, "models-2024").ok);
+    for (const char* bucket : {"my.models", "Models", "-models", "ab"}) {
+      INFO(bucket);
+      storage::Status status = storage::s3CheckBucket(config, bucket);
+      CHECK_FALSE(status.ok);
+      CHECK(status.permanent);
+      CHECK_THAT(status.message, Catch::Contains("cannot use S3_USE_ACCELERATE"));
+    }
+    std::string dir = testsupport::makeTempDir("s3-accelerate");
+    storage::Status status = storage::download("s3://my.models/m", dir);
+    CHECK_FALSE(status.ok);
+    CHECK_THAT(status.message, Catch::Contains("bucket my.models cannot use S3_USE_ACCELERATE"));
+  }
+  SECTION("a custom endpoint wins over acceleration, as in the AWS SDKs") {
+    auto vars = clean;
+    vars["S3_USE_ACCELERATE"] = "true";
+    vars["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9001";
+    storagetest::ScopedEnv env(vars);
+    auto config = storage::s3ConfigFromEnv();
+    CHECK_FALSE(config.accelerate);
+    CHECK(url(config, "my.models") == "http://127.0.0.1:9001/my.models/m/a.bin");
+    CHECK(storage::s3CheckBucket(config, "my.models").ok);
+  }
+}
+
 TEST_CASE("Unsupported and malformed URIs fail permanently", "[storage]") {
   std::string dir = testsupport::makeTempDir("bad-uri");
   auto status = storage::download("sss://bucket/model", dir);
