@@ -1,9 +1,13 @@
 // Hugging Face Hub repositories, hf://owner/model[:revision], through the documented Hub API:
 // the revision's file list from GET {endpoint}/api/models/{repo}/revision/{revision}
 // (siblings[].rfilename, with blobs=true their sizes and blob ids), each file from
-// {endpoint}/{repo}/resolve/{sha}/{file}, large ones as ranged parts (fetch.h). HF_TOKEN
-// (or HUGGING_FACE_HUB_TOKEN) is sent as a bearer token; HF_ENDPOINT replaces huggingface.co.
+// {endpoint}/{repo}/resolve/{sha}/{file}, large ones as ranged parts (fetch.h). The token
+// huggingface_hub would use is sent as a bearer token; HF_ENDPOINT replaces huggingface.co.
 #include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
 
 #include "puller/storage/fetch.h"
 #include "puller/storage/parallel.h"
@@ -11,6 +15,45 @@
 #include "puller/storage/util.h"
 
 namespace storage {
+
+namespace {
+
+// The token huggingface_hub sends when none is passed in: HF_TOKEN, HUGGING_FACE_HUB_TOKEN, then
+// the token file (HF_TOKEN_PATH, else $HF_HOME/token, HF_HOME defaulting to
+// ${XDG_CACHE_HOME:-~/.cache}/huggingface), where `huggingface-cli login` writes it and where a
+// secret can be mounted. HF_HUB_DISABLE_IMPLICIT_TOKEN sends none. A missing file means no
+// token; a file that exists but cannot be read is an error (the pod spec meant it to be used).
+Status hubToken(std::string& token, std::string& source) {
+  token.clear();
+  if (envBool("HF_HUB_DISABLE_IMPLICIT_TOKEN", false)) return Status::success();
+  for (const char* name : {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"}) {
+    token = trim(env(name));
+    source = name;
+    if (!token.empty()) return Status::success();
+  }
+  std::string path = env("HF_TOKEN_PATH");
+  if (path.empty()) {
+    std::string home = env("HF_HOME");
+    if (home.empty()) {
+      std::string cache = env("XDG_CACHE_HOME");
+      if (cache.empty()) cache = env("HOME") + "/.cache";
+      home = cache + "/huggingface";
+    }
+    path = home + "/token";
+  }
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return Status::success();
+  std::optional<std::string> text = readTextFile(path);
+  if (!text) {
+    return Status::failure(
+        "cannot read the Hugging Face token file " + path + ": " + std::strerror(errno), true);
+  }
+  token = trim(*text);
+  source = "the token file " + path;
+  return Status::success();
+}
+
+}  // namespace
 
 Status downloadHuggingFace(const std::string& uri, const fs::path& destination,
                            const DownloadOptions& options, Downloaded& out) {
@@ -23,7 +66,9 @@ Status downloadHuggingFace(const std::string& uri, const fs::path& destination,
   if (endpoint.empty()) endpoint = "https://huggingface.co";
   while (!endpoint.empty() && endpoint.back() == '/')
     endpoint.pop_back();
-  std::string token = envFirst({"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"});
+  std::string token;
+  std::string tokenSource;
+  if (Status status = hubToken(token, tokenSource); !status.ok) return status;
   auto makeRequest = [&](const std::string& url) {
     HttpRequest request;
     request.url = url;
@@ -40,7 +85,8 @@ Status downloadHuggingFace(const std::string& uri, const fs::path& destination,
   HttpResponse response = httpFetch(request);
   if (response.status == 401 || response.status == 403) {
     return Status::failure("access denied to repository " + repo +
-                           (token.empty() ? " (no HF_TOKEN set)" : " (check HF_TOKEN)"));
+                           (token.empty() ? std::string(" (no HF_TOKEN set, no token file)")
+                                          : " (check the token from " + tokenSource + ")"));
   }
   if (response.status == 404) {
     return Status::failure("repository " + repo + " or revision " + revision + " not found");

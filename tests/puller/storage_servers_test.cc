@@ -541,10 +541,34 @@ TEST_CASE("Hugging Face (fake Hub API): files of a revision, token, not found", 
   auto missing = storage::download("hf://owner/absent", freshDir("hf"));
   CHECK_FALSE(missing.ok);
   CHECK_THAT(missing.message, Catch::Contains("not found"));
-  ScopedEnv noToken({{"HF_TOKEN", std::nullopt}});
+  // Without the variables, huggingface_hub's token file: HF_TOKEN_PATH, else $HF_HOME/token.
+  std::string home = testsupport::makeTempDir("hf-home");
+  ScopedEnv noToken({{"HF_TOKEN", std::nullopt},
+                     {"HF_TOKEN_PATH", std::nullopt},
+                     {"HF_HOME", home},
+                     {"HF_HUB_DISABLE_IMPLICIT_TOKEN", std::nullopt}});
   auto denied = storage::download("hf://owner/model", freshDir("hf"));
   CHECK_FALSE(denied.ok);
-  CHECK_THAT(denied.message, Catch::Contains("access denied") && Catch::Contains("HF_TOKEN"));
+  CHECK_THAT(denied.message,
+             Catch::Contains("access denied") && Catch::Contains("no HF_TOKEN set, no token file"));
+  testsupport::writeFile(home + "/token", "hf_secret\n");
+  auto fromHome = storage::download("hf://owner/model", freshDir("hf"));
+  INFO(fromHome.message);
+  CHECK(fromHome.ok);
+  {
+    ScopedEnv disabled({{"HF_HUB_DISABLE_IMPLICIT_TOKEN", std::string("1")}});
+    CHECK_FALSE(storage::download("hf://owner/model", freshDir("hf")).ok);
+  }
+  testsupport::writeFile(home + "/token", "hf_stale");
+  denied = storage::download("hf://owner/model", freshDir("hf"));
+  CHECK_THAT(denied.message, Catch::Contains("check the token from the token file " + home));
+  CHECK_THAT(denied.message, !Catch::Contains("hf_stale"));
+  std::string mounted = testsupport::makeTempDir("hf-secret") + "/token";
+  testsupport::writeFile(mounted, "  hf_secret  ");
+  ScopedEnv path({{"HF_TOKEN_PATH", mounted}});
+  auto fromPath = storage::download("hf://owner/model", freshDir("hf"));
+  INFO(fromPath.message);
+  CHECK(fromPath.ok);
 }
 
 TEST_CASE("Hugging Face (fake Hub API): a large file comes as ranged parts through the CDN",
