@@ -110,6 +110,85 @@ std::string stsEndpointFromEnv() {
 
 namespace {
 
+// A form POST to STS, trusting what the S3 requests trust; few quick retries, as the SDKs.
+HttpRequest stsRequest(const std::string& endpoint, std::string body,
+                       const std::atomic<bool>* cancel) {
+  HttpRequest request;
+  request.method = "POST";
+  request.url = endpoint;
+  request.headers.push_back("Content-Type: application/x-www-form-urlencoded; charset=utf-8");
+  request.body = std::move(body);
+  request.caFile = env("SSL_CERT_FILE");
+  if (std::string bundle = env("AWS_CA_BUNDLE"); !bundle.empty()) {
+    request.extraCaFiles.push_back(bundle);
+  }
+  if (std::string bundle = caBundleConfigMapFile(); !bundle.empty()) {
+    request.extraCaFiles.push_back(bundle);
+  }
+  request.connectTimeout = std::chrono::seconds(5);
+  request.timeout = std::chrono::seconds(30);
+  request.cancel = cancel;
+  return request;
+}
+
+// The credentials of an AssumeRole* answer, or why there are none.
+Attempt stsCredentials(const std::string& what, const std::string& action,
+                       const HttpResponse& response) {
+  Attempt attempt;
+  attempt.configured = true;
+  if (!response.ok()) {
+    std::string code = response.error.empty() ? xmlFirst(response.body, "Code") : "";
+    std::string message = xmlFirst(response.body, "Message");
+    if (!response.error.empty()) {
+      attempt.error = what + "no answer from STS: " + response.error;
+    } else if (!code.empty()) {
+      attempt.error = what + action + " refused: " + code +
+                      (message.empty() ? "" : ": " + message) + " (HTTP " +
+                      std::to_string(response.status) + ")";
+    } else {
+      attempt.error = what + action + " failed: HTTP " + std::to_string(response.status);
+    }
+    return attempt;
+  }
+  std::string credentials = xmlFirst(response.body, "Credentials");
+  Fetched fetched{{xmlFirst(credentials, "AccessKeyId"), xmlFirst(credentials, "SecretAccessKey"),
+                   xmlFirst(credentials, "SessionToken")},
+                  parseIsoTime(xmlFirst(credentials, "Expiration"))};
+  if (fetched.credentials.accessKeyId.empty() || fetched.credentials.secretAccessKey.empty()) {
+    attempt.error = what + "the STS answer holds no credentials";
+    return attempt;
+  }
+  attempt.fetched = std::move(fetched);
+  return attempt;
+}
+
+std::string defaultSessionName() {
+  return "kserve-storage-" + std::to_string(std::time(nullptr));
+}
+
+Attempt assumeRoleWithWebIdentity(const std::string& role, const std::string& tokenFile,
+                                  std::string sessionName, const std::atomic<bool>* cancel) {
+  std::string endpoint = stsEndpointFromEnv();
+  std::string what = "AWS web identity (role " + role + ", STS " + redactUri(endpoint) + "): ";
+  // Read on every fetch: the kubelet rotates the projected token.
+  auto token = readTextFile(tokenFile);
+  if (!token) {
+    Attempt attempt;
+    attempt.configured = true;
+    attempt.error = what + "cannot read the token file " + tokenFile;
+    return attempt;
+  }
+  if (sessionName.empty()) sessionName = defaultSessionName();
+  HttpRequest request = stsRequest(endpoint,
+                                   formEncode({{"Action", "AssumeRoleWithWebIdentity"},
+                                               {"Version", "2011-06-15"},
+                                               {"RoleArn", role},
+                                               {"RoleSessionName", sessionName},
+                                               {"WebIdentityToken", trim(*token)}}),
+                                   cancel);
+  return stsCredentials(what, "AssumeRoleWithWebIdentity", fetchWithRetries(request, 3, cancel));
+}
+
 Attempt fromWebIdentity(const std::atomic<bool>* cancel) {
   Attempt attempt;
   std::string role = env("AWS_ROLE_ARN");
@@ -129,61 +208,7 @@ Attempt fromWebIdentity(const std::atomic<bool>* cancel) {
     attempt.why = "web identity (AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE are not both set)";
     return attempt;
   }
-  attempt.configured = true;
-  std::string endpoint = stsEndpointFromEnv();
-  std::string what = "AWS web identity (role " + role + ", STS " + redactUri(endpoint) + "): ";
-  // Read on every fetch: the kubelet rotates the projected token.
-  auto token = readTextFile(tokenFile);
-  if (!token) {
-    attempt.error = what + "cannot read the token file " + tokenFile;
-    return attempt;
-  }
-  if (sessionName.empty()) sessionName = "kserve-storage-" + std::to_string(std::time(nullptr));
-  HttpRequest request;
-  request.method = "POST";
-  request.url = endpoint;
-  request.headers.push_back("Content-Type: application/x-www-form-urlencoded; charset=utf-8");
-  request.body = formEncode({{"Action", "AssumeRoleWithWebIdentity"},
-                             {"Version", "2011-06-15"},
-                             {"RoleArn", role},
-                             {"RoleSessionName", sessionName},
-                             {"WebIdentityToken", trim(*token)}});
-  request.caFile = env("SSL_CERT_FILE");
-  if (std::string bundle = env("AWS_CA_BUNDLE"); !bundle.empty()) {
-    request.extraCaFiles.push_back(bundle);
-  }
-  if (std::string bundle = caBundleConfigMapFile(); !bundle.empty()) {
-    request.extraCaFiles.push_back(bundle);
-  }
-  request.connectTimeout = std::chrono::seconds(5);
-  request.timeout = std::chrono::seconds(30);
-  request.cancel = cancel;
-  HttpResponse response = fetchWithRetries(request, 3, cancel);
-  if (!response.ok()) {
-    std::string code = response.error.empty() ? xmlFirst(response.body, "Code") : "";
-    std::string message = xmlFirst(response.body, "Message");
-    if (!response.error.empty()) {
-      attempt.error = what + "no answer from STS: " + response.error;
-    } else if (!code.empty()) {
-      attempt.error = what + "AssumeRoleWithWebIdentity refused: " + code +
-                      (message.empty() ? "" : ": " + message) + " (HTTP " +
-                      std::to_string(response.status) + ")";
-    } else {
-      attempt.error =
-          what + "AssumeRoleWithWebIdentity failed: HTTP " + std::to_string(response.status);
-    }
-    return attempt;
-  }
-  std::string credentials = xmlFirst(response.body, "Credentials");
-  Fetched fetched{{xmlFirst(credentials, "AccessKeyId"), xmlFirst(credentials, "SecretAccessKey"),
-                   xmlFirst(credentials, "SessionToken")},
-                  parseIsoTime(xmlFirst(credentials, "Expiration"))};
-  if (fetched.credentials.accessKeyId.empty() || fetched.credentials.secretAccessKey.empty()) {
-    attempt.error = what + "the STS answer holds no credentials";
-    return attempt;
-  }
-  attempt.fetched = std::move(fetched);
-  return attempt;
+  return assumeRoleWithWebIdentity(role, tokenFile, sessionName, cancel);
 }
 
 // ---- the shared files' profile ----
@@ -265,12 +290,170 @@ Attempt fromProcess(const std::string& what, const std::string& command,
   return attempt;
 }
 
-// Keys in the credentials or config file, else credential_process, for the chosen profile.
+Attempt fromContainer(const std::atomic<bool>* cancel);
+Attempt fromInstanceMetadata(const std::atomic<bool>* cancel);
+
+// The region an STS endpoint signs for: its own for sts.<region>.amazonaws.com[.cn], us-east-1
+// for the global endpoint, else (AWS_ENDPOINT_URL_STS elsewhere) the configured region.
+std::string stsSigningRegion(const std::string& endpoint) {
+  size_t scheme = endpoint.find("://");
+  std::string host = toLower(endpoint.substr(scheme == std::string::npos ? 0 : scheme + 3));
+  host = host.substr(0, host.find_first_of(":/"));
+  if (host == "sts.amazonaws.com") return "us-east-1";
+  for (std::string_view suffix : {".amazonaws.com", ".amazonaws.com.cn"}) {
+    if (host.starts_with("sts.") && host.ends_with(suffix)) {
+      std::string middle = host.substr(4, host.size() - 4 - suffix.size());
+      if (!middle.empty() && middle.find('.') == std::string::npos) return middle;
+    }
+  }
+  std::string configured = region();
+  return configured.empty() ? "us-east-1" : configured;
+}
+
+// STS AssumeRole signed (SigV4, service sts) with the source's credentials.
+Attempt assumeRole(const std::string& what, const Profile& profile, const Fetched& source,
+                   const std::atomic<bool>* cancel) {
+  std::string endpoint = stsEndpointFromEnv();
+  std::string sessionName = profile.value("role_session_name");
+  if (sessionName.empty()) sessionName = defaultSessionName();
+  std::vector<std::pair<std::string, std::string>> form{{"Action", "AssumeRole"},
+                                                        {"Version", "2011-06-15"},
+                                                        {"RoleArn", profile.value("role_arn")},
+                                                        {"RoleSessionName", sessionName}};
+  if (std::string id = profile.value("external_id"); !id.empty())
+    form.emplace_back("ExternalId", id);
+  if (std::string seconds = profile.value("duration_seconds"); !seconds.empty()) {
+    form.emplace_back("DurationSeconds", seconds);
+  }
+  HttpRequest request = stsRequest(endpoint, formEncode(form), cancel);
+  std::string rest =
+      endpoint.substr(endpoint.find("://") == std::string::npos ? 0 : endpoint.find("://") + 3);
+  size_t slash = rest.find('/');
+  sigv4::Request signing;
+  signing.method = "POST";
+  signing.canonicalUri = slash == std::string::npos ? "/" : rest.substr(slash);
+  signing.payloadHash = sha256Hex(request.body);
+  signing.headers["content-type"] = "application/x-www-form-urlencoded; charset=utf-8";
+  signing.headers["host"] = rest.substr(0, slash);
+  std::string date = sigv4::amzDateNow();
+  signing.headers["x-amz-date"] = date;
+  request.headers.push_back("X-Amz-Date: " + date);
+  if (!source.credentials.sessionToken.empty()) {
+    signing.headers["x-amz-security-token"] = source.credentials.sessionToken;
+    request.headers.push_back("X-Amz-Security-Token: " + source.credentials.sessionToken);
+  }
+  request.headers.push_back("Authorization: " + sigv4::authorization(signing, source.credentials,
+                                                                     stsSigningRegion(endpoint),
+                                                                     "sts", date));
+  return stsCredentials(
+      what + "role " + profile.value("role_arn") + ", STS " + redactUri(endpoint) + ": ",
+      "AssumeRole", fetchWithRetries(request, 3, cancel));
+}
+
+Attempt profileKeys(const Profile& profile, const std::string& what) {
+  Attempt attempt;
+  attempt.configured = true;
+  std::string id = profile.value("aws_access_key_id");
+  std::string secret = profile.value("aws_secret_access_key");
+  if (id.empty() || secret.empty()) {
+    attempt.error =
+        what + "incomplete keys: " + (id.empty() ? "aws_access_key_id" : "aws_secret_access_key") +
+        " is not set";
+    return attempt;
+  }
+  attempt.fetched = Fetched{{id, secret, profile.value("aws_session_token")}, std::nullopt};
+  return attempt;
+}
+
+// What one profile gives, as botocore resolves it: a role (role_arn with source_profile, whose
+// credentials may be a role in turn, or credential_source), else keys, else credential_process.
+// `chain` holds the profiles already on the way here, to refuse a loop.
+Attempt profileCredentials(const Profile& profile, std::vector<std::string>& chain,
+                           const std::atomic<bool>* cancel) {
+  Attempt attempt;
+  std::string what = "AWS profile \"" + profile.name + "\": ";
+  chain.push_back(profile.name);
+  std::string role = profile.value("role_arn");
+  std::string sourceProfile = profile.value("source_profile");
+  std::string credentialSource = profile.value("credential_source");
+  if (!role.empty() && !profile.value("web_identity_token_file").empty() && sourceProfile.empty() &&
+      credentialSource.empty()) {
+    return assumeRoleWithWebIdentity(role, profile.value("web_identity_token_file"),
+                                     profile.value("role_session_name"), cancel);
+  }
+  if (!role.empty()) {
+    attempt.configured = true;
+    if (sourceProfile.empty() == credentialSource.empty()) {
+      attempt.error = what + "role_arn needs exactly one of source_profile and credential_source";
+      return attempt;
+    }
+    if (!profile.value("mfa_serial").empty()) {
+      attempt.error = what + "the role asks for an MFA code (mfa_serial), which a pod cannot enter";
+      return attempt;
+    }
+    Attempt source;
+    if (sourceProfile == profile.name) {
+      // A profile may be its own source: its keys assume its role.
+      source = profileKeys(profile, what);
+    } else if (!sourceProfile.empty()) {
+      if (std::find(chain.begin(), chain.end(), sourceProfile) != chain.end()) {
+        std::string loop;
+        for (const std::string& name : chain)
+          loop += name + " -> ";
+        attempt.error = what + "source_profile makes a loop: " + loop + sourceProfile;
+        return attempt;
+      }
+      Profile next = loadProfile(sourceProfile);
+      if (!next.found) {
+        attempt.error = what + "source_profile \"" + sourceProfile + "\" is not in " +
+                        next.credentialsFile + " or " + next.configFile;
+        return attempt;
+      }
+      source = profileCredentials(next, chain, cancel);
+      if (!source.configured) {
+        attempt.error = what + "source_profile \"" + sourceProfile + "\" holds no credentials";
+        return attempt;
+      }
+    } else if (credentialSource == "Environment") {
+      source = fromEnvironment();
+    } else if (credentialSource == "Ec2InstanceMetadata") {
+      source = fromInstanceMetadata(cancel);
+    } else if (credentialSource == "EcsContainer") {
+      source = fromContainer(cancel);
+    } else {
+      attempt.error = what + "credential_source " + credentialSource +
+                      " is not one of Environment, Ec2InstanceMetadata, EcsContainer";
+      return attempt;
+    }
+    if (!source.configured) {
+      attempt.error =
+          what + "credential_source " + credentialSource + " found no credentials: " + source.why;
+      return attempt;
+    }
+    if (!source.fetched) return source;
+    return assumeRole(what, profile, *source.fetched, cancel);
+  }
+  if (!profile.value("aws_access_key_id").empty() ||
+      !profile.value("aws_secret_access_key").empty()) {
+    return profileKeys(profile, what);
+  }
+  std::string command = profile.value("credential_process");
+  if (!command.empty()) return fromProcess(what, command, cancel);
+  if (!profile.value("sso_session").empty() || !profile.value("sso_start_url").empty()) {
+    attempt.configured = true;
+    attempt.error = what +
+                    "SSO profiles are not supported (their token comes from a browser login); "
+                    "give the profile keys, a role, web_identity_token_file or credential_process";
+    return attempt;
+  }
+  attempt.why = "shared profile \"" + profile.name + "\" (no keys, role or credential_process)";
+  return attempt;
+}
+
 Attempt fromProfile(const std::atomic<bool>* cancel) {
   Attempt attempt;
   Profile profile = loadProfile();
   std::string files = profile.credentialsFile + " or " + profile.configFile;
-  std::string what = "AWS profile \"" + profile.name + "\": ";
   if (!profile.found) {
     if (profile.named) {
       attempt.configured = true;
@@ -280,29 +463,8 @@ Attempt fromProfile(const std::atomic<bool>* cancel) {
     }
     return attempt;
   }
-  std::string id = profile.value("aws_access_key_id");
-  std::string secret = profile.value("aws_secret_access_key");
-  if (!id.empty() || !secret.empty()) {
-    attempt.configured = true;
-    if (id.empty() || secret.empty()) {
-      attempt.error = what + "incomplete keys: " +
-                      (id.empty() ? "aws_access_key_id" : "aws_secret_access_key") + " is not set";
-      return attempt;
-    }
-    attempt.fetched = Fetched{{id, secret, profile.value("aws_session_token")}, std::nullopt};
-    return attempt;
-  }
-  if (!profile.value("role_arn").empty()) {
-    attempt.configured = true;
-    attempt.error = what +
-                    "role_arn with source_profile or credential_source is not supported; "
-                    "give the profile keys, web_identity_token_file or credential_process";
-    return attempt;
-  }
-  std::string command = profile.value("credential_process");
-  if (!command.empty()) return fromProcess(what, command, cancel);
-  attempt.why = "shared profile \"" + profile.name + "\" (no keys, role or credential_process)";
-  return attempt;
+  std::vector<std::string> chain;
+  return profileCredentials(profile, chain, cancel);
 }
 
 // ---- container credentials (EKS Pod Identity, ECS) ----

@@ -1,6 +1,7 @@
 // AWS credentials in the order the AWS SDKs look for them, as a pod on EKS or EC2 gets them:
 // keys in the environment, web identity (IRSA; the variables, or the shared profile's
-// role_arn and web_identity_token_file), the shared profile (aws_profile.h: keys in the
+// role_arn and web_identity_token_file), the shared profile (aws_profile.h: a role assumed
+// through STS AssumeRole with a source_profile's or credential_source's credentials, keys in the
 // credentials or config file, or credential_process), container credentials (EKS Pod Identity,
 // ECS), then the EC2 instance profile through IMDSv2. What the sources other than the environment
 // return is cached per process, shared by every thread, and fetched again before it expires.

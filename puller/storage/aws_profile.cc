@@ -44,10 +44,16 @@ std::optional<std::map<std::string, std::string>> iniSection(std::string_view te
 }
 
 Profile loadProfile() {
+  std::string name = envFirst({"AWS_PROFILE", "AWS_DEFAULT_PROFILE"});
+  Profile profile = loadProfile(name.empty() ? "default" : name);
+  profile.named = !name.empty();
+  return profile;
+}
+
+Profile loadProfile(const std::string& name) {
   Profile profile;
-  profile.name = envFirst({"AWS_PROFILE", "AWS_DEFAULT_PROFILE"});
-  profile.named = !profile.name.empty();
-  if (!profile.named) profile.name = "default";
+  profile.name = name;
+  profile.named = true;
   profile.credentialsFile = env("AWS_SHARED_CREDENTIALS_FILE");
   if (profile.credentialsFile.empty()) profile.credentialsFile = home() + "/.aws/credentials";
   profile.configFile = env("AWS_CONFIG_FILE");

@@ -33,6 +33,8 @@ std::optional<std::map<std::string, std::string>> iniSection(std::string_view te
 
 // The chosen profile, read from both files now (missing files hold nothing).
 Profile loadProfile();
+// The profile of that name (a role's source_profile), read the same way.
+Profile loadProfile(const std::string& name);
 
 // The region: AWS_REGION, AWS_DEFAULT_REGION, then the profile's `region`; "" when none.
 std::string configuredRegion();

@@ -24,15 +24,6 @@ namespace {
 constexpr const char* kEmptyHash =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-std::string amzDateNow() {
-  std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y%m%dT%H%M%SZ", &utc);
-  return buffer;
-}
-
 // Transfer acceleration addresses the bucket as one DNS label of AWS's wildcard certificate, so
 // a dotted name (valid for S3 otherwise) cannot use it; S3 refuses such buckets acceleration.
 bool acceleratable(const std::string& bucket) {
@@ -194,7 +185,7 @@ HttpRequest s3Request(const S3Config& config, const std::string& bucket, const s
   signing.payloadHash = payloadHash;
   signing.headers = headers;
   if (!config.anonymous) {
-    std::string date = amzDateNow();
+    std::string date = sigv4::amzDateNow();
     signing.headers["x-amz-content-sha256"] = payloadHash;
     signing.headers["x-amz-date"] = date;
     if (!config.credentials.sessionToken.empty()) {

@@ -1,6 +1,7 @@
 #include "puller/storage/sigv4.h"
 
 #include <algorithm>
+#include <ctime>
 
 #include "puller/storage/util.h"
 
@@ -58,6 +59,15 @@ std::string canonicalRequest(const Request& request) {
   }
   out += "\n" + signedHeaders(request) + "\n" + request.payloadHash;
   return out;
+}
+
+std::string amzDateNow() {
+  std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y%m%dT%H%M%SZ", &utc);
+  return buffer;
 }
 
 std::string authorization(const Request& request, const Credentials& credentials,

@@ -25,6 +25,8 @@ struct Request {
 // The query string in canonical form (sorted, RFC 3986 encoded); also what the request sends.
 std::string canonicalQuery(const std::vector<std::pair<std::string, std::string>>& query);
 std::string canonicalRequest(const Request& request);
+// The current time as SigV4 writes it, "YYYYMMDDTHHMMSSZ" (UTC).
+std::string amzDateNow();
 // The Authorization header value. `amzDate` is "YYYYMMDDTHHMMSSZ" (also in the x-amz-date header).
 std::string authorization(const Request& request, const Credentials& credentials,
                           const std::string& region, const std::string& service,

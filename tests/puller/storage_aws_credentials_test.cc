@@ -449,16 +449,154 @@ TEST_CASE("AWS chain: the profile's web identity and credential_process", "[stor
     CHECK_FALSE(garbage.ok);
     CHECK_THAT(garbage.error, Catch::Contains("did not print a JSON object with Version 1"));
   }
-  SECTION("role_arn with source_profile is refused by name") {
-    testsupport::writeFile(dir + "/config",
-                           "[default]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = base\n"
-                           "[profile base]\naws_access_key_id = A\naws_secret_access_key = B\n");
-    ScopedEnv env(files);
+}
+
+namespace {
+
+constexpr const char* kBaseKey = "AKIDBASE";
+constexpr const char* kBaseSecret = "base-secret-Hw3uPq";
+constexpr const char* kFirstRole = "arn:aws:iam::111111111111:role/hop";
+constexpr const char* kSecondRole = "arn:aws:iam::222222222222:role/models";
+
+// The fake STS grants the two roles, to callers that sign with the base keys or with credentials
+// it issued, and only with the external id.
+std::vector<std::string> roleArgs() {
+  return {"--source-access-key", kBaseKey,   "--source-secret-key", kBaseSecret,
+          "--assume-role",       kFirstRole, "--assume-role",       kSecondRole,
+          "--external-id",       "ext-7"};
+}
+
+std::string authorization(const nlohmann::json& request) {
+  return request["headers"].value("authorization", "");
+}
+
+}  // namespace
+
+TEST_CASE(
+    "AWS chain: a profile's role (source_profile, credential_source) through signed "
+    "AssumeRole",
+    "[storage][aws]") {
+  std::string dir = testsupport::makeTempDir("aws-roles");
+  FakeAwsCredentials fake("AKIDROLE", kSecret, 3600, roleArgs());
+  Vars files = merged(storagetest::awsChainOff(), {{"AWS_CONFIG_FILE", dir + "/config"},
+                                                   {"AWS_ENDPOINT_URL_STS", fake.endpoint()},
+                                                   {"AWS_REGION", "eu-west-1"}});
+  const std::string base = std::string("[profile base]\naws_access_key_id = ") + kBaseKey +
+                           "\naws_secret_access_key = " + kBaseSecret + "\n";
+  auto resolve = [&](const std::string& config, const std::string& profile, Vars more = {}) {
+    testsupport::writeFile(dir + "/config", config);
+    Vars vars = merged(files, {{"AWS_PROFILE", profile}});
+    ScopedEnv env(merged(vars, more));
     storage::aws::clearCredentialCache();
-    auto result = storage::aws::resolveCredentials();
-    CHECK_FALSE(result.ok);
-    CHECK_THAT(result.error, Catch::Contains("role_arn with source_profile or credential_source "
-                                             "is not supported"));
+    return storage::aws::resolveCredentials();
+  };
+
+  SECTION("a chain of two roles: each hop signed with the credentials of the one before") {
+    auto result = resolve(base + "[profile hop]\nrole_arn = " + kFirstRole +
+                              "\nsource_profile = base\nexternal_id = ext-7\n"
+                              "role_session_name = first-hop\n"
+                              "[profile models]\nrole_arn = " +
+                              kSecondRole +
+                              "\nsource_profile = hop\nexternal_id = ext-7\n"
+                              "duration_seconds = 900\n",
+                          "models");
+    INFO(result.error);
+    REQUIRE(result.ok);
+    CHECK(result.source == "shared profile");
+    CHECK(result.credentials.accessKeyId == "AKIDROLE");
+    CHECK(result.credentials.sessionToken == "sts-token-2");
+    auto requests = parsed(fake.requests());
+    REQUIRE(requests.size() == 2);
+    CHECK(requests[0]["form"]["Action"] == "AssumeRole");
+    CHECK(requests[0]["form"]["RoleArn"] == kFirstRole);
+    CHECK(requests[0]["form"]["RoleSessionName"] == "first-hop");
+    CHECK(requests[0]["form"]["ExternalId"] == "ext-7");
+    CHECK_THAT(authorization(requests[0]),
+               Catch::StartsWith(std::string("AWS4-HMAC-SHA256 Credential=") + kBaseKey + "/") &&
+                   Catch::Contains("/eu-west-1/sts/aws4_request"));
+    CHECK_FALSE(requests[0]["headers"].contains("x-amz-security-token"));
+    CHECK(requests[1]["form"]["RoleArn"] == kSecondRole);
+    CHECK(requests[1]["form"]["DurationSeconds"] == "900");
+    CHECK_THAT(requests[1]["form"]["RoleSessionName"].get<std::string>(),
+               Catch::StartsWith("kserve-storage-"));
+    CHECK_THAT(authorization(requests[1]), Catch::Contains("Credential=AKIDROLE/"));
+    CHECK(requests[1]["headers"]["x-amz-security-token"] == "sts-token-1");
+  }
+  SECTION("a profile that is its own source uses its keys") {
+    auto result =
+        resolve(std::string("[profile self]\naws_access_key_id = ") + kBaseKey +
+                    "\naws_secret_access_key = " + kBaseSecret + "\nrole_arn = " + kFirstRole +
+                    "\nsource_profile = self\nexternal_id = ext-7\n",
+                "self");
+    INFO(result.error);
+    REQUIRE(result.ok);
+    CHECK(result.credentials.accessKeyId == "AKIDROLE");
+    auto requests = parsed(fake.requests());
+    REQUIRE(requests.size() == 1);
+    CHECK_THAT(authorization(requests[0]), Catch::Contains(std::string("Credential=") + kBaseKey));
+  }
+  SECTION("credential_source EcsContainer: the container's credentials assume the role") {
+    auto result =
+        resolve(std::string("[profile pod]\nrole_arn = ") + kFirstRole +
+                    "\ncredential_source = EcsContainer\nexternal_id = ext-7\n",
+                "pod",
+                {{"AWS_CONTAINER_CREDENTIALS_FULL_URI", fake.endpoint() + "/v1/credentials"},
+                 {"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", fake.containerTokenFile()}});
+    INFO(result.error);
+    REQUIRE(result.ok);
+    CHECK(result.credentials.sessionToken == "sts-token-1");
+    auto requests = parsed(fake.requests());
+    REQUIRE(requests.size() == 2);
+    CHECK(requests[0]["path"] == "/v1/credentials");
+    CHECK(requests[1]["headers"]["x-amz-security-token"] == "container-token-1");
+  }
+  SECTION("refusals and mistakes are errors that name the profile, never a secret") {
+    struct Case {
+      std::string config;
+      std::string error;
+    };
+    const std::string role = std::string("role_arn = ") + kFirstRole + "\n";
+    const std::vector<Case> cases{
+        {"[profile p]\n" + role + "source_profile = p2\n[profile p2]\n" + role +
+             "source_profile = p\n",
+         "AWS profile \"p2\": source_profile makes a loop: p -> p2 -> p"},
+        {"[profile p]\n" + role + "source_profile = absent\n",
+         "AWS profile \"p\": source_profile \"absent\" is not in"},
+        {"[profile p]\n" + role + "source_profile = empty\n[profile empty]\nregion = x\n",
+         "AWS profile \"p\": source_profile \"empty\" holds no credentials"},
+        {"[profile p]\n" + role,
+         "role_arn needs exactly one of source_profile and credential_source"},
+        {"[profile p]\n" + role + "source_profile = base\ncredential_source = Environment\n" + base,
+         "role_arn needs exactly one of source_profile and credential_source"},
+        {"[profile p]\nsso_session = corp\nsso_account_id = 1\n",
+         "AWS profile \"p\": SSO profiles are not supported"},
+        {"[profile p]\n" + role + "credential_source = Lambda\n",
+         "credential_source Lambda is not one of Environment, Ec2InstanceMetadata, EcsContainer"},
+        {"[profile p]\n" + role + "credential_source = Environment\n",
+         "credential_source Environment found no credentials: environment (AWS_ACCESS_KEY_ID"},
+        {"[profile p]\n" + role + "source_profile = base\nmfa_serial = arn:aws:iam::1:mfa/u\n" +
+             base,
+         "the role asks for an MFA code (mfa_serial), which a pod cannot enter"},
+        {"[profile p]\n" + role + "source_profile = base\nexternal_id = wrong\n" + base,
+         std::string("AWS profile \"p\": role ") + kFirstRole + ", STS " + fake.endpoint() +
+             ": AssumeRole refused: AccessDenied: not authorized to perform: sts:AssumeRole "
+             "(HTTP 403)"},
+        {"[profile p]\nrole_arn = arn:aws:iam::3:role/other\nsource_profile = base\n"
+         "external_id = ext-7\n" +
+             base,
+         "AssumeRole refused: AccessDenied"},
+        {"[profile p]\n" + role +
+             "source_profile = bad\nexternal_id = ext-7\n[profile bad]\naws_access_key_id = " +
+             kBaseKey + "\naws_secret_access_key = not-the-secret\n",
+         "AssumeRole refused: SignatureDoesNotMatch"},
+    };
+    for (const Case& c : cases) {
+      INFO(c.config);
+      auto result = resolve(c.config, "p");
+      CHECK_FALSE(result.ok);
+      CHECK_THAT(result.error, Catch::Contains(c.error));
+      CHECK_THAT(result.error, !Catch::Contains(kBaseSecret) && !Catch::Contains("not-the-secret"));
+    }
   }
 }
 
@@ -485,6 +623,34 @@ TEST_CASE("storage-initializer downloads from S3 with keys from a mounted creden
   Run missing = runInitializer({"s3://models/m", dir + "/missing"});
   CHECK(missing.status == 1);
   CHECK_THAT(missing.output, Catch::Contains("the AWS profile \"absent\" (AWS_PROFILE) is not in"));
+}
+
+TEST_CASE("storage-initializer downloads from S3 as a role a mounted profile assumes",
+          "[storage][aws][initializer]") {
+  S3rver s3;
+  s3.put("m/model.bin", "weights");
+  // STS hands out s3rver's keys for the role; the profile holds only the base keys.
+  FakeAwsCredentials fake(S3rver::kAccessKey, S3rver::kSecretKey, 3600, roleArgs());
+  std::string dir = testsupport::makeTempDir("aws-role");
+  testsupport::writeFile(dir + "/config", std::string("[profile base]\naws_access_key_id = ") +
+                                              kBaseKey +
+                                              "\naws_secret_access_key = " + kBaseSecret +
+                                              "\n[profile models]\nrole_arn = " + kSecondRole +
+                                              "\nsource_profile = base\nexternal_id = ext-7\n");
+  Vars vars = merged(s3.env(), storagetest::awsChainOff());
+  vars["AWS_CONFIG_FILE"] = dir + "/config";
+  vars["AWS_PROFILE"] = "models";
+  vars["AWS_ENDPOINT_URL_STS"] = fake.endpoint();
+  ScopedEnv env(vars);
+  Run result = runInitializer({"s3://models/m", dir + "/out"});
+  INFO(result.output);
+  CHECK(result.status == 0);
+  CHECK(testsupport::readFile(dir + "/out/model.bin") == "weights");
+  CHECK(result.output.find(kBaseSecret) == std::string::npos);
+  CHECK(result.output.find("sts-token-1") == std::string::npos);
+  auto requests = parsed(fake.requests());
+  REQUIRE(requests.size() == 1);
+  CHECK(requests[0]["form"]["RoleArn"] == kSecondRole);
 }
 
 TEST_CASE("storage-initializer downloads from S3 with each step of the AWS chain",

@@ -9,6 +9,12 @@ real service gives, with the reason in the message, so a test sees the differenc
 
   POST /                       STS AssumeRoleWithWebIdentity (form fields Action, Version,
                                RoleArn, RoleSessionName, WebIdentityToken = the token file now)
+  POST /                       STS AssumeRole (RoleArn one of --assume-role, ExternalId =
+                               --external-id when given), SigV4-signed for service sts with
+                               --source-access-key/--source-secret-key, or with credentials this
+                               fake issued by any service (their session token signed too): a
+                               role chain, or a role over container or instance credentials. The
+                               signature is recomputed (storage_sigv4_s3.expected_signature)
   GET  /v1/credentials         container credentials (Authorization = the token file now)
   PUT  /latest/api/token       IMDSv2 session token (X-aws-ec2-metadata-token-ttl-seconds)
   GET  /latest/meta-data/iam/security-credentials/[role]   IMDS role list / role credentials
@@ -19,16 +25,21 @@ Every answer carries --access-key/--secret-key, a new session token per issue
 """
 import argparse
 import datetime
+import hashlib
+import hmac
 import json
 import re
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from storage_sigv4_s3 import expected_signature
+
 ARGS = None
 LOCK = threading.Lock()
 ISSUED = {"sts": 0, "container": 0, "imds": 0}
 IMDS_TOKENS = set()
+SESSION_TOKENS = set()  # every session token issued, by any of the three services
 
 
 def read(path):
@@ -44,7 +55,9 @@ def expiration():
 def issue(kind):
     with LOCK:
         ISSUED[kind] += 1
-        return "%s-token-%d" % (kind, ISSUED[kind])
+        token = "%s-token-%d" % (kind, ISSUED[kind])
+        SESSION_TOKENS.add(token)
+        return token
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -61,11 +74,12 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def record(self, form):
+    def record(self, form, **extra):
         if not ARGS.log:
             return
         entry = {"method": self.command, "path": self.path,
                  "headers": {k.lower(): v for k, v in self.headers.items()}, "form": form}
+        entry.update(extra)
         with LOCK, open(ARGS.log, "a", encoding="utf-8") as f:
             f.write(json.dumps(entry) + "\n")
 
@@ -74,15 +88,73 @@ class Handler(BaseHTTPRequestHandler):
                     "<Message>%s</Message></Error><RequestId>fake</RequestId></ErrorResponse>"
                     % (code, message), "text/xml")
 
+    def signer(self, raw_body):
+        """The access key id that signed this request for STS, or None after answering the error
+        STS gives."""
+        match = re.fullmatch(r"AWS4-HMAC-SHA256 Credential=([^/]+)/([^/]+/[^/]+/([^/]+)/aws4_request),"
+                             r" ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})",
+                             self.headers.get("Authorization", ""))
+        if not match:
+            self.sts_error(400, "MissingAuthenticationToken", "Request is missing Authentication Token")
+            return None
+        key, scope, service, signed, signature = match.groups()
+        token = self.headers.get("X-Amz-Security-Token")
+        if key == ARGS.source_access_key and ARGS.source_access_key and token is None:
+            secret = ARGS.source_secret_key
+        elif key == ARGS.access_key and token in SESSION_TOKENS:
+            secret = ARGS.secret_key
+        else:
+            self.sts_error(403, "InvalidClientTokenId", "The security token included in the request is invalid.")
+            return None
+        signed = signed.split(";")
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        needed = {"host", "x-amz-date"} | ({"x-amz-security-token"} if token else set())
+        raw_path, _, raw_query = self.path.partition("?")
+        wanted = expected_signature(self.command, raw_path, raw_query, headers, signed,
+                                    hashlib.sha256(raw_body).hexdigest(),
+                                    headers.get("x-amz-date", ""), scope, secret)
+        if service != "sts" or not needed <= set(signed) or not hmac.compare_digest(wanted, signature):
+            self.sts_error(403, "SignatureDoesNotMatch", "The request signature we calculated does "
+                           "not match the signature you provided.")
+            return None
+        return key
+
+    def credentials_xml(self, action):
+        token = issue("sts")
+        self.answer(200, (
+            "<%sResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><%sResult><Credentials>"
+            "<AccessKeyId>%s</AccessKeyId><SecretAccessKey>%s</SecretAccessKey>"
+            "<SessionToken>%s</SessionToken><Expiration>%s</Expiration></Credentials>"
+            "</%sResult></%sResponse>")
+            % (action, action, ARGS.access_key, ARGS.secret_key, token, expiration(), action,
+               action), "text/xml")
+
+    def assume_role(self, form, raw_body):
+        if self.signer(raw_body) is None:
+            return None
+        if form.get("Version") != "2011-06-15":
+            return self.sts_error(400, "ValidationError", "Version is not 2011-06-15")
+        if form.get("RoleArn") not in ARGS.assume_role:
+            return self.sts_error(403, "AccessDenied", "not authorized to perform: sts:AssumeRole on "
+                                  "resource: %s" % form.get("RoleArn"))
+        if ARGS.external_id and form.get("ExternalId") != ARGS.external_id:
+            return self.sts_error(403, "AccessDenied", "not authorized to perform: sts:AssumeRole")
+        if not re.fullmatch(r"[\w+=,.@-]{2,64}", form.get("RoleSessionName", "")):
+            return self.sts_error(400, "ValidationError", "RoleSessionName is not valid")
+        return self.credentials_xml("AssumeRole")
+
     def do_POST(self):
         length = int(self.headers.get("Content-Length", "0"))
-        body = self.rfile.read(length).decode()
+        raw_body = self.rfile.read(length)
+        body = raw_body.decode()
         form = {k: v[0] for k, v in urllib.parse.parse_qs(body, keep_blank_values=True).items()}
         self.record(form)
         if self.path != "/":
             return self.answer(404, "", "text/plain")
         if not self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
             return self.sts_error(400, "InvalidParameterValue", "not a form post")
+        if form.get("Action") == "AssumeRole":
+            return self.assume_role(form, raw_body)
         if "Authorization" in self.headers:
             return self.sts_error(400, "InvalidParameterValue", "AssumeRoleWithWebIdentity is unsigned")
         expected = {"Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15",
@@ -95,14 +167,7 @@ class Handler(BaseHTTPRequestHandler):
         if ARGS.refuse or form.get("WebIdentityToken") != read(ARGS.web_identity_token_file):
             return self.sts_error(400, "InvalidIdentityToken", "Couldn't retrieve verification key "
                                   "from your identity provider")
-        self.answer(200, (
-            "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
-            "<AssumeRoleWithWebIdentityResult><Credentials>"
-            "<AccessKeyId>%s</AccessKeyId><SecretAccessKey>%s</SecretAccessKey>"
-            "<SessionToken>%s</SessionToken><Expiration>%s</Expiration></Credentials>"
-            "<SubjectFromWebIdentityToken>system:serviceaccount:ns:sa</SubjectFromWebIdentityToken>"
-            "</AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>")
-            % (ARGS.access_key, ARGS.secret_key, issue("sts"), expiration()), "text/xml")
+        return self.credentials_xml("AssumeRoleWithWebIdentity")
 
     def credentials_json(self, kind, extra):
         document = {"AccessKeyId": ARGS.access_key, "SecretAccessKey": ARGS.secret_key,
@@ -157,6 +222,12 @@ def main():
     parser.add_argument("--imds-v1-only", action="store_true",
                         help="an IMDSv1-only service: the token PUT answers 405")
     parser.add_argument("--refuse", action="store_true", help="refuse every STS/container call")
+    parser.add_argument("--source-access-key", default="",
+                        help="the long-term key pair AssumeRole accepts signatures from")
+    parser.add_argument("--source-secret-key", default="")
+    parser.add_argument("--assume-role", action="append", default=[],
+                        help="a role AssumeRole grants (repeat for a chain)")
+    parser.add_argument("--external-id", default="")
     parser.add_argument("--log")
     ARGS = parser.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)

@@ -35,7 +35,8 @@ def rfc3986(text):
     return urllib.parse.quote(text, safe="-_.~")
 
 
-def expected_signature(method, raw_path, raw_query, headers, signed, payload_hash, date, scope):
+def expected_signature(method, raw_path, raw_query, headers, signed, payload_hash, date, scope,
+                       secret):
     pairs = []
     if raw_query:
         for item in raw_query.split("&"):
@@ -49,7 +50,7 @@ def expected_signature(method, raw_path, raw_query, headers, signed, payload_has
     to_sign = "\n".join(["AWS4-HMAC-SHA256", date, scope,
                          hashlib.sha256(canonical.encode()).hexdigest()])
     day, region, service, _ = scope.split("/")
-    key = sign(sign(sign(sign(("AWS4" + ARGS.secret_key).encode(), day), region), service),
+    key = sign(sign(sign(sign(("AWS4" + secret).encode(), day), region), service),
                "aws4_request")
     return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
 
@@ -90,7 +91,8 @@ class Handler(BaseHTTPRequestHandler):
             return False
         raw_path, _, raw_query = self.path.partition("?")
         wanted = expected_signature(self.command, raw_path, raw_query, headers, signed,
-                                    payload_hash, headers.get("x-amz-date", ""), match.group(2))
+                                    payload_hash, headers.get("x-amz-date", ""), match.group(2),
+                                    ARGS.secret_key)
         if not hmac.compare_digest(wanted, match.group(4)):
             self.error(403, "SignatureDoesNotMatch")
             return False
