@@ -185,6 +185,19 @@ Status subjectToken(const Credential& credential, const json& source,
   return Status::success();
 }
 
+// IAM Credentials generateAccessToken for `scope`, authorized by `bearer`.
+Status impersonate(const Credential& credential, const std::string& url, const std::string& bearer,
+                   const std::string& scope, long lifetime, const json& delegates,
+                   const std::atomic<bool>* cancel, tokens::Fetched& out) {
+  HttpRequest request = tokenRequest(url, cancel);
+  request.headers.push_back("Content-Type: application/json");
+  request.headers.push_back("Authorization: Bearer " + bearer);
+  json body{{"scope", json::array({scope})}, {"lifetime", std::to_string(lifetime) + "s"}};
+  if (!delegates.empty()) body["delegates"] = delegates;
+  request.body = body.dump();
+  return postForToken(request, credential, "accessToken", out);
+}
+
 Status externalAccountToken(const Credential& credential, const json& key,
                             const std::atomic<bool>* cancel, const std::string& scope,
                             tokens::Fetched& out) {
@@ -223,12 +236,36 @@ Status externalAccountToken(const Credential& credential, const json& key,
       options["token_lifetime_seconds"].is_number_integer()) {
     lifetime = options["token_lifetime_seconds"].get<long>();
   }
-  HttpRequest impersonate = tokenRequest(impersonationUrl, cancel);
-  impersonate.headers.push_back("Content-Type: application/json");
-  impersonate.headers.push_back("Authorization: Bearer " + federated.token);
-  impersonate.body =
-      json{{"scope", json::array({scope})}, {"lifetime", std::to_string(lifetime) + "s"}}.dump();
-  return postForToken(impersonate, credential, "accessToken", out);
+  return impersonate(credential, impersonationUrl, federated.token, scope, lifetime, json::array(),
+                     cancel, out);
+}
+
+// A source credential's token with the cloud-platform scope, which is what IAM Credentials
+// needs to mint the impersonated token.
+Status sourceToken(const Credential& credential, const json& source,
+                   const std::atomic<bool>* cancel, tokens::Fetched& out) {
+  const std::string type = source.value("type", "");
+  if (type == "service_account") {
+    return serviceAccountToken(credential, source, cancel, kCloudPlatformScope, out);
+  }
+  if (type == "authorized_user") return authorizedUserToken(credential, source, cancel, out);
+  return externalAccountToken(credential, source, cancel, kCloudPlatformScope, out);
+}
+
+// An impersonated_service_account file (what `gcloud auth application-default login
+// --impersonate-service-account` writes): the source credentials' token asks IAM Credentials for
+// the target account's token, through the delegates in order.
+Status impersonatedToken(const Credential& credential, const json& key,
+                         const std::atomic<bool>* cancel, const std::string& scope,
+                         tokens::Fetched& out) {
+  tokens::Fetched source;
+  Status status =
+      sourceToken(credential, key.value("source_credentials", json::object()), cancel, source);
+  if (!status.ok) return status;
+  json delegates = key.value("delegates", json::array());
+  if (!delegates.is_array()) delegates = json::array();
+  return impersonate(credential, key.value("service_account_impersonation_url", ""), source.token,
+                     scope, 3600, delegates, cancel, out);
 }
 
 // A token from the metadata server, 5xx answers asked again. On failure `absentReason` is set
@@ -288,6 +325,8 @@ Status fetchToken(const Credential& credential, const std::atomic<bool>* cancel,
       return authorizedUserToken(credential, key, cancel, out);
     case Kind::ExternalAccount:
       return externalAccountToken(credential, key, cancel, scope, out);
+    case Kind::Impersonated:
+      return impersonatedToken(credential, key, cancel, scope, out);
     default:
       return Status::success();
   }
@@ -301,19 +340,19 @@ std::string impersonatedAccount(const std::string& url) {
   return rest.substr(0, rest.find(':'));
 }
 
-Status fromFile(const std::string& path, Credential& credential) {
+// A credentials file, named by GOOGLE_APPLICATION_CREDENTIALS or found where gcloud writes it;
+// `origin` says which in messages.
+Status fromFile(const std::string& path, const std::string& origin, Credential& credential) {
   const std::optional<std::string> text = readTextFile(path);
   if (!text || text->empty()) {
-    return Status::failure(std::string("cannot read the ") + kCredentialsVariable + " file " +
-                           path);
+    return Status::failure("cannot read the " + origin + " file " + path);
   }
   const json key = json::parse(*text, nullptr, false);
   if (!key.is_object()) {
-    return Status::failure(std::string("the ") + kCredentialsVariable + " file " + path +
-                           " is not JSON");
+    return Status::failure("the " + origin + " file " + path + " is not JSON");
   }
   const std::string type = key.value("type", "");
-  const std::string where = std::string(" in ") + kCredentialsVariable + " (" + path + ")";
+  const std::string where = " in " + origin + " (" + path + ")";
   if (type == "service_account") {
     credential.kind = Kind::ServiceAccount;
     credential.description =
@@ -327,14 +366,37 @@ Status fromFile(const std::string& path, Credential& credential) {
     const std::string account =
         impersonatedAccount(key.value("service_account_impersonation_url", ""));
     if (!account.empty()) credential.description += " impersonating " + account;
+  } else if (type == "impersonated_service_account") {
+    const std::string account =
+        impersonatedAccount(key.value("service_account_impersonation_url", ""));
+    const json source = key.value("source_credentials", json());
+    const std::string sourceType = source.is_object() ? source.value("type", "") : "";
+    if (account.empty() || (sourceType != "service_account" && sourceType != "authorized_user" &&
+                            sourceType != "external_account")) {
+      return Status::failure("the impersonated_service_account credentials" + where +
+                             " need a service_account_impersonation_url naming the account and "
+                             "source_credentials of type service_account, authorized_user or "
+                             "external_account");
+    }
+    credential.kind = Kind::Impersonated;
+    credential.description = "the credentials" + where + " impersonating " + account + " with " +
+                             sourceType + " credentials";
   } else {
-    return Status::failure("unsupported credentials type \"" + type + "\" in " +
-                           kCredentialsVariable + " (" + path +
-                           "); expected service_account, authorized_user or external_account");
+    return Status::failure("unsupported credentials type \"" + type + "\"" + where +
+                           "; expected service_account, authorized_user, external_account or "
+                           "impersonated_service_account");
   }
   credential.fileText = *text;
   credential.cacheKey = "gcp-file|" + sha256Hex(credential.fileText);
   return Status::success();
+}
+
+// Where `gcloud auth application-default login` writes its credentials: $CLOUDSDK_CONFIG, else
+// ~/.config/gcloud.
+std::string wellKnownFile() {
+  std::string dir = env("CLOUDSDK_CONFIG");
+  if (dir.empty()) dir = env("HOME") + "/.config/gcloud";
+  return dir + "/application_default_credentials.json";
 }
 
 }  // namespace
@@ -343,7 +405,11 @@ Status findCredential(const std::atomic<bool>* cancel, const std::string& scope,
                       Credential& credential) {
   credential = {};
   const std::string path = env(kCredentialsVariable);
-  if (!path.empty()) return fromFile(path, credential);
+  if (!path.empty()) return fromFile(path, kCredentialsVariable, credential);
+  std::error_code ec;
+  if (const std::string gcloud = wellKnownFile(); fs::exists(gcloud, ec)) {
+    return fromFile(gcloud, "gcloud's application default credentials", credential);
+  }
 
   std::string host = env("GCE_METADATA_HOST");
   std::string skipped;

@@ -3,11 +3,15 @@
 //   1. GOOGLE_APPLICATION_CREDENTIALS naming a key file: a service account key (an RS256 JWT
 //      exchanged at the key's token_uri), an authorized user (refresh token), or an
 //      external_account file (workload identity federation: a subject token from a file or a
-//      URL exchanged at Google's STS, then optionally a service account impersonated);
-//   2. the metadata server (GKE Workload Identity, a VM's service account) at GCE_METADATA_HOST
+//      URL exchanged at Google's STS, then optionally a service account impersonated), or an
+//      impersonated_service_account file (a source credential's token buys the target
+//      account's token from IAM Credentials, through its delegates);
+//   2. the file gcloud writes ($CLOUDSDK_CONFIG, else ~/.config/gcloud,
+//      /application_default_credentials.json), of the same kinds, when it exists;
+//   3. the metadata server (GKE Workload Identity, a VM's service account) at GCE_METADATA_HOST
 //      or GCE_METADATA_IP (default 169.254.169.254), asked with a 1 s connect limit so runs off
 //      Google Cloud do not hang;
-//   3. anonymous, which only public buckets accept.
+//   4. anonymous, which only public buckets accept.
 // Tokens come from the process-wide cache (token_cache.h).
 #pragma once
 
@@ -20,7 +24,14 @@ namespace storage::gcp {
 
 inline constexpr const char* kCloudPlatformScope = "https://www.googleapis.com/auth/cloud-platform";
 
-enum class Kind { ServiceAccount, AuthorizedUser, ExternalAccount, MetadataServer, Anonymous };
+enum class Kind {
+  ServiceAccount,
+  AuthorizedUser,
+  ExternalAccount,
+  Impersonated,
+  MetadataServer,
+  Anonymous
+};
 
 struct Credential {
   Kind kind = Kind::Anonymous;

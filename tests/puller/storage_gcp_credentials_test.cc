@@ -436,15 +436,110 @@ TEST_CASE("GCP: an unsupported or unreadable credentials file is a clear error",
   ScopedEnv env({{"STORAGE_EMULATOR_HOST", "http://" + nothing}, {"GCE_METADATA_HOST", nothing}});
   {
     ScopedEnv file({{"GOOGLE_APPLICATION_CREDENTIALS",
-                     writeJson(dir + "/x.json", {{"type", "impersonated_service_account"}})}});
+                     writeJson(dir + "/x.json", {{"type", "external_account_authorized_user"}})}});
     CHECK(storage::download("gs://b/m", dir + "/out").message ==
-          "gs://b/m: unsupported credentials type \"impersonated_service_account\" in "
+          "gs://b/m: unsupported credentials type \"external_account_authorized_user\" in "
           "GOOGLE_APPLICATION_CREDENTIALS (" +
-              dir + "/x.json); expected service_account, authorized_user or external_account");
+              dir +
+              "/x.json); expected service_account, authorized_user, external_account or "
+              "impersonated_service_account");
+  }
+  {
+    ScopedEnv file({{"GOOGLE_APPLICATION_CREDENTIALS",
+                     writeJson(dir + "/imp.json",
+                               {{"type", "impersonated_service_account"},
+                                {"service_account_impersonation_url",
+                                 "https://iamcredentials.googleapis.com/v1/projects/-/"
+                                 "serviceAccounts/t@p.iam.gserviceaccount.com:"
+                                 "generateAccessToken"},
+                                {"source_credentials", {{"type", "gdch_service_account"}}}})}});
+    CHECK(storage::download("gs://b/m", dir + "/out").message ==
+          "gs://b/m: the impersonated_service_account credentials in "
+          "GOOGLE_APPLICATION_CREDENTIALS (" +
+              dir +
+              "/imp.json) need a service_account_impersonation_url naming the account and "
+              "source_credentials of type service_account, authorized_user or external_account");
   }
   {
     ScopedEnv file({{"GOOGLE_APPLICATION_CREDENTIALS", dir + "/absent.json"}});
     CHECK(storage::download("gs://b/m", dir + "/out").message ==
           "gs://b/m: cannot read the GOOGLE_APPLICATION_CREDENTIALS file " + dir + "/absent.json");
   }
+}
+
+TEST_CASE(
+    "GCP impersonated_service_account: the source's token buys the target's, through "
+    "delegates",
+    "[storage][gcp][initializer]") {
+  const std::string delegate = "hop@p.iam.gserviceaccount.com";
+  Setup s({"--client-id", "cid", "--client-secret", "csecret", "--refresh-token", "rtoken",
+           "--delegate", delegate});
+  auto impersonation = [&](const json& delegates) {
+    return json{
+        {"type", "impersonated_service_account"},
+        {"service_account_impersonation_url",
+         s.google->endpoint() +
+             "/v1/projects/-/serviceAccounts/target@p.iam.gserviceaccount.com:generateAccessToken"},
+        {"delegates", delegates},
+        {"source_credentials",
+         {{"type", "authorized_user"},
+          {"client_id", "cid"},
+          {"client_secret", "csecret"},
+          {"refresh_token", "rtoken"},
+          {"token_uri", s.google->endpoint() + "/token"}}}};
+  };
+  const std::string file = writeJson(s.dir + "/imp.json", impersonation({delegate}));
+  auto environment = s.env();
+  environment["GOOGLE_APPLICATION_CREDENTIALS"] = file;
+  Run run = runInitializer({"gs://private/m", s.dir + "/out"}, environment);
+  INFO(run.output);
+  REQUIRE(run.status == 0);
+  s.checkModel(s.dir + "/out");
+  REQUIRE(requestsTo(s.requestLog, "/token").size() == 1);
+  auto asked = requestsTo(s.requestLog, "/v1/projects/");
+  REQUIRE(asked.size() == 1);
+  CHECK(asked[0]["headers"]["Authorization"] == "Bearer user-token-1");
+  CHECK(asked[0]["body"] ==
+        json{{"delegates", {delegate}}, {"scope", {kReadOnly}}, {"lifetime", "3600s"}});
+  CHECK(tokensSeen(s.authLog) == std::vector<std::string>{"impersonated-token-2"});
+  CHECK_THAT(run.output,
+             Catch::Contains("using the credentials in GOOGLE_APPLICATION_CREDENTIALS (" + file +
+                             ") impersonating target@p.iam.gserviceaccount.com with "
+                             "authorized_user credentials"));
+  checkNoSecret(run.output, issued(s.issuedFile));
+  checkNoSecret(run.output, {"csecret", "rtoken"});
+
+  // IAM Credentials refuses a delegate the target does not trust; the error says so.
+  environment["GOOGLE_APPLICATION_CREDENTIALS"] =
+      writeJson(s.dir + "/stranger.json", impersonation({"stranger@p.iam.gserviceaccount.com"}));
+  run = runInitializer({"gs://private/m", s.dir + "/out2"}, environment);
+  CHECK(run.status == 1);
+  CHECK_THAT(run.output, Catch::Contains("HTTP 403") && Catch::Contains("delegate not permitted"));
+  checkNoSecret(run.output, issued(s.issuedFile));
+}
+
+TEST_CASE("GCP: the file gcloud writes is used when GOOGLE_APPLICATION_CREDENTIALS is unset",
+          "[storage][gcp][initializer]") {
+  Setup s({"--client-id", "cid", "--client-secret", "csecret", "--refresh-token", "rtoken"});
+  const std::string config = s.dir + "/gcloud";
+  fs::create_directories(config);
+  const std::string file = writeJson(config + "/application_default_credentials.json",
+                                     {{"type", "authorized_user"},
+                                      {"client_id", "cid"},
+                                      {"client_secret", "csecret"},
+                                      {"refresh_token", "rtoken"},
+                                      {"token_uri", s.google->endpoint() + "/token"}});
+  auto environment = s.env();
+  environment["CLOUDSDK_CONFIG"] = config;
+  Run run = runInitializer({"gs://private/m", s.dir + "/out"}, environment,
+                           {"GOOGLE_APPLICATION_CREDENTIALS"});
+  INFO(run.output);
+  REQUIRE(run.status == 0);
+  s.checkModel(s.dir + "/out");
+  CHECK(tokensSeen(s.authLog) == std::vector<std::string>{"user-token-1"});
+  CHECK(requestsTo(s.requestLog, "/computeMetadata/").empty());
+  CHECK_THAT(run.output,
+             Catch::Contains("using the authorized user credentials in gcloud's application "
+                             "default credentials (" +
+                             file + ")"));
 }

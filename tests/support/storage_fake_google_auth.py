@@ -14,8 +14,9 @@ exactly as Google's client libraries send it:
   POST /v1/token   STS token exchange (RFC 8693): grant_type, audience, scope,
        requested_token_type, subject_token_type, and subject_token equal to the content of
        --subject-token-file as it is at that moment (the tests rotate it).
-  POST /v1/projects/-/serviceAccounts/<email>:generateAccessToken   IAM Credentials: needs the
-       bearer token STS issued; JSON {"scope": [...], "lifetime": "<n>s"}; answers
+  POST /v1/projects/-/serviceAccounts/<email>:generateAccessToken   IAM Credentials: needs a
+       bearer token STS or the refresh grant issued; JSON {"scope": [...], "lifetime": "<n>s"},
+       optionally "delegates": [...] (each must be listed by --delegate); answers
        accessToken/expireTime.
   POST /token   OAuth refresh_token grant for authorized_user files (--client-id,
        --client-secret, --refresh-token).
@@ -35,7 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 ARGS = None
 LOCK = threading.Lock()
 COUNTER = {"n": 0, "metadata": 0}
-STS_TOKENS = set()
+SOURCE_TOKENS = set()  # tokens allowed to impersonate: from STS and the refresh grant
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
@@ -131,19 +132,22 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(400, {"error": "invalid_scope", "error_description": "no scope"})
         token = issue("sts")
         with LOCK:
-            STS_TOKENS.add(token)
+            SOURCE_TOKENS.add(token)
         return self.reply(200, {"access_token": token, "issued_token_type": ACCESS_TOKEN_TYPE,
                                 "token_type": "Bearer", "expires_in": ARGS.lifetime})
 
     def impersonate(self, body):
         auth = self.headers.get("Authorization", "")
         with LOCK:
-            known = auth.startswith("Bearer ") and auth[7:] in STS_TOKENS
+            known = auth.startswith("Bearer ") and auth[7:] in SOURCE_TOKENS
         if not known:
-            return self.reply(401, {"error": {"code": 401, "message": "not an STS token"}})
+            return self.reply(401, {"error": {"code": 401, "message": "not a source token"}})
         if (not isinstance(body, dict) or not isinstance(body.get("scope"), list)
                 or not body["scope"] or not str(body.get("lifetime", "")).endswith("s")):
             return self.reply(400, {"error": {"code": 400, "message": "scope and lifetime"}})
+        delegates = body.get("delegates", [])
+        if not isinstance(delegates, list) or any(d not in ARGS.delegate for d in delegates):
+            return self.reply(403, {"error": {"code": 403, "message": "delegate not permitted"}})
         expire = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
             seconds=ARGS.lifetime)
         return self.reply(200, {"accessToken": issue("impersonated"),
@@ -155,7 +159,10 @@ class Handler(BaseHTTPRequestHandler):
         if any(form.get(k) != v for k, v in wanted.items()):
             return self.reply(400, {"error": "invalid_grant",
                                     "error_description": "Bad Request"})
-        return self.reply(200, {"access_token": issue("user"), "expires_in": ARGS.lifetime,
+        token = issue("user")
+        with LOCK:
+            SOURCE_TOKENS.add(token)
+        return self.reply(200, {"access_token": token, "expires_in": ARGS.lifetime,
                                 "token_type": "Bearer"})
 
 
@@ -172,6 +179,8 @@ def main():
     parser.add_argument("--client-id", default="")
     parser.add_argument("--client-secret", default="")
     parser.add_argument("--refresh-token", default="")
+    parser.add_argument("--delegate", action="append", default=[],
+                        help="a service account allowed in an impersonation's delegates")
     ARGS = parser.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
     server.daemon_threads = True
