@@ -3,8 +3,9 @@
 // the registry's distribution API. The manifest (an index resolves to this machine's
 // linux/<GOARCH> image), then each tar layer as a blob, checked against its digest and size and
 // unpacked with the archive rules of archive.cc, keeping only what lies below models/.
-// Credentials come from the docker config KServe mounts (KSERVE_OCI_DOCKER_CONFIG); registries
-// that issue bearer tokens get one from the realm their 401 names.
+// Credentials come from the docker config KServe mounts (KSERVE_OCI_DOCKER_CONFIG): a user and
+// password, or an identity token; registries that issue bearer tokens get one from the realm
+// their 401 names (an identity token is traded there as an OAuth2 refresh token).
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
@@ -179,9 +180,18 @@ OciChallenge parseOciChallenge(std::string_view header) {
 
 namespace {
 
-// The "user:password" the docker config holds for `registry` (base64, as sent in Basic auth);
-// "" for none. A config that is missing is anonymous access; one that cannot be read fails.
-Status dockerCredentials(const std::string& registry, std::string& basic) {
+// What the docker config holds for one registry.
+struct RegistryCredentials {
+  std::string basic;          // base64 of "user:password", as sent in Basic auth
+  std::string identityToken;  // an OAuth2 refresh token (`docker login` to ACR writes one)
+  bool empty() const { return basic.empty() && identityToken.empty(); }
+};
+
+// The docker config's entry for `registry` under "auths". A config that is missing is anonymous
+// access; one that cannot be read fails. Credential helpers (credHelpers, credsStore) are
+// programs on a workstation that a pod does not have: they are not run, and a registry that
+// only they serve is read anonymously, with a warning.
+Status dockerCredentials(const std::string& registry, RegistryCredentials& out) {
   std::string path = env("KSERVE_OCI_DOCKER_CONFIG");
   if (path.empty()) path = kDefaultDockerConfig;
   std::error_code ec;
@@ -193,31 +203,39 @@ Status dockerCredentials(const std::string& registry, std::string& basic) {
     return Status::failure("the docker config " + path + " is not a JSON object", true);
   }
   const nlohmann::json& auths = config.contains("auths") ? config["auths"] : nlohmann::json();
-  if (!auths.is_object()) return Status::success();
   std::string host = registry.substr(0, registry.find(':'));
   std::vector<std::string> keys = {registry, "https://" + registry, "http://" + registry, host};
   if (registry == "registry-1.docker.io") {
     keys.insert(keys.end(), {"https://index.docker.io/v1/", "index.docker.io", "docker.io"});
   }
   for (const std::string& key : keys) {
-    if (!auths.contains(key) || !auths[key].is_object()) continue;
+    if (!auths.is_object() || !auths.contains(key) || !auths[key].is_object()) continue;
     const nlohmann::json& entry = auths[key];
-    if (entry.contains("auth") && entry["auth"].is_string()) {
-      std::string value = entry["auth"].get<std::string>();
+    auto field = [&](const char* name) {
+      return entry.contains(name) && entry[name].is_string() ? entry[name].get<std::string>()
+                                                             : std::string();
+    };
+    out.identityToken = field("identitytoken");
+    if (std::string value = field("auth"); !value.empty()) {
       std::optional<std::string> decoded = base64Decode(value);
       if (!decoded || decoded->find(':') == std::string::npos) {
         return Status::failure("the docker config " + path + " has an \"auth\" for " + key +
                                    " that is not base64 of user:password",
                                true);
       }
-      basic = value;
-      return Status::success();
+      out.basic = value;
+    } else if (!field("username").empty() && entry.contains("password")) {
+      out.basic = base64Encode(field("username") + ":" + field("password"));
     }
-    if (entry.contains("username") && entry["username"].is_string() && entry.contains("password") &&
-        entry["password"].is_string()) {
-      basic = base64Encode(entry["username"].get<std::string>() + ":" +
-                           entry["password"].get<std::string>());
-      return Status::success();
+    if (!out.empty()) return Status::success();
+  }
+  for (const char* helpers : {"credHelpers", "credsStore"}) {
+    if (config.contains(helpers)) {
+      spdlog::warn(
+          "storage: the docker config {} names credential helpers ({}), which are not run; "
+          "reading {} without the credentials they hold",
+          path, helpers, registry);
+      break;
     }
   }
   return Status::success();
@@ -269,9 +287,11 @@ void drain(int fd) {
 // (bearer tokens fetched from its realm, or Basic), retried on no answer, 408, 429 and 5xx.
 class Registry {
  public:
-  Registry(const OciReference& image, std::string basic, const std::atomic<bool>* cancel)
+  Registry(const OciReference& image, RegistryCredentials credentials,
+           const std::atomic<bool>* cancel)
       : image_(image),
-        basic_(std::move(basic)),
+        basic_(std::move(credentials.basic)),
+        identityToken_(std::move(credentials.identityToken)),
         insecure_(ociInsecureRegistry(image.registry)),
         cancel_(cancel) {}
 
@@ -285,7 +305,7 @@ class Registry {
       if (response.status != 401) return Status::success();
       if (answered401) {
         return Status::failure("the registry " + image_.registry + " refused the " +
-                                   (basic_.empty() ? "anonymous request" : "credentials") +
+                                   (hasCredentials() ? "credentials" : "anonymous request") +
                                    " for " + image_.repository + ": " +
                                    describeFailure(request, response) + credentialHint(),
                                true);
@@ -297,8 +317,10 @@ class Registry {
   }
 
  private:
+  bool hasCredentials() const { return !basic_.empty() || !identityToken_.empty(); }
+
   std::string credentialHint() const {
-    if (!basic_.empty()) return "";
+    if (hasCredentials()) return "";
     std::string path = env("KSERVE_OCI_DOCKER_CONFIG");
     return " (no credentials for " + image_.registry + " in the docker config " +
            (path.empty() ? kDefaultDockerConfig : path) + ")";
@@ -345,7 +367,11 @@ class Registry {
     if (challenge.scheme == "basic") {
       if (basic_.empty()) {
         return Status::failure(
-            "the registry " + image_.registry + " asks for credentials" + credentialHint(), true);
+            "the registry " + image_.registry + " asks for credentials" +
+                (identityToken_.empty() ? credentialHint()
+                                        : " (Basic; the docker config holds only an identity "
+                                          "token for it, which needs a token service)"),
+            true);
       }
       sendBasic_ = true;
       return Status::success();
@@ -360,12 +386,24 @@ class Registry {
                                     ? "repository:" + image_.repository + ":pull"
                                     : challenge.scope);
     HttpRequest request;
-    request.url = challenge.realm + (challenge.realm.find('?') == std::string::npos ? "?" : "&") +
-                  formEncode(query);
+    if (!identityToken_.empty()) {
+      // The distribution spec's OAuth2 form: the identity token is a refresh token traded at
+      // the realm (POST) for an access token; it is never sent to the registry itself.
+      query.insert(query.begin(), {{"grant_type", "refresh_token"},
+                                   {"client_id", "kserve-storage-initializer"},
+                                   {"refresh_token", identityToken_}});
+      request.method = "POST";
+      request.url = challenge.realm;
+      request.headers.push_back("Content-Type: application/x-www-form-urlencoded");
+      request.body = formEncode(query);
+    } else {
+      request.url = challenge.realm + (challenge.realm.find('?') == std::string::npos ? "?" : "&") +
+                    formEncode(query);
+      if (!basic_.empty()) request.headers.push_back("Authorization: Basic " + basic_);
+    }
     request.cancel = cancel_;
     applyDefaultTls(request);
     if (insecure_) request.verifyTls = false;
-    if (!basic_.empty()) request.headers.push_back("Authorization: Basic " + basic_);
     HttpResponse response = httpFetch(request);
     if (!response.ok()) {
       // Refused credentials stay refused; a token service that is down may come back.
@@ -387,6 +425,7 @@ class Registry {
 
   const OciReference& image_;
   std::string basic_;
+  std::string identityToken_;
   bool insecure_;
   const std::atomic<bool>* cancel_;
   bool plainHttp_ = false;
@@ -490,10 +529,10 @@ Status downloadOci(const std::string& uri, const fs::path& destination,
         "expected oci://<registry>/<repository>[:<tag>|@sha256:<digest>] (lower-case repository)",
         true);
   }
-  std::string basic;
-  Status status = dockerCredentials(image->registry, basic);
+  RegistryCredentials credentials;
+  Status status = dockerCredentials(image->registry, credentials);
   if (!status.ok) return status;
-  Registry registry(*image, basic, options.cancel);
+  Registry registry(*image, std::move(credentials), options.cancel);
   std::string name =
       image->registry + "/" + image->repository + (image->byDigest ? "@" : ":") + image->reference;
 

@@ -56,6 +56,7 @@ class Registry {
   enum class Auth { None, Basic, Token };
   static constexpr const char* kUser = "puller";
   static constexpr const char* kPassword = "Regi5try-pw";
+  static constexpr const char* kIdentityToken = "acr-refresh-Zx81";
 
   explicit Registry(Auth auth, bool tls = false)
       : root_(testsupport::makeTempDir("registry")), port_(testsupport::freePort()), auth_(auth) {
@@ -114,6 +115,15 @@ class Registry {
     content[content.size() / 2] ^= 0x01;
     testsupport::writeFile(path, content);
   }
+  // A docker config holding only an identity token for this registry, as `docker login` to
+  // ACR writes it.
+  std::string identityTokenConfig(const std::string& token) const {
+    std::string path = root_ + "/identity-" + token + ".json";
+    nlohmann::json config = {{"auths", {{host(), {{"identitytoken", token}}}}},
+                             {"credHelpers", {{"other.example", "ecr-login"}}}};
+    testsupport::writeFile(path, config.dump());
+    return path;
+  }
   // A docker config holding `user`:`password` for this registry, as KServe mounts it.
   std::string dockerConfig(const std::string& user, const std::string& password) const {
     std::string path = root_ + "/config-" + user + ".json";
@@ -133,7 +143,8 @@ class Registry {
     token_ = std::make_unique<testsupport::Process>(std::vector<std::string>{
         "/usr/bin/env", "python3", testsupport::sourcePath("tests/support/storage_oci.py"), "token",
         "--port", std::to_string(tokenPort_), "--key", root_ + "/token.key", "--cert",
-        root_ + "/token.crt", "--user", kUser, "--password", kPassword, "--log", tokenLog()});
+        root_ + "/token.crt", "--user", kUser, "--password", kPassword, "--log", tokenLog(),
+        "--refresh-token", kIdentityToken});
     if (!testsupport::waitForPort(tokenPort_, 15s)) {
       throw std::runtime_error("token service did not start: " + token_->output());
     }
@@ -271,6 +282,17 @@ TEST_CASE("storage-initializer reads OCI images with the docker config's credent
     CHECK_THAT(anonymous.output,
                Catch::Contains("asks for credentials (no credentials for " + registry.host() +
                                " in the docker config /nonexistent/config.json)"));
+    // Credential helpers are workstation programs: not run, and said so.
+    std::string helpers = dir + "/helpers.json";
+    testsupport::writeFile(helpers, R"({"auths": {}, "credsStore": "desktop"})");
+    Run helped = runInitializer(
+        {registry.uri("team/model:v1"), dir + "/helped"},
+        {{"KSERVE_OCI_DOCKER_CONFIG", helpers}, {"KSERVE_OCI_INSECURE_REGISTRY", "true"}},
+        kOciUnset);
+    CHECK(helped.status == 1);
+    CHECK_THAT(helped.output,
+               Catch::Contains("names credential helpers (credsStore), which are not run") &&
+                   Catch::Contains("asks for credentials"));
     storagetest::checkNoSecret(
         result.output + refused.output,
         {Registry::kPassword, "wrong-Secret-9",
@@ -301,6 +323,41 @@ TEST_CASE("storage-initializer reads OCI images with the docker config's credent
     CHECK_THAT(anonymous.output, Catch::Contains("cannot get a token for team/multi") &&
                                      Catch::Contains("no credentials for " + registry.host()));
     storagetest::checkNoSecret(result.output + anonymous.output, {Registry::kPassword});
+  }
+  SECTION("an identity token is traded at the realm for an access token (OAuth2 form)") {
+    Registry registry(Registry::Auth::Token);
+    // The pushes before asked with Basic credentials (GET); what follows is ours.
+    const size_t pushes = storagetest::jsonLines(registry.tokenLog()).size();
+    Run result = runInitializer(
+        {registry.uri("team/multi:v1"), dir + "/identity"},
+        {{"KSERVE_OCI_DOCKER_CONFIG", registry.identityTokenConfig(Registry::kIdentityToken)},
+         {"KSERVE_OCI_INSECURE_REGISTRY", "true"}},
+        kOciUnset);
+    INFO(result.output);
+    REQUIRE(result.status == 0);
+    CHECK(testsupport::readFile(dir + "/identity/arch.txt") == goArch());
+    auto lines = storagetest::jsonLines(registry.tokenLog());
+    REQUIRE(lines.size() > pushes);
+    for (size_t i = pushes; i < lines.size(); ++i) {
+      const auto& line = lines[i];
+      REQUIRE(line.value("method", "GET") == "POST");
+      CHECK(line["grant_type"] == "refresh_token");
+      CHECK(line["client_id"] == "kserve-storage-initializer");
+      CHECK(line["content_type"] == "application/x-www-form-urlencoded");
+      CHECK(line["query"]["service"] == nlohmann::json::array({"test-registry"}));
+      CHECK(line["credentials_match"] == true);
+      CHECK(line["authorization"] == false);
+    }
+    Run refused = runInitializer(
+        {registry.uri("team/multi:v1"), dir + "/stale"},
+        {{"KSERVE_OCI_DOCKER_CONFIG", registry.identityTokenConfig("stale-identity-7Qp")},
+         {"KSERVE_OCI_INSECURE_REGISTRY", "true"}},
+        kOciUnset);
+    CHECK(refused.status == 1);
+    CHECK_THAT(refused.output,
+               Catch::Contains("cannot get a token for team/multi") && Catch::Contains("401"));
+    storagetest::checkNoSecret(result.output + refused.output,
+                               {Registry::kIdentityToken, "stale-identity-7Qp"});
   }
   SECTION("https: verified against SSL_CERT_FILE, or not at all for an insecure registry") {
     Registry registry(Registry::Auth::None, true);

@@ -18,9 +18,11 @@ make ROOT --arch GOARCH
 token --port PORT --key KEY --cert CERT --user USER --password PASSWORD --log LOG
     A token service for a registry in `auth: token` mode (Debian's docker-registry checks the
     tokens: RS256, signed by KEY, whose certificate CERT is its root bundle). GET /token with
-    Basic USER:PASSWORD answers a token granting pull and push on the scope asked; anything
-    else is a 401. Each request is logged as one JSON line (path, query, whether it carried
-    Basic credentials; never the credentials).
+    Basic USER:PASSWORD answers a token granting pull and push on the scope asked, and so does
+    POST /token with the OAuth2 form grant_type=refresh_token, a client_id and the refresh token
+    --refresh-token (a docker config's identitytoken); anything else is a 401. Each request is
+    logged as one JSON line (path, query or form fields, whether it carried credentials and
+    whether they matched; never the credentials).
 """
 import argparse
 import base64
@@ -180,6 +182,31 @@ def token_service(args):
         def log_message(self, *_):
             pass
 
+        def refuse(self):
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_POST(self):
+            # The OAuth2 form of the token API: a refresh token (a docker config's identitytoken)
+            # traded for an access token.
+            url = urllib.parse.urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+            log.write(json.dumps({"path": url.path, "method": "POST",
+                                  "content_type": self.headers.get("Content-Type", ""),
+                                  "grant_type": form.get("grant_type", [""])[0],
+                                  "client_id": form.get("client_id", [""])[0],
+                                  "query": {k: v for k, v in form.items() if k in ("service", "scope")},
+                                  "authorization": "Authorization" in self.headers,
+                                  "credentials_match": bool(args.refresh_token) and
+                                  form.get("refresh_token") == [args.refresh_token]}) + "\n")
+            if (url.path != "/token" or form.get("grant_type") != ["refresh_token"]
+                    or not form.get("client_id") or not args.refresh_token
+                    or form.get("refresh_token") != [args.refresh_token]):
+                return self.refuse()
+            self.issue(form)
+
         def do_GET(self):
             url = urllib.parse.urlsplit(self.path)
             query = urllib.parse.parse_qs(url.query)
@@ -188,10 +215,10 @@ def token_service(args):
                                   "basic": authorization.startswith("Basic "),
                                   "credentials_match": authorization == expected}) + "\n")
             if url.path != "/token" or authorization != expected:
-                self.send_response(401)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
+                return self.refuse()
+            self.issue(query)
+
+        def issue(self, query):
             access = []
             for scope in query.get("scope", []):
                 parts = scope.split(":")
@@ -223,6 +250,8 @@ def main():
     p = sub.add_parser("token")
     for name in ("--key", "--cert", "--user", "--password", "--log"):
         p.add_argument(name, required=True)
+    p.add_argument("--refresh-token", default="",
+                   help="the identity token POST /token accepts (grant_type=refresh_token)")
     p.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     if args.command == "make":
