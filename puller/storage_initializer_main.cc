@@ -6,7 +6,9 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
+#include "puller/storage/confidential.h"
 #include "puller/storage/storage.h"
 
 int main(int argc, char** argv) {
@@ -15,13 +17,24 @@ int main(int argc, char** argv) {
         stderr,
         "usage: storage-initializer SRC_URI DEST_PATH [SRC_URI DEST_PATH ...]\n"
         "Downloads each SRC_URI (s3://, gs://, https://<account>.blob.core.windows.net/,"
-        " git://, http(s)://...repo.git[@ref], http(s)://, hdfs://, webhdfs://, hf://, pvc://,"
+        " https://<account>.file.core.windows.net/, git://, http(s)://...repo.git[@ref],"
+        " http(s)://, hdfs://, webhdfs://, hf://, modelscope://, oci://, oci+fetch://, pvc://,"
         " file:// or a local path) into DEST_PATH. STORAGE_ALLOW_PATTERNS and"
         " STORAGE_IGNORE_PATTERNS (JSON lists of fnmatch patterns) select the files;"
-        " STORAGE_PROGRESS_INTERVAL (seconds, default 10, 0 off) paces progress lines.\n");
+        " STORAGE_PROGRESS_INTERVAL (seconds, default 10, 0 off) paces progress lines;"
+        " CONFIDENTIAL_ENABLED=true decrypts the JWE files downloaded with the key the"
+        " Confidential Data Hub releases for CONFIDENTIAL_RESOURCE_ID.\n");
     return 1;
   }
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %l storage-initializer: %v");
+  if (storage::confidentialEnabled()) {
+    storage::Status status = storage::checkConfidentialSettings();
+    if (!status.ok) {
+      std::fprintf(stderr, "storage-initializer: %s\n", status.message.c_str());
+      return 1;
+    }
+  }
+  std::vector<std::string> destinations;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string source = argv[i];
     std::string destination = argv[i + 1];
@@ -35,6 +48,14 @@ int main(int argc, char** argv) {
       return 1;
     }
     spdlog::info("downloaded {} to {}", storage::redactUri(source), destination);
+    destinations.push_back(destination);
+  }
+  if (storage::confidentialEnabled()) {
+    storage::Status status = storage::decryptConfidential(destinations);
+    if (!status.ok) {
+      std::fprintf(stderr, "storage-initializer: failed to decrypt: %s\n", status.message.c_str());
+      return 1;
+    }
   }
   return 0;
 }
