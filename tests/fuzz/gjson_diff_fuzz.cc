@@ -107,6 +107,24 @@ bool sameButShortEscapes(string_view go, string_view ours) {
   return i == go.size() && j == ours.size();
 }
 
+// Difference 5b: what a later step makes of such an encoded string (`@tostr|#` finds an array
+// inside it, `@tostr|@valid` judges it) follows from the escape's spelling, so it differs too and
+// is not a matter of spelling alone. Inputs where an encoder (@tostr, a multipath) may meet a
+// backspace or form feed, raw or escaped in the document or the path, are not compared once
+// the answers differ.
+bool encodesShortEscape(string_view path, string_view doc) {
+  if (!contains(path, "@tostr") && path.find_first_of("{[") == string_view::npos) return false;
+  for (string_view text : {path, doc}) {
+    std::string lower(text);
+    for (char& c : lower)
+      c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    for (string_view marker : {"\b", "\f", "\\b", "\\f", "u0008", "u000c"}) {
+      if (contains(lower, marker)) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -136,6 +154,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (r.limited) return 0;
   bool same =
       static_cast<int>(r.type) == goType && (r.raw == goRaw || sameButShortEscapes(goRaw, r.raw));
+  if (!same && encodesShortEscape(path, doc)) return 0;
   if (!same) {
     std::fprintf(stderr, "gjson 1.14.4: %s %s\nours:         %s %s\n",
                  std::string(gjson::typeName(static_cast<gjson::Type>(goType))).c_str(),
