@@ -76,12 +76,7 @@ std::string errorText(const HttpRequest& request, const HttpResponse& response) 
 }
 
 std::string httpDateNow() {
-  std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  char buffer[64];
-  std::strftime(buffer, sizeof buffer, "%a, %d %b %Y %H:%M:%S GMT", &utc);
-  return buffer;
+  return utcNow("%a, %d %b %Y %H:%M:%S GMT");
 }
 
 }  // namespace azure

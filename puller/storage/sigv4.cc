@@ -1,7 +1,6 @@
 #include "puller/storage/sigv4.h"
 
 #include <algorithm>
-#include <ctime>
 
 #include "puller/storage/util.h"
 
@@ -62,12 +61,7 @@ std::string canonicalRequest(const Request& request) {
 }
 
 std::string amzDateNow() {
-  std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y%m%dT%H%M%SZ", &utc);
-  return buffer;
+  return utcNow("%Y%m%dT%H%M%SZ");
 }
 
 std::string authorization(const Request& request, const Credentials& credentials,

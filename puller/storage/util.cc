@@ -6,7 +6,10 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
+#include <iomanip>
+#include <locale>
 #include <memory>
 #include <sstream>
 #include <vector>
@@ -31,6 +34,16 @@ bool envBool(const char* name, bool fallback) {
   if (value == "1" || value == "true" || value == "yes") return true;
   if (value == "0" || value == "false" || value == "no") return false;
   return fallback;
+}
+
+std::string utcNow(const char* format) {
+  std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  std::ostringstream out;
+  out.imbue(std::locale::classic());
+  out << std::put_time(&utc, format);
+  return out.str();
 }
 
 std::string toLower(std::string_view text) {

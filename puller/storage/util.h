@@ -18,6 +18,9 @@ std::string envFirst(std::initializer_list<const char*> names);
 // "1", "true", "yes" (any case) → true; "0", "false", "no" → false; anything else → fallback.
 bool envBool(const char* name, bool fallback);
 
+// The current time in UTC, formatted as strftime(3) does, in the C locale (HTTP dates).
+std::string utcNow(const char* format);
+
 std::string toLower(std::string_view text);
 std::string trim(std::string_view text);
 

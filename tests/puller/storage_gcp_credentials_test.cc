@@ -106,6 +106,15 @@ std::string writeJson(const std::string& path, const json& value) {
   return path;
 }
 
+// An authorized_user file for the fake's refresh grant (client cid/csecret).
+json authorizedUser(const Setup& s, const std::string& refreshToken = "rtoken") {
+  return {{"type", "authorized_user"},
+          {"client_id", "cid"},
+          {"client_secret", "csecret"},
+          {"refresh_token", refreshToken},
+          {"token_uri", s.google->endpoint() + "/token"}};
+}
+
 }  // namespace
 
 TEST_CASE("GCP metadata server: one token for a parallel download, sent to GCS, never logged",
@@ -264,12 +273,7 @@ TEST_CASE("GCP: with STORAGE_EMULATOR_HOST or NO_GCE_CHECK the metadata server i
 TEST_CASE("GCP authorized user: refresh token grant, and each refusal says which credential",
           "[storage][gcp][initializer]") {
   Setup s({"--client-id", "cid", "--client-secret", "csecret", "--refresh-token", "rtoken"});
-  const std::string user =
-      writeJson(s.dir + "/user.json", {{"type", "authorized_user"},
-                                       {"client_id", "cid"},
-                                       {"client_secret", "csecret"},
-                                       {"refresh_token", "rtoken"},
-                                       {"token_uri", s.google->endpoint() + "/token"}});
+  const std::string user = writeJson(s.dir + "/user.json", authorizedUser(s));
   auto environment = s.env();
   environment["GOOGLE_APPLICATION_CREDENTIALS"] = user;
   Run run = runInitializer({"gs://private/m", s.dir + "/out"}, environment);
@@ -289,11 +293,7 @@ TEST_CASE("GCP authorized user: refresh token grant, and each refusal says which
 
   // The token endpoint refuses the refresh token.
   const std::string revoked =
-      writeJson(s.dir + "/revoked.json", {{"type", "authorized_user"},
-                                          {"client_id", "cid"},
-                                          {"client_secret", "csecret"},
-                                          {"refresh_token", "revoked-refresh-token"},
-                                          {"token_uri", s.google->endpoint() + "/token"}});
+      writeJson(s.dir + "/revoked.json", authorizedUser(s, "revoked-refresh-token"));
   environment["GOOGLE_APPLICATION_CREDENTIALS"] = revoked;
   run = runInitializer({"gs://private/m", s.dir + "/out2"}, environment);
   CHECK(run.status == 1);
@@ -481,12 +481,7 @@ TEST_CASE(
          s.google->endpoint() +
              "/v1/projects/-/serviceAccounts/target@p.iam.gserviceaccount.com:generateAccessToken"},
         {"delegates", delegates},
-        {"source_credentials",
-         {{"type", "authorized_user"},
-          {"client_id", "cid"},
-          {"client_secret", "csecret"},
-          {"refresh_token", "rtoken"},
-          {"token_uri", s.google->endpoint() + "/token"}}}};
+        {"source_credentials", authorizedUser(s)}};
   };
   const std::string file = writeJson(s.dir + "/imp.json", impersonation({delegate}));
   auto environment = s.env();
@@ -523,12 +518,8 @@ TEST_CASE("GCP: the file gcloud writes is used when GOOGLE_APPLICATION_CREDENTIA
   Setup s({"--client-id", "cid", "--client-secret", "csecret", "--refresh-token", "rtoken"});
   const std::string config = s.dir + "/gcloud";
   fs::create_directories(config);
-  const std::string file = writeJson(config + "/application_default_credentials.json",
-                                     {{"type", "authorized_user"},
-                                      {"client_id", "cid"},
-                                      {"client_secret", "csecret"},
-                                      {"refresh_token", "rtoken"},
-                                      {"token_uri", s.google->endpoint() + "/token"}});
+  const std::string file =
+      writeJson(config + "/application_default_credentials.json", authorizedUser(s));
   auto environment = s.env();
   environment["CLOUDSDK_CONFIG"] = config;
   Run run = runInitializer({"gs://private/m", s.dir + "/out"}, environment,

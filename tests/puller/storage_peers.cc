@@ -176,15 +176,6 @@ std::string nodeBin(const std::string& name) {
   return testsupport::sourcePath("tests/support/node_modules/.bin/" + name);
 }
 
-std::string amzDate() {
-  std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y%m%dT%H%M%SZ", &utc);
-  return buffer;
-}
-
 }  // namespace
 
 S3rver::S3rver(const std::string& bucket) : bucket_(bucket), port_(testsupport::freePort()) {
@@ -204,7 +195,7 @@ void S3rver::put(const std::string& key, const std::string& content, bool isPath
   request.method = "PUT";
   request.canonicalUri = path;
   request.payloadHash = "UNSIGNED-PAYLOAD";
-  std::string date = amzDate();
+  std::string date = storage::sigv4::amzDateNow();
   request.headers = {
       {"host", host}, {"x-amz-content-sha256", "UNSIGNED-PAYLOAD"}, {"x-amz-date", date}};
   std::string authorization =
