@@ -4,11 +4,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
 #include <filesystem>
+
+#include "puller/storage/util.h"
 
 namespace storage {
 
@@ -131,16 +130,7 @@ std::string formatProgress(const std::string& label, const ProgressSnapshot& sna
 }
 
 std::chrono::milliseconds progressInterval() {
-  const char* text = std::getenv("STORAGE_PROGRESS_INTERVAL");
-  if (text == nullptr || *text == '\0') return kDefaultInterval;
-  double seconds = -1;
-  auto [end, ec] = std::from_chars(text, text + std::strlen(text), seconds);
-  if (ec != std::errc() || *end != '\0' || !std::isfinite(seconds) || seconds < 0) {
-    spdlog::warn("storage: STORAGE_PROGRESS_INTERVAL={} is not a number of seconds; using {} s",
-                 text, kDefaultInterval.count() / 1000);
-    return kDefaultInterval;
-  }
-  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+  return envSeconds("STORAGE_PROGRESS_INTERVAL", kDefaultInterval, true);
 }
 
 ProgressReporter::ProgressReporter(const ProgressTracker& tracker, std::string label,

@@ -169,6 +169,8 @@ HttpRequest s3Request(const S3Config& config, const std::string& bucket, const s
   http.method = method;
   http.url = config.scheme + "://" + host + path + (queryText.empty() ? "" : "?" + queryText);
   http.verifyTls = config.verifyTls;
+  http.connectTimeout = config.connectTimeout;
+  http.stallTimeout = std::chrono::ceil<std::chrono::seconds>(config.stallTimeout);
   // Like Go, SSL_CERT_FILE stands for the system store; AWS_CA_BUNDLE and the CA bundle
   // ConfigMap are added to it rather than replacing it (private-CA MinIO next to AWS).
   http.caFile = env("SSL_CERT_FILE");
@@ -267,6 +269,8 @@ S3Config s3ConfigFromEnv() {
   config.anonymous = settingBool("awsAnonymousCredential", false);
   config.verifyTls = settingBool("S3_VERIFY_SSL", true);
   config.caFile = setting("AWS_CA_BUNDLE");
+  config.connectTimeout = envSeconds("S3_CONNECT_TIMEOUT", config.connectTimeout, false);
+  config.stallTimeout = envSeconds("S3_READ_TIMEOUT", config.stallTimeout, false);
   return config;
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <string>
 #include <utility>
@@ -27,6 +28,10 @@ struct S3Config {
   bool credentialsFromStorageConfig = false;
   bool verifyTls = true;
   std::string caFile;
+  // S3_CONNECT_TIMEOUT (15 s, as botocore); S3_READ_TIMEOUT, how long a transfer may stall
+  // (ours: 60 s unless set; botocore's 30 s read timeout is per socket read).
+  std::chrono::milliseconds connectTimeout{std::chrono::seconds(15)};
+  std::chrono::milliseconds stallTimeout{std::chrono::seconds(60)};
 };
 
 // Endpoint: AWS_ENDPOINT_URL_S3 (the service-specific variable of the AWS SDKs), else

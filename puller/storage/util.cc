@@ -3,8 +3,11 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -34,6 +37,21 @@ bool envBool(const char* name, bool fallback) {
   if (value == "1" || value == "true" || value == "yes") return true;
   if (value == "0" || value == "false" || value == "no") return false;
   return fallback;
+}
+
+std::chrono::milliseconds envSeconds(const char* name, std::chrono::milliseconds fallback,
+                                     bool allowZero) {
+  const std::string text = env(name);
+  if (text.empty()) return fallback;
+  double seconds = -1;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(seconds) ||
+      seconds < 0 || (seconds == 0 && !allowZero) || seconds > 1e9) {
+    spdlog::warn("storage: {}={} is not a {}number of seconds; using {} s", name, text,
+                 allowZero ? "" : "positive ", static_cast<double>(fallback.count()) / 1000);
+    return fallback;
+  }
+  return std::chrono::milliseconds(static_cast<int64_t>(std::ceil(seconds * 1000)));
 }
 
 std::string utcNow(const char* format) {

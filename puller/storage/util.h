@@ -2,6 +2,7 @@
 // (OpenSSL), a minimal XML reader for S3 and Azure listings, and safe relative paths.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -17,6 +18,11 @@ std::string env(const char* name);
 std::string envFirst(std::initializer_list<const char*> names);
 // "1", "true", "yes" (any case) → true; "0", "false", "no" → false; anything else → fallback.
 bool envBool(const char* name, bool fallback);
+// A number of seconds (fractions allowed) from the environment; `fallback` when unset, and, with
+// a warning naming the variable, when it is not a finite number, negative, or zero where
+// `allowZero` is false.
+std::chrono::milliseconds envSeconds(const char* name, std::chrono::milliseconds fallback,
+                                     bool allowZero);
 
 // The current time in UTC, formatted as strftime(3) does, in the C locale (HTTP dates).
 std::string utcNow(const char* format);

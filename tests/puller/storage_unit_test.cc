@@ -398,6 +398,37 @@ TEST_CASE("S3 endpoints: the service-specific variable and transfer acceleration
   }
 }
 
+TEST_CASE(
+    "S3_CONNECT_TIMEOUT and S3_READ_TIMEOUT bound each S3 request; bad values keep the "
+    "defaults",
+    "[storage][s3]") {
+  auto request = [] {
+    return storage::s3Request(storage::s3ConfigFromEnv(), "models", "GET", "m/a.bin", {},
+                              "UNSIGNED-PAYLOAD");
+  };
+  {
+    storagetest::ScopedEnv env(
+        {{"S3_CONNECT_TIMEOUT", std::nullopt}, {"S3_READ_TIMEOUT", std::nullopt}});
+    storage::HttpRequest http = request();
+    CHECK(http.connectTimeout == std::chrono::seconds(15));
+    CHECK(http.stallTimeout == std::chrono::seconds(60));
+  }
+  {
+    storagetest::ScopedEnv env({{"S3_CONNECT_TIMEOUT", "2.5"}, {"S3_READ_TIMEOUT", "300"}});
+    storage::HttpRequest http = request();
+    CHECK(http.connectTimeout == std::chrono::milliseconds(2500));
+    CHECK(http.stallTimeout == std::chrono::seconds(300));
+  }
+  for (const char* bad : {"abc", "0", "-3", "1e400", "5s"}) {
+    INFO(bad);
+    storagetest::ScopedEnv env(
+        {{"S3_CONNECT_TIMEOUT", std::string(bad)}, {"S3_READ_TIMEOUT", std::string(bad)}});
+    storage::HttpRequest http = request();
+    CHECK(http.connectTimeout == std::chrono::seconds(15));
+    CHECK(http.stallTimeout == std::chrono::seconds(60));
+  }
+}
+
 TEST_CASE("Unsupported and malformed URIs fail permanently", "[storage]") {
   std::string dir = testsupport::makeTempDir("bad-uri");
   auto status = storage::download("sss://bucket/model", dir);
