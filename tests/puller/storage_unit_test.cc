@@ -399,7 +399,7 @@ TEST_CASE("S3 endpoints: the service-specific variable and transfer acceleration
 }
 
 TEST_CASE(
-    "S3_CONNECT_TIMEOUT and S3_READ_TIMEOUT bound each S3 request; bad values keep the "
+    "S3_CONNECT_TIMEOUT and S3_READ_TIMEOUT bound each S3 request, bad values keep the "
     "defaults",
     "[storage][s3]") {
   auto request = [] {
